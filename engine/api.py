@@ -6,7 +6,6 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import os
 from pathlib import Path
 
@@ -17,11 +16,27 @@ _CATALOGS: dict = {}
 _COMPILED: dict = {}
 
 
-@dataclass(frozen=True)
+# Plain classes, not dataclasses: a warm `eval` imports this module, and dataclass decoration
+# cost more than evaluating the rules (issue 7).
 class Memory:
     """A memory quantity; `bytes` is exact, the rest are views."""
 
-    bytes: float
+    __slots__ = ("bytes",)
+
+    def __init__(self, bytes: float):
+        object.__setattr__(self, "bytes", bytes)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Memory is immutable")
+
+    def __eq__(self, other):
+        return self.bytes == other.bytes if isinstance(other, Memory) else NotImplemented
+
+    def __hash__(self):
+        return hash(self.bytes)
+
+    def __repr__(self):
+        return f"Memory(bytes={self.bytes!r})"
 
     @property
     def gib(self) -> float:
@@ -37,38 +52,38 @@ class Memory:
         return self.bytes / DISPLAY_UNITS[unit]
 
 
-@dataclass(eq=False)
 class Component:
-    name: str
-    label: str
-    memory: Memory
-    share: float
+    def __init__(self, name: str, label: str, memory: Memory, share: float):
+        self.name, self.label, self.memory, self.share = name, label, memory, share
+
+    def __repr__(self):
+        return f"Component({self.name!r}, {self.memory.gib:.3f} GiB, share={self.share:.3f})"
 
 
-@dataclass(eq=False)
 class Fit:
-    gpu: str
-    gpu_name: str
-    gpus: int
-    capacity_per_gpu: Memory       # usable memory of one GPU
-    capacity_marketed: Memory
-    needed_per_gpu: Memory
-    headroom_per_gpu: Memory
-    fits: bool
-    gpus_needed: int
+    def __init__(self, gpu: str, gpu_name: str, gpus: int, capacity_per_gpu: Memory, capacity_marketed: Memory,
+                 needed_per_gpu: Memory, headroom_per_gpu: Memory, fits: bool, gpus_needed: int):
+        self.gpu, self.gpu_name, self.gpus = gpu, gpu_name, gpus
+        self.capacity_per_gpu = capacity_per_gpu      # usable memory of one GPU
+        self.capacity_marketed = capacity_marketed
+        self.needed_per_gpu, self.headroom_per_gpu = needed_per_gpu, headroom_per_gpu
+        self.fits, self.gpus_needed = fits, gpus_needed
+
+    def __repr__(self):
+        return f"Fit({self.gpus}x {self.gpu}: fits={self.fits}, needed/GPU={self.needed_per_gpu.gib:.3f} GiB, gpus_needed={self.gpus_needed})"
 
 
-@dataclass(eq=False)
 class Result:
-    scenario: object
-    components: list
-    total: Memory
-    values: dict                   # every rule's value, by name (bytes for memory)
-    fit: Fit | None
-    warnings: list = field(default_factory=list)   # messages of the rule set's warnings that hold
-    host: list = field(default_factory=list)       # Components in host (CPU) memory per GPU rank
-    compiled: object = field(repr=False, default=None)
-    catalog: object = field(repr=False, default=None)
+    def __init__(self, scenario, components: list, total: Memory, values: dict, fit: Fit | None,
+                 warnings: list | None = None, host: list | None = None, compiled=None, catalog=None):
+        self.scenario, self.components, self.total, self.fit = scenario, components, total, fit
+        self.values = values                                # every rule's value, by name (bytes for memory)
+        self.warnings = [] if warnings is None else warnings  # messages of the rule set's warnings that hold
+        self.host = [] if host is None else host            # Components in host (CPU) memory per GPU rank
+        self.compiled, self.catalog = compiled, catalog
+
+    def __repr__(self):
+        return f"Result({self.scenario!r}, total={self.total.gib:.3f} GiB, fit={self.fit!r})"
 
     def derivation(self):
         """Every rule's step: formula, values substituted, and each fact's file:line and source

@@ -6,7 +6,6 @@ Values are canonical plain floats (bytes for memory), booleans, or enum strings.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,25 +26,30 @@ RULES_DIR = "rules"
 NUM, BOOL, ENUM = "number", "boolean", "enum"
 
 
-@dataclass(eq=False)
+# Plain classes, not dataclasses: these are built on every run, and dataclass decoration of a
+# module's classes costs more than the rest of a warm `eval` (issue 7).
 class FieldType:
-    kind: str          # NUM | BOOL | ENUM
-    dim: str = ""      # '' dimensionless, '[information]', ...
-    choices: tuple = ()
-    default: Any = None
-    default_from: str | None = None
-    description: str = ""
+    __slots__ = ("kind", "dim", "choices", "default", "default_from", "description")
+
+    def __init__(self, kind: str, dim: str = "", choices: tuple = (), default: Any = None,
+                 default_from: str | None = None, description: str = ""):
+        self.kind = kind                  # NUM | BOOL | ENUM
+        self.dim = dim                    # '' dimensionless, '[information]', ...
+        self.choices = choices
+        self.default = default
+        self.default_from = default_from
+        self.description = description
 
 
-@dataclass(eq=False)
 class Entry:
-    kind: str
-    id: str
-    raw: dict
-    location: Location
-    layer: str
-    facts: dict = field(default_factory=dict)      # 'hidden_size' -> 8192.0 ; 'moe.num_experts' -> 0.0
-    fact_where: dict = field(default_factory=dict)  # field -> Location, or None for a schema default
+    def __init__(self, kind: str, id: str, raw: dict, location: Location, layer: str,
+                 facts: dict | None = None, fact_where: dict | None = None):
+        self.kind, self.id, self.raw, self.location, self.layer = kind, id, raw, location, layer
+        self.facts = {} if facts is None else facts                 # 'hidden_size' -> 8192.0 ; 'moe.num_experts' -> 0.0
+        self.fact_where = {} if fact_where is None else fact_where  # field -> Location, or None for a schema default
+
+    def __repr__(self):
+        return f"Entry({self.kind}:{self.id} at {self.location})"
 
     @property
     def source(self) -> str:
@@ -56,15 +60,15 @@ class Entry:
         return self.raw.get("name", self.id)
 
 
-@dataclass(eq=False)
 class Merged:
     """One logical data file after layering: data plus where every value came from."""
 
-    name: str
-    data: Any = None
-    where_map: dict = field(default_factory=dict)  # pointer -> (Location, layer)
-    files: list = field(default_factory=list)
-    digests: list = field(default_factory=list)    # what each merged document was (content hash, or its data)
+    def __init__(self, name: str, data: Any = None, where_map: dict | None = None, files: list | None = None,
+                 digests: list | None = None):
+        self.name, self.data = name, data
+        self.where_map = {} if where_map is None else where_map  # pointer -> (Location, layer)
+        self.files = [] if files is None else files
+        self.digests = [] if digests is None else digests        # what each merged document was (content hash, or its data)
 
     @property
     def identity(self) -> str:
@@ -229,30 +233,31 @@ def build_entry(kind: str, eid: str, raw: dict, types: dict[str, FieldType], mer
     return entry
 
 
-@dataclass(eq=False)
 class Catalog:
-    entries: dict = field(default_factory=dict)   # kind -> {id: Entry}
-    types: dict = field(default_factory=dict)     # kind -> {field: FieldType}
-    assumptions: dict = field(default_factory=dict)  # name -> Assumption
-    rulesets: dict = field(default_factory=dict)  # name -> rules.RuleSet
-    files: dict = field(default_factory=dict)     # key -> Merged
-    overrides: dict = field(default_factory=dict)  # assumption name -> (was, now) from --set
-    checked: dict = field(default_factory=dict)    # (rule set, mode, with_fit) -> (order, kinds, dims, deps)
+    def __init__(self, entries=None, types=None, assumptions=None, rulesets=None, files=None, overrides=None, checked=None):
+        self.entries = {} if entries is None else entries              # kind -> {id: Entry}
+        self.types = {} if types is None else types                    # kind -> {field: FieldType}
+        self.assumptions = {} if assumptions is None else assumptions  # name -> Assumption
+        self.rulesets = {} if rulesets is None else rulesets           # name -> rules.RuleSet
+        self.files = {} if files is None else files                    # key -> Merged
+        self.overrides = {} if overrides is None else overrides        # assumption name -> (was, now) from --set
+        self.checked = {} if checked is None else checked              # (rule set, mode, with_fit) -> (order, kinds, dims, deps)
 
     def kind(self, kind: str) -> dict:
         return self.entries.get(kind, {})
 
 
-@dataclass(eq=False)
 class Assumption:
-    name: str
-    value: Any            # canonical float, or bool
-    text: Any             # as written ('500 MiB')
-    dim: str
-    kind: str             # NUM | BOOL
-    raw: dict
-    location: Location
-    layer: str
+    def __init__(self, name: str, value: Any, text: Any, dim: str, kind: str, raw: dict, location: Location, layer: str):
+        self.name = name
+        self.value = value    # canonical float, or bool
+        self.text = text      # as written ('500 MiB')
+        self.dim = dim
+        self.kind = kind      # NUM | BOOL
+        self.raw, self.location, self.layer = raw, location, layer
+
+    def __repr__(self):
+        return f"Assumption({self.name}={self.text!r} at {self.location})"
 
     @property
     def source(self) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import ast
 import re
 import warnings
-from dataclasses import dataclass, field
 import math
 
 MAX_LENGTH = 2000
@@ -50,12 +49,17 @@ class FormulaError(ValueError):
         self.col = col
 
 
-@dataclass(eq=False)
 class Formula:
-    text: str
-    tree: ast.expr | None                       # None until first needed (catalog cache loads lazily)
-    names: list = field(default_factory=list)  # dotted names in order of first use
-    ir: list | None = None                      # the checked tree as plain data (to_ir), from the cache
+    __slots__ = ("text", "tree", "names", "ir")
+
+    def __init__(self, text: str, tree: ast.expr | None, names: list | None = None, ir: list | None = None):
+        self.text = text
+        self.tree = tree                               # None until first needed (catalog cache loads lazily)
+        self.names = [] if names is None else names    # dotted names in order of first use
+        self.ir = ir                                   # the checked tree as plain data (to_ir), from the cache
+
+    def __repr__(self):
+        return f"Formula({self.text!r})"
 
     @property
     def ast(self) -> ast.expr:

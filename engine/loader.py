@@ -5,7 +5,6 @@ resolved. Numbers like `7e9` are floats (YAML 1.2 style; PyYAML alone reads them
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import datetime
 import hashlib
 import math
@@ -45,15 +44,16 @@ _SCALAR_TAGS = {
 Pointer = tuple
 
 
-@dataclass(eq=False)
 class Document:
     """One loaded file: its data and where each value came from."""
 
-    path: str
-    data: Any
-    positions: dict = field(default_factory=dict)  # Pointer -> (line, col), 1-based
-    layer: str = "built-in"
-    digest: str = ""  # sha256 of the file's bytes ('' for in-memory documents)
+    def __init__(self, path: str, data: Any, positions: dict | None = None, layer: str = "built-in", digest: str = ""):
+        self.path, self.data, self.layer = path, data, layer
+        self.positions = {} if positions is None else positions  # Pointer -> (line, col), 1-based
+        self.digest = digest  # sha256 of the file's bytes ('' for in-memory documents)
+
+    def __repr__(self):
+        return f"Document({self.path!r}, layer={self.layer!r})"
 
     def where(self, pointer: Pointer) -> Location:
         """Location of a value, or of its nearest ancestor that exists in the file."""

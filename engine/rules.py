@@ -10,7 +10,6 @@ generated from the checked `ast` (never from text), so evaluating a scenario is 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 import math
 import sys
 
@@ -33,70 +32,74 @@ PREFIXES = {
 }
 
 
-@dataclass(eq=False)
+# Plain classes, not dataclasses: a warm `eval` imports this module, and decorating its classes
+# cost more than evaluating the rules (issue 7).
 class Rule:
-    name: str
-    formula: F.Formula | None
-    text: str
-    unit: str | None
-    label: str
-    doc: str
-    source: str
-    location: Location
-    layer: str
-    scope: str  # rule set or mode name that defined it
+    __slots__ = ("name", "formula", "text", "unit", "label", "doc", "source", "location", "layer", "scope")
+
+    def __init__(self, name: str, formula: F.Formula | None, text: str, unit: str | None, label: str, doc: str,
+                 source: str, location: Location, layer: str, scope: str):
+        self.name, self.formula, self.text, self.unit, self.label = name, formula, text, unit, label
+        self.doc, self.source, self.location, self.layer = doc, source, location, layer
+        self.scope = scope  # rule set or mode name that defined it
+
+    def __repr__(self):
+        return f"Rule({self.name} = {self.text!r} at {self.location})"
 
 
-@dataclass(eq=False)
 class Mode:
-    name: str
-    summary: str
-    components: list
-    defaults: dict
-    rules: dict
-    location: Location
-    note: str = ""
-    report: list = field(default_factory=list)
-    warnings: list = field(default_factory=list)  # Rule objects whose label is the message
-    constraints: list = field(default_factory=list)  # Rule objects: must hold, else a usage error
-    host: list = field(default_factory=list)      # rule names: host memory per GPU rank
-    requires_gpu: bool = False
+    def __init__(self, name: str, summary: str, components: list, defaults: dict, rules: dict, location: Location,
+                 note: str = "", report: list | None = None, warnings: list | None = None, constraints: list | None = None,
+                 host: list | None = None, requires_gpu: bool = False):
+        self.name, self.summary, self.components, self.defaults = name, summary, components, defaults
+        self.rules, self.location, self.note = rules, location, note
+        self.report = [] if report is None else report
+        self.warnings = [] if warnings is None else warnings           # Rule objects whose label is the message
+        self.constraints = [] if constraints is None else constraints  # Rule objects: must hold, else a usage error
+        self.host = [] if host is None else host                       # rule names: host memory per GPU rank
+        self.requires_gpu = requires_gpu
+
+    def __repr__(self):
+        return f"Mode({self.name} at {self.location})"
 
 
-@dataclass(eq=False)
 class RuleSet:
-    name: str
-    summary: str
-    rules: dict
-    modes: dict
-    defaults: dict
-    needs_architecture: bool
-    location: Location
-    source: str = ""
-    report: list = field(default_factory=list)
-    warnings: list = field(default_factory=list)
-    measures: dict = field(default_factory=dict)   # measurement kind -> rule name
-    constraints: list = field(default_factory=list)
-    suggestions: list = field(default_factory=list)
+    def __init__(self, name: str, summary: str, rules: dict, modes: dict, defaults: dict, needs_architecture: bool,
+                 location: Location, source: str = "", report: list | None = None, warnings: list | None = None,
+                 measures: dict | None = None, constraints: list | None = None, suggestions: list | None = None):
+        self.name, self.summary, self.rules, self.modes, self.defaults = name, summary, rules, modes, defaults
+        self.needs_architecture, self.location, self.source = needs_architecture, location, source
+        self.report = [] if report is None else report
+        self.warnings = [] if warnings is None else warnings
+        self.measures = {} if measures is None else measures   # measurement kind -> rule name
+        self.constraints = [] if constraints is None else constraints
+        self.suggestions = [] if suggestions is None else suggestions
+
+    def __repr__(self):
+        return f"RuleSet({self.name} at {self.location})"
 
 
-@dataclass(eq=False)
 class Compiled:
     """One mode of one rule set, compiled."""
 
-    ruleset: str
-    mode: str
-    order: list            # rule names in evaluation order (includes 'total')
-    leaves: list           # fact names read from the scenario (model.hidden_size, input.batch, ...)
-    rules: dict            # name -> Rule (mode view)
-    fn: object             # fn(facts: dict) -> tuple of values in `order`
-    kinds: dict            # name -> NUM | BOOL
-    dims: dict             # name -> dimension text
-    deps: dict             # name -> names it reads (rules and facts)
-    components: list
-    warnings: list = field(default_factory=list)  # rule names of the warning conditions
-    constraints: list = field(default_factory=list)  # rule names of the constraints
-    host: list = field(default_factory=list)
+    def __init__(self, ruleset: str, mode: str, order: list, leaves: list, rules: dict, fn, kinds: dict, dims: dict,
+                 deps: dict, components: list, warnings: list | None = None, constraints: list | None = None,
+                 host: list | None = None):
+        self.ruleset, self.mode = ruleset, mode
+        self.order = order      # rule names in evaluation order (includes 'total')
+        self.leaves = leaves    # fact names read from the scenario (model.hidden_size, input.batch, ...)
+        self.rules = rules      # name -> Rule (mode view)
+        self.fn = fn            # fn(facts: dict) -> tuple of values in `order`
+        self.kinds = kinds      # name -> NUM | BOOL
+        self.dims = dims        # name -> dimension text
+        self.deps = deps        # name -> names it reads (rules and facts)
+        self.components = components
+        self.warnings = [] if warnings is None else warnings           # rule names of the warning conditions
+        self.constraints = [] if constraints is None else constraints  # rule names of the constraints
+        self.host = [] if host is None else host
+
+    def __repr__(self):
+        return f"Compiled({self.ruleset}/{self.mode})"
 
 
 def build_rulesets(cat: Catalog, merged: dict) -> list[Problem]:

@@ -5,7 +5,6 @@ user gave. Every resolved value remembers which of the three it came from.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 from .catalog import BOOL, ENUM, NUM, Catalog, Entry, FieldType
 from .errors import Location, UsageError, unknown
@@ -49,15 +48,17 @@ NATIVE = "native"  # --precision native: the precision the checkpoint ships in (
 PREFIX_OF = {"lora_targets": "lora"}
 
 
-@dataclass(eq=False)
 class Scenario:
-    ruleset: str
-    mode: str
-    model: Entry
-    gpu: Entry | None
-    selections: dict                      # slot -> Entry
-    inputs: dict                          # name -> float | bool | str
-    origin: dict = field(default_factory=dict)  # name -> 'option' | 'mode default' | 'rule set default'
+    def __init__(self, ruleset: str, mode: str, model: Entry, gpu: Entry | None, selections: dict, inputs: dict,
+                 origin: dict | None = None):
+        self.ruleset, self.mode, self.model, self.gpu = ruleset, mode, model, gpu
+        self.selections = selections                        # slot -> Entry
+        self.inputs = inputs                                # name -> float | bool | str
+        self.origin = {} if origin is None else origin      # name -> 'option' | 'mode default' | 'rule set default'
+        self._assumptions: dict = {}
+
+    def __repr__(self):
+        return f"Scenario({self.ruleset}/{self.mode}, model={self.model.id}, gpu={self.gpu.id if self.gpu else None})"
 
     def facts(self, leaves) -> dict:
         """The plain values the compiled rules read, by fact name."""
@@ -74,8 +75,6 @@ class Scenario:
             else:
                 out[leaf] = by_prefix[head].facts[rest]
         return out
-
-    _assumptions: dict = field(default_factory=dict, repr=False)
 
 
 def _layout(inputs, origin):
