@@ -6,18 +6,74 @@ read. Merged file views (cat.files) are not cached: commands that need them load
 from __future__ import annotations
 
 from collections.abc import Mapping
-import hashlib
+import os
 from pathlib import Path
+import time
 
 from . import cache
 from .catalog import FILES, RULES_DIR, Assumption, Catalog, Entry, FieldType
 from .errors import Location
 
-FORMAT = 3
+FORMAT = 4
 _ENGINE = Path(__file__).resolve().parent
+MEMO = "statkeys"      # cache file: stat signature of every input -> content key
+MEMO_KEEP = 8
+SETTLE_NS = 2 * 10**9  # a file modified this recently is not memoized (coarse file system clocks)
 
 
 def key(dirs, sets, docs) -> str:
+    """The content key of these inputs. A warm run finds it in a memo keyed by every input file's
+    size, times and inode instead of reading and hashing ~60 files. A memo entry is written only
+    when every file is older than SETTLE_NS, so an edit within one tick of a coarse file system
+    clock cannot leave a stale entry (git's "racily clean" rule); in-memory documents bypass it."""
+    sig = None if docs else _signature(dirs, sets)
+    memo = cache.read_json(MEMO) if sig is not None else None
+    if isinstance(memo, dict) and isinstance(memo.get(sig[0]), str):
+        return memo[sig[0]]
+    k = content_key(dirs, sets, docs)
+    if sig is not None and sig[1]:
+        kept = list(memo.items())[-(MEMO_KEEP - 1):] if isinstance(memo, dict) else []
+        cache.write_json(MEMO, dict(kept + [(sig[0], k)]), prune=False)
+    return k
+
+
+def _engine_sources(d: str, out: list) -> list:
+    with os.scandir(d) as it:
+        for e in it:
+            if e.name.endswith(".py") and e.is_file():
+                out.append(e.path)
+            elif e.is_dir() and e.name != "__pycache__":
+                _engine_sources(e.path, out)
+    return out
+
+
+def _signature(dirs, sets):
+    """(text naming every input file with its stat, whether all of them are settled)."""
+    from .datadir import builtin_data, schemas
+
+    paths = sorted(_engine_sources(str(_ENGINE), []))
+    paths += sorted(str(p) for p in schemas().glob("*.json")) + [str(builtin_data() / "units.txt")]
+    lines = [f"{FORMAT}", repr(tuple(sets))]
+    for directory, layer in dirs:
+        lines.append(f"layer {directory} {layer}")
+        d = Path(directory)
+        rules = d / RULES_DIR
+        paths += [str(d / name) for name in FILES] + (sorted(str(p) for p in rules.glob("*.yaml")) if rules.is_dir() else [])
+    newest = 0
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except OSError:
+            lines.append(f"{p} -")
+            continue
+        lines.append(f"{p} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} {st.st_ino}")
+        newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
+    return "\n".join(lines), newest < time.time_ns() - SETTLE_NS
+
+
+def content_key(dirs, sets, docs) -> str:
+    import hashlib
+
     h = hashlib.sha256(f"vramrules-catalog-{FORMAT}".encode())
     for src in sorted(_ENGINE.rglob("*.py")):
         h.update(src.read_bytes())
@@ -66,12 +122,13 @@ class LazyChecked(dict):
 
     def __init__(self, key, names):
         super().__init__()
-        self._key, self._names = key, set(names)
+        self._key, self._index = key, {tuple(n): i for i, n in enumerate(names)}
 
     def __missing__(self, k):
-        if tuple(k) not in self._names:
+        i = self._index.get(tuple(k))
+        if i is None:
             raise KeyError(k)
-        doc = cache.read_json(_side(self._key, "checked", *map(str, k)))
+        doc = cache.read_json(_side(self._key, i))
         if not isinstance(doc, list):
             raise KeyError(k)
         order, kinds, dims, deps = doc
@@ -85,8 +142,9 @@ class LazyChecked(dict):
             return default
 
 
-def _side(key, *parts) -> str:
-    return key + "-" + hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+def _side(key, index: int) -> str:
+    """The side file of the index-th check result named in the main document's checked_names."""
+    return f"{key}-checked-{index}"
 
 
 def write(key: str, cat: Catalog) -> None:
@@ -95,8 +153,8 @@ def write(key: str, cat: Catalog) -> None:
     doc = dump(cat)
     checked = doc.pop("checked")
     doc["checked_names"] = [[rs, mode, fit] for rs, mode, fit, *_ in checked]
-    for rs, mode, fit, order, kinds, dims, deps in checked:
-        cache.write_json(_side(key, "checked", rs, mode, str(fit)), [order, kinds, dims, deps], prune=False)
+    for i, (rs, mode, fit, order, kinds, dims, deps) in enumerate(checked):
+        cache.write_json(_side(key, i), [order, kinds, dims, deps], prune=False)
     cache.write_json(key, doc)
 
 

@@ -6,7 +6,6 @@ resolved. Numbers like `7e9` are floats (YAML 1.2 style; PyYAML alone reads them
 from __future__ import annotations
 
 import datetime
-import hashlib
 import math
 import re
 from pathlib import Path
@@ -107,6 +106,8 @@ def load_file(path: Path, display: str | None = None, layer: str = "built-in") -
         raw = path.read_bytes()
     except OSError as exc:
         raise DataError([Problem(Location(shown), "", f"cannot read file: {exc.strerror or exc}")])
+    import hashlib  # only when a file is read: a warm run reads none
+
     digest = hashlib.sha256(raw).hexdigest()
     key = "yaml-" + hashlib.sha256(f"{PARSE_FORMAT}\0{shown}\0{digest}".encode()).hexdigest()[:32]
     hit = cache.read_json(key)

@@ -9,7 +9,6 @@ did-you-mean message. Evaluating a scenario uses plain floats only: bytes for [i
 from __future__ import annotations
 
 from functools import lru_cache
-import hashlib
 import json
 import re
 
@@ -111,6 +110,8 @@ def _units_txt() -> bytes:
 @lru_cache(maxsize=None)
 def table() -> dict:
     """{unit name: (factor to canonical, dimension text)} for every prefixed unit of units.txt."""
+    import hashlib  # only when the table is needed: a warm eval reads it from the catalog cache
+
     from . import cache
 
     digest = hashlib.sha256(_units_txt()).hexdigest()[:20]
@@ -146,6 +147,8 @@ def build_table() -> dict:
 
 
 if __name__ == "__main__":  # regenerate data/units.table.json after editing data/units.txt
+    import hashlib
+
     path = builtin_data() / "units.table.json"
     doc = {"generated_by": "python -m vramrules.units (Pint, from data/units.txt)",
            "units_txt_sha256_20": hashlib.sha256(_units_txt()).hexdigest()[:20], "table": build_table()}

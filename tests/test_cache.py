@@ -58,6 +58,48 @@ def test_changed_data_file_invalidates_the_cache(tmp_path):
     assert r1.total.bytes - r2.total.bytes == pytest.approx(2**30 - 300 * 2**20)
 
 
+def _org(tmp_path, value="500 MiB"):
+    org = tmp_path / "org"
+    org.mkdir(exist_ok=True)
+    a = org / "assumptions.yaml"
+    a.write_text(f"assumptions:\n  cuda_context:\n    value: {value}\n    source: test\n", encoding="utf-8")
+    return a, api.data_dirs((str(org),))
+
+
+def test_stat_memo_spares_hashing_but_never_hides_an_edit(tmp_path, monkeypatch):
+    monkeypatch.setenv("VRAMRULES_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(catalog_cache, "SETTLE_NS", -10**15)  # treat every file as long settled
+    a, dirs = _org(tmp_path)
+    k = catalog_cache.key(dirs, (), ())
+    assert k == catalog_cache.content_key(dirs, (), ())
+    memo = cache.read_json(catalog_cache.MEMO)
+    assert list(memo.values()) == [k]
+    # a warm run trusts the memo: plant a value and it comes back without hashing
+    cache.write_json(catalog_cache.MEMO, {sig: "catalog-planted" for sig in memo}, prune=False)
+    assert catalog_cache.key(dirs, (), ()) == "catalog-planted"
+    # same size, modification time put back: the change time and inode still tell
+    st = a.stat()
+    a.write_text(a.read_text(encoding="utf-8").replace("500 MiB", "600 MiB"), encoding="utf-8")
+    os.utime(a, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert a.stat().st_size == st.st_size and a.stat().st_mtime_ns == st.st_mtime_ns
+    k2 = catalog_cache.key(dirs, (), ())
+    assert k2 != "catalog-planted" and k2 != k and k2 == catalog_cache.content_key(dirs, (), ())
+    # --set overrides are part of the signature
+    assert catalog_cache.key(dirs, ("assume.cuda_context=1 GiB",), ()) != k2
+
+
+def test_stat_memo_skips_files_edited_within_the_clock_tick(tmp_path, monkeypatch):
+    monkeypatch.setenv("VRAMRULES_CACHE_DIR", str(tmp_path / "cache"))
+    a, dirs = _org(tmp_path)  # written just now: a same-tick rewrite could keep its size and mtime
+    catalog_cache.key(dirs, (), ())
+    assert cache.read_json(catalog_cache.MEMO) is None
+    monkeypatch.setattr(catalog_cache, "MEMO_KEEP", 2)
+    monkeypatch.setattr(catalog_cache, "SETTLE_NS", -10**15)
+    for sets in [(), ("assume.cuda_context=1 GiB",), ("assume.cuda_context=2 GiB",)]:
+        catalog_cache.key(dirs, sets, ())
+    assert len(cache.read_json(catalog_cache.MEMO)) == 2  # bounded
+
+
 def test_no_cache_flag_and_env(tmp_path):
     env = {"VRAMRULES_CACHE_DIR": str(tmp_path)}
     r = fresh("--no-cache", "eval", "--model", "llama3.1-8b", env=env)
