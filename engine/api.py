@@ -134,13 +134,13 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
 
     disk_key = catalog_cache.key(dirs, sets, docs)
     if not full:
-        doc = cache.read_json(disk_key)
-        if isinstance(doc, dict) and doc.get("format") == catalog_cache.FORMAT:
-            try:
-                cat = _CATALOGS[key] = catalog_cache.load(doc, disk_key)
-                return cat
-            except Exception:  # any unreadable cache entry is rebuilt below, never trusted
-                pass
+        try:
+            cat = catalog_cache.read(disk_key)
+        except Exception:  # any unreadable cache entry is rebuilt below, never trusted
+            cat = None
+        if cat is not None:
+            _CATALOGS[key] = cat
+            return cat
     parsed = overrides.parse(sets)
     merged, problems = load_layers(dirs)
     for file_key, doc in docs:

@@ -22,18 +22,12 @@ def directory() -> Path:
 
 
 KEEP = 64  # entries of one kind (yaml-*, valid-*, units-*) kept; older ones are removed
-KEEP_CATALOGS = 8  # catalogs (each a main file and its side files) kept
+KEEP_CATALOGS = 8  # catalogs (one .jsonl file each) kept
 
 
 def _prune(d: Path, kind: str) -> None:
-    files = sorted(d.glob(f"{kind}-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-    if kind == "catalog":  # a catalog and its side files share the first 40 characters of their name
-        groups: dict = {}
-        for p in files:
-            groups.setdefault(p.name[:40], []).append(p)
-        doomed = [p for name in list(groups)[KEEP_CATALOGS:] for p in groups[name]]
-    else:
-        doomed = files[KEEP:]
+    files = sorted((p for p in d.glob(f"{kind}-*") if p.suffix in (".json", ".jsonl")), key=lambda p: p.stat().st_mtime, reverse=True)
+    doomed = files[KEEP_CATALOGS if kind == "catalog" else KEEP:]
     for old in doomed:
         try:
             old.unlink()
@@ -51,20 +45,39 @@ def read_json(key: str):
         return None
 
 
+def read_bytes(name: str) -> bytes | None:
+    if not enabled():
+        return None
+    try:
+        with open(directory() / name, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
 def write_json(key: str, data, prune: bool = True) -> None:
+    try:
+        text = json.dumps(data, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return
+    write_bytes(f"{key}.json", text.encode("utf-8"), prune)
+
+
+def write_bytes(name: str, data: bytes, prune: bool = True) -> None:
+    """Atomically: a reader sees the old file or the whole new one, never part of it."""
     if not enabled():
         return
     d = directory()
     tmp = None
     try:
         d.mkdir(parents=True, exist_ok=True)
-        tmp = d / f".{key}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f, separators=(",", ":"))
-        os.replace(tmp, d / f"{key}.json")
+        tmp = d / f".{name}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, d / name)
         if prune:
-            _prune(d, key.split("-", 1)[0])
-    except (OSError, TypeError, ValueError):
+            _prune(d, name.split("-", 1)[0])
+    except OSError:
         if tmp is not None:
             try:
                 tmp.unlink()

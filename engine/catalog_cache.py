@@ -14,7 +14,7 @@ from . import cache
 from .catalog import FILES, RULES_DIR, Assumption, Catalog, Entry, FieldType
 from .errors import Location
 
-FORMAT = 4
+FORMAT = 5
 _ENGINE = Path(__file__).resolve().parent
 MEMO = "statkeys"      # cache file: stat signature of every input -> content key
 MEMO_KEEP = 8
@@ -117,95 +117,29 @@ def _unrule(d):
     return Rule(d["name"], f, d["text"], d["unit"], d["label"], d["doc"], d["source"], _unloc(d["loc"]), d["layer"], d["scope"])
 
 
-class LazyChecked(dict):
-    """cat.checked: each (rule set, mode, with_fit) check result from its own side file."""
-
-    def __init__(self, key, names):
-        super().__init__()
-        self._key, self._index = key, {tuple(n): i for i, n in enumerate(names)}
-
-    def __missing__(self, k):
-        i = self._index.get(tuple(k))
-        if i is None:
-            raise KeyError(k)
-        doc = cache.read_json(_side(self._key, i))
-        if not isinstance(doc, list):
-            raise KeyError(k)
-        order, kinds, dims, deps = doc
-        self[k] = (order, kinds, dims, deps)
-        return self[k]
-
-    def get(self, k, default=None):
-        try:
-            return self[k]
-        except KeyError:
-            return default
+def _entry(e) -> dict:
+    f = e.location.file if e.location else None  # most facts lie in the entry's own file: store line, col
+    return {"raw": e.raw, "loc": _loc(e.location), "layer": e.layer, "facts": e.facts,
+            "where": {k: (None if w is None else [w.line, w.col] if w.file == f else _loc(w)) for k, w in e.fact_where.items()}}
 
 
-def _side(key, index: int) -> str:
-    """The side file of the index-th check result named in the main document's checked_names."""
-    return f"{key}-checked-{index}"
+def _unentry(kind, eid, e) -> Entry:
+    f = e["loc"][0] if e["loc"] else ""
+    return Entry(kind, eid, e["raw"], _unloc(e["loc"]), e["layer"], e["facts"],
+                 {k: None if w is None else Location(f, *w) if len(w) == 2 else Location(*w) for k, w in e["where"].items()})
 
 
-def write(key: str, cat: Catalog) -> None:
-    """The main document, plus one side file per mode's check result, read only for the mode a
-    run evaluates (a missing side file means checking that mode again, not a wrong answer)."""
-    doc = dump(cat)
-    checked = doc.pop("checked")
-    doc["checked_names"] = [[rs, mode, fit] for rs, mode, fit, *_ in checked]
-    for i, (rs, mode, fit, order, kinds, dims, deps) in enumerate(checked):
-        cache.write_json(_side(key, i), [order, kinds, dims, deps], prune=False)
-    cache.write_json(key, doc)
-
-
-def dump(cat: Catalog) -> dict:
-    rulesets = {}
-    for name, rs in cat.rulesets.items():
-        rulesets[name] = {
-            "summary": rs.summary, "rules": [_rule(r) for r in rs.rules.values()], "defaults": rs.defaults,
-            "needs_architecture": rs.needs_architecture, "loc": _loc(rs.location), "source": rs.source, "report": rs.report,
-            "warnings": [_rule(r) for r in rs.warnings], "measures": rs.measures, "constraints": [_rule(r) for r in rs.constraints],
-            "suggestions": rs.suggestions,
-            "modes": [{"name": m.name, "summary": m.summary, "components": m.components, "defaults": m.defaults,
-                       "rules": [_rule(r) for r in m.rules.values()], "loc": _loc(m.location), "note": m.note, "report": m.report,
-                       "warnings": [_rule(r) for r in m.warnings], "constraints": [_rule(r) for r in m.constraints],
-                       "host": m.host, "requires_gpu": m.requires_gpu} for m in rs.modes.values()],
-        }
+def _ruleset_doc(rs) -> dict:
     return {
-        "format": FORMAT,
-        "entries": {kind: {eid: {"raw": e.raw, "loc": _loc(e.location), "layer": e.layer, "facts": e.facts,
-                                 "where": {f: _loc(w) for f, w in e.fact_where.items()}} for eid, e in bucket.items()}
-                    for kind, bucket in cat.entries.items()},
-        "types": {kind: {f: [t.kind, t.dim, list(t.choices), t.default, t.default_from, t.description] for f, t in fields.items()}
-                  for kind, fields in cat.types.items()},
-        "assumptions": {n: [a.value, a.text, a.dim, a.kind, a.raw, _loc(a.location), a.layer] for n, a in cat.assumptions.items()},
-        "rulesets": rulesets,
-        "checked": [[rs, mode, fit, order, kinds, dims, deps] for (rs, mode, fit), (order, kinds, dims, deps) in cat.checked.items()],
-        "overrides": {n: list(v) for n, v in cat.overrides.items()},
+        "summary": rs.summary, "rules": [_rule(r) for r in rs.rules.values()], "defaults": rs.defaults,
+        "needs_architecture": rs.needs_architecture, "loc": _loc(rs.location), "source": rs.source, "report": rs.report,
+        "warnings": [_rule(r) for r in rs.warnings], "measures": rs.measures, "constraints": [_rule(r) for r in rs.constraints],
+        "suggestions": rs.suggestions,
+        "modes": [{"name": m.name, "summary": m.summary, "components": m.components, "defaults": m.defaults,
+                   "rules": [_rule(r) for r in m.rules.values()], "loc": _loc(m.location), "note": m.note, "report": m.report,
+                   "warnings": [_rule(r) for r in m.warnings], "constraints": [_rule(r) for r in m.constraints],
+                   "host": m.host, "requires_gpu": m.requires_gpu} for m in rs.modes.values()],
     }
-
-
-class _Built(Mapping):
-    """A mapping whose values are built from the cached JSON the first time each is asked for:
-    a run that evaluates one model builds one model entry and one rule set, not the catalog."""
-
-    def __init__(self, raw: dict, build):
-        self._raw, self._build, self._done = raw, build, {}
-
-    def __getitem__(self, k):
-        v = self._done.get(k)
-        if v is None:
-            v = self._done[k] = self._build(k, self._raw[k])
-        return v
-
-    def __contains__(self, k):
-        return k in self._raw
-
-    def __iter__(self):
-        return iter(self._raw)
-
-    def __len__(self):
-        return len(self._raw)
 
 
 def _ruleset(name, r):
@@ -222,20 +156,137 @@ def _ruleset(name, r):
                    r["suggestions"])
 
 
-def load(doc: dict, key: str = "") -> Catalog:
+def write(key: str, cat: Catalog) -> None:
+    """One JSON Lines file: a header (types, assumptions, overrides, and the byte span of every
+    other line), then one line per entry, rule set and mode check result. A run parses the
+    header and only the lines it uses: one model, one rule set, one check result."""
+    import json
+
+    lines: list = []
+    offset = 0
+
+    def record(value) -> list:
+        nonlocal offset
+        line = json.dumps(value, separators=(",", ":")).encode() + b"\n"
+        lines.append(line)
+        span = [offset, offset + len(line)]
+        offset += len(line)
+        return span
+
+    index = {
+        "entries": {kind: {eid: record(_entry(e)) for eid, e in bucket.items()} for kind, bucket in cat.entries.items()},
+        "rulesets": {name: record(_ruleset_doc(rs)) for name, rs in cat.rulesets.items()},
+        "checked": [[rs, mode, fit, *record([order, kinds, dims, deps])] for (rs, mode, fit), (order, kinds, dims, deps) in cat.checked.items()],
+    }
+    header = {
+        "format": FORMAT, "size": offset, "index": index,
+        "types": {kind: {f: [t.kind, t.dim, list(t.choices), t.default, t.default_from, t.description] for f, t in fields.items()}
+                  for kind, fields in cat.types.items()},
+        "assumptions": {n: [a.value, a.text, a.dim, a.kind, a.raw, _loc(a.location), a.layer] for n, a in cat.assumptions.items()},
+        "overrides": {n: list(v) for n, v in cat.overrides.items()},
+    }
+    cache.write_bytes(key + ".jsonl", b"".join([json.dumps(header, separators=(",", ":")).encode() + b"\n", *lines]))
+
+
+class _Records:
+    """The lines after the header, parsed one at a time on request. A line found damaged only
+    then (the file was edited by hand: writes are atomic) removes the file and stops the run
+    with a located error; the next run rebuilds it."""
+
+    def __init__(self, name: str, data: bytes, base: int):
+        self.name, self._data, self._base = name, data, base
+
+    def build(self, span, build, *args):
+        import json
+
+        try:
+            start, end = span
+            if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(self._data) - self._base):
+                raise ValueError("bad record span")
+            return build(*args, json.loads(self._data[self._base + start:self._base + end]))
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            from .errors import DataError, Problem
+
+            path = cache.directory() / self.name
+            try:
+                path.unlink()
+            except OSError:
+                pass
+            raise DataError([Problem(Location(str(path)), "", f"the catalog cache file is damaged ({type(exc).__name__}: {exc}); it has been removed",
+                                     "run the command again: the catalog is rebuilt from the data files")]) from None
+
+
+class _Built(Mapping):
+    """A mapping whose values are built from their cached line the first time each is asked for:
+    a run that evaluates one model builds one model entry and one rule set, not the catalog."""
+
+    def __init__(self, spans: dict, records: _Records, build):
+        self._spans, self._records, self._build, self._done = spans, records, build, {}
+
+    def __getitem__(self, k):
+        v = self._done.get(k)
+        if v is None:
+            v = self._done[k] = self._records.build(self._spans[k], self._build, k)
+        return v
+
+    def __contains__(self, k):
+        return k in self._spans
+
+    def __iter__(self):
+        return iter(self._spans)
+
+    def __len__(self):
+        return len(self._spans)
+
+
+class _Checked(dict):
+    """cat.checked: each (rule set, mode, with_fit) check result parsed from its line on request."""
+
+    def __init__(self, spans: dict, records: _Records):
+        super().__init__()
+        self._spans, self._records = spans, records
+
+    def __missing__(self, k):
+        span = self._spans.get(tuple(k))
+        if span is None:
+            raise KeyError(k)
+        self[k] = self._records.build(span, _check_result)
+        return self[k]
+
+    def get(self, k, default=None):
+        try:
+            return self[k]
+        except KeyError:
+            return default
+
+
+def _check_result(doc):
+    order, kinds, dims, deps = doc
+    return (order, kinds, dims, deps)
+
+
+def read(key: str) -> Catalog | None:
+    """The cached catalog, or None when there is none of this format. A damaged file raises
+    (ValueError, KeyError, TypeError, ...): the caller rebuilds, never trusts it."""
+    import json
+
+    data = cache.read_bytes(key + ".jsonl")
+    if data is None:
+        return None
+    nl = data.find(b"\n")
+    header = json.loads(data[:nl])
+    if not isinstance(header, dict) or header.get("format") != FORMAT or header.get("size") != len(data) - nl - 1:
+        return None  # another format, or cut short / grown by hand: rebuilt
+    records = _Records(key + ".jsonl", data, nl + 1)
+    index = header["index"]
     cat = Catalog()
-    for kind, bucket in doc["entries"].items():
-        cat.entries[kind] = _Built(bucket, lambda eid, e, kind=kind: Entry(
-            kind, eid, e["raw"], _unloc(e["loc"]), e["layer"], e["facts"], {f: _unloc(w) for f, w in e["where"].items()}))
-    for kind, fields in doc["types"].items():
+    for kind, spans in index["entries"].items():
+        cat.entries[kind] = _Built(spans, records, lambda eid, e, kind=kind: _unentry(kind, eid, e))
+    for kind, fields in header["types"].items():
         cat.types[kind] = {f: FieldType(k, d, tuple(c), default, dfrom, desc) for f, (k, d, c, default, dfrom, desc) in fields.items()}
-    for n, (value, text, dim, kind, raw, loc, layer) in doc["assumptions"].items():
+    for n, (value, text, dim, kind, raw, loc, layer) in header["assumptions"].items():
         cat.assumptions[n] = Assumption(n, value, text, dim, kind, raw, _unloc(loc), layer)
-    cat.rulesets = _Built(doc["rulesets"], _ruleset)
-    if "checked" in doc:
-        for rs, mode, fit, order, kinds, dims, deps in doc["checked"]:
-            cat.checked[(rs, mode, fit)] = (order, kinds, dims, deps)
-    else:
-        cat.checked = LazyChecked(key, [tuple(n) for n in doc["checked_names"]])
-    cat.overrides = {n: tuple(v) for n, v in doc["overrides"].items()}
+    cat.rulesets = _Built(index["rulesets"], records, _ruleset)
+    cat.checked = _Checked({(rs, mode, fit): (a, b) for rs, mode, fit, a, b in index["checked"]}, records)
+    cat.overrides = {n: tuple(v) for n, v in header["overrides"].items()}
     return cat

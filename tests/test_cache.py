@@ -108,13 +108,44 @@ def test_no_cache_flag_and_env(tmp_path):
     assert r.returncode == 0 and not list(tmp_path.iterdir())
 
 
-def test_corrupt_cache_entry_is_rebuilt(tmp_path):
+def _catalog_file(d):
+    (p,) = d.glob("catalog-*.jsonl")
+    return p
+
+
+@pytest.mark.parametrize("damage", [
+    lambda b: b'{"format": 1, "entries": 17}\n',          # another format
+    lambda b: b[:len(b) // 2],                             # cut short
+    lambda b: b"\xff" + b[1:],                             # header unreadable
+    lambda b: b + b'{"extra": true}\n',                   # grown by hand
+])
+def test_damaged_cache_file_is_rebuilt(tmp_path, damage):
     env = {"VRAMRULES_CACHE_DIR": str(tmp_path)}
-    fresh("eval", "--model", "llama3.1-8b", env=env)
-    for p in tmp_path.glob("catalog-*.json"):
-        p.write_text('{"format": 1, "entries": 17}', encoding="utf-8")
-    r = fresh("eval", "--model", "llama3.1-8b", env=env)
+    good = fresh("eval", "--model", "llama3.1-8b", "--format", "json", env=env)
+    p = _catalog_file(tmp_path)
+    p.write_bytes(damage(p.read_bytes()))
+    r = fresh("eval", "--model", "llama3.1-8b", "--format", "json", env=env)
     assert r.returncode == 0 and "Traceback" not in r.stderr
+    assert json.loads(r.stdout) == json.loads(good.stdout)
+
+
+def test_damaged_record_is_a_located_error_and_removed(tmp_path):
+    """A line edited by hand (same length, so the header still matches) is found when it is
+    parsed: a clear error naming the file, the file removed, and the next run is right."""
+    env = {"VRAMRULES_CACHE_DIR": str(tmp_path)}
+    good = fresh("eval", "--model", "llama3.1-8b", "--format", "json", env=env)
+    p = _catalog_file(tmp_path)
+    data = p.read_bytes()
+    header = json.loads(data[:data.index(b"\n")])
+    start, end = header["index"]["entries"]["model"]["llama3.1-8b"]
+    base = data.index(b"\n") + 1
+    p.write_bytes(data[:base + start] + b"{" * (end - start - 1) + b"\n" + data[base + end:])
+    r = fresh("eval", "--model", "llama3.1-8b", "--format", "json", env=env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr  # 1: a data error
+    assert f"{p}:" in r.stderr and "catalog cache file is damaged" in r.stderr and "run the command again" in r.stderr
+    assert not p.exists()
+    again = fresh("eval", "--model", "llama3.1-8b", "--format", "json", env=env)
+    assert json.loads(again.stdout) == json.loads(good.stdout)
 
 
 def test_cache_is_json_not_pickle(tmp_path):
@@ -122,7 +153,9 @@ def test_cache_is_json_not_pickle(tmp_path):
     fresh("eval", "--model", "llama3.1-8b", env=env)
     for p in tmp_path.glob("*.json"):
         json.loads(p.read_text(encoding="utf-8"))
-    assert not [p for p in tmp_path.iterdir() if p.suffix not in (".json",)]
+    lines = _catalog_file(tmp_path).read_text(encoding="utf-8").splitlines()
+    assert len(lines) > 100 and all(isinstance(json.loads(line), (dict, list)) for line in lines)  # JSON Lines
+    assert not [p for p in tmp_path.iterdir() if p.suffix not in (".json", ".jsonl")]
 
 
 def test_shipped_validation_manifest_matches_the_builtin_data():
