@@ -168,21 +168,19 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
 
 
 def _stat_key(dirs) -> tuple:
-    """In-process memo key: every data file's path, size and modification time (a stat each),
-    so an edited file is never served from memory."""
+    """In-process memo key: every data file's path, size, times and inode (a stat each), so an
+    edited file is never served from memory."""
     from .catalog import FILES, RULES_DIR
+    from .catalog_cache import listing
 
     out = []
     for directory, layer in dirs:
         d = Path(directory)
         out.append((str(d), layer))
-        if not d.is_dir():
-            continue
-        rules = d / RULES_DIR
-        for p in [d / f for f in FILES] + (sorted(rules.glob("*.yaml")) if rules.is_dir() else []):
+        for p in [str(d / f) for f in FILES] + listing(d / RULES_DIR, ".yaml"):
             try:
-                st = p.stat()
-                out.append((p.name, st.st_size, st.st_mtime_ns))
+                st = os.stat(p)
+                out.append((p, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
             except OSError:
                 pass
     return tuple(out)

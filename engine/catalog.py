@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DataError, Location, Problem
-from .loader import Document, load_file
 
 # data file -> (schema name, sections holding entries by id, entry kind per section)
 FILES = {
@@ -99,7 +98,7 @@ def _atomic(pointer) -> bool:
         or (n == 3 and pointer[0] == "modes" and pointer[2] == "components")
 
 
-def merge_into(target: Merged, doc: Document):
+def merge_into(target: Merged, doc):  # doc: loader.Document
     target.files.append(doc.path)
     target.digests.append(f"{doc.digest}" if doc.digest else f"{doc.path}\0{repr(doc.data)}")  # content, not where it lies
 
@@ -134,6 +133,8 @@ def merge_into(target: Merged, doc: Document):
 
 def load_layers(dirs: list[tuple[Path, str]]) -> tuple[dict, list[Problem]]:
     """Load and merge every known file of each (dir, layer). Returns ({name: Merged}, problems)."""
+    from .loader import load_file  # the YAML loader: only a run that reads files imports it
+
     merged: dict[str, Merged] = {}
     problems: list[Problem] = []
     for directory, layer in dirs:

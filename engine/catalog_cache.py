@@ -47,18 +47,27 @@ def _engine_sources(d: str, out: list) -> list:
     return out
 
 
+def listing(d: Path, suffix: str) -> list:
+    """Sorted paths of d's files ending in suffix, [] if d is no folder (os.listdir: Path.glob
+    compiles a regular expression per call)."""
+    try:
+        return sorted(str(d / n) for n in os.listdir(d) if n.endswith(suffix) and (d / n).is_file())
+    except OSError:
+        return []
+
+
 def _signature(dirs, sets):
     """(text naming every input file with its stat, whether all of them are settled)."""
     from .datadir import builtin_data, schemas
 
     paths = sorted(_engine_sources(str(_ENGINE), []))
-    paths += sorted(str(p) for p in schemas().glob("*.json")) + [str(builtin_data() / "units.txt")]
+    paths += listing(schemas(), ".json") + [str(builtin_data() / "units.txt")]
     lines = [f"{FORMAT}", repr(tuple(sets))]
     for directory, layer in dirs:
         lines.append(f"layer {directory} {layer}")
         d = Path(directory)
         rules = d / RULES_DIR
-        paths += [str(d / name) for name in FILES] + (sorted(str(p) for p in rules.glob("*.yaml")) if rules.is_dir() else [])
+        paths += [str(d / name) for name in FILES] + listing(rules, ".yaml")
     newest = 0
     for p in paths:
         try:

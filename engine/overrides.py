@@ -5,7 +5,6 @@ from __future__ import annotations
 import yaml
 
 from .errors import Location, Problem, UsageError
-from .loader import Document
 
 PREFIX = "assume."
 
@@ -33,9 +32,10 @@ def parse(items) -> list[tuple[str, object, str]]:
     return out
 
 
-def documents(sets, known: dict) -> list[Document]:
+def documents(sets, known: dict) -> list:
     """One document per override, positioned at its command-line argument."""
     from .errors import closest
+    from .loader import Document
 
     docs = []
     for name, value, item in sets:

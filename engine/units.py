@@ -156,7 +156,7 @@ if __name__ == "__main__":  # regenerate data/units.table.json after editing dat
     print(f"wrote {path} ({len(doc['table'])} units)")
 
 
-_NUMBER = re.compile(r"^\s*([-+]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
+_NUMBER = r"^\s*([-+]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$"  # compiled on first use
 
 
 def unit(name: str):
@@ -180,7 +180,7 @@ def quantity(text) -> Q:
 
 @lru_cache(maxsize=4096)
 def _parse(text: str) -> Q:
-    m = _NUMBER.match(text)
+    m = re.match(_NUMBER, text)
     if not m:
         raise UnitProblem(f"{text!r} is not a quantity", "write a number and a unit, e.g. '80 GiB'")
     number, expr = float(m.group(1).replace("_", "")), m.group(2)
