@@ -7,9 +7,7 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
-
-from .datadir import builtin_data
+from .datadir import builtin_data_dir
 from .errors import DataError, UsageError
 
 _CATALOGS: dict = {}
@@ -106,13 +104,14 @@ class Result:
 
 
 def data_dirs(extra=()) -> list:
-    """The built-in data, then VRAMRULES_DATA (os.pathsep-separated), then each --data DIR."""
-    dirs = [(builtin_data(), "built-in")]
+    """[(folder, layer label)]: the built-in data, then VRAMRULES_DATA (os.pathsep-separated),
+    then each --data DIR. Folders are strings."""
+    dirs = [(builtin_data_dir(), "built-in")]
     env = os.environ.get("VRAMRULES_DATA", "")
     for d in [p for p in env.split(os.pathsep) if p]:
-        dirs.append((Path(d), f"VRAMRULES_DATA:{d}"))
+        dirs.append((str(d), f"VRAMRULES_DATA:{d}"))
     for d in extra:
-        dirs.append((Path(d), f"--data {d}"))
+        dirs.append((str(d), f"--data {d}"))
     return dirs
 
 
@@ -122,11 +121,7 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
     `docs`: [(file key, loader.Document)] in-memory layers (an imported config.json, --gpu auto).
     `full`: also keep the merged file views (cat.files) that show/diff/validate read; such a load
     bypasses the on-disk catalog cache (catalog_cache.py), which the hot path uses."""
-    from .catalog import Merged, build, load_layers, merge_into
-    from .rules import build_rulesets
-    from . import overrides
-
-    dirs = data_dirs(extra_data) if builtin else [(Path(d), f"--data {d}") for d in extra_data]
+    dirs = data_dirs(extra_data) if builtin else [(str(d), f"--data {d}") for d in extra_data]
     key = (_stat_key(dirs), tuple(sets), tuple((k, d.path, repr(d.data)) for k, d in docs), full)
     if key in _CATALOGS:
         return _CATALOGS[key]
@@ -141,6 +136,10 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
         if cat is not None:
             _CATALOGS[key] = cat
             return cat
+    from .catalog import Merged, build, load_layers, merge_into
+    from .rules import build_rulesets
+    from . import overrides
+
     parsed = overrides.parse(sets)
     merged, problems = load_layers(dirs)
     for file_key, doc in docs:
@@ -174,10 +173,9 @@ def _stat_key(dirs) -> tuple:
     from .catalog_cache import listing
 
     out = []
-    for directory, layer in dirs:
-        d = Path(directory)
-        out.append((str(d), layer))
-        for p in [str(d / f) for f in FILES] + listing(d / RULES_DIR, ".yaml"):
+    for d, layer in dirs:
+        out.append((d, layer))
+        for p in [os.path.join(d, f) for f in FILES] + listing(os.path.join(d, RULES_DIR), ".yaml"):
             try:
                 st = os.stat(p)
                 out.append((p, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))

@@ -6,31 +6,36 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 
 def enabled() -> bool:
     return os.environ.get("VRAMRULES_NO_CACHE", "") in ("", "0")
 
 
-def directory() -> Path:
+def directory() -> str:
     d = os.environ.get("VRAMRULES_CACHE_DIR")
     if d:
-        return Path(d)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "vramrules"
+        return d
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "vramrules")
 
 
 KEEP = 64  # entries of one kind (yaml-*, valid-*, units-*) kept; older ones are removed
 KEEP_CATALOGS = 8  # catalogs (one .jsonl file each) kept
 
 
-def _prune(d: Path, kind: str) -> None:
-    files = sorted((p for p in d.glob(f"{kind}-*") if p.suffix in (".json", ".jsonl")), key=lambda p: p.stat().st_mtime, reverse=True)
-    doomed = files[KEEP_CATALOGS if kind == "catalog" else KEEP:]
-    for old in doomed:
+def _prune(d: str, kind: str) -> None:
+    def mtime(p):
         try:
-            old.unlink()
+            return os.stat(p).st_mtime
+        except OSError:
+            return 0.0
+
+    files = sorted((os.path.join(d, n) for n in os.listdir(d) if n.startswith(kind + "-") and n.endswith((".json", ".jsonl"))),
+                   key=mtime, reverse=True)
+    for old in files[KEEP_CATALOGS if kind == "catalog" else KEEP:]:
+        try:
+            os.unlink(old)
         except OSError:
             pass
 
@@ -39,7 +44,7 @@ def read_json(key: str):
     if not enabled():
         return None
     try:
-        with open(directory() / f"{key}.json", encoding="utf-8") as f:
+        with open(os.path.join(directory(), f"{key}.json"), encoding="utf-8") as f:
             return json.load(f)
     except (OSError, ValueError):
         return None
@@ -49,7 +54,7 @@ def read_bytes(name: str) -> bytes | None:
     if not enabled():
         return None
     try:
-        with open(directory() / name, "rb") as f:
+        with open(os.path.join(directory(), name), "rb") as f:
             return f.read()
     except OSError:
         return None
@@ -70,16 +75,16 @@ def write_bytes(name: str, data: bytes, prune: bool = True) -> None:
     d = directory()
     tmp = None
     try:
-        d.mkdir(parents=True, exist_ok=True)
-        tmp = d / f".{name}.{os.getpid()}.tmp"
+        os.makedirs(d, exist_ok=True)
+        tmp = os.path.join(d, f".{name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as f:
             f.write(data)
-        os.replace(tmp, d / name)
+        os.replace(tmp, os.path.join(d, name))
         if prune:
             _prune(d, name.split("-", 1)[0])
     except OSError:
         if tmp is not None:
             try:
-                tmp.unlink()
+                os.unlink(tmp)
             except OSError:
                 pass

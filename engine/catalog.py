@@ -6,7 +6,6 @@ Values are canonical plain floats (bytes for memory), booleans, or enum strings.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from .errors import DataError, Location, Problem
@@ -131,13 +130,16 @@ def merge_into(target: Merged, doc):  # doc: loader.Document
     merge(target.data, doc.data, ())
 
 
-def load_layers(dirs: list[tuple[Path, str]]) -> tuple[dict, list[Problem]]:
+def load_layers(dirs: list[tuple[str, str]]) -> tuple[dict, list[Problem]]:
     """Load and merge every known file of each (dir, layer). Returns ({name: Merged}, problems)."""
+    from pathlib import Path
+
     from .loader import load_file  # the YAML loader: only a run that reads files imports it
 
     merged: dict[str, Merged] = {}
     problems: list[Problem] = []
     for directory, layer in dirs:
+        directory = Path(directory)
         if not directory.is_dir():
             problems.append(Problem(Location(str(directory)), "", "data directory does not exist", "give a folder holding models.yaml, gpus.yaml, ..."))
             continue
@@ -158,8 +160,10 @@ def load_layers(dirs: list[tuple[Path, str]]) -> tuple[dict, list[Problem]]:
     return merged, problems
 
 
-def _display(path: Path) -> str:
+def _display(path) -> str:
     try:
+        from pathlib import Path
+
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)

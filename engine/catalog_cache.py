@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 import os
-from pathlib import Path
 import time
 
 from . import cache
@@ -15,7 +14,7 @@ from .catalog import FILES, RULES_DIR, Assumption, Catalog, Entry, FieldType
 from .errors import Location
 
 FORMAT = 5
-_ENGINE = Path(__file__).resolve().parent
+_ENGINE = os.path.dirname(os.path.realpath(__file__))
 MEMO = "statkeys"      # cache file: stat signature of every input -> content key
 MEMO_KEEP = 8
 SETTLE_NS = 2 * 10**9  # a file modified this recently is not memoized (coarse file system clocks)
@@ -47,29 +46,40 @@ def _engine_sources(d: str, out: list) -> list:
     return out
 
 
-def listing(d: Path, suffix: str) -> list:
-    """Sorted paths of d's files ending in suffix, [] if d is no folder (os.listdir: Path.glob
-    compiles a regular expression per call)."""
+def listing(d, suffix: str) -> list:
+    """Sorted paths of folder d's files ending in suffix, [] if d is no folder. os.listdir, not
+    pathlib: a warm run never imports pathlib."""
     try:
-        return sorted(str(d / n) for n in os.listdir(d) if n.endswith(suffix) and (d / n).is_file())
+        return sorted(p for p in (os.path.join(d, n) for n in os.listdir(d) if n.endswith(suffix)) if os.path.isfile(p))
     except OSError:
         return []
 
 
+def _inputs(dirs) -> list:
+    """[(label, path)] of every file the catalog depends on: the engine's source, the schemas,
+    units.txt, and each layer's data files and rule files (missing ones included: creating one
+    changes the key)."""
+    from .datadir import builtin_data_dir, schemas_dir
+
+    out = [(p[len(_ENGINE) + 1:], p) for p in sorted(_engine_sources(_ENGINE, []))]
+    out += [(os.path.basename(p), p) for p in listing(schemas_dir(), ".json")]
+    out.append(("units.txt", os.path.join(builtin_data_dir(), "units.txt")))
+    for directory, layer in dirs:
+        d = str(directory)
+        out.append((f"layer {d} {layer}", None))
+        out += [(name, os.path.join(d, name)) for name in FILES]
+        out += [(f"{RULES_DIR}/{os.path.basename(p)}", p) for p in listing(os.path.join(d, RULES_DIR), ".yaml")]
+    return out
+
+
 def _signature(dirs, sets):
     """(text naming every input file with its stat, whether all of them are settled)."""
-    from .datadir import builtin_data, schemas
-
-    paths = sorted(_engine_sources(str(_ENGINE), []))
-    paths += listing(schemas(), ".json") + [str(builtin_data() / "units.txt")]
     lines = [f"{FORMAT}", repr(tuple(sets))]
-    for directory, layer in dirs:
-        lines.append(f"layer {directory} {layer}")
-        d = Path(directory)
-        rules = d / RULES_DIR
-        paths += [str(d / name) for name in FILES] + listing(rules, ".yaml")
     newest = 0
-    for p in paths:
+    for label, p in _inputs(dirs):
+        if p is None:
+            lines.append(label)
+            continue
         try:
             st = os.stat(p)
         except OSError:
@@ -84,20 +94,12 @@ def content_key(dirs, sets, docs) -> str:
     import hashlib
 
     h = hashlib.sha256(f"vramrules-catalog-{FORMAT}".encode())
-    for src in sorted(_ENGINE.rglob("*.py")):
-        h.update(src.read_bytes())
-    from .datadir import builtin_data, schemas
-
-    for p in sorted(schemas().glob("*.json")) + [builtin_data() / "units.txt"]:
-        h.update(p.name.encode() + p.read_bytes())
-    for directory, layer in dirs:
-        h.update(f"\0layer\0{directory}\0{layer}".encode())
-        d = Path(directory)
-        names = list(FILES) + sorted(f"{RULES_DIR}/{p.name}" for p in (d / RULES_DIR).glob("*.yaml")) if d.is_dir() else []
-        for name in names:
-            p = d / name
-            if p.is_file():
-                h.update(f"\0{name}\0".encode() + p.read_bytes())
+    for label, p in _inputs(dirs):
+        h.update(f"\0{label}\0".encode())
+        if p is not None and os.path.isfile(p):
+            with open(p, "rb") as f:
+                data = f.read()
+            h.update(f"present {len(data)}\0".encode() + data)
     h.update(repr((tuple(sets), tuple((k, doc.path, repr(doc.data)) for k, doc in docs))).encode())
     return "catalog-" + h.hexdigest()[:32]
 
@@ -216,9 +218,9 @@ class _Records:
         except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
             from .errors import DataError, Problem
 
-            path = cache.directory() / self.name
+            path = os.path.join(cache.directory(), self.name)
             try:
-                path.unlink()
+                os.unlink(path)
             except OSError:
                 pass
             raise DataError([Problem(Location(str(path)), "", f"the catalog cache file is damaged ({type(exc).__name__}: {exc}); it has been removed",

@@ -1,21 +1,38 @@
-"""Where the built-in data and schemas live (inside the installed package)."""
+"""Where the built-in data and schemas live (inside the installed package).
+
+The *_dir functions give plain strings: a warm `eval` uses only those and never imports pathlib
+(with urllib.parse and ipaddress behind it, ~7 ms in a fresh environment)."""
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
-_HERE = Path(__file__).resolve().parent
+_HERE = os.path.dirname(os.path.realpath(__file__))
 
 
-def _find(name: str) -> Path:
-    inside = _HERE / name          # installed wheel: vramrules/data
-    if inside.is_dir():
+def find_dir(name: str) -> str:
+    inside = os.path.join(_HERE, name)               # installed wheel: vramrules/data
+    if os.path.isdir(inside):
         return inside
-    return _HERE.parent / name     # source checkout / editable install: engine/../data
+    return os.path.join(os.path.dirname(_HERE), name)  # source checkout / editable install: engine/../data
 
 
-def builtin_data() -> Path:
-    return _find("data")
+def builtin_data_dir() -> str:
+    return find_dir("data")
 
 
-def schemas() -> Path:
-    return _find("schemas")
+def schemas_dir() -> str:
+    return find_dir("schemas")
+
+
+def builtin_data():
+    """The built-in data folder as a pathlib.Path."""
+    from pathlib import Path
+
+    return Path(builtin_data_dir())
+
+
+def schemas():
+    """The schemas folder as a pathlib.Path."""
+    from pathlib import Path
+
+    return Path(schemas_dir())

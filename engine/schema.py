@@ -155,7 +155,7 @@ if __name__ == "__main__":  # regenerate data/validated.json after editing the b
     os.environ["VRAMRULES_NO_CACHE"] = ""
     (builtin_data() / SHIPPED).write_text('{"format": 0, "keys": []}\n', encoding="utf-8")
     load_catalog(builtin=True, full=True)  # validates everything; passing inputs leave valid-* markers
-    keys = sorted(p.stem for p in cache.directory().glob("valid-*.json"))
+    keys = sorted(n[:-5] for n in os.listdir(cache.directory()) if n.startswith("valid-") and n.endswith(".json"))
     shutil.rmtree(os.environ["VRAMRULES_CACHE_DIR"], ignore_errors=True)
     (builtin_data() / SHIPPED).write_text(json.dumps({"format": VALIDATION_FORMAT, "generated_by": "python -m vramrules.schema",
                                                       "keys": keys}, indent=1) + "\n", encoding="utf-8")
