@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import os
+
 from .errors import DataError, Location, Problem
 
 # data file -> (schema name, sections holding entries by id, entry kind per section)
@@ -161,12 +163,9 @@ def load_layers(dirs: list[tuple[str, str]]) -> tuple[dict, list[Problem]]:
 
 
 def _display(path) -> str:
-    try:
-        from pathlib import Path
-
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+    """Absolute: the catalog cache is shared by runs from any folder; Location shows it relative
+    to the folder of the run that prints it."""
+    return os.path.abspath(path)
 
 
 # ---------------------------------------------------------------- field types from schemas

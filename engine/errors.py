@@ -1,12 +1,26 @@
 """Error types shared by every stage. None of them ever carries a traceback to the user."""
 from __future__ import annotations
 
+import os
 from typing import NamedTuple
+
+
+def shown(path: str) -> str:
+    """A file as a person should read it: relative to the current folder when it lies inside it
+    (data/models.yaml), else as stored (absolute paths, '--set ...', '<rules default>')."""
+    if not os.path.isabs(path):
+        return path
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel == ".." or rel.startswith(".." + os.sep) else rel
 
 
 class Location(NamedTuple):
     """A place in a data file: 1-based line and column, as editors count. (A tuple: cheap to
-    make by the thousand when the catalog cache is read, and ordered by file, line, column.)"""
+    make by the thousand when the catalog cache is read, and ordered by file, line, column.)
+    `file` is absolute for data files; str() shows it relative to the current folder."""
 
     file: str
     line: int = 0
@@ -14,8 +28,8 @@ class Location(NamedTuple):
 
     def __str__(self) -> str:
         if self.line:
-            return f"{self.file}:{self.line}:{self.col}"
-        return self.file
+            return f"{shown(self.file)}:{self.line}:{self.col}"
+        return shown(self.file)
 
 
 class Problem(NamedTuple):

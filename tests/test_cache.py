@@ -100,6 +100,21 @@ def test_stat_memo_skips_files_edited_within_the_clock_tick(tmp_path, monkeypatc
     assert len(cache.read_json(catalog_cache.MEMO)) == 2  # bounded
 
 
+def test_locations_are_right_from_any_folder_sharing_one_cache(tmp_path):
+    """The cache is built once; each run shows file paths that resolve from its own folder."""
+    import re
+
+    from vramrules.datadir import builtin_data
+
+    env = {"VRAMRULES_CACHE_DIR": str(tmp_path / "cache")}
+    data = builtin_data().resolve()
+    for cwd in [data.parent, data.parent.parent, tmp_path, data.parent]:  # inside, above, elsewhere
+        r = subprocess.run([sys.executable, "-m", "vramrules.cli", "eval", "--model", "llama3.1-8b", "--explain"],
+                           capture_output=True, text=True, env={**os.environ, **env}, cwd=cwd)
+        paths = set(re.findall(r"(\S+\.yaml):\d+:\d+", r.stdout))
+        assert paths and all((cwd / p).is_file() for p in paths), (cwd, sorted(paths)[:3])
+
+
 def test_no_cache_flag_and_env(tmp_path):
     env = {"VRAMRULES_CACHE_DIR": str(tmp_path)}
     r = fresh("--no-cache", "eval", "--model", "llama3.1-8b", env=env)
