@@ -125,7 +125,7 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
     key = (_stat_key(dirs), tuple(sets), tuple((k, d.path, repr(d.data)) for k, d in docs), full)
     if key in _CATALOGS:
         return _CATALOGS[key]
-    from . import cache, catalog_cache
+    from . import catalog_cache
 
     disk_key = catalog_cache.key(dirs, sets, docs)
     if not full:
@@ -188,7 +188,7 @@ def compiled_mode(cat, ruleset: str, mode: str, with_fit: bool, lean: bool = Fal
     """The mode as a function. `once`: the caller evaluates one scenario, so an interpreter of
     the checked trees is cheaper than code generation; a compiled function made earlier in this
     process is used in either case."""
-    from .rules import compile_mode
+    from .compiler import compile_mode
 
     key = (id(cat), ruleset, mode, with_fit, lean)
     c = _COMPILED.get(key)
@@ -210,7 +210,7 @@ def evaluate(model: str | None = None, mode: str = "inference", *, gpu: str | No
     """Estimate the memory of one scenario. Options: precision, kv_precision, compute_precision,
     adapter_precision, optimizer, lora_targets, batch, seq_len, lora_rank, recompute,
     master_weights, attention, dropout. Unknown names raise UsageError with close matches."""
-    from .rules import run
+    from .compiler import run
     from .scenario import resolve
 
     docs = []

@@ -2,7 +2,7 @@
 
 parse(text)   -> Formula (syntax allow-list; no user text is ever eval'd)
 check(...)    -> the formula's type and dimension, with Pint quantities of magnitude 1
-to_python(...)-> a Python `ast` expression over local variables, for rules.compile_mode
+to_python(...)-> a Python `ast` expression over local variables, for compiler.compile_mode
 
 Allowed: numbers, + - * / // % ** (constant, small exponent), comparisons, and/or/not,
 `a if c else b`, parentheses, dotted names (model.hidden_size, assume.cuda_context, rule

@@ -1,21 +1,19 @@
-"""Rule sets: the dependency graph of derived quantities, checking, compilation, evaluation.
+"""Rule sets: the dependency graph of derived quantities, and its checking (names, dimensions,
+cycles). compiler.py turns a checked mode into a function.
 
 A rule set (data/rules/NAME.yaml) holds rules and modes; a mode lists the rules that are its
 memory components and may add or override rules of its own. The engine adds one rule,
 `total` (the sum of the mode's components), and with a GPU the fit rules every rule set must
-define (FIT_TARGETS). Each (rule set, mode, with GPU or not) compiles once into one plain
-Python function over floats: the formulas become a straight-line sequence of assignments,
-generated from the checked `ast` (never from text), so evaluating a scenario is arithmetic.
+define (FIT_TARGETS).
 """
 from __future__ import annotations
 
 import re
-import math
 import sys
 
 from . import formula as F
 from .catalog import BOOL, ENUM, NUM, Catalog
-from .errors import DataError, EvaluationError, Location, Problem, did_you_mean
+from .errors import DataError, Location, Problem, did_you_mean
 
 FIT_TARGETS = ("usable_memory_per_gpu", "per_gpu_total", "headroom", "fits")
 TOTAL = "total"
@@ -77,29 +75,6 @@ class RuleSet:
 
     def __repr__(self):
         return f"RuleSet({self.name} at {self.location})"
-
-
-class Compiled:
-    """One mode of one rule set, compiled."""
-
-    def __init__(self, ruleset: str, mode: str, order: list, leaves: list, rules: dict, fn, kinds: dict, dims: dict,
-                 deps: dict, components: list, warnings: list | None = None, constraints: list | None = None,
-                 host: list | None = None):
-        self.ruleset, self.mode = ruleset, mode
-        self.order = order      # rule names in evaluation order (includes 'total')
-        self.leaves = leaves    # fact names read from the scenario (model.hidden_size, input.batch, ...)
-        self.rules = rules      # name -> Rule (mode view)
-        self.fn = fn            # fn(facts: dict) -> tuple of values in `order`
-        self.kinds = kinds      # name -> NUM | BOOL
-        self.dims = dims        # name -> dimension text
-        self.deps = deps        # name -> names it reads (rules and facts)
-        self.components = components
-        self.warnings = [] if warnings is None else warnings           # rule names of the warning conditions
-        self.constraints = [] if constraints is None else constraints  # rule names of the constraints
-        self.host = [] if host is None else host
-
-    def __repr__(self):
-        return f"Compiled({self.ruleset}/{self.mode})"
 
 
 def build_rulesets(cat: Catalog, merged: dict) -> list[Problem]:
@@ -450,138 +425,3 @@ def closure(deps: dict, targets, rules) -> set:
 
 def _dimtext(q) -> str:
     return "dimensionless" if q is None or not q.dimensionality else str(q.dimensionality)
-
-
-# ---------------------------------------------------------------- compilation
-
-def compile_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool, lean: bool = False, once: bool = False) -> Compiled:
-    """lean: only what a verdict needs (components, total, fit rules, constraints), for sweeps.
-    once: for a single evaluation, interpret each rule's checked tree instead of generating and
-    compiling code (same order, same values, same failure locations)."""
-    checked = cat.checked.get((rs.name, mode.name, with_fit))
-    if checked is None:
-        checked = cat.checked[(rs.name, mode.name, with_fit)] = check_mode(cat, rs, mode, with_fit)
-    order, kinds, dims, deps = checked
-    rules = mode_rules(rs, mode)
-    if lean:
-        want = set(mode.components) | {TOTAL} | set(constraint_names(rs, mode)) | (set(FIT_TARGETS) if with_fit else set())
-        keep = closure(deps, want, rules)
-        order = [n for n in order if n in keep]
-    from .units import unit
-
-    leaves: list = []
-    local: dict = {}
-    for name in order:
-        local[name] = f"r{len(local)}"
-    full_deps = {}
-    for name in order:
-        if name == TOTAL:
-            full_deps[name] = [c for c in mode.components]
-            continue
-        f = rules[name].formula
-        names = f.names if f else []
-        full_deps[name] = names
-        for n in names:
-            if n not in rules and n != TOTAL and "." in n and n not in leaves:
-                leaves.append(n)
-    leaf_local = {n: f"f{i}" for i, n in enumerate(leaves)}
-
-    def local_of(n):
-        return local.get(n) or leaf_local[n]
-
-    def unit_value(n):
-        if n in rules or n == TOTAL or "." in n:
-            return None
-        u = unit(n)
-        return u[0] if u else None
-
-    if once:
-        return _interpreted(rs, mode, order, leaves, rules, kinds, dims, full_deps, lean, unit_value)
-
-    lines = ["def evaluate(facts):"]
-    lines += [f"    {lv} = facts[{n!r}]" for n, lv in leaf_local.items()]
-    first_line = len(lines) + 1  # line of the first rule: a failure's line number names its rule
-    for name in order:
-        if name == TOTAL:
-            expr = " + ".join(local[c] for c in mode.components)
-        else:
-            expr = F.to_source(rules[name].formula, local_of, unit_value)
-        lines.append(f"    {local[name]} = {expr}")
-    lines.append("    return (" + "".join(f"{local[n]}, " for n in order) + ")")
-    filename = f"<vramrules:{rs.name}/{mode.name}>"
-    code = compile("\n".join(lines) + "\n", filename, "exec")  # generated from the checked trees above
-    namespace = F.function_globals()
-    exec(code, namespace)
-    fn = namespace["evaluate"]
-    compiled = Compiled(rs.name, mode.name, order, leaves, rules, fn, kinds, dims, full_deps, list(mode.components),
-                        [] if lean else warning_names(rs, mode), constraint_names(rs, mode), [] if lean else list(mode.host))
-    compiled.first_line = first_line
-    return compiled
-
-
-class RuleFailure(Exception):
-    def __init__(self, name, exc):
-        super().__init__(str(exc))
-        self.name, self.exc = name, exc
-
-
-def _interpreted(rs, mode, order, leaves, rules, kinds, dims, deps, lean, unit_value) -> Compiled:
-    steps = []
-    comps = list(mode.components)
-    for name in order:
-        if name == TOTAL:
-            steps.append((name, None))
-        else:
-            f = rules[name].formula
-            steps.append((name, F.Interpreted(f.ir if f.tree is None and f.ir is not None else F.to_ir(f), unit_value)))
-
-    def fn(facts):
-        env = dict(facts)
-        out = []
-        for name, step in steps:
-            try:
-                v = sum(env[c] for c in comps) if step is None else step(env)
-            except (ArithmeticError, ValueError, TypeError) as exc:
-                raise RuleFailure(name, exc) from None
-            env[name] = v
-            out.append(v)
-        return tuple(out)
-
-    return Compiled(rs.name, mode.name, order, leaves, rules, fn, kinds, dims, deps, comps,
-                    [] if lean else warning_names(rs, mode), constraint_names(rs, mode), [] if lean else list(mode.host))
-
-
-def run(compiled: Compiled, facts: dict) -> dict:
-    """Evaluate; every failure is located at the rule that caused it."""
-    try:
-        values = compiled.fn(facts)
-    except (ArithmeticError, ValueError, TypeError, RuleFailure) as exc:
-        name = exc.name if isinstance(exc, RuleFailure) else _failing_rule(compiled, exc)
-        exc = exc.exc if isinstance(exc, RuleFailure) else exc
-        rule = compiled.rules.get(name)
-        what = {ZeroDivisionError: "division by zero", OverflowError: "number too large"}.get(type(exc), str(exc))
-        loc = rule.location if rule else Location(f"<rules {compiled.ruleset}>")
-        raise EvaluationError(Problem(loc, "", f"rule '{name}' failed: {what}", "check the inputs this rule divides by or raises to a power")) from None
-    out = dict(zip(compiled.order, values))
-    for name, v in out.items():
-        if isinstance(v, float) and not math.isfinite(v):
-            rule = compiled.rules.get(name)
-            raise EvaluationError(Problem(rule.location if rule else Location("<rules>"), "", f"rule '{name}' gave {v} (not a finite number)", "check for overflow in its inputs"))
-    for c in compiled.components:
-        if out[c] < 0:
-            rule = compiled.rules[c]
-            raise EvaluationError(Problem(rule.location, "", f"component '{c}' is negative ({out[c]:.6g} B)", "a memory component can never be negative; check the rule"))
-    return out
-
-
-def _failing_rule(compiled: Compiled, exc) -> str:
-    tb = exc.__traceback__
-    line = None
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename.startswith("<vramrules:"):
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    first = getattr(compiled, "first_line", 1000)
-    if line is None or not first <= line < first + len(compiled.order):
-        return "?"
-    return compiled.order[line - first]

@@ -35,7 +35,7 @@ def run(cat, models, modes, precisions, gpus, rules="default", options=None, pro
     """Yield a Row per scenario. A (model, mode, precision) the rules refuse (a constraint, an
     evaluation error) yields one row per GPU carrying the message."""
     from .api import compiled_mode
-    from .rules import run as run_rules
+    from .compiler import run as run_rules
     from .scenario import resolve
 
     options = {k: v for k, v in (options or {}).items() if v is not None}
