@@ -204,6 +204,17 @@ def compiled_mode(cat, ruleset: str, mode: str, with_fit: bool, lean: bool = Fal
     return c
 
 
+def compiled_sweep(cat, ruleset: str, mode: str):
+    """The mode (lean, with the fit rules) as a loop over GPUs, made once per process."""
+    from .compiler import compile_sweep
+
+    key = (id(cat), ruleset, mode, "sweep")
+    s = _COMPILED.get(key)
+    if s is None:
+        s = _COMPILED[key] = compile_sweep(compiled_mode(cat, ruleset, mode, True, lean=True))
+    return s
+
+
 def evaluate(model: str | None = None, mode: str = "inference", *, gpu: str | None = None, gpus: int | None = None,
              rules: str = "default", data=(), sets=(), params: float | None = None, catalog=None, needed: bool = True,
              model_config=None, once: bool = False, **options) -> Result:

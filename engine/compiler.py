@@ -50,8 +50,6 @@ def compile_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool, lean: bo
         want = set(mode.components) | {TOTAL} | set(constraint_names(rs, mode)) | (set(FIT_TARGETS) if with_fit else set())
         keep = closure(deps, want, rules)
         order = [n for n in order if n in keep]
-    from .units import unit
-
     leaves: list = []
     local: dict = {}
     for name in order:
@@ -72,12 +70,7 @@ def compile_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool, lean: bo
     def local_of(n):
         return local.get(n) or leaf_local[n]
 
-    def unit_value(n):
-        if n in rules or n == TOTAL or "." in n:
-            return None
-        u = unit(n)
-        return u[0] if u else None
-
+    unit_value = _unit_values(rules)
     if once:
         return _interpreted(rs, mode, order, leaves, rules, kinds, dims, full_deps, lean, unit_value)
 
@@ -100,6 +93,67 @@ def compile_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool, lean: bo
                         [] if lean else warning_names(rs, mode), constraint_names(rs, mode), [] if lean else list(mode.host))
     compiled.first_line = first_line
     return compiled
+
+
+def _unit_values(rules):
+    """A bare unit name in a formula (GiB) -> its factor; None for rules and facts."""
+    from .units import unit
+
+    def unit_value(n):
+        if n in rules or n == TOTAL or "." in n:
+            return None
+        u = unit(n)
+        return u[0] if u else None
+
+    return unit_value
+
+
+class Sweep:
+    """fn(facts, gpu_rows) -> one tuple per GPU row: (constraints hold, total, usable memory per
+    GPU, fits, *components). `facts` holds every leaf but the gpu.* ones; each row gives those,
+    in `gpu_leaves` order."""
+
+    def __init__(self, compiled: Compiled, gpu_leaves: list, fn, hoisted: int):
+        self.compiled, self.gpu_leaves, self.fn = compiled, gpu_leaves, fn
+        self.hoisted = hoisted  # rules computed once per call, not per GPU
+
+    def __repr__(self):
+        return f"Sweep({self.compiled.ruleset}/{self.compiled.mode}, {self.hoisted} of {len(self.compiled.order)} rules hoisted)"
+
+
+def compile_sweep(lean: Compiled) -> Sweep:
+    """The lean mode as a loop over GPUs. A rule that reads no gpu.* fact, directly or through
+    another rule, gives the same value on every GPU: it is computed once, before the loop."""
+    order, rules, deps = lean.order, lean.rules, lean.deps
+    gpu_leaves = [n for n in lean.leaves if n.startswith("gpu.")]
+    per_gpu: set = set(gpu_leaves)
+    for name in order:
+        if any(d in per_gpu for d in deps[name]):
+            per_gpu.add(name)
+    local = {n: f"r{i}" for i, n in enumerate(order)}
+    local.update({n: f"f{i}" for i, n in enumerate(lean.leaves)})
+    unit_value = _unit_values(rules)
+
+    def assign(name, indent):
+        if name == TOTAL:
+            expr = " + ".join(local[c] for c in lean.components)
+        else:
+            expr = F.to_source(rules[name].formula, local.__getitem__, unit_value)
+        return f"{indent}{local[name]} = {expr}"
+
+    lines = ["def sweep(facts, gpu_rows):"]
+    lines += [f"    {local[n]} = facts[{n!r}]" for n in lean.leaves if n not in per_gpu]
+    lines += [assign(n, "    ") for n in order if n not in per_gpu]
+    lines += ["    out = []", "    append = out.append",
+              "    for (" + "".join(f"{local[n]}, " for n in gpu_leaves) + ") in gpu_rows:"]
+    lines += [assign(n, "        ") for n in order if n in per_gpu]
+    ok = " and ".join(f"({local[c]})" for c in lean.constraints) or "True"
+    row = [ok, local[TOTAL], local["usable_memory_per_gpu"], local["fits"]] + [local[c] for c in lean.components]
+    lines += [f"        append(({', '.join(row)},))", "    return out"]
+    code = compile("\n".join(lines) + "\n", f"<vramrules-sweep:{lean.ruleset}/{lean.mode}>", "exec")  # from the checked trees
+    namespace = F.function_globals()
+    exec(code, namespace)
+    return Sweep(lean, gpu_leaves, namespace["sweep"], sum(1 for n in order if n not in per_gpu))
 
 
 class RuleFailure(Exception):

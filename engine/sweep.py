@@ -33,8 +33,10 @@ def grid(cat, models=None, modes=None, precisions=None, gpus=None, rules="defaul
 
 def run(cat, models, modes, precisions, gpus, rules="default", options=None, progress=None):
     """Yield a Row per scenario. A (model, mode, precision) the rules refuse (a constraint, an
-    evaluation error) yields one row per GPU carrying the message."""
-    from .api import compiled_mode
+    evaluation error) yields one row per GPU carrying the message. Each (model, mode, precision)
+    is checked once through the located evaluator; its GPUs then run in one compiled loop that
+    computes what no GPU fact touches once (compiler.compile_sweep)."""
+    from .api import compiled_sweep
     from .compiler import run as run_rules
     from .scenario import resolve
 
@@ -42,14 +44,9 @@ def run(cat, models, modes, precisions, gpus, rules="default", options=None, pro
     total_n = len(models) * len(modes) * len(precisions) * len(gpus)
     done = 0
     for mode in modes:
-        comp = compiled_mode(cat, rules, mode, True, lean=True)
-        gpu_leaves = [l for l in comp.leaves if l.startswith("gpu.")]
-        index = {n: i for i, n in enumerate(comp.order)}
-        i_total, i_usable, i_fits = index["total"], index["usable_memory_per_gpu"], index["fits"]
-        comps = [(c, index[c]) for c in comp.components]
-        constraints = [index[c] for c in comp.constraints]
-        gpu_facts = {g: {l: cat.kind("gpu")[g].facts[l[4:]] for l in gpu_leaves} for g in gpus}
-        fn = comp.fn
+        sw = compiled_sweep(cat, rules, mode)
+        comp, fn, components = sw.compiled, sw.fn, sw.compiled.components
+        gpu_rows = [tuple(cat.kind("gpu")[g].facts[leaf[4:]] for leaf in sw.gpu_leaves) for g in gpus]
         for model in models:
             for prec in precisions:
                 opts = dict(options)
@@ -59,19 +56,41 @@ def run(cat, models, modes, precisions, gpus, rules="default", options=None, pro
                     sc = resolve(cat, rules=rules, mode=mode, model=model, gpu=gpus[0], **opts)
                     facts = sc.facts(comp.leaves)
                     run_rules(comp, facts)  # checks once: finite values, no negative component
+                    pname = sc.selections["precision"].id
+                    try:
+                        results = fn(facts, gpu_rows)
+                    except (ArithmeticError, ValueError, TypeError):  # one GPU's facts break a rule: say which
+                        results = None
                 except VramrulesError as exc:
                     for g in gpus:
                         yield Row(model, mode, prec or "", g, 0.0, 0.0, False, {}, str(exc))
                     done += len(gpus)
                     continue
-                pname = sc.selections["precision"].id
-                for g in gpus:
-                    facts.update(gpu_facts[g])
-                    v = fn(facts)
-                    if constraints and not all(v[i] for i in constraints):
-                        yield Row(model, mode, pname, g, 0.0, 0.0, False, {}, "breaks a layout constraint")
-                        continue
-                    yield Row(model, mode, pname, g, v[i_total], v[i_usable], bool(v[i_fits]), {c: v[i] for c, i in comps})
+                if results is None:
+                    yield from _one_by_one(comp, facts, sw.gpu_leaves, gpu_rows, model, mode, pname, gpus)
+                else:
+                    for g, (ok, total, usable, fits, *values) in zip(gpus, results):
+                        if not ok:
+                            yield Row(model, mode, pname, g, 0.0, 0.0, False, {}, "breaks a layout constraint")
+                        else:
+                            yield Row(model, mode, pname, g, total, usable, bool(fits), dict(zip(components, values)))
                 done += len(gpus)
                 if progress:
                     progress(done, total_n)
+
+
+def _one_by_one(comp, facts, gpu_leaves, gpu_rows, model, mode, pname, gpus):
+    """The located evaluator, GPU by GPU: a failing GPU's row carries the rule and its file:line."""
+    from .compiler import run as run_rules
+
+    for g, row in zip(gpus, gpu_rows):
+        facts.update(zip(gpu_leaves, row))
+        try:
+            v = run_rules(comp, facts)
+        except VramrulesError as exc:
+            yield Row(model, mode, pname, g, 0.0, 0.0, False, {}, str(exc))
+            continue
+        if not all(v[c] for c in comp.constraints):
+            yield Row(model, mode, pname, g, 0.0, 0.0, False, {}, "breaks a layout constraint")
+        else:
+            yield Row(model, mode, pname, g, v["total"], v["usable_memory_per_gpu"], bool(v["fits"]), {c: v[c] for c in comp.components})

@@ -1,0 +1,83 @@
+"""`vramrules sweep`: every row equals the single evaluation of the same scenario (so the compiled
+GPU loop, which computes GPU-independent rules once, changes nothing), on every GPU of the
+catalog; failures are located; the CLI writes one row per scenario."""
+import csv
+import io
+import json
+
+from click.testing import CliRunner
+import pytest
+
+import vramrules
+from vramrules import api, sweep as S
+from vramrules.cli import main
+
+CAT = api.load_catalog()
+GPUS = list(CAT.kind("gpu"))  # every GPU: capacities and vendor facts differ across them
+MODELS = ["llama3.1-8b", "mixtral-8x7b", "deepseek-v3", "gpt-oss-20b", "gemma3-27b"]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_row_equals_the_single_evaluation(model):
+    modes = list(CAT.rulesets["default"].modes)
+    rows = list(S.run(CAT, [model], modes, [None, "int4", "fp8"], GPUS))
+    assert len(rows) == len(modes) * 3 * len(GPUS)
+    checked = 0
+    for r in rows:
+        opts = {} if not r.precision or r.error else {"precision": r.precision}
+        try:
+            one = vramrules.evaluate(model, r.mode, gpu=r.gpu, catalog=CAT, **opts)
+        except vramrules.VramrulesError as exc:
+            assert r.error, (r, exc)
+            continue
+        assert not r.error, r
+        assert r.total == pytest.approx(one.total.bytes, rel=1e-12)
+        assert r.usable == pytest.approx(one.fit.capacity_per_gpu.bytes, rel=1e-12)
+        assert r.fits == one.fit.fits
+        assert r.components == pytest.approx({c.name: c.memory.bytes for c in one.components}, rel=1e-12)
+        checked += 1
+    assert checked > len(rows) // 2
+
+
+def test_gpu_independent_rules_are_hoisted():
+    sw = api.compiled_sweep(CAT, "default", "train-lora")
+    assert sw.gpu_leaves and all(leaf.startswith("gpu.") for leaf in sw.gpu_leaves)
+    # weights, adapters, optimizer states, activations: none reads a GPU fact
+    assert 0.5 * len(sw.compiled.order) < sw.hoisted < len(sw.compiled.order)
+
+
+def test_a_rule_failing_on_one_gpu_is_located_row_by_row(monkeypatch):
+    sw = api.compiled_sweep(CAT, "default", "inference")
+
+    def broken(facts, gpu_rows):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(sw, "fn", broken)
+    rows = list(S.run(CAT, ["llama3.1-8b"], ["inference"], [None], ["rtx-4090", "h100-sxm-80gb"]))
+    one = vramrules.evaluate("llama3.1-8b", "inference", gpu="h100-sxm-80gb", catalog=CAT)
+    assert [r.gpu for r in rows] == ["rtx-4090", "h100-sxm-80gb"]
+    assert rows[1].total == pytest.approx(one.total.bytes) and rows[1].fits == one.fit.fits
+
+
+def test_broken_layout_is_a_row_with_the_reason():
+    rows = list(S.run(CAT, ["llama3.1-8b"], ["inference"], [None], ["h100-sxm-80gb"], options={"tp": 3}))
+    assert len(rows) == 1 and rows[0].error and rows[0].total == 0.0
+
+
+def test_cli_csv_has_one_row_per_scenario():
+    r = CliRunner().invoke(main, ["sweep", "--models", "llama3.1-8b,qwen2.5-7b", "--modes", "inference,train-lora",
+                                  "--gpus", "rtx-4090,h100-sxm-80gb,l4"])
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(io.StringIO(r.output)))
+    assert len(rows) == 2 * 2 * 3
+    row = next(x for x in rows if x["model"] == "llama3.1-8b" and x["mode"] == "inference" and x["gpu"] == "rtx-4090")
+    one = vramrules.evaluate("llama3.1-8b", "inference", gpu="rtx-4090")
+    assert float(row["total_GiB"]) == pytest.approx(one.total.gib, abs=1e-4) and row["fits"] == ("yes" if one.fit.fits else "no")
+
+
+def test_cli_json():
+    r = CliRunner().invoke(main, ["sweep", "--models", "llama3.1-8b", "--modes", "serve", "--gpus", "l4", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    rows = doc["rows"] if isinstance(doc, dict) else doc
+    assert len(rows) == 1 and rows[0]["gpu"] == "l4"
