@@ -11,30 +11,33 @@ head-compatible sizes, then pipeline stages; training grows data parallelism wit
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from .errors import UsageError, VramrulesError
 
 MAX_GPUS = 4096
 MAX_PROBES = 50
 
 
-@dataclass
 class Probe:
-    options: dict
-    fits: bool | None
-    per_gpu: float = 0.0
-    capacity: float = 0.0
-    error: str = ""
+    def __init__(self, options: dict, fits: bool | None, per_gpu: float = 0.0, capacity: float = 0.0, error: str = ""):
+        self.options, self.fits, self.per_gpu, self.capacity, self.error = options, fits, per_gpu, capacity, error
+
+    def __repr__(self):
+        return f"Probe({self.options}, fits={self.fits}{', ' + self.error if self.error else ''})"
 
 
-@dataclass
 class Answer:
-    question: str
-    value: int | None                 # GPUs, tokens or sequences; None when nothing fits
-    options: dict = field(default_factory=dict)
-    probes: list = field(default_factory=list)
-    note: str = ""
+    """(Plain classes, not dataclasses: `eval --gpu` imports this module when a workload does not
+    fit, and dataclass decoration costs more than the search.)"""
+
+    def __init__(self, question: str, value: int | None, options: dict | None = None, probes: list | None = None, note: str = ""):
+        self.question = question
+        self.value = value                # GPUs, tokens or sequences; None when nothing fits
+        self.options = {} if options is None else options
+        self.probes = [] if probes is None else probes
+        self.note = note
+
+    def __repr__(self):
+        return f"Answer({self.question}={self.value}, {len(self.probes)} probes)"
 
     @property
     def gpus(self) -> int | None:
@@ -54,7 +57,10 @@ class Search:
         if len(self.probes) >= MAX_PROBES:
             raise UsageError(f"search gave up after {MAX_PROBES} evaluations")
         try:
-            r = evaluate(self.model, self.mode, gpu=self.gpu, rules=self.rules, params=self.params, catalog=self.cat, needed=False, **opts)
+            # a search makes tens of evaluations at most: interpreting the checked trees costs
+            # about what generating and compiling code for them would (measured: 16 probes ~12 ms either way)
+            r = evaluate(self.model, self.mode, gpu=self.gpu, rules=self.rules, params=self.params, catalog=self.cat, needed=False,
+                         once=True, **opts)
             p = Probe(options, r.fit.fits, r.fit.needed_per_gpu.bytes, r.fit.capacity_per_gpu.bytes)
         except UsageError as exc:          # an invalid layout for this model: not a candidate
             p = Probe(options, None, error=str(exc))

@@ -11,6 +11,7 @@ names), unit names as values (GiB, byte) and the functions in FUNCTIONS.
 from __future__ import annotations
 
 import ast
+import operator as _operator
 import re
 import warnings
 import math
@@ -468,6 +469,9 @@ def ir_source(ir, local_of, unit_value) -> str:
     return conv(ir)
 
 
+_CMPS = {"<": _operator.lt, "<=": _operator.le, ">": _operator.gt, ">=": _operator.ge, "==": _operator.eq, "!=": _operator.ne}
+
+
 class Interpreted:
     """A rule evaluated straight from the data form of its checked tree, for a run that evaluates
     a scenario once: cheaper than generating and compiling code (~10 ms a mode) when there is
@@ -523,9 +527,7 @@ class Interpreted:
             left = self._ev(n[2][0], env)
             for op, c in zip(n[1], n[2][1:]):
                 right = self._ev(c, env)
-                ok = {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right,
-                      "==": left == right, "!=": left != right}[op]
-                if not ok:
+                if not _CMPS[op](left, right):
                     return False
                 left = right
             return True
