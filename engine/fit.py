@@ -46,6 +46,12 @@ class Answer:
 
 class Search:
     def __init__(self, cat, model, mode, gpu, rules, params, base_options):
+        from .errors import unknown
+
+        if gpu not in cat.kind("gpu"):  # else every probe would fail as an "invalid layout"
+            raise unknown("gpu", gpu, cat.kind("gpu"))
+        if model is not None and model not in cat.kind("model"):
+            raise unknown("model", model, cat.kind("model"))
         self.cat, self.model, self.mode, self.gpu, self.rules, self.params = cat, model, mode, gpu, rules, params
         self.base = {k: v for k, v in base_options.items() if v is not None}
         self.probes: list[Probe] = []
@@ -127,6 +133,8 @@ def min_gpus(cat, model, mode, gpu, *, rules="default", params=None, base_option
             families.append([{"tp": tmax, "dp": n, "pp": 1, "gpus": tmax * n, **sharding} for n in sizes if tmax * n <= MAX_GPUS])
     best = None
     for fam in families:
+        if best is not None and fam and fam[0]["gpus"] >= best[0]["gpus"]:
+            continue  # every layout of this family needs at least as many GPUs as the answer found
         idx, p = _first_fitting(search, fam)
         if p is not None and (best is None or fam[idx]["gpus"] < best[0]["gpus"]):
             best = (fam[idx], p)

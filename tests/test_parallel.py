@@ -131,3 +131,20 @@ def test_zero_table_cells_through_the_cli(dp, zero, gb):
 def test_fit_with_an_unknown_model_is_a_usage_error():
     r = run("fit", "--model", "llama3-7b")
     assert r.exit_code == 2 and "unknown model 'llama3-7b'" in r.output
+
+
+def test_search_api_refuses_an_unknown_gpu_instead_of_finding_nothing():
+    from vramrules import api, fit
+
+    with pytest.raises(vramrules.UsageError, match="did you mean"):
+        fit.min_gpus(api.load_catalog(), "mixtral-8x7b", "train-full", "a100-sxm-40gb")
+
+
+def test_min_gpus_skips_families_that_cannot_beat_the_answer():
+    """llama3-70b LoRA fits on 2 H100s with ZeRO-3 data parallelism; the tp=8 x dp family starts
+    at 8 GPUs, so it is not searched: same answer, fewer evaluations."""
+    from vramrules import api, fit
+
+    a = fit.min_gpus(api.load_catalog(), "llama3-70b", "train-lora", "h100-sxm-80gb")
+    assert a.value == 2 and a.options["dp"] == 2 and len(a.probes) <= 8
+    assert all(p.options.get("tp", 1) == 1 for p in a.probes)
