@@ -30,14 +30,16 @@ def test_cached_catalog_gives_identical_results(tmp_path):
     assert json.loads(second.stdout) == json.loads(first.stdout)
 
 
-def test_warm_run_imports_neither_pint_nor_jsonschema(tmp_path):
+def test_warm_run_imports_no_pint_jsonschema_or_yaml(tmp_path):
+    """A warm run reads JSON only: no Pint, no jsonschema, not even PyYAML or our YAML loader."""
     env = {"VRAMRULES_CACHE_DIR": str(tmp_path)}
     fresh("eval", "--model", "llama3.1-8b", env=env)
+    heavy = ["pint", "jsonschema", "yaml", "vramrules.loader", "vramrules.schema", "dataclasses"]
     code = ("import sys; from vramrules.cli import main; sys.argv=['vramrules','eval','--model','llama3.1-8b'];\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "print('LOADED', 'pint' in sys.modules, 'jsonschema' in sys.modules, file=sys.stderr)")
+            f"print('LOADED', [m for m in {heavy!r} if m in sys.modules], file=sys.stderr)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env})
-    assert "LOADED False False" in r.stderr, r.stderr
+    assert "LOADED []" in r.stderr, r.stderr
 
 
 def test_changed_data_file_invalidates_the_cache(tmp_path):
