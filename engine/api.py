@@ -122,12 +122,13 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
     `full`: also keep the merged file views (cat.files) that show/diff/validate read; such a load
     bypasses the on-disk catalog cache (catalog_cache.py), which the hot path uses."""
     dirs = data_dirs(extra_data) if builtin else [(str(d), f"--data {d}") for d in extra_data]
-    key = (_stat_key(dirs), tuple(sets), tuple((k, d.path, repr(d.data)) for k, d in docs), full)
-    if key in _CATALOGS:
-        return _CATALOGS[key]
     from . import catalog_cache
 
-    disk_key = catalog_cache.key(dirs, sets, docs)
+    sig = catalog_cache.signature(dirs, sets)  # every input file's stat: an edited file is never served from memory
+    key = (sig[0], tuple((k, d.path, repr(d.data)) for k, d in docs), full)
+    if key in _CATALOGS:
+        return _CATALOGS[key]
+    disk_key = catalog_cache.key(dirs, sets, docs, sig)
     if not full:
         try:
             cat = catalog_cache.read(disk_key)
@@ -164,24 +165,6 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
     _CATALOGS[key] = cat
     catalog_cache.write(disk_key, cat)
     return cat
-
-
-def _stat_key(dirs) -> tuple:
-    """In-process memo key: every data file's path, size, times and inode (a stat each), so an
-    edited file is never served from memory."""
-    from .catalog import FILES, RULES_DIR
-    from .catalog_cache import listing
-
-    out = []
-    for d, layer in dirs:
-        out.append((d, layer))
-        for p in [os.path.join(d, f) for f in FILES] + listing(os.path.join(d, RULES_DIR), ".yaml"):
-            try:
-                st = os.stat(p)
-                out.append((p, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
-            except OSError:
-                pass
-    return tuple(out)
 
 
 def compiled_mode(cat, ruleset: str, mode: str, with_fit: bool, lean: bool = False, once: bool = False):

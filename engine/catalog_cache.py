@@ -20,12 +20,13 @@ MEMO_KEEP = 8
 SETTLE_NS = 2 * 10**9  # a file modified this recently is not memoized (coarse file system clocks)
 
 
-def key(dirs, sets, docs) -> str:
+def key(dirs, sets, docs, sig=None) -> str:
     """The content key of these inputs. A warm run finds it in a memo keyed by every input file's
     size, times and inode instead of reading and hashing ~60 files. A memo entry is written only
     when every file is older than SETTLE_NS, so an edit within one tick of a coarse file system
-    clock cannot leave a stale entry (git's "racily clean" rule); in-memory documents bypass it."""
-    sig = None if docs else _signature(dirs, sets)
+    clock cannot leave a stale entry (git's "racily clean" rule); in-memory documents bypass it.
+    `sig`: signature(dirs, sets), when the caller has it already."""
+    sig = None if docs else (sig or signature(dirs, sets))
     memo = cache.read_json(MEMO) if sig is not None else None
     if isinstance(memo, dict) and isinstance(memo.get(sig[0]), str):
         return memo[sig[0]]
@@ -72,7 +73,7 @@ def _inputs(dirs) -> list:
     return out
 
 
-def _signature(dirs, sets):
+def signature(dirs, sets):
     """(text naming every input file with its stat, whether all of them are settled)."""
     lines = [f"{FORMAT}", repr(tuple(sets))]
     newest = 0
