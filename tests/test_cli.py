@@ -191,6 +191,19 @@ def test_python_api_carries_the_same_provenance():
         vramrules.evaluate(model="no-such-model")
 
 
+def test_api_values_are_plain_and_memory_is_a_value():
+    """The API's result classes are plain classes (issue 7); Memory keeps value semantics."""
+    import vramrules
+    from vramrules.api import Memory
+
+    assert Memory(2**30) == Memory(2.0**30) and hash(Memory(2**30)) == hash(Memory(2.0**30)) and Memory(1) != Memory(2)
+    assert Memory(2**30).gib == 1.0 and Memory(1e9).gb == 1.0 and Memory(2**30).to("MiB") == 1024.0
+    with pytest.raises(AttributeError):
+        Memory(1).bytes = 2
+    r = vramrules.evaluate(model="llama3.1-8b", mode="inference", gpu="rtx-4090")
+    assert "llama3.1-8b" in repr(r) and "GiB" in repr(r.fit) and repr(r.components[0]).startswith("Component('weights'")
+
+
 def test_readme_sample_output_is_what_the_tool_prints():
     from pathlib import Path
 
