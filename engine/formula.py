@@ -484,11 +484,25 @@ class Interpreted:
         self.units = unit_value
 
     def __call__(self, env):
-        return self._ev(self.ir, env)
+        try:
+            return self._ev(self.ir, env)
+        except RecursionError:
+            raise FormulaError("cached formula is malformed: too deep") from None
+        except (IndexError, KeyError, AttributeError):
+            raise FormulaError("cached formula is malformed: shape") from None
 
     def _ev(self, n, env):
+        # the tree comes from the cache: each node is checked as it is evaluated, with the bounds
+        # ir_source() applies (shape, finite bounded constants, small constant exponents)
+        if not isinstance(n, list) or not n:
+            raise FormulaError("cached formula is malformed: shape")
         tag = n[0]
-        if tag == "c" or tag == "b" or tag == "s":
+        if tag == "c":
+            v = n[1]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or abs(v) > MAX_CONSTANT:
+                raise FormulaError("cached formula is malformed: number")
+            return v
+        if tag == "b" or tag == "s":
             return n[1]
         if tag == "n":
             v = env.get(n[1])
@@ -499,6 +513,11 @@ class Interpreted:
                 return u
             return v
         if tag == "op":
+            if n[1] == "**":
+                e = n[3]
+                e = e[2] if isinstance(e, list) and len(e) == 3 and e[:2] == ["u", "-"] else e
+                if not (isinstance(e, list) and len(e) == 2 and e[0] == "c" and abs(e[1]) <= MAX_EXPONENT):
+                    raise FormulaError("cached formula is malformed: exponent")
             a, b, op = self._ev(n[2], env), self._ev(n[3], env), n[1]
             if op == "+":
                 return a + b

@@ -119,9 +119,22 @@ def test_error_carries_a_column():
     [],
 ])
 def test_tampered_cached_tree_is_refused(ir):
-    """The catalog cache holds formulas as data; a tampered entry cannot become code."""
+    """The catalog cache holds formulas as data; a tampered entry cannot become code, neither
+    through code generation nor through the interpreter that `eval` uses."""
     with pytest.raises(F.FormulaError):
         F.ir_source(ir, lambda n: "v", lambda n: None)
+    if ir in (["s", "x'); import os; ('"],):
+        return  # the interpreter returns it as the plain string it is: nothing is executed
+    with pytest.raises(F.FormulaError):
+        F.Interpreted(ir, lambda n: None)({"x": 1.0})
+
+
+def test_interpreter_refuses_a_tree_deeper_than_python_allows():
+    ir = ["c", 1]
+    for _ in range(5000):
+        ir = ["u", "-", ir]
+    with pytest.raises(F.FormulaError, match="too deep"):
+        F.Interpreted(ir, lambda n: None)({})
 
 
 @pytest.mark.parametrize("mode", ["inference", "train-full", "train-lora", "train-qlora", "serve"])
