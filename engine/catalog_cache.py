@@ -1,4 +1,4 @@
-"""The validated, checked catalog as JSON (never pickle), keyed by a hash of every input: the
+"""The validated, checked catalog as JSON Lines (never pickle), keyed by a hash of every input: the
 data files of every layer, the schemas, units.txt, --set overrides, in-memory documents and the
 engine's own source. A hit rebuilds the catalog with no YAML parsing, no schema validation, no
 Pint and no dimension checking; any changed input is a different key, so a stale entry is never
