@@ -81,3 +81,13 @@ def test_cli_json():
     doc = json.loads(r.output)
     rows = doc["rows"] if isinstance(doc, dict) else doc
     assert len(rows) == 1 and rows[0]["gpu"] == "l4"
+
+
+def test_thumb_rule_set_rows_equal_the_single_evaluation():
+    """The classic rules of thumb through the same GPU loop (SEED cases: tests/cases)."""
+    modes = list(CAT.rulesets["thumb"].modes)
+    rows = list(S.run(CAT, ["llama3.1-8b", "qwen2.5-7b"], modes, [None], ["rtx-4090", "l4", "h100-sxm-80gb"], rules="thumb"))
+    assert len(rows) == 2 * len(modes) * 3 and not any(r.error for r in rows)
+    for r in rows:
+        one = vramrules.evaluate(r.model, r.mode, gpu=r.gpu, rules="thumb", catalog=CAT, needed=False)
+        assert (r.total, r.usable, r.fits) == (pytest.approx(one.total.bytes), pytest.approx(one.fit.capacity_per_gpu.bytes), one.fit.fits)
