@@ -38,21 +38,23 @@ def test_readme_fidelity_table_is_generated():
     assert block == md, "README fidelity table is stale: regenerate it with `vramrules check-measurements --format markdown`"
 
 
-def test_entry_beyond_tolerance_fails_with_exit_4(tmp_path):
-    (tmp_path / "measurements.yaml").write_text(
-        "measurements:\n  too-small:\n    summary: x\n    scenario: {model: llama3.1-8b, mode: inference}\n"
+def _one_measurement(folder, ident, model):
+    """An overlay measurements.yaml with one entry: engine_weights measured at 10 GiB, 5% tolerance."""
+    (folder / "measurements.yaml").write_text(
+        f"measurements:\n  {ident}:\n    summary: x\n    scenario: {{model: {model}, mode: inference}}\n"
         "    measures: engine_weights\n    measured: 10 GiB\n    tolerance: 0.05\n    framework: test\n    source: test fixture\n",
         encoding="utf-8")
+
+
+def test_entry_beyond_tolerance_fails_with_exit_4(tmp_path):
+    _one_measurement(tmp_path, "too-small", "llama3.1-8b")
     r = run("check-measurements", "--data", str(tmp_path))
     assert r.exit_code == 4
     assert "too-small" in r.output and "FAIL" in r.output
 
 
 def test_broken_scenario_is_a_located_error(tmp_path):
-    (tmp_path / "measurements.yaml").write_text(
-        "measurements:\n  bad:\n    summary: x\n    scenario: {model: llama3-7b, mode: inference}\n"
-        "    measures: engine_weights\n    measured: 10 GiB\n    tolerance: 0.05\n    framework: test\n    source: test fixture\n",
-        encoding="utf-8")
+    _one_measurement(tmp_path, "bad", "llama3-7b")
     r = run("check-measurements", "--data", str(tmp_path))
     assert r.exit_code == 1
     assert "measurements.yaml:4:15: /measurements/bad/scenario: cannot evaluate: unknown model 'llama3-7b'" in r.output
