@@ -11,6 +11,7 @@ from typing import Any
 import os
 
 from .errors import DataError, Location, Problem
+from .valuekinds import BOOL, ENUM, NUM  # re-exported: the stages read them from here
 
 # data file -> (schema name, sections holding entries by id, entry kind per section)
 FILES = {
@@ -20,10 +21,10 @@ FILES = {
     "optimizers.yaml": ("optimizers", {"optimizers": "optimizer"}),
     "assumptions.yaml": ("assumptions", {"assumptions": "assumption", "lora_targets": "lora_targets"}),
     "measurements.yaml": ("measurements", {"measurements": "measurement"}),
+    "vocabulary.yaml": ("vocabulary", {}),
 }
 RULES_DIR = "rules"
 
-NUM, BOOL, ENUM = "number", "boolean", "enum"
 
 
 # Plain classes, not dataclasses: these are built on every run, and dataclass decoration of a
@@ -238,7 +239,8 @@ def build_entry(kind: str, eid: str, raw: dict, types: dict[str, FieldType], mer
 
 
 class Catalog:
-    def __init__(self, entries=None, types=None, assumptions=None, rulesets=None, files=None, overrides=None, checked=None):
+    def __init__(self, entries=None, types=None, assumptions=None, rulesets=None, files=None, overrides=None, checked=None,
+                 vocabulary=None):
         self.entries = {} if entries is None else entries              # kind -> {id: Entry}
         self.types = {} if types is None else types                    # kind -> {field: FieldType}
         self.assumptions = {} if assumptions is None else assumptions  # name -> Assumption
@@ -246,6 +248,7 @@ class Catalog:
         self.files = {} if files is None else files                    # key -> Merged
         self.overrides = {} if overrides is None else overrides        # assumption name -> (was, now) from --set
         self.checked = {} if checked is None else checked              # (rule set, mode, with_fit) -> (order, kinds, dims, deps)
+        self.vocabulary = vocabulary                                   # vocabulary.Vocabulary: inputs and slots
 
     def kind(self, kind: str) -> dict:
         return self.entries.get(kind, {})
@@ -304,6 +307,17 @@ def build(merged: dict) -> tuple[Catalog, list[Problem]]:
             bucket = cat.entries.setdefault(kind, {})
             for eid, raw in (m.data.get(section) or {}).items():
                 bucket[eid] = build_entry(kind, eid, raw, types, m, (section, eid))
+    if "vocabulary.yaml" in merged and not any(p.location.file in merged["vocabulary.yaml"].files for p in problems):
+        from . import vocabulary
+
+        cat.vocabulary, vproblems = vocabulary.build(merged["vocabulary.yaml"])
+        problems.extend(vproblems)
+        m = merged.get("measurements.yaml")
+        if m is not None and not vproblems:
+            for mid, e in ((m.data or {}).get("measurements") or {}).items():
+                if isinstance(e, dict):
+                    problems.extend(cat.vocabulary.check_block(e.get("scenario"), m.where, ("measurements", mid, "scenario"),
+                                                               vocabulary.SCENARIO_FRAME))
     problems.extend(_check_entries(cat))
     return cat, problems
 

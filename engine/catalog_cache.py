@@ -13,7 +13,7 @@ from . import cache
 from .catalog import FILES, RULES_DIR, Assumption, Catalog, Entry, FieldType
 from .errors import Location
 
-FORMAT = 5
+FORMAT = 6
 _ENGINE = os.path.dirname(os.path.realpath(__file__))
 MEMO = "statkeys"      # cache file: stat signature of every input -> content key
 MEMO_KEEP = 8
@@ -196,6 +196,7 @@ def write(key: str, cat: Catalog) -> None:
                   for kind, fields in cat.types.items()},
         "assumptions": {n: [a.value, a.text, a.dim, a.kind, a.raw, _loc(a.location), a.layer] for n, a in cat.assumptions.items()},
         "overrides": {n: list(v) for n, v in cat.overrides.items()},
+        "vocabulary": cat.vocabulary.raw,
     }
     cache.write_bytes(key + ".jsonl", b"".join([json.dumps(header, separators=(",", ":")).encode() + b"\n", *lines]))
 
@@ -301,4 +302,7 @@ def read(key: str) -> Catalog | None:
     cat.rulesets = _Built(index["rulesets"], records, _ruleset)
     cat.checked = _Checked({(rs, mode, fit): (a, b) for rs, mode, fit, a, b in index["checked"]}, records)
     cat.overrides = {n: tuple(v) for n, v in header["overrides"].items()}
+    from .vocabulary import from_raw
+
+    cat.vocabulary = from_raw(header["vocabulary"])
     return cat

@@ -31,19 +31,17 @@ class Step:
 
 
 def fact_dim(cat, name: str) -> str:
-    from .rules import PREFIXES
-    from .scenario import INPUTS
-
+    vocab = cat.vocabulary
     head, _, rest = name.partition(".")
-    if head in PREFIXES:
-        ft = cat.types.get(PREFIXES[head], {}).get(rest)
+    if head in vocab.prefixes:
+        ft = cat.types.get(vocab.prefixes[head].selects, {}).get(rest)
         return ft.dim if ft else ""
     if head == "assume":
         a = cat.assumptions.get(rest)
         return a.dim if a else ""
     if head == "input":
-        ft = INPUTS.get(rest)
-        return ft.dim if ft else ""
+        spec = vocab.inputs.get(rest)
+        return spec.dim if spec else ""
     return ""
 
 
@@ -58,12 +56,7 @@ def describe_fact(result, name: str) -> Input:
     if head == "assume":
         a = cat.assumptions[rest]
         return Input(name, value, dim, str(a.location), a.source)
-    by_prefix = {"model": sc.model, "gpu": sc.gpu}
-    from .scenario import PREFIX_OF
-
-    for slot, entry in sc.selections.items():
-        by_prefix[PREFIX_OF.get(slot, slot)] = entry
-    entry = by_prefix[head]
+    entry = sc.by_prefix[head]
     loc = entry.fact_where.get(rest)
     if loc is None:
         return Input(name, value, dim, f"schema default (schemas/{entry.kind}s)", "", entry.id)

@@ -17,19 +17,6 @@ from .errors import DataError, Location, Problem, did_you_mean
 
 FIT_TARGETS = ("usable_memory_per_gpu", "per_gpu_total", "headroom", "fits")
 TOTAL = "total"
-# name prefix in formulas -> (catalog kind, scenario slot)
-PREFIXES = {
-    "model": "model",
-    "gpu": "gpu",
-    "precision": "precision",
-    "kv_precision": "precision",
-    "compute_precision": "precision",
-    "adapter_precision": "precision",
-    "optimizer": "optimizer",
-    "lora": "lora_targets",
-}
-
-
 # Plain classes, not dataclasses: a warm `eval` imports this module, and decorating its classes
 # cost more than evaluating the rules (issue 7).
 class Rule:
@@ -92,6 +79,9 @@ def build_rulesets(cat: Catalog, merged: dict) -> list[Problem]:
         if errs:
             problems.extend(errs)
             continue
+        problems.extend(cat.vocabulary.check_block(m.data.get("defaults"), m.where, ("defaults",)))
+        for mname, spec in (m.data.get("modes") or {}).items():
+            problems.extend(cat.vocabulary.check_block(spec.get("defaults"), m.where, ("modes", mname, "defaults")))
         name = key[len("rules/"):-len(".yaml")]
         rules = {}
         for rname, spec in (m.data.get("rules") or {}).items():
@@ -196,18 +186,13 @@ def constraint_names(rs: RuleSet, mode: Mode) -> list:
 
 # ---------------------------------------------------------------- names and checking
 
-def input_types() -> dict:
-    from .scenario import INPUTS
-
-    return INPUTS
-
-
 def resolver(cat: Catalog, rules: dict, known: dict):
     """resolve(name, node) -> (kind, Dim | choices); `known` holds checked rules."""
     from .units import unit
 
     reg = None
-    inputs = input_types()
+    vocab = cat.vocabulary
+    inputs, prefixes = vocab.inputs, vocab.prefixes
 
     def resolve(name, node):
         if name in known:
@@ -221,10 +206,10 @@ def resolver(cat: Catalog, rules: dict, known: dict):
             u = unit(name)
             if u is not None:
                 return F.NUM, u[1]
-            cands = list(rules) + [TOTAL] + list(PREFIXES) + ["input", "assume"]
+            cands = list(rules) + [TOTAL] + list(prefixes) + ["input", "assume"]
             F._fail(node, f"unknown name '{name}'", _near(name, cands) or "names are rules, units, or model./gpu./precision./input./assume. fields")
-        if head in PREFIXES:
-            kind = PREFIXES[head]
+        if head in prefixes:
+            kind = prefixes[head].selects
             types = cat.types.get(kind, {})
             ft = types.get(rest)
             if ft is None:
@@ -242,7 +227,7 @@ def resolver(cat: Catalog, rules: dict, known: dict):
             if a.kind == BOOL:
                 return F.BOOL, None
             return F.NUM, _dim_quantity(a.dim, reg)
-        F._fail(node, f"unknown name '{name}'", did_you_mean(head, list(PREFIXES) + ["input", "assume"], "", f".{rest}"))
+        F._fail(node, f"unknown name '{name}'", did_you_mean(head, list(prefixes) + ["input", "assume"], "", f".{rest}"))
 
     return resolve
 

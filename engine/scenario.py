@@ -6,55 +6,22 @@ user gave. Every resolved value remembers which of the three it came from.
 from __future__ import annotations
 
 
-from .catalog import BOOL, ENUM, NUM, Catalog, Entry, FieldType
-from .errors import Location, UsageError, unknown
+from .catalog import BOOL, NUM, Catalog, Entry
+from .errors import Location, UsageError, did_you_mean, unknown
 
-# Scenario inputs formulas read as input.NAME
-INPUTS: dict[str, FieldType] = {
-    "batch": FieldType(NUM, description="sequences processed together"),
-    "seq_len": FieldType(NUM, description="tokens per sequence (prompt + generated for inference)"),
-    "lora_rank": FieldType(NUM, description="LoRA rank r"),
-    "gpus": FieldType(NUM, description="number of GPUs the workload is split over"),
-    "recompute": FieldType(ENUM, choices=("none", "selective", "full"), description="activation recomputation (gradient checkpointing = full)"),
-    "master_weights": FieldType(BOOL, description="keep an fp32 master copy of trainable 16-bit weights"),
-    "attention": FieldType(ENUM, choices=("flash", "eager"), description="attention kernel: flash/SDPA keeps no s x s scores; eager does"),
-    "dropout": FieldType(BOOL, description="dropout layers active in training (they save masks)"),
-    "zero": FieldType(NUM, description="ZeRO stage 0-3 over the data-parallel ranks"),
-    "dp": FieldType(NUM, description="data-parallel ranks (ZeRO partitions over them)"),
-    "tp": FieldType(NUM, description="tensor-parallel ranks"),
-    "pp": FieldType(NUM, description="pipeline stages"),
-    "ep": FieldType(NUM, description="expert-parallel ranks (MoE)"),
-    "sequence_parallel": FieldType(BOOL, description="Megatron sequence parallelism with tensor parallelism"),
-    "fsdp": FieldType(ENUM, choices=("none", "full-shard", "shard-grad-op", "hybrid"), description="FSDP sharding strategy over dp"),
-    "shard_group": FieldType(NUM, description="GPUs per FSDP hybrid shard group (a node)"),
-    "offload": FieldType(ENUM, choices=("none", "optimizer", "params"), description="ZeRO-Offload / ZeRO-Infinity CPU offload"),
-    "split": FieldType(ENUM, choices=("tp", "dp"), description="the axis --gpus N grows when no full layout is given"),
-    "checkpoint_weights": FieldType(BOOL, description="weights are the checkpoint's stored bytes (native precision of an imported checkpoint)"),
-}
-INTEGER_INPUTS = {"batch": 1, "seq_len": 1, "lora_rank": 1, "gpus": 1, "zero": 0, "dp": 1, "tp": 1, "pp": 1, "ep": 1, "shard_group": 1}  # name -> minimum
-LAYOUT = ("tp", "pp", "dp")
-
-# Entries picked from the catalog: slot -> catalog kind. `model` and `gpu` come from the user.
-SELECTIONS = {
-    "precision": "precision",
-    "kv_precision": "precision",
-    "compute_precision": "precision",
-    "adapter_precision": "precision",
-    "optimizer": "optimizer",
-    "lora_targets": "lora_targets",
-}
+LAYOUT = ("tp", "pp", "dp")  # the layout inputs the engine reads (see _layout)
 NATIVE = "native"  # --precision native: the precision the checkpoint ships in (models.yaml native_precision)
-# slot -> formula prefix
-PREFIX_OF = {"lora_targets": "lora"}
 
 
 class Scenario:
     def __init__(self, ruleset: str, mode: str, model: Entry, gpu: Entry | None, selections: dict, inputs: dict,
-                 origin: dict | None = None):
+                 origin: dict | None = None, by_prefix: dict | None = None):
         self.ruleset, self.mode, self.model, self.gpu = ruleset, mode, model, gpu
-        self.selections = selections                        # slot -> Entry
+        self.selections = selections                        # slot -> Entry (every slot but the model and the GPU)
         self.inputs = inputs                                # name -> float | bool | str
-        self.origin = {} if origin is None else origin      # name -> 'option' | 'mode default' | 'rule set default'
+        self.origin = {} if origin is None else origin      # name -> 'option' | 'mode default' | 'rule set default' | ...
+        # formula prefix -> Entry (vocabulary.yaml's slots; lora_targets is read as lora.*)
+        self.by_prefix = {"model": model, "gpu": gpu, **selections} if by_prefix is None else by_prefix
         self._assumptions: dict = {}
 
     def __repr__(self):
@@ -62,10 +29,8 @@ class Scenario:
 
     def facts(self, leaves) -> dict:
         """The plain values the compiled rules read, by fact name."""
-        by_prefix = {"model": self.model, "gpu": self.gpu}
-        for slot, entry in self.selections.items():
-            by_prefix[PREFIX_OF.get(slot, slot)] = entry
         out = {}
+        by_prefix = self.by_prefix
         for leaf in leaves:
             head, _, rest = leaf.partition(".")
             if head == "input":
@@ -96,6 +61,13 @@ def _layout(inputs, origin):
         raise UsageError(f"--gpus {inputs['gpus']:g} is not a multiple of {' x '.join(f'{a} {inputs[a]:g}' for a in LAYOUT if a != axis)}")
     inputs[axis] = inputs["gpus"] / rest
     origin[axis] = f"from --gpus (split over {axis})"
+
+
+def _pick(cat: Catalog, slot, value) -> Entry:
+    entry = cat.kind(slot.selects).get(value) if isinstance(value, str) else None
+    if entry is None:
+        raise unknown("lora-target" if slot.selects == "lora_targets" else slot.selects, str(value), cat.kind(slot.selects))
+    return entry
 
 
 def params_only_model(cat: Catalog, params: float) -> Entry:
@@ -137,52 +109,53 @@ def resolve(cat: Catalog, *, rules: str, mode: str, model: str | None = None, gp
         if gpu_entry is None:
             raise unknown("gpu", gpu, cat.kind("gpu"))
 
+    vocab = cat.vocabulary
     values, origin = {}, {}
+    for name, spec in vocab.inputs.items():
+        if spec.default is not None:
+            values[name], origin[name] = spec.default, "vocabulary default"
     for layer_name, layer in (("rule set default", rs.defaults), ("mode default", m.defaults), ("option", options)):
         for k, v in layer.items():
             if v is None:
                 continue
-            if k not in INPUTS and k not in SELECTIONS:
-                raise UsageError(f"unknown scenario option '{k}'") if layer_name == "option" else \
+            if k not in vocab.inputs and k not in vocab.selections:
+                near = did_you_mean(k, vocab.names())
+                raise UsageError(f"unknown scenario option '{k}'" + (f" ({near})" if near else "")) if layer_name == "option" else \
                     UsageError(f"{rs.location}: defaults of '{rules}/{mode}' name unknown option '{k}'")
             values[k], origin[k] = v, layer_name
-    values.setdefault("checkpoint_weights", False)
-    if values.get("precision") == NATIVE:
-        values["precision"] = model_entry.raw.get("native_precision", "bf16")
-        origin["precision"] += " (the model's native precision)"
-        if model_entry.facts.get("checkpoint_bytes", 0) > 0:
-            values["checkpoint_weights"], origin["checkpoint_weights"] = True, "the checkpoint's stored bytes"
     selections = {}
-    for slot, kind in SELECTIONS.items():
-        if slot not in values:
-            raise UsageError(f"rule set '{rules}' mode '{mode}' gives no default for '{slot}'; pass --{slot.replace('_', '-')}")
-        entry = cat.kind(kind).get(values[slot])
-        if entry is None:
-            raise unknown("lora-target" if kind == "lora_targets" else kind, str(values[slot]), cat.kind(kind))
-        selections[slot] = entry
+    for slot_name, slot in vocab.selections.items():
+        if slot_name not in values and slot.default_from is not None:
+            continue  # filled below from the slot it follows
+        if slot_name not in values:
+            raise UsageError(f"rule set '{rules}' mode '{mode}' gives no default for '{slot_name}'; pass {slot.option}")
+        value = values[slot_name]
+        if slot.native and value == NATIVE:
+            value = values[slot_name] = model_entry.raw.get("native_precision", "bf16")
+            origin[slot_name] += " (the model's native precision)"
+            if model_entry.facts.get("checkpoint_bytes", 0) > 0 and "checkpoint_weights" in vocab.inputs:
+                values["checkpoint_weights"], origin["checkpoint_weights"] = True, "the checkpoint's stored bytes"
+        selections[slot_name] = _pick(cat, slot, value)
+    for slot_name, slot in vocab.selections.items():
+        if slot_name not in selections:
+            src = vocab.slots[slot.default_from]
+            selections[slot_name] = selections[src.name] if src.name in selections else (model_entry if src.role == "model" else gpu_entry)
+            origin[slot_name] = f"same as {src.option}"
+            if selections[slot_name] is None:
+                raise UsageError(f"{slot.option} follows {src.option}, which is not given")
     inputs = {}
-    for name, ft in INPUTS.items():
+    for name, spec in vocab.inputs.items():
         if name not in values:
             raise UsageError(f"rule set '{rules}' mode '{mode}' gives no default for '{name}'")
-        v = values[name]
-        if ft.kind == NUM:
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise UsageError(f"--{name.replace('_', '-')} must be a number, got {v!r}")
-            if name in INTEGER_INPUTS and (v != int(v) or v < INTEGER_INPUTS[name]):
-                raise UsageError(f"--{name.replace('_', '-')} must be a whole number >= {INTEGER_INPUTS[name]}, got {v:g}")
-            if v > 1e12:
-                raise UsageError(f"--{name.replace('_', '-')} {v:g} is unreasonably large")
-            v = float(v)
-        elif ft.kind == BOOL:
-            if not isinstance(v, bool):
-                raise UsageError(f"{name} must be true or false, got {v!r}")
-        else:
-            if v not in ft.choices:
-                raise UsageError(f"{name} must be one of {', '.join(ft.choices)}, got {v!r}")
-        inputs[name] = v
-    if inputs["zero"] > 3:
-        raise UsageError(f"--zero must be 0, 1, 2 or 3, got {inputs['zero']:g}")
+        try:
+            inputs[name] = spec.coerce(values[name], spec.option if origin.get(name) == "option" else None)
+        except ValueError as exc:
+            if origin.get(name) == "option":
+                raise UsageError(str(exc)) from None
+            raise UsageError(f"{rs.location}: the {origin.get(name)} of '{name}' in '{rules}/{mode}': {exc}") from None
     _layout(inputs, origin)
-    sc = Scenario(rules, mode, model_entry, gpu_entry, selections, inputs, origin)
+    by_slot = {vocab.by_role["model"].name: model_entry, vocab.by_role["gpu"].name: gpu_entry, **selections}
+    sc = Scenario(rules, mode, model_entry, gpu_entry, selections, inputs, origin,
+                  {s.prefix: by_slot[s.name] for s in vocab.slots.values()})
     sc._assumptions = {n: a.value for n, a in cat.assumptions.items()}
     return sc

@@ -16,23 +16,6 @@ from .loader import pointer_text
 
 
 VALIDATION_FORMAT = 1  # bump when the checks below change: it keys the "these inputs passed" cache
-SHIPPED = "validated.json"  # data/validated.json: keys of the built-in files' passed validations
-
-
-@lru_cache(maxsize=None)
-def _shipped() -> frozenset:
-    """Validation keys shipped with the package (made by `python -m vramrules.schema`): the
-    built-in data passes its schemas without importing jsonschema on a first run. A key that no
-    longer matches the data is simply not found, and validation runs as usual."""
-    from .datadir import builtin_data
-
-    try:
-        doc = json.loads((builtin_data() / SHIPPED).read_text(encoding="utf-8"))
-        return frozenset(doc["keys"]) if doc.get("format") == VALIDATION_FORMAT else frozenset()
-    except (OSError, ValueError, KeyError, TypeError):
-        return frozenset()
-
-
 @lru_cache(maxsize=None)
 def load_schema(name: str) -> dict:
     return json.loads((schemas() / f"{name}.schema.json").read_text(encoding="utf-8"))
@@ -96,7 +79,7 @@ def validate(name: str, data, where, identity: str = "") -> list[Problem]:
     from . import cache
 
     key = validation_key(name, identity) if identity else ""
-    if key and (key in _shipped() or cache.read_json(key) is True):
+    if key and cache.read_json(key) is True:
         return []
     schema = load_schema(name)
     from .schema_accept import accepts
@@ -144,25 +127,3 @@ def _problem(err, path, where) -> Problem:
     elif kw in ("x-dimension", "x-quantity-or-number"):
         hint = err.validator_value if isinstance(err.validator_value, str) else ""
     return Problem(where(path), pointer_text(path), message, hint)
-
-
-if __name__ == "__main__":  # regenerate data/validated.json after editing the built-in data or schemas
-    import os
-
-    from . import cache
-    from .api import load_catalog
-    from .datadir import builtin_data
-
-    os.environ["VRAMRULES_CACHE_DIR"] = os.path.join(os.path.abspath(str(builtin_data())), ".validation-scratch")
-    _shipped.cache_clear()
-    import shutil
-
-    shutil.rmtree(os.environ["VRAMRULES_CACHE_DIR"], ignore_errors=True)
-    os.environ["VRAMRULES_NO_CACHE"] = ""
-    (builtin_data() / SHIPPED).write_text('{"format": 0, "keys": []}\n', encoding="utf-8")
-    load_catalog(builtin=True, full=True)  # validates everything; passing inputs leave valid-* markers
-    keys = sorted(n[:-5] for n in os.listdir(cache.directory()) if n.startswith("valid-") and n.endswith(".json"))
-    shutil.rmtree(os.environ["VRAMRULES_CACHE_DIR"], ignore_errors=True)
-    (builtin_data() / SHIPPED).write_text(json.dumps({"format": VALIDATION_FORMAT, "generated_by": "python -m vramrules.schema",
-                                                      "keys": keys}, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {builtin_data() / SHIPPED} ({len(keys)} keys)")

@@ -175,14 +175,3 @@ def test_cache_is_json_not_pickle(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.suffix not in (".json", ".jsonl")]
 
 
-def test_shipped_validation_manifest_matches_the_builtin_data():
-    """data/validated.json lets a first run skip jsonschema for the built-in files; it must name
-    exactly the current files (regenerate with `python -m vramrules.schema`)."""
-    from vramrules.catalog import FILES, load_layers
-    from vramrules.datadir import builtin_data
-    from vramrules.schema import _shipped, validation_key
-
-    merged, problems = load_layers([(builtin_data(), "built-in")])
-    assert not problems
-    names = {k: (FILES[k][0] if k in FILES else "rules") for k in merged}
-    assert {validation_key(names[k], m.identity) for k, m in merged.items()} == set(_shipped())
