@@ -198,15 +198,10 @@ def compiled_sweep(cat, ruleset: str, mode: str):
     return s
 
 
-def evaluate(model: str | None = None, mode: str = "inference", *, gpu: str | None = None, gpus: int | None = None,
-             rules: str = "default", data=(), sets=(), params: float | None = None, catalog=None, needed: bool = True,
-             model_config=None, once: bool = False, **options) -> Result:
-    """Estimate the memory of one scenario. Options: precision, kv_precision, compute_precision,
-    adapter_precision, optimizer, lora_targets, batch, seq_len, lora_rank, recompute,
-    master_weights, attention, dropout. Unknown names raise UsageError with close matches."""
-    from .compiler import run
-    from .scenario import resolve
-
+def scenario_catalog(data, sets, model, model_config, gpu, gpus, options, catalog=None):
+    """The catalog a scenario is evaluated in, and its model and GPU ids: an imported config
+    (--model-config) and this machine's GPUs (--gpu auto) join it as in-memory documents.
+    Returns (catalog, model id, gpu id, gpus)."""
     docs = []
     if model_config is not None:
         from .importers.model_entry import document, from_path
@@ -225,7 +220,19 @@ def evaluate(model: str | None = None, mode: str = "inference", *, gpu: str | No
             gpus = len(found)
     if docs:
         catalog = load_catalog(data, sets=sets, docs=tuple(docs))
-    cat = catalog or load_catalog(data, sets=sets)
+    return catalog or load_catalog(data, sets=sets), model, gpu, gpus
+
+
+def evaluate(model: str | None = None, mode: str = "inference", *, gpu: str | None = None, gpus: int | None = None,
+             rules: str = "default", data=(), sets=(), params: float | None = None, catalog=None, needed: bool = True,
+             model_config=None, once: bool = False, **options) -> Result:
+    """Estimate the memory of one scenario. Options: any input or slot of the vocabulary
+    (data/vocabulary.yaml and the overlays': precision, kv_precision, batch, seq_len, lora_rank,
+    recompute, tp, ...). Unknown names raise UsageError with close matches."""
+    from .compiler import run
+    from .scenario import resolve
+
+    cat, model, gpu, gpus = scenario_catalog(data, sets, model, model_config, gpu, gpus, options, catalog)
     sc = resolve(cat, rules=rules, mode=mode, model=model, gpu=gpu, params=params, gpus=gpus, **options)
     if sc.gpu is None and cat.rulesets[rules].modes[mode].requires_gpu:
         raise UsageError(f"mode '{mode}' needs --gpu NAME (its rules read the GPU's capacity)")

@@ -65,8 +65,8 @@ def test_broken_layout_is_a_row_with_the_reason():
 
 
 def test_cli_csv_has_one_row_per_scenario():
-    r = CliRunner().invoke(main, ["sweep", "--models", "llama3.1-8b,qwen2.5-7b", "--modes", "inference,train-lora",
-                                  "--gpus", "rtx-4090,h100-sxm-80gb,l4"])
+    r = CliRunner().invoke(main, ["sweep", "--model", "llama3.1-8b,qwen2.5-7b", "--mode", "inference,train-lora",
+                                  "--gpu", "rtx-4090,h100-sxm-80gb,l4"])
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader(io.StringIO(r.output)))
     assert len(rows) == 2 * 2 * 3
@@ -76,7 +76,7 @@ def test_cli_csv_has_one_row_per_scenario():
 
 
 def test_cli_json():
-    r = CliRunner().invoke(main, ["sweep", "--models", "llama3.1-8b", "--modes", "serve", "--gpus", "l4", "--format", "json"])
+    r = CliRunner().invoke(main, ["sweep", "--models", "llama3.1-8b", "--modes", "serve", "--gpu", "l4", "--format", "json"])
     assert r.exit_code == 0, r.output
     doc = json.loads(r.output)
     rows = doc["rows"] if isinstance(doc, dict) else doc

@@ -5,40 +5,26 @@ import json
 
 import click
 
-from ..completion import completer
 from ..errors import UsageError
-from .common import UNITS, _csv, _progress, data_option
+from .common import _csv, _progress, data_option, mode_option, rules_option, set_option, units_option
+from .scenario_options import ScenarioCommand, split, values, vocabulary
+
+SWEEP_LISTS = ("model", "gpu", "precision")  # sweep takes these slots as comma-separated lists
 
 
-@click.command("fit")
-@click.option("--model", "-m", metavar="NAME", shell_complete=completer("model"))
-@click.option("--params", type=float, metavar="N")
-@click.option("--mode", default="inference", show_default=True, metavar="MODE", shell_complete=completer("mode"))
-@click.option("--gpu", metavar="NAME", shell_complete=completer("gpu"), help="The GPU type; without it, list the catalog GPUs the workload fits on one card.")
+@click.command("fit", cls=ScenarioCommand)
+@click.option("--model-config", type=click.Path(exists=True), metavar="PATH", help="A Hugging Face config.json, a model folder (config.json + safetensors) or a .gguf file.")
+@click.option("--params", type=float, metavar="N", help="Only a parameter count, e.g. 7e9.")
+@mode_option
 @click.option("--max", "maximize", type=click.Choice(["seq-len", "batch"]), help="Largest context or batch that fits on --gpu (with the given layout).")
 @click.option("--suggest/--no-suggest", default=True, show_default=True, help="When one GPU is not enough, also try the rule set's suggested changes.")
-@click.option("--precision", metavar="ID")
-@click.option("--kv-precision", metavar="ID")
-@click.option("--batch", "-b", type=int, metavar="N")
-@click.option("--seq-len", "-s", type=int, metavar="N")
-@click.option("--optimizer", metavar="ID")
-@click.option("--lora-rank", "-r", type=int, metavar="R")
-@click.option("--lora-targets", metavar="SET")
-@click.option("--gradient-checkpointing/--no-gradient-checkpointing", default=None)
-@click.option("--tp", type=int, metavar="N")
-@click.option("--pp", type=int, metavar="N")
-@click.option("--dp", type=int, metavar="N")
-@click.option("--gpus", type=int, metavar="N")
-@click.option("--zero", type=click.IntRange(0, 3), metavar="0-3")
-@click.option("--offload", type=click.Choice(["none", "optimizer", "params"]))
-@click.option("--rules", default="default", show_default=True, metavar="SET")
+@rules_option
 @data_option
-@click.option("--set", "sets", multiple=True, metavar="assume.NAME=VALUE")
-@click.option("--units", type=click.Choice(UNITS), default="GiB", show_default=True)
+@set_option
+@units_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--explain", is_flag=True, help="List every probe the search evaluated.")
-def fit_cmd(model, params, mode, gpu, maximize, suggest, precision, kv_precision, batch, seq_len, optimizer, lora_rank,
-            lora_targets, gradient_checkpointing, tp, pp, dp, gpus, zero, offload, rules, data, sets, units, fmt, explain):
+def fit_cmd(model_config, params, mode, maximize, suggest, rules, data, sets, units, fmt, explain, **scenario):
     """Answer the inverse questions: how many GPUs, which GPU, how long a context, how large a batch.
 
     \b
@@ -48,14 +34,14 @@ def fit_cmd(model, params, mode, gpu, maximize, suggest, precision, kv_precision
       vramrules fit --model mixtral-8x7b                                          # which GPUs fit it on one card
     """
     from .. import fit as F
-    from ..api import load_catalog
+    from ..api import scenario_catalog
     from ..render.fit_format import render
 
-    cat = load_catalog(tuple(data), sets=tuple(sets))
-    recompute = None if gradient_checkpointing is None else ("full" if gradient_checkpointing else "none")
-    opts = {k: v for k, v in dict(precision=precision, kv_precision=kv_precision, batch=batch, seq_len=seq_len, optimizer=optimizer,
-                                  lora_rank=lora_rank, lora_targets=lora_targets, recompute=recompute, tp=tp, pp=pp, dp=dp,
-                                  gpus=gpus, zero=zero, offload=offload).items() if v is not None}
+    vocab = vocabulary()
+    model, gpu, opts = split(vocab, values(vocab, scenario))
+    cat, model, gpu, gpus = scenario_catalog(tuple(data), tuple(sets), model, model_config, gpu, opts.get("gpus"), opts)
+    if gpus is not None:
+        opts["gpus"] = gpus
     args = dict(rules=rules, params=params, base_options=opts)
     out = {"question": None}
     if gpu is None:
@@ -76,25 +62,22 @@ def fit_cmd(model, params, mode, gpu, maximize, suggest, precision, kv_precision
     click.echo(json.dumps(doc, indent=2, ensure_ascii=False) if fmt == "json" else text)
 
 
-@click.command("sweep")
-@click.option("--models", metavar="A,B", help="Default: every catalog model.")
-@click.option("--modes", metavar="A,B", help="Default: every mode of the rule set.")
-@click.option("--precisions", metavar="A,B", help="Default: each mode's own precision.")
-@click.option("--gpus", "gpu_list", metavar="A,B", help="Default: every catalog GPU.")
-@click.option("--batch", "-b", type=int, metavar="N")
-@click.option("--seq-len", "-s", type=int, metavar="N")
-@click.option("--rules", default="default", show_default=True, metavar="SET")
+@click.command("sweep", cls=ScenarioCommand, lists=SWEEP_LISTS)
+@click.option("--mode", "--modes", "mode", metavar="A,B", help="Default: every mode of the rule set.")
+@click.option("--models", "models", metavar="A,B", hidden=True, help="The same as --model A,B.")
+@click.option("--precisions", "precisions", metavar="A,B", hidden=True, help="The same as --precision A,B.")
+@rules_option
 @data_option
-@click.option("--set", "sets", multiple=True, metavar="assume.NAME=VALUE")
-@click.option("--units", type=click.Choice(UNITS), default="GiB", show_default=True)
+@set_option
+@units_option
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), help="Write to this file (atomically; --force to replace) instead of stdout.")
 @click.option("--force", is_flag=True)
-def sweep_cmd(models, modes, precisions, gpu_list, batch, seq_len, rules, data, sets, units, fmt, out, force):
+def sweep_cmd(mode, models, precisions, rules, data, sets, units, fmt, out, force, **scenario):
     """Evaluate models x modes x precisions x GPUs in one process; CSV or JSON, one row each.
 
     \b
-      vramrules sweep --modes inference --precisions bf16,fp8,gguf-q4-k-m --gpus rtx-4090,l4 > fits.csv
+      vramrules sweep --mode inference --precision bf16,fp8,gguf-q4-k-m --gpu rtx-4090,l4 > fits.csv
     """
     import csv
     import io
@@ -103,9 +86,14 @@ def sweep_cmd(models, modes, precisions, gpu_list, batch, seq_len, rules, data, 
     from ..api import load_catalog
     from ..units import DISPLAY_UNITS
 
+    vocab = vocabulary()
+    opts = values(vocab, scenario)
+    models = _csv(models or opts.pop(vocab.by_role["model"].name, None))
+    gpu_list = _csv(opts.pop(vocab.by_role["gpu"].name, None))
+    precisions = _csv(precisions or opts.pop("precision", None))
     cat = load_catalog(tuple(data), sets=tuple(sets))
-    grid = S.grid(cat, _csv(models), _csv(modes), _csv(precisions), _csv(gpu_list), rules)
-    rows = S.run(cat, *grid, rules=rules, options={"batch": batch, "seq_len": seq_len}, progress=_progress())
+    grid = S.grid(cat, models, _csv(mode), precisions, gpu_list, rules)
+    rows = S.run(cat, *grid, rules=rules, options=opts, progress=_progress())
     f = DISPLAY_UNITS[units]
     buf = io.StringIO()
     if fmt == "csv":
