@@ -1,13 +1,16 @@
 """YAML -> plain data, with the file:line:col of every value.
 
 Safe loading only: anchors/aliases, custom tags and duplicate keys are errors, never silently
-resolved. Numbers like `7e9` are floats (YAML 1.2 style; PyYAML alone reads them as strings).
+resolved. Plain scalars resolve the YAML 1.2 (core schema) way: `7e9` is a float (PyYAML alone
+reads it as a string), `yes` would be text. A plain scalar that a YAML 1.1 reader (PyYAML, most
+editors' linters and CI scripts) reads differently is refused with a hint, see _yaml11_reading.
 """
 from __future__ import annotations
 
 import datetime
 import math
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +19,137 @@ import yaml
 from . import cache
 from .errors import DataError, Location, Problem
 
-PARSE_FORMAT = 1  # bump when the parse cache's layout or the loader's rules change
+PARSE_FORMAT = 2  # bump when the parse cache's layout or the loader's rules change
 
 MAX_FILE_BYTES = 16 * 2**20  # data files are small; a larger one is refused, not parsed
 MAX_DEPTH = 64
 
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_AMBIGUOUS = "tag:vramrules,2026:yaml-1.1-ambiguous"  # a plain scalar YAML 1.1 and 1.2 read differently
 
 
 class _Loader(_Base):  # type: ignore[misc, valid-type]
-    pass
+    def resolve(self, kind, value, implicit):
+        if kind is yaml.ScalarNode and implicit[0] and _yaml11_reading(value):
+            return _AMBIGUOUS
+        return super().resolve(kind, value, implicit)
 
 
-_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789"))
+# YAML 1.2 core schema (plus dates, which the data files use, and `<<` so that merge keys are
+# recognized and refused). Replaces PyYAML's YAML 1.1 table: no octal 0100000, base-60 2:00,
+# yes/no/on/off booleans or 1_000 digit separators.
+_Loader.yaml_implicit_resolvers = {}
+_INT12 = re.compile(r"^(?:[-+]?[0-9]+|0x[0-9a-fA-F]+)$")
+_FLOAT12 = re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+_BOOL12 = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+for _tag, _regexp, _first in [
+    ("tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")),
+    ("tag:yaml.org,2002:int", _INT12, list("-+0123456789")),
+    ("tag:yaml.org,2002:float", _FLOAT12, list("-+0123456789.")),
+    ("tag:yaml.org,2002:merge", re.compile(r"^(?:<<)$"), ["<"]),
+    ("tag:yaml.org,2002:timestamp", next(r for t, r in yaml.resolver.Resolver.yaml_implicit_resolvers["2"] if t.endswith(":timestamp")),
+     list("0123456789")),
+]:
+    _Loader.add_implicit_resolver(_tag, _regexp, _first)
+
+
+class _Refused(ValueError):
+    """A value the strict constructors refuse, with the hint to show."""
+
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message)
+        self.message, self.hint = message, hint
+
+
+def _unambiguous(text: str) -> str:
+    found = _yaml11_reading(text)
+    if found:
+        raise _Refused(*found)
+    return text
+
+
+def _strict_int(loader, node):
+    """!!int and plain integers: decimal or 0x hex only, and small enough to be a float."""
+    text = _unambiguous(loader.construct_scalar(node))
+    if not _INT12.match(text):
+        raise ValueError("not an integer (YAML 1.2: decimal digits, or 0x hex)")
+    if len(text) > 320:
+        raise ValueError("number is too large")
+    value = int(text, 16) if text.startswith("0x") else int(text)
+    if abs(value) > sys.float_info.max:
+        raise ValueError("number is too large")
+    return value
+
+
+def _strict_float(loader, node):
+    text = _unambiguous(loader.construct_scalar(node))
+    if not _FLOAT12.match(text):
+        raise ValueError("not a number (YAML 1.2: e.g. 1.5, 7e9)")
+    low = text.lower()
+    return float(low.replace(".", "")) if low.endswith(("inf", "nan")) else float(text)  # .inf -> inf
+
+
+def _strict_bool(loader, node):
+    text = _unambiguous(loader.construct_scalar(node))
+    if text not in _BOOL12:
+        raise ValueError("not a boolean (write true or false)")
+    return _BOOL12[text]
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _strict_int)
+_Loader.add_constructor("tag:yaml.org,2002:float", _strict_float)
+_Loader.add_constructor("tag:yaml.org,2002:bool", _strict_bool)
+
+_OCTAL11 = re.compile(r"^[-+]?0[0-9_]+$")
+_PREFIX11 = re.compile(r"^(?:[-+]?0[bo][0-9a-fA-F_]*|[-+]0x[0-9a-fA-F_]*)$")
+_BASE60 = re.compile(r"^[-+]?(?:[1-9][0-9_]*(?::[0-5]?[0-9])+|[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*)$")
+_BOOL11 = {"yes": True, "no": False, "on": True, "off": False, "y": True, "n": False}
+_UNDERSCORE = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?|0x[0-9a-fA-F_]+)$")
+
+
+def _yaml11_reading(text: str) -> tuple[str, str] | None:
+    """(message, hint) when YAML 1.1 reads this plain scalar otherwise than YAML 1.2 does.
+
+    Why refuse instead of quietly reading it the YAML 1.2 way: data files are written and read by
+    other tools too (PyYAML, yq, editors, CI scripts), most of them YAML 1.1. `memory_reported:
+    0100000` is 32768 to them and 100000 here, `2:00` is 120 to them and text here: a value that
+    means two things is refused, located, with the spelling that means one thing."""
+    if not text or len(text) > 64 or text[0] not in "-+0123456789.yYnNoO":
+        return None  # (64: no data value is a longer number; also keeps int() below cheap)
+    sign = -1 if text.startswith("-") else 1
+    if _OCTAL11.match(text):
+        digits = text.lstrip("+-").replace("_", "")
+        as11 = f"octal {sign * int(digits, 8)}" if set(digits) <= set("01234567") else "text"
+        return (f"{text!r} is ambiguous: YAML 1.1 reads it as {as11}, YAML 1.2 as {sign * int(digits)}",
+                f"write {sign * int(digits)} without the leading zero, or quote it if it is text")
+    if _PREFIX11.match(text):
+        return (f"{text!r} is ambiguous: YAML 1.1 and YAML 1.2 read this number notation differently",
+                "write the number in decimal, or quote it if it is text")
+    if _BASE60.match(text):
+        value = 0.0
+        for part in text.lstrip("+-").replace("_", "").split(":"):
+            value = value * 60 + float(part)
+        return (f"{text!r} is ambiguous: YAML 1.1 reads it as the base-60 number {sign * value:g}, YAML 1.2 as text",
+                f"quote it ('{text}') if it is text, or write the number itself")
+    if text.lower() in _BOOL11 and text in (text.lower(), text.capitalize(), text.upper()):
+        return (f"{text!r} is ambiguous: YAML 1.1 reads it as the boolean {'true' if _BOOL11[text.lower()] else 'false'}, YAML 1.2 as text",
+                "write true or false, or quote it if it is text")
+    if "_" in text and _UNDERSCORE.match(text):
+        return (f"{text!r} is ambiguous: YAML 1.1 reads it as the number {text.replace('_', '')}, YAML 1.2 as text",
+                "write the number without '_' separators, or quote it if it is text")
+    return None
+
+
+def _key_problem(key: str) -> str:
+    """Why a mapping key (an entry id or field name) is refused: a quoted 'h100-sxm-80gb\\n' or a
+    key with an escape sequence would otherwise pass for a second id that prints like the first."""
+    if key != key.strip():
+        return "has leading or trailing whitespace"
+    if not key.isprintable():
+        return "has a control or invisible character"
+    return ""
+
 
 _SCALAR_TAGS = {
     "tag:yaml.org,2002:str",
@@ -157,6 +277,11 @@ def _build(node, pointer, doc, problems, loader, seen, depth):
                 problems.append(Problem(Location(doc.path, *_mark(key_node)), pointer_text(pointer), "mapping keys must be plain scalars"))
                 continue
             key = key_node.value
+            why = _key_problem(key)
+            if why:
+                problems.append(Problem(Location(doc.path, *_mark(key_node)), pointer_text(pointer), f"key {key!r} {why}",
+                                        "ids and field names are plain text: remove it"))
+                continue
             if key in out:
                 first = doc.positions.get(pointer + (key,), (0, 0))
                 problems.append(Problem(Location(doc.path, *_mark(key_node)), pointer_text(pointer + (key,)), f"duplicate key '{key}' (first defined at line {first[0]})", "remove one of them; YAML would silently keep the last"))
@@ -168,13 +293,21 @@ def _build(node, pointer, doc, problems, loader, seen, depth):
             problems.append(Problem(where, pointer_text(pointer), f"unsupported tag {node.tag}", "only plain YAML is allowed"))
             return None
         return [_build(v, pointer + (i,), doc, problems, loader, seen, depth + 1) for i, v in enumerate(node.value)]
+    if node.tag == _AMBIGUOUS:
+        message, hint = _yaml11_reading(node.value)
+        problems.append(Problem(where, pointer_text(pointer), message, hint))
+        return None
     if node.tag not in _SCALAR_TAGS:
         problems.append(Problem(where, pointer_text(pointer), f"unsupported tag {node.tag}", "only plain YAML values are allowed"))
         return None
     try:
         value = loader.construct_object(node, deep=True)
+    except _Refused as exc:
+        problems.append(Problem(where, pointer_text(pointer), exc.message, exc.hint))
+        return None
     except (yaml.YAMLError, ValueError, OverflowError) as exc:
-        problems.append(Problem(where, pointer_text(pointer), f"bad value {node.value!r}: {exc}"))
+        shown = node.value if len(node.value) <= 40 else node.value[:40] + "..."
+        problems.append(Problem(where, pointer_text(pointer), f"bad value {shown!r}: {exc}"))
         return None
     if isinstance(value, float) and not math.isfinite(value):
         problems.append(Problem(where, pointer_text(pointer), f"number {node.value!r} is not finite", "use a finite number"))

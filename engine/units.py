@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 import json
+import math
 import re
 
 from .datadir import builtin_data
@@ -169,12 +170,37 @@ def unit_names() -> list[str]:
     return sorted(table())
 
 
+# No quantity in any data file comes near this (1e30 B is a million yottabytes); a larger or
+# non-finite one is a typo or an attack, refused where it is written rather than overflowing to
+# inf inside a built-in rule later.
+MAX_MAGNITUDE = 1e30
+
+
+def _bounded(value: float, text) -> float:
+    if not math.isfinite(value):
+        raise UnitProblem(f"{_short(text)!r} is not a finite number", "use a finite number")
+    if abs(value) > MAX_MAGNITUDE:
+        raise UnitProblem(f"{_short(text)!r} is absurdly large (over {MAX_MAGNITUDE:g} in base units)", "check the number and its unit")
+    return value
+
+
+def _short(text):
+    text = str(text)
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
 def quantity(text) -> Q:
-    """Parse '80 GiB', '3.35 TB/s', '1e9 param' or a bare number; raise UnitProblem with a hint."""
+    """Parse '80 GiB', '3.35 TB/s', '1e9 param' or a bare number; raise UnitProblem with a hint.
+    In text, non-finite and absurdly large magnitudes are refused (MAX_MAGNITUDE)."""
     if isinstance(text, bool) or text is None or not isinstance(text, (str, int, float)):
         raise UnitProblem(f"{text!r} is not a quantity", "write a number and a unit, e.g. '80 GiB'")
     if isinstance(text, (int, float)):
-        return Q(text, Dim(), str(text))
+        # a YAML number is finite and within float range (the loader checks); a --set number may
+        # be inf, which the assumption's bounds then refuse by name
+        try:
+            return Q(float(text), Dim(), str(text))
+        except OverflowError:  # an int past the float range (API callers): as large as 1e400
+            return Q(math.copysign(math.inf, text), Dim(), _short(text))
     return _parse(text)
 
 
@@ -184,6 +210,7 @@ def _parse(text: str) -> Q:
     if not m:
         raise UnitProblem(f"{text!r} is not a quantity", "write a number and a unit, e.g. '80 GiB'")
     number, expr = float(m.group(1).replace("_", "")), m.group(2)
+    _bounded(number, text)
     if not expr:
         return Q(number, Dim(), text)
     factor, dim, op = 1.0, Dim(), "*"
@@ -195,14 +222,15 @@ def _parse(text: str) -> Q:
         if u is None:
             return _pint_fallback(text, part)
         factor, dim = (factor * u[0], dim * u[1]) if op == "*" else (factor / u[0], dim / u[1])
-    return Q(number * factor, dim, text)
+    return Q(_bounded(number * factor, text), dim, text)
 
 
 def _pint_fallback(text, part):
     from .errors import did_you_mean
 
     hint = did_you_mean(part, unit_names()) or "units are defined in data/units.txt"
-    raise UnitProblem(f"{text!r}: unknown unit '{part}'", hint)
+    shown = part if part.isprintable() else repr(part)[1:-1]  # never a raw escape sequence in a message
+    raise UnitProblem(f"{_short(text)!r}: unknown unit '{shown}'", hint)
 
 
 def dimension_of(q) -> str:
