@@ -150,7 +150,7 @@ def _ruleset_doc(rs) -> dict:
         "modes": [{"name": m.name, "summary": m.summary, "components": m.components, "defaults": m.defaults,
                    "rules": [_rule(r) for r in m.rules.values()], "loc": _loc(m.location), "note": m.note, "report": m.report,
                    "warnings": [_rule(r) for r in m.warnings], "constraints": [_rule(r) for r in m.constraints],
-                   "host": m.host, "requires_gpu": m.requires_gpu} for m in rs.modes.values()],
+                   "host": m.host, "requires_gpu": m.requires_gpu, "role": m.role, "extends": m.extends, "preallocated": m.preallocated} for m in rs.modes.values()],
     }
 
 
@@ -161,7 +161,7 @@ def _ruleset(name, r):
     for m in r["modes"]:
         modes[m["name"]] = Mode(m["name"], m["summary"], m["components"], m["defaults"], {x["name"]: _unrule(x) for x in m["rules"]},
                                 _unloc(m["loc"]), m["note"], m["report"], [_unrule(x) for x in m["warnings"]],
-                                [_unrule(x) for x in m["constraints"]], m["host"], m["requires_gpu"])
+                                [_unrule(x) for x in m["constraints"]], m["host"], m["requires_gpu"], m["role"], m["extends"], m["preallocated"])
     return RuleSet(name, r["summary"], {x["name"]: _unrule(x) for x in r["rules"]}, modes, r["defaults"],
                    r["needs_architecture"], _unloc(r["loc"]), r["source"], r["report"],
                    [_unrule(x) for x in r["warnings"]], r["measures"], [_unrule(x) for x in r["constraints"]],

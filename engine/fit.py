@@ -116,7 +116,8 @@ def min_gpus(cat, model, mode, gpu, *, rules="default", params=None, base_option
         base.pop(k, None)
     search = Search(cat, model, mode, gpu, rules, params, base)
     facts = _model_facts(cat, model)
-    inference = mode in ("inference", "serve") or (cat.rulesets[rules].modes[mode].defaults.get("split") == "tp")
+    m = cat.rulesets[rules].modes[mode]
+    inference = m.role in ("inference", "serve") if m.role else m.defaults.get("split") == "tp"
     families = []
     tps = _tp_sizes(facts)
     if inference:

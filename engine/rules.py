@@ -11,12 +11,13 @@ from __future__ import annotations
 import re
 import sys
 
+from . import contract
 from . import formula as F
 from .catalog import BOOL, ENUM, NUM, Catalog
 from .errors import DataError, Location, Problem, did_you_mean
 
-FIT_TARGETS = ("usable_memory_per_gpu", "per_gpu_total", "headroom", "fits")
-TOTAL = "total"
+FIT_TARGETS = tuple(contract.WITH_GPU)
+TOTAL = contract.TOTAL
 # Plain classes, not dataclasses: a warm `eval` imports this module, and decorating its classes
 # cost more than evaluating the rules (issue 7).
 class Rule:
@@ -35,8 +36,11 @@ class Rule:
 class Mode:
     def __init__(self, name: str, summary: str, components: list, defaults: dict, rules: dict, location: Location,
                  note: str = "", report: list | None = None, warnings: list | None = None, constraints: list | None = None,
-                 host: list | None = None, requires_gpu: bool = False):
+                 host: list | None = None, requires_gpu: bool = False, role: str | None = None, extends: str | None = None,
+                 preallocated: list | None = None):
         self.name, self.summary, self.components, self.defaults = name, summary, components, defaults
+        self.role, self.extends = role, extends  # role: inference | serve | train (what the engine may assume)
+        self.preallocated = [] if preallocated is None else preallocated  # components outside the working set
         self.rules, self.location, self.note = rules, location, note
         self.report = [] if report is None else report
         self.warnings = [] if warnings is None else warnings           # Rule objects whose label is the message
@@ -100,13 +104,7 @@ def build_rulesets(cat: Catalog, merged: dict) -> list[Problem]:
             merged_rules.update(libraries[lib])
             lib_defaults.update(library_defaults[lib])
         merged_rules.update(rules)
-        modes = {}
-        for mname, spec in (m.data.get("modes") or {}).items():
-            mrules = {r: _rule(r, s, m, ("modes", mname, "rules", r), mname, problems) for r, s in (spec.get("rules") or {}).items()}
-            modes[mname] = Mode(mname, spec["summary"], list(spec["components"]), dict(spec.get("defaults") or {}), mrules, m.where(("modes", mname)), spec.get("note", ""), list(spec.get("report") or []),
-                                _warnings(spec.get("warnings"), m, ("modes", mname, "warnings"), mname, problems),
-                                _warnings(spec.get("constraints"), m, ("modes", mname, "constraints"), mname, problems, "constraint"),
-                                list(spec.get("host") or []), bool(spec.get("requires_gpu", False)))
+        modes = _modes(m, problems)
         rs = RuleSet(name, m.data["summary"], merged_rules, modes, {**lib_defaults, **(m.data.get("defaults") or {})},
                      bool(m.data.get("needs_architecture", True)), m.where(()), m.data.get("source", ""),
                      list(m.data.get("report") or []), _warnings(m.data.get("warnings"), m, ("warnings",), name, problems),
@@ -114,6 +112,8 @@ def build_rulesets(cat: Catalog, merged: dict) -> list[Problem]:
                      _warnings(m.data.get("constraints"), m, ("constraints",), name, problems, "constraint"),
                      list(m.data.get("suggestions") or []))
         cat.rulesets[name] = rs
+        for mode in modes.values():
+            _derive_working_set(rs, mode)
         if not modes:
             problems.append(Problem(m.where(()), "", f"rule set '{name}' has no modes"))
         for mode in modes.values():
@@ -123,6 +123,78 @@ def build_rulesets(cat: Catalog, merged: dict) -> list[Problem]:
             except DataError as exc:
                 problems.extend(exc.problems)
     return problems
+
+
+def _modes(m, problems) -> dict:
+    """The modes of one rule set file, each with what it inherits through `extends` resolved."""
+    specs = m.data.get("modes") or {}
+    own = {}
+    for mname, spec in specs.items():
+        mrules = {r: _rule(r, s, m, ("modes", mname, "rules", r), mname, problems) for r, s in (spec.get("rules") or {}).items()}
+        own[mname] = Mode(mname, spec["summary"], list(spec.get("components") or []), dict(spec.get("defaults") or {}), mrules,
+                          m.where(("modes", mname)), spec.get("note", ""), list(spec.get("report") or []),
+                          _warnings(spec.get("warnings"), m, ("modes", mname, "warnings"), mname, problems),
+                          _warnings(spec.get("constraints"), m, ("modes", mname, "constraints"), mname, problems, "constraint"),
+                          list(spec.get("host") or []), bool(spec.get("requires_gpu", False)), spec.get("role"), spec.get("extends"),
+                          list(spec.get("preallocated") or []))
+    done: dict = {}
+
+    def resolve(name, chain):
+        if name in done:
+            return done[name]
+        mode, spec = own[name], specs[name]
+        parent_name = spec.get("extends")
+        if parent_name is None:
+            if "components" not in spec:
+                problems.append(Problem(m.where(("modes", name)), f"/modes/{name}", f"mode '{name}' lists no components", "give components: [...] or extends: MODE"))
+            done[name] = mode
+            return mode
+        if parent_name not in own:
+            problems.append(Problem(m.where(("modes", name, "extends")), f"/modes/{name}/extends", f"mode '{name}' extends unknown mode '{parent_name}'", _near(parent_name, own)))
+            done[name] = mode
+            return mode
+        if parent_name in chain:
+            problems.append(Problem(m.where(("modes", name, "extends")), f"/modes/{name}/extends", "modes extend each other: " + " -> ".join(chain + [name, parent_name]), "a mode may not extend itself"))
+            done[name] = mode
+            return mode
+        parent = resolve(parent_name, chain + [name])
+        mode.components = mode.components if "components" in spec else list(parent.components)
+        mode.defaults = {**parent.defaults, **mode.defaults}
+        mode.rules = {**parent.rules, **mode.rules}
+        mode.report = list(dict.fromkeys(parent.report + mode.report))
+        mode.warnings = parent.warnings + mode.warnings
+        mode.constraints = parent.constraints + mode.constraints
+        mode.host = mode.host if "host" in spec else list(parent.host)
+        mode.preallocated = mode.preallocated if "preallocated" in spec else list(parent.preallocated)
+        mode.requires_gpu = bool(spec["requires_gpu"]) if "requires_gpu" in spec else parent.requires_gpu
+        mode.role = mode.role or parent.role
+        done[name] = mode
+        return mode
+
+    return {name: resolve(name, []) for name in own}
+
+
+def _derive_working_set(rs: RuleSet, mode: Mode) -> None:
+    """working_set, when a rule reads it and the mode does not define it: the sum of the mode's
+    components that do not depend on it (runtime overhead reads it) and are not `preallocated`
+    (a serving engine's KV pool), so adding a component to a mode updates it."""
+    ws = contract.WORKING_SET
+    rules = mode_rules(rs, mode)
+    if ws in rules or not any(r.formula is not None and ws in r.formula.names for r in rules.values()):
+        return
+    reads: dict = {}
+
+    def needs(name, seen=()):
+        if name not in reads:
+            rule = rules.get(name)
+            names = rule.formula.names if rule is not None and rule.formula is not None else []
+            reads[name] = ws in names or any(needs(n, seen + (name,)) for n in names if n in rules and n not in seen)
+        return reads[name]
+
+    parts = [c for c in mode.components if c in rules and c not in mode.preallocated and not needs(c)]
+    text = " + ".join(parts) or "0"
+    mode.rules[ws] = Rule(ws, F.parse(text) if parts else F.parse("0 * B"), text, "B", "working set", contract.DERIVED[ws],
+                          "derived by the engine from the mode's components (contract.py)", mode.location, "engine", mode.name)
 
 
 def _near(name, choices) -> str:

@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from .valuekinds import BOOL, ENUM, NUM
+from .contract import SLOT_ROLES
 from .errors import Location, Problem, did_you_mean
 
 RESERVED_PREFIXES = ("input", "assume")
 # keys a measurement scenario may hold besides inputs and slots: the scenario's frame
 SCENARIO_FRAME = ("mode", "rules", "params", "model_config")
-ROLES = ("model", "gpu")
 _FORMULA_KIND = {"integer": NUM, "number": NUM, "quantity": NUM, "boolean": BOOL, "choice": ENUM}
 _LIMIT = 1e12  # an integer or number input above this is refused: no scenario needs it
 
@@ -233,7 +233,7 @@ def _check(v: Vocabulary, merged) -> list[Problem]:
         if s.prefix in seen_prefix:
             out.append(Problem(*at("slots", name, "prefix"), f"slots '{seen_prefix[s.prefix]}' and '{name}' share the prefix '{s.prefix}'"))
         seen_prefix[s.prefix] = name
-    for role in ROLES:
+    for role in SLOT_ROLES:
         holders = [n for n, s in v.slots.items() if s.role == role]
         if len(holders) != 1:
             out.append(Problem(merged.where(("slots",)), "/slots", f"exactly one slot must have role {role} (found {len(holders)})"))

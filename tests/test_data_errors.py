@@ -132,10 +132,11 @@ def test_a_cycle_and_an_unknown_name_are_reported_together(data):
 
 def test_dimension_error_names_both_sides(data):
     rules = data / "rules" / "default.yaml"
-    edit(rules, "formula: weights + kv_cache + activations_inference", "formula: weights + model.vocab_size + activations_inference")
+    edit(rules, "formula: gpu_linear_params + gpu_expert_params + gpu_norm_params + gpu_embedding_params",
+         "formula: gpu_linear_params * B + gpu_expert_params")
     r = validate(data)
     assert r.exit_code == 1
-    assert "cannot apply '+' to [information] and dimensionless" in r.output
+    assert "rule 'params_per_gpu': cannot apply '+' to [information] and dimensionless" in r.output
 
 
 def test_forbidden_python_in_formula(data):
