@@ -1,17 +1,24 @@
 """A Hugging Face config.json -> a models.yaml entry, for the common decoder families.
 
 Each family maps its config fields onto the architecture fields memory depends on; a field a
-family needs and the file lacks is an error that names it. The parameter count is derived by
-the rules (params_total) and marked as such."""
+family needs and the file lacks is an error that names it. Every value is checked for its kind
+before use: a fraction, a boolean or a string where a whole number belongs, a zero count, a
+number beyond the models schema's maximum is an error at the config's own field and line (never
+truncated, never the entry field it would have become). The parameter count is derived by the
+rules (params_total) and marked as such."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..errors import DataError, Location, Problem
+from ..loader import MAX_FILE_BYTES
+from . import jsondoc
+from .localfile import read_limited
 
 FAMILIES = ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gemma", "gemma2", "gemma3", "gemma3_text",
             "phi3", "deepseek_v3", "gpt_oss")
+MAX_CONFIG_BYTES = MAX_FILE_BYTES
+HINT = "fix '{key}' in {file}, or write the models.yaml entry by hand"
 
 
 class ConfigProblem(DataError):
@@ -20,130 +27,177 @@ class ConfigProblem(DataError):
 
 
 def read(path) -> tuple[dict, str]:
-    """(config dict, display path) from a config.json or a folder holding one."""
+    """(config dict, display path) from a config.json or a folder holding one. The dict is a
+    jsondoc.Doc: it keeps the file's text, so an error can give a field's line."""
     p = Path(path)
     if p.is_dir():
         p = p / "config.json"
     shown = str(p)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigProblem(shown, f"cannot read config: {exc.strerror or exc}", "give a config.json or a model folder holding one")
-    except UnicodeDecodeError:
-        raise ConfigProblem(shown, "config is not UTF-8 JSON")
-    try:
-        cfg = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError([Problem(Location(shown, exc.lineno, exc.colno), "", f"invalid JSON: {exc.msg}")])
+    if not p.exists() and not p.is_symlink():
+        raise ConfigProblem(shown, "cannot read config: No such file or directory", "give a config.json or a model folder holding one")
+    raw = read_limited(p, shown, MAX_CONFIG_BYTES, "a config")
+    cfg, text = jsondoc.load(raw, shown, "config.json")
     if not isinstance(cfg, dict):
         raise ConfigProblem(shown, "config.json must hold a JSON object")
-    return cfg, shown
+    doc = jsondoc.Doc(cfg)
+    doc.text, doc.shown = text, shown
+    return doc, shown
+
+
+def _fields(cfg: dict, shown: str) -> jsondoc.Fields:
+    return jsondoc.Fields(cfg, shown, getattr(cfg, "text", ""), HINT)
+
+
+def packed_bits(cfg: dict, shown: str) -> int:
+    """Bits per weight of packed GPTQ/AWQ `qweight` tensors (quantization_config.bits, else 4)."""
+    top = _fields(cfg, shown)
+    q = top.dict("quantization_config")
+    return jsondoc.Fields(q, shown, top.text, HINT, prefix=("quantization_config",)).int("bits", 4, minimum=1, maximum=16)
 
 
 def convert(cfg: dict, shown: str) -> dict:
     """The models.yaml fields for this config (without params, which the rules derive)."""
-    family = cfg.get("model_type")
-    text = cfg.get("text_config")
-    if family in ("gemma3",) and isinstance(text, dict):
-        cfg = {**text, "model_type": "gemma3", "tie_word_embeddings": cfg.get("tie_word_embeddings", text.get("tie_word_embeddings", True))}
+    top = _fields(cfg, shown)
+    family = top.str("model_type")
+    origin = {}
+    if family == "gemma3" and cfg.get("text_config") is not None:
+        text = top.dict("text_config")
+        origin = {k: ("text_config", k) for k in text}
+        merged = {**text, "model_type": "gemma3"}
+        if "tie_word_embeddings" in cfg:
+            merged["tie_word_embeddings"] = cfg["tie_word_embeddings"]
+            origin["tie_word_embeddings"] = ("tie_word_embeddings",)
+        elif "tie_word_embeddings" not in text:
+            merged["tie_word_embeddings"] = True
+        cfg = merged
+    if family is None:
+        raise ConfigProblem(shown, "config.json has no 'model_type'", "add the model's model_type, or write the models.yaml entry by hand")
     if family not in FAMILIES:
-        raise ConfigProblem(shown, f"model_type {family!r} is not one vramrules can import",
+        raise ConfigProblem(shown, f"model_type {jsondoc._short(family)!r} is not one vramrules can import",
                             "supported: " + ", ".join(FAMILIES) + "; or write the models.yaml entry by hand")
+    f = jsondoc.Fields(cfg, shown, top.text, HINT, origin=origin)
 
-    def need(key, *alts):
-        for k in (key,) + alts:
-            if cfg.get(k) is not None:
-                return cfg[k]
-        raise ConfigProblem(shown, f"{family} config lacks '{key}'", f"add '{key}' to {shown}, or write the models.yaml entry by hand")
+    def need(key, field, minimum=1):
+        if not f.has(key):
+            raise ConfigProblem(shown, f"{family} config lacks '{key}'", f"add '{key}' to {shown}, or write the models.yaml entry by hand")
+        return f.int(key, minimum=minimum, field=field)
 
-    hidden = int(need("hidden_size"))
-    heads = int(need("num_attention_heads"))
+    hidden = need("hidden_size", "hidden_size")
+    heads = need("num_attention_heads", "num_attention_heads")
+    L = need("num_hidden_layers", "num_layers")
+    kv = f.int("num_key_value_heads", heads, field="num_kv_heads")
+    if heads % kv:
+        f.fail("num_key_value_heads", f"{kv} does not divide num_attention_heads {heads}")
+    head_dim = f.int("head_dim", None, field="head_dim")
+    if head_dim is None:
+        head_dim = hidden // heads  # as the model code computes it
+        if head_dim < 1:
+            f.fail("num_attention_heads", f"{heads} heads leave no head_dim for hidden_size {hidden}")
+    name = cfg.get("_name_or_path")
+    if not (isinstance(name, str) and name.strip() and len(name) <= 200 and name.isprintable()):
+        name = Path(shown).parent.name or family
     entry = {
-        "name": cfg.get("_name_or_path") or Path(shown).parent.name or family,
+        "name": name,
         "family": family,
         "hidden_size": hidden,
-        "num_layers": int(need("num_hidden_layers")),
+        "num_layers": L,
         "num_attention_heads": heads,
-        "num_kv_heads": int(cfg.get("num_key_value_heads") or heads),
-        "head_dim": int(cfg.get("head_dim") or hidden // heads),
-        "vocab_size": int(need("vocab_size")),
-        "tie_word_embeddings": bool(cfg.get("tie_word_embeddings", family.startswith("gemma"))),
-        "max_context": int(need("max_position_embeddings")),
+        "num_kv_heads": kv,
+        "head_dim": head_dim,
+        "vocab_size": need("vocab_size", "vocab_size"),
+        "tie_word_embeddings": f.bool("tie_word_embeddings", family.startswith("gemma")),
+        "max_context": need("max_position_embeddings", "max_context"),
         "mlp": "gated",
         "norm": "rms",
         "norms_per_layer": 2,
         "qk_norm": False,
-        "attention_bias": bool(cfg.get("attention_bias", False)),
+        "attention_bias": f.bool("attention_bias", False),
         "attention_out_bias": False,
-        "mlp_bias": bool(cfg.get("mlp_bias", False)),
+        "mlp_bias": f.bool("mlp_bias", False),
     }
-    L = entry["num_layers"]
-    if family in ("llama", "mistral", "phi3", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "gemma3_text", "deepseek_v3", "qwen2_moe", "qwen3_moe"):
-        if family not in ("qwen2_moe", "qwen3_moe", "deepseek_v3") or cfg.get("intermediate_size"):
-            entry["intermediate_size"] = int(need("intermediate_size"))
+    dense_mlp = ("llama", "mistral", "phi3", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "gemma3_text", "deepseek_v3", "qwen2_moe", "qwen3_moe")
+    if family in dense_mlp and (family not in ("qwen2_moe", "qwen3_moe", "deepseek_v3") or f.has("intermediate_size")):
+        entry["intermediate_size"] = need("intermediate_size", "intermediate_size")
     if family in ("qwen2", "qwen2_moe"):
         entry["attention_bias"] = True  # Qwen2Attention: q, k, v with bias, o without
     if family in ("qwen3", "qwen3_moe", "gemma3", "gemma3_text"):
         entry["qk_norm"] = True
     if family.startswith("gemma") and family != "gemma":
         entry["norms_per_layer"] = 4
-    window = cfg.get("sliding_window")
-    if window and cfg.get("use_sliding_window", True) is not False:
-        layers = _window_layers(cfg, family, L)
+    window = f.int("sliding_window", 0, minimum=0, field="sliding_window")
+    if window and f.bool("use_sliding_window", True):
+        layers = _window_layers(f, family, L)
         if layers:
-            entry["sliding_window"] = int(window)
+            entry["sliding_window"] = window
             entry["sliding_window_layers"] = layers
+    quant = jsondoc.Fields(f.dict("quantization_config"), shown, top.text, HINT, prefix=f.pointer("quantization_config"))
     if family == "mixtral":
-        entry["moe"] = {"num_experts": int(need("num_local_experts")), "experts_per_token": int(need("num_experts_per_tok")),
-                        "expert_intermediate_size": int(need("intermediate_size"))}
+        entry["moe"] = _experts(f, "num_local_experts", "intermediate_size", need)
     elif family in ("qwen2_moe", "qwen3_moe"):
-        moe = {"num_experts": int(need("num_experts")), "experts_per_token": int(need("num_experts_per_tok")),
-               "expert_intermediate_size": int(need("moe_intermediate_size"))}
-        shared = int(cfg.get("shared_expert_intermediate_size") or 0)
+        moe = _experts(f, "num_experts", "moe_intermediate_size", need)
+        shared = f.int("shared_expert_intermediate_size", 0, minimum=0, field="moe.shared_expert_intermediate_size")
         if shared:
             moe.update(shared_experts=1, shared_expert_intermediate_size=shared, shared_expert_gate=True)
-        dense = cfg.get("mlp_only_layers") or []
+        dense = f.list("mlp_only_layers")
+        for i in dense:
+            n = jsondoc.whole(i)
+            if n is None or not 0 <= n < L:
+                f.fail("mlp_only_layers", f"must list layer numbers from 0 to {L - 1}, got {jsondoc.describe(i)}")
         if dense:
-            moe["dense_layers"] = len(dense)
+            moe["dense_layers"] = len({jsondoc.whole(i) for i in dense})
         entry["moe"] = moe
     elif family == "deepseek_v3":
-        entry["moe"] = {"num_experts": int(need("n_routed_experts")), "experts_per_token": int(need("num_experts_per_tok")),
-                        "expert_intermediate_size": int(need("moe_intermediate_size")),
-                        "shared_experts": int(cfg.get("n_shared_experts") or 0),
-                        "shared_expert_intermediate_size": int(need("moe_intermediate_size")),
-                        "dense_layers": int(cfg.get("first_k_dense_replace") or 0),
-                        "router_bias": cfg.get("topk_method") == "noaux_tc"}
-        entry["mla"] = {"q_lora_rank": int(cfg.get("q_lora_rank") or 0), "kv_lora_rank": int(need("kv_lora_rank")),
-                        "qk_rope_head_dim": int(need("qk_rope_head_dim")), "qk_nope_head_dim": int(need("qk_nope_head_dim")),
-                        "v_head_dim": int(need("v_head_dim"))}
+        moe = _experts(f, "n_routed_experts", "moe_intermediate_size", need)
+        moe.update(shared_experts=f.int("n_shared_experts", 0, minimum=0, field="moe.shared_experts"),
+                   shared_expert_intermediate_size=moe["expert_intermediate_size"],
+                   dense_layers=f.int("first_k_dense_replace", 0, minimum=0, maximum=L),
+                   router_bias=f.str("topk_method") == "noaux_tc")
+        entry["moe"] = moe
+        entry["mla"] = {"q_lora_rank": f.int("q_lora_rank", 0, minimum=0, field="mla.q_lora_rank"),
+                        "kv_lora_rank": need("kv_lora_rank", "mla.kv_lora_rank"),
+                        "qk_rope_head_dim": need("qk_rope_head_dim", "mla.qk_rope_head_dim"),
+                        "qk_nope_head_dim": need("qk_nope_head_dim", "mla.qk_nope_head_dim", minimum=0),
+                        "v_head_dim": need("v_head_dim", "mla.v_head_dim")}
         entry["head_dim"] = entry["mla"]["qk_rope_head_dim"] + entry["mla"]["qk_nope_head_dim"]
-        if cfg.get("quantization_config", {}).get("quant_method") == "fp8":
+        if quant.str("quant_method") == "fp8":
             entry["native_precision"] = "fp8-block128"
     elif family == "gpt_oss":
-        entry["moe"] = {"num_experts": int(need("num_local_experts")), "experts_per_token": int(need("num_experts_per_tok")),
-                        "expert_intermediate_size": int(need("intermediate_size")), "router_bias": True, "expert_bias": True}
+        entry["moe"] = {**_experts(f, "num_local_experts", "intermediate_size", need), "router_bias": True, "expert_bias": True}
         entry["attention_bias"] = entry["attention_out_bias"] = entry["attention_sinks"] = True
-        if cfg.get("quantization_config", {}).get("quant_method") == "mxfp4":
+        if quant.str("quant_method") == "mxfp4":
             entry["native_precision"] = "mxfp4-moe"
-    if family in ("mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v3", "gpt_oss") and "intermediate_size" not in entry and family == "deepseek_v3":
-        entry["intermediate_size"] = int(need("intermediate_size"))
+    if family == "deepseek_v3" and "intermediate_size" not in entry:
+        entry["intermediate_size"] = need("intermediate_size", "intermediate_size")
     return entry
 
 
-def _window_layers(cfg, family, L) -> int:
-    types = cfg.get("layer_types")
-    if isinstance(types, list) and types:
+def _experts(f: jsondoc.Fields, count_key: str, size_key: str, need) -> dict:
+    experts = need(count_key, "moe.num_experts")
+    per_token = need("num_experts_per_tok", "moe.experts_per_token")
+    if per_token > experts:
+        f.fail("num_experts_per_tok", f"{per_token} is more than {count_key} {experts}")
+    return {"num_experts": experts, "experts_per_token": per_token, "expert_intermediate_size": need(size_key, "moe.expert_intermediate_size")}
+
+
+def _window_layers(f: jsondoc.Fields, family, L) -> int:
+    types = f.list("layer_types")
+    if types:
+        if len(types) != L:
+            f.fail("layer_types", f"lists {len(types)} layers, but num_hidden_layers is {L}")
+        for t in types:
+            if not isinstance(t, str):
+                f.fail("layer_types", f"must list layer kinds as strings, got {jsondoc.describe(t)}")
         return sum(1 for t in types if t == "sliding_attention")
     if family == "gemma2":
         return L // 2                       # every other layer (Gemma2DecoderLayer: layer_idx % 2 == 0)
     if family in ("gemma3", "gemma3_text"):
-        pattern = int(cfg.get("sliding_window_pattern") or 6)
+        pattern = f.int("sliding_window_pattern", 6)
         return L - L // pattern            # 5 local : 1 global
-    if family == "mistral" and cfg.get("sliding_window"):
+    if family == "mistral":
         return L
     if family in ("qwen2", "qwen3", "qwen2_moe", "qwen3_moe"):
-        start = int(cfg.get("max_window_layers") or 0)
-        return max(0, L - start) if cfg.get("use_sliding_window") else 0
+        start = f.int("max_window_layers", 0, minimum=0)
+        return max(0, L - start) if f.bool("use_sliding_window", False) else 0
     if family == "phi3":
         return L
     return 0

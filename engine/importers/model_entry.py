@@ -3,15 +3,20 @@ or a GGUF file. The parameter count comes from the checkpoint's tensors when the
 else from the rules (params_total), and says which."""
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import DataError, Location, Problem, UsageError
 from ..loader import Document
 
 
+def _is_gguf(path: Path) -> bool:
+    return path.suffix.lower() == ".gguf" and not path.is_dir()
+
+
 def ident_for(path: Path) -> str:
-    base = path.stem if path.is_file() and path.suffix == ".gguf" else (path.name if path.is_dir() else path.parent.name)
+    base = path.stem if _is_gguf(path) else (path.name if path.is_dir() else path.parent.name)
     ident = re.sub(r"[^a-z0-9.]+", "-", base.lower()).strip("-.") or "imported"
     return ident if ident[0].isalnum() else "m-" + ident
 
@@ -28,7 +33,7 @@ def from_path(path, ident: str | None = None, data=(), sets=()) -> tuple[str, di
     if not p.exists():
         raise UsageError(f"{path}: no such file or folder")
     ident = ident or ident_for(p)
-    if p.is_file() and p.suffix == ".gguf":
+    if _is_gguf(p):  # by name: a pipe or device called x.gguf is refused by the GGUF reader, not read as JSON
         from .gguf_file import read
 
         entry = read(p)
@@ -44,7 +49,7 @@ def from_path(path, ident: str | None = None, data=(), sets=()) -> tuple[str, di
     entry = hf_config.convert(cfg, shown)
     entry["source"] = f"{shown} (imported by vramrules)"
     folder = p if p.is_dir() else p.parent
-    summary = safetensors.summarize(folder, int((cfg.get("quantization_config") or {}).get("bits") or 4)) if folder.is_dir() else None
+    summary = safetensors.summarize(folder, hf_config.packed_bits(cfg, shown)) if folder.is_dir() else None
     if summary:
         entry["checkpoint_bytes"] = f"{summary['bytes']} B"
         entry["checkpoint_params"] = summary["params"]
@@ -63,7 +68,11 @@ def derived_params(ident, entry, shown, data=(), sets=()) -> int:
     probe = dict(entry, params=1, params_source="placeholder while deriving")
     cat = load_catalog(tuple(data), sets=tuple(sets), docs=(("models.yaml", document(ident, probe, shown)),))
     r = evaluate(ident, "inference", catalog=cat, needed=False)
-    return int(round(r.values["params_total"]))
+    total = r.values["params_total"]
+    if not (isinstance(total, (int, float)) and math.isfinite(total) and total >= 0.5):
+        raise DataError([Problem(Location(shown), "", f"the rules derive {total!r} parameters from this config",
+                                 "check the config's sizes, or write the models.yaml entry by hand")])
+    return round(total)
 
 
 def catalog_with(path, data=(), sets=(), ident=None):
