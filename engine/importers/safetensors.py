@@ -2,55 +2,278 @@
 
 A .safetensors file starts with an 8-byte little-endian header length and a JSON header that
 maps tensor names to {dtype, shape, data_offsets}; no weights are read. Packed quantized tensors
-(GPTQ/AWQ qweight in int32, FP8) are counted by the bytes they store."""
+(GPTQ/AWQ qweight in int32, FP8) are counted by the bytes they store.
+
+Nothing in a header is taken on trust: each tensor's shape times its dtype's size must equal its
+data_offsets span, spans are whole numbers that lie inside the file's actual data and do not
+overlap, so a 91-byte file cannot claim 15 GiB of weights. An index may only name files inside
+the model folder (a Hugging Face cache snapshot may also link into its own blobs/), and every
+shard it or a shard series names must be there: a partial download is an error, not half the
+weights. Messages name files and fields, never bytes read from them."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import struct
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ..errors import DataError, Location, Problem
+from . import jsondoc
+from .localfile import open_regular, read_limited
 
 MAX_HEADER = 100 * 2**20
-DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
-               "F8_E4M3": 1, "F8_E5M2": 1, "U16": 2, "U32": 4, "U64": 8, "F8_E8M0": 1, "F4": 0.5}
+MAX_INDEX = 64 * 2**20
+MAX_DIMS = 64
+MAX_PROBLEMS = 20
+INDEX = "model.safetensors.index.json"
+DTYPE_BITS = {"F64": 64, "F32": 32, "F16": 16, "BF16": 16, "I64": 64, "I32": 32, "I16": 16, "I8": 8, "U8": 8, "BOOL": 8,
+              "F8_E4M3": 8, "F8_E5M2": 8, "U16": 16, "U32": 32, "U64": 64, "F8_E8M0": 8, "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6,
+              "C64": 64}
+DTYPE_BYTES = {k: v / 8 if v % 8 else v // 8 for k, v in DTYPE_BITS.items()}
+SERIES = re.compile(r"^(?P<stem>.+)-(?P<n>\d+)-of-(?P<total>\d+)\.safetensors$")
+
+
+def _ptr(*parts) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _show(value, n: int = 60) -> str:
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= n else text[: n - 4] + "...]"
+
+
+def _int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def read_header(path: Path, shown: str | None = None) -> tuple[dict, int]:
+    """(header, bytes of tensor data after it) of one .safetensors file."""
+    shown = shown or str(path)
+
+    def bad(message, hint=""):
+        return DataError([Problem(Location(shown), "", message, hint)])
+
+    f, size = open_regular(path, shown)
+    with f:
+        try:
+            raw = f.read(8)
+            if len(raw) != 8:
+                raise bad("not a safetensors file: shorter than its 8-byte header length")
+            (n,) = struct.unpack("<Q", raw)
+            if n > MAX_HEADER:
+                raise bad(f"safetensors header of {n} bytes is implausibly large", "is this a safetensors file?")
+            if n > size - 8:
+                raise bad(f"the header claims {n} bytes but the file holds only {size - 8} after its length", "the file is truncated, or not a safetensors file")
+            text = f.read(n)
+        except OSError as exc:
+            raise bad(f"cannot read: {exc.strerror or exc}") from None
+    if len(text) != n:
+        raise bad(f"the header claims {n} bytes but the file holds only {len(text)} after its length", "the file is truncated, or not a safetensors file")
+    try:
+        decoded = text.decode("utf-8")
+    except UnicodeDecodeError:
+        raise bad("safetensors header is not UTF-8 JSON", "is this a safetensors file?") from None
+    try:
+        head = json.loads(decoded, object_pairs_hook=jsondoc._pairs)
+    except json.JSONDecodeError as exc:
+        raise bad(f"safetensors header is not JSON ({exc.msg} at byte {8 + len(decoded[: exc.pos].encode())})", "is this a safetensors file?") from None
+    except jsondoc.DuplicateKey as dup:
+        raise DataError([Problem(Location(shown), _ptr(dup.key), "the header lists this tensor twice")]) from None
+    except RecursionError:
+        raise bad("safetensors header is nested too deeply", "is this a safetensors file?") from None
+    except ValueError:
+        raise bad("a number in the safetensors header has more than 4300 digits") from None
+    if not isinstance(head, dict):
+        raise bad("safetensors header is not a JSON object")
+    return head, size - 8 - n
 
 
 def header(path: Path) -> dict:
-    shown = str(path)
+    return read_header(path)[0]
+
+
+def tensors(path: Path, shown: str | None = None) -> list[tuple[str, str, int, int]]:
+    """[(name, dtype, element count, stored bytes)] of one file, every entry checked against the
+    file: all problems found (up to MAX_PROBLEMS) are reported together."""
+    shown = shown or str(path)
+    head, data = read_header(path, shown)
+    where = Location(shown)
+    problems: list[Problem] = []
+    out, spans = [], []
+    for name, t in head.items():
+        if len(problems) >= MAX_PROBLEMS:
+            break
+        if name == "__metadata__":
+            continue
+        p = _ptr(name)
+        if not isinstance(t, dict):
+            problems.append(Problem(where, p, "a tensor entry must be an object with dtype, shape and data_offsets"))
+            continue
+        dtype, shape, offsets = t.get("dtype"), t.get("shape"), t.get("data_offsets")
+        if not isinstance(dtype, str) or dtype not in DTYPE_BITS:
+            problems.append(Problem(where, p + "/dtype", f"unknown safetensors dtype {_show(dtype).replace(chr(34), chr(39))}",
+                                    "known: " + ", ".join(DTYPE_BITS)))
+            continue
+        if not isinstance(shape, list) or len(shape) > MAX_DIMS or not all(_int(d) and d >= 0 for d in shape):
+            problems.append(Problem(where, p + "/shape", f"must be a list of whole numbers >= 0, got {_show(shape)}"))
+            continue
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(_int(o) and o >= 0 for o in offsets)):
+            problems.append(Problem(where, p + "/data_offsets", f"must be two whole numbers >= 0, got {_show(offsets)}"))
+            continue
+        count = 1
+        for d in shape:
+            count *= d
+        bits = count * DTYPE_BITS[dtype]
+        begin, end = offsets
+        if end < begin:
+            problems.append(Problem(where, p + "/data_offsets", f"[{begin}, {end}] ends before it begins"))
+            continue
+        if end > data:
+            problems.append(Problem(where, p + "/data_offsets", f"[{begin}, {end}] reaches past the end of the file's {data} bytes of tensor data",
+                                    "the file is truncated, or its header is wrong"))
+            continue
+        if bits % 8:
+            problems.append(Problem(where, p + "/shape", f"{count} {dtype} values do not fill whole bytes"))
+            continue
+        if end - begin != bits // 8:
+            problems.append(Problem(where, p, f"shape {_show(shape)} of {dtype} takes {bits // 8} bytes, but data_offsets [{begin}, {end}] span {end - begin} bytes",
+                                    "the header contradicts itself; re-save the checkpoint"))
+            continue
+        out.append((name, dtype, count, end - begin))
+        if end > begin:
+            spans.append((begin, end, name))
+    if not problems:
+        reach = None  # the tensor whose data ends furthest so far
+        for begin, end, name in sorted(spans):
+            if reach is not None and begin < reach[1]:
+                problems.append(Problem(where, _ptr(name, "data_offsets"), f"[{begin}, {end}] overlaps tensor '{jsondoc._short(reach[2])}' at [{reach[0]}, {reach[1]}]",
+                                        "two tensors cannot share bytes; the header is wrong"))
+                if len(problems) >= MAX_PROBLEMS:
+                    break
+            if reach is None or end > reach[1]:
+                reach = (begin, end, name)
+    if not problems and not out:
+        problems.append(Problem(where, "", "holds no tensors", "is this the model's checkpoint?"))
+    if problems:
+        raise DataError(problems)
+    return out
+
+
+def _roots(folder: Path) -> list[Path]:
+    """Where the files of a model folder may really live: the folder, and for a Hugging Face
+    cache snapshot (models--org--name/snapshots/<rev>/) that repository's blobs/."""
+    real = folder.resolve()
+    roots = [real]
+    if real.parent.name == "snapshots" and real.parent.parent.name.startswith("models--"):
+        roots.append(real.parent.parent / "blobs")
+    return roots
+
+
+def _within(path: Path, roots) -> bool:
+    real = path.resolve()
+    return any(real == r or r in real.parents for r in roots)
+
+
+def _outside(name: str) -> bool:
+    """A name an index may not use: absolute, with a drive, with '..', empty, or with a NUL."""
+    if not name or "\0" in name or "\\" in name or os.path.isabs(name) or name.startswith("/"):
+        return True
+    parts = PurePosixPath(name).parts
+    return not parts or ".." in parts or (len(parts[0]) >= 2 and parts[0][1] == ":")
+
+
+def plan(folder: Path) -> tuple[list[Path], dict | None, str]:
+    """(shard files, the index's weight_map or None, the index's display path or '')."""
+    index = folder / INDEX
+    roots = _roots(folder)
+    if os.path.lexists(index):
+        return _from_index(folder, index, roots)
     try:
-        with open(path, "rb") as f:
-            raw = f.read(8)
-            if len(raw) != 8:
-                raise DataError([Problem(Location(shown), "", "not a safetensors file: shorter than its 8-byte header length")])
-            (n,) = struct.unpack("<Q", raw)
-            if n > MAX_HEADER:
-                raise DataError([Problem(Location(shown), "", f"safetensors header of {n} bytes is implausibly large", "is this a safetensors file?")])
-            text = f.read(n)
+        listing = os.listdir(folder)
     except OSError as exc:
-        raise DataError([Problem(Location(shown), "", f"cannot read: {exc.strerror or exc}")])
-    try:
-        head = json.loads(text.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError([Problem(Location(shown), "", f"safetensors header is not JSON: {exc}")])
-    if not isinstance(head, dict):
-        raise DataError([Problem(Location(shown), "", "safetensors header is not a JSON object")])
-    return head
+        raise DataError([Problem(Location(str(folder)), "", f"cannot list the folder: {exc.strerror or exc}")]) from None
+    names = sorted(n for n in listing if n.endswith(".safetensors") and not n.startswith("."))
+    if not names:
+        return [], None, ""
+    if "model.safetensors" in names:
+        names = ["model.safetensors"]  # what from_pretrained loads from such a folder
+    elif len(names) > 1 or SERIES.match(names[0]):
+        names = _series(folder, names)  # one shard of a series is not the checkpoint
+    shards = [folder / n for n in names]
+    for s in shards:
+        if not _within(s, roots):
+            raise DataError([Problem(Location(str(s)), "", "it is a symbolic link to a file outside the model folder",
+                                     "copy the file into the folder, or point at the folder that holds it")])
+    return shards, None, ""
+
+
+def _series(folder: Path, names: list[str]) -> list[str]:
+    """The complete shard series (model-00001-of-00003.safetensors, ...) the folder holds."""
+    groups: dict = {}
+    for n in names:
+        m = SERIES.match(n)
+        key = (m["stem"], m["total"], len(m["n"])) if m else None
+        groups.setdefault(key, []).append(n)
+    if len(groups) != 1 or None in groups:
+        listed = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+        raise DataError([Problem(Location(str(folder)), "", f"{len(names)} .safetensors files ({listed}) and no {INDEX}: which of them make up the model is unknown",
+                                 f"keep only the model's own shards in the folder, or add its {INDEX}")])
+    (stem, total, width), members = next(iter(groups.items()))
+    count = int(total)
+    have = {int(SERIES.match(n)["n"]) for n in members}
+    expected = [f"{stem}-{i:0{width}d}-of-{total}.safetensors" for i in range(1, count + 1)]
+    stray = sorted(set(members) - set(expected))
+    if stray:
+        raise DataError([Problem(Location(str(folder)), "", f"{stray[0]} does not belong to a series of {count} shards",
+                                 "remove it, or add the checkpoint's index")])
+    missing = [e for i, e in enumerate(expected, 1) if i not in have]
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise DataError([Problem(Location(str(folder)), "", f"shard {missing[0]}{more} is missing (the folder holds {len(have)} of the {count} shards)",
+                                 "download every shard, or point at a folder that holds the whole checkpoint")])
+    return expected
+
+
+def _from_index(folder: Path, index: Path, roots) -> tuple[list[Path], dict, str]:
+    shown = str(index)
+    if not _within(index, roots):
+        raise DataError([Problem(Location(shown), "", "it is a symbolic link to a file outside the model folder")])
+    doc, text = jsondoc.load(read_limited(index, shown, MAX_INDEX, "an index"), shown, "the index")
+    if not isinstance(doc, dict):
+        raise DataError([Problem(Location(shown), "", "the index must hold a JSON object")])
+    f = jsondoc.Fields(doc, shown, text, "")
+    if "weight_map" not in doc:
+        raise DataError([Problem(Location(shown), "", "the index has no 'weight_map'", "is this the checkpoint's model.safetensors.index.json?")])
+    weight_map = doc["weight_map"]
+    if not isinstance(weight_map, dict):
+        f.fail("weight_map", f"must be an object mapping tensor names to shard files, got {jsondoc.describe(weight_map)}")
+    if not weight_map:
+        f.fail("weight_map", "names no shards")
+    names: dict = {}
+    for tensor, shard in weight_map.items():
+        if not isinstance(shard, str):
+            f.fail(("weight_map", tensor), f"must be the name of a shard file, got {jsondoc.describe(shard)}")
+        if _outside(shard):
+            f.fail(("weight_map", tensor), f"{jsondoc._short(shard, 300)!r} is not a file inside the model folder",
+                   "an index may only name files in its own folder")
+        names.setdefault(str(PurePosixPath(shard)), tensor)
+    missing = sorted(n for n in names if not os.path.lexists(folder / n))
+    if missing:
+        raise DataError([Problem(Location(shown), "", f"the index names shards that are not in the folder: {', '.join(jsondoc._short(m) for m in missing[:3])}",
+                                 "download every shard, or point at a folder that holds the whole checkpoint")])
+    for shard, tensor in names.items():
+        if not _within(folder / shard, roots):
+            f.fail(("weight_map", tensor), f"{jsondoc._short(shard, 300)!r} is a symbolic link to a file outside the model folder",
+                   "copy the file into the folder, or point at the folder that holds it")
+    return [folder / n for n in sorted(names)], {"map": weight_map, "fields": f}, shown
 
 
 def files(folder: Path) -> list[Path]:
-    index = folder / "model.safetensors.index.json"
-    if index.is_file():
-        try:
-            weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map", {})
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DataError([Problem(Location(str(index)), "", f"cannot read the index: {exc}")])
-        names = sorted(set(weight_map.values()))
-        missing = [n for n in names if not (folder / n).is_file()]
-        if missing:
-            raise DataError([Problem(Location(str(index)), "", f"the index names shards that are not in the folder: {', '.join(missing[:3])}")])
-        return [folder / n for n in names]
-    return sorted(folder.glob("*.safetensors"))
+    return plan(folder)[0]
 
 
 OVERHEAD = ("qzeros", "scales", "g_idx", "weight_scale_inv", "weight_scale", "input_scale", "absmax", "quant_map", "quant_state")
@@ -60,24 +283,32 @@ def summarize(folder: Path, packed_bits: int = 4) -> dict | None:
     """{'params', 'bytes', 'dtypes': {dtype: bytes}} or None when the folder has no safetensors.
     Packed GPTQ/AWQ `qweight` int32 tensors hold 32/bits weights per element; scales, zero
     points and indices are storage overhead, not parameters."""
-    shards = files(folder)
+    shards, index, _ = plan(folder)
     if not shards:
         return None
-    params, nbytes, dtypes = 0, 0, {}
+    params, nbytes, dtypes, stored = 0, 0, {}, {}
     for shard in shards:
-        for name, t in header(shard).items():
-            if name == "__metadata__" or not isinstance(t, dict):
-                continue
-            shape, dtype, offsets = t.get("shape", []), t.get("dtype"), t.get("data_offsets", [0, 0])
-            count = 1
-            for d in shape:
-                count *= int(d)
-            size = int(offsets[1]) - int(offsets[0])
+        shown = str(shard)
+        for name, dtype, count, size in tensors(shard, shown):
+            if name in stored:
+                raise DataError([Problem(Location(shown), _ptr(name), f"this tensor is also stored in {Path(stored[name]).name}",
+                                         "a checkpoint stores each tensor once")])
+            stored[name] = shown
             leaf = name.rsplit(".", 1)[-1]
             if leaf == "qweight" and dtype == "I32":
-                params += count * (32 // packed_bits)
+                if (count * 32) % packed_bits:
+                    raise DataError([Problem(Location(shown), _ptr(name), f"{count} int32 values do not hold a whole number of {packed_bits}-bit weights",
+                                             "check quantization_config.bits in config.json")])
+                params += count * 32 // packed_bits
             elif leaf not in OVERHEAD:
                 params += count
             nbytes += size
             dtypes[dtype] = dtypes.get(dtype, 0) + size
+    if index:
+        for tensor, shard in index["map"].items():
+            if stored.get(tensor) != str(folder / PurePosixPath(shard)):
+                index["fields"].fail(("weight_map", tensor), f"the index puts this tensor in {jsondoc._short(shard)}, whose header lacks it",
+                                     "the index and the shards disagree; download them again")
+    if params <= 0:
+        raise DataError([Problem(Location(str(folder)), "", "the checkpoint's tensors hold no parameters")])
     return {"params": params, "bytes": nbytes, "dtypes": dtypes, "files": [str(s) for s in shards]}
