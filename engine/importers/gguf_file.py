@@ -1,83 +1,326 @@
 """A local GGUF file -> a models.yaml entry with the exact stored bytes per quant type.
 
-Reads only metadata and the tensor table (the `gguf` package, from the llama.cpp project,
-installed with the `gguf` extra); tensor data is never loaded."""
+Reads only the metadata and the tensor table; tensor data is never loaded. The file is walked
+here, with a bound on every count, instead of by the gguf package's GGUFReader: that reader
+loops once per element a header claims, so 37 bytes claiming an array of 2**40 values hang it
+and fill memory. The gguf package (the `gguf` extra) still supplies the quant types' block
+sizes. Every tensor's data must lie inside the file, aligned, without overlapping another's;
+every metadata value memory depends on must be a whole number of the right size."""
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 from ..errors import DataError, Location, Problem, UsageError
+from ..loader import pointer_text
+from . import jsondoc
+from .localfile import open_regular
 
 ARCHS = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2", "qwen3": "qwen3", "qwen2moe": "qwen2_moe", "qwen3moe": "qwen3_moe",
          "gemma": "gemma", "gemma2": "gemma2", "gemma3": "gemma3", "phi3": "phi3"}
 
+VERSIONS = (2, 3)
+MAX_KV = 1 << 20              # metadata entries
+MAX_TENSORS = 1 << 20
+MAX_WALK = 1 << 24            # array elements walked one by one (strings, nested arrays), all arrays together
+MAX_KEY = 1 << 16
+MAX_STRING = 1 << 24          # one string value
+MAX_KEPT = 1 << 16            # elements of an integer array kept (per-layer head counts)
+MAX_DIMS = 4                  # GGML_MAX_DIMS
+MAX_NESTING = 8
+MAX_SHOWN = 256               # a string value this short is kept, for messages; longer ones are skipped
+DEFAULT_ALIGNMENT = 32
 
-def read(path: Path) -> dict:
-    shown = str(path)
+SCALARS = {0: ("B", "uint8"), 1: ("b", "int8"), 2: ("H", "uint16"), 3: ("h", "int16"), 4: ("I", "uint32"), 5: ("i", "int32"),
+           6: ("f", "float32"), 7: ("?", "bool"), 10: ("Q", "uint64"), 11: ("q", "int64"), 12: ("d", "float64")}
+STRING, ARRAY = 8, 9
+INTEGERS = {0, 1, 2, 3, 4, 5, 10, 11}
+KEEP_STRINGS = ("general.architecture", "general.name")
+
+
+class Array:
+    """A metadata array: its element type, length, and the values when small and numeric."""
+
+    def __init__(self, itype: int, count: int, values=None):
+        self.itype, self.count, self.values = itype, count, values
+
+
+class _Walk:
+    """Sequential, bounded reads of the file; every read is checked against the file's size."""
+
+    def __init__(self, f, size: int, shown: str):
+        self.f, self.size, self.shown, self.pos, self.walked = f, size, shown, 0, 0
+        self.order = "<"
+
+    def fail(self, message: str, pointer: str = "", hint: str = ""):
+        raise DataError([Problem(Location(self.shown), pointer, message, hint)])
+
+    def take(self, n: int, what: str, pointer: str = "") -> bytes:
+        if n > self.size - self.pos:
+            self.fail(f"{what} runs past the end of the file", pointer, "the file is truncated, or not a GGUF file")
+        raw = self.f.read(n)
+        if len(raw) != n:
+            self.fail(f"{what} runs past the end of the file", pointer, "the file is truncated, or not a GGUF file")
+        self.pos += n
+        return raw
+
+    def skip(self, n: int, what: str, pointer: str = ""):
+        if n > self.size - self.pos:
+            self.fail(f"{what} runs past the end of the file", pointer, "the file is truncated, or not a GGUF file")
+        self.f.seek(n, 1)
+        self.pos += n
+
+    def unpack(self, code: str, what: str, pointer: str = ""):
+        return struct.unpack(self.order + code, self.take(struct.calcsize(code), what, pointer))[0]
+
+    def string(self, what: str, limit: int, pointer: str = "", keep: bool = True):
+        n = self.unpack("Q", what, pointer)
+        if n > limit:
+            self.fail(f"{what} of {n} bytes is longer than vramrules reads ({limit})", pointer)
+        if not keep and n > MAX_SHOWN:
+            self.skip(n, what, pointer)
+            return None
+        raw = self.take(n, what, pointer)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            self.fail(f"{what} is not UTF-8", pointer)
+
+    def count(self, n: int):
+        self.walked += n
+        if self.walked > MAX_WALK:
+            self.fail(f"the metadata holds more than {MAX_WALK} array values walked one by one", "", "is this a model file?")
+
+    def value(self, vtype: int, pointer: str, keep_string: bool, depth: int = 0):
+        if vtype in SCALARS:
+            return self.unpack(SCALARS[vtype][0], "a metadata value", pointer)
+        if vtype == STRING:
+            return self.string("a metadata string", MAX_STRING, pointer, keep=keep_string)
+        if vtype != ARRAY:
+            self.fail(f"unknown metadata value type {vtype}", pointer)
+        if depth >= MAX_NESTING:
+            self.fail(f"arrays nested deeper than {MAX_NESTING} levels", pointer)
+        itype = self.unpack("I", "an array's type", pointer)
+        n = self.unpack("Q", "an array's length", pointer)
+        if itype in SCALARS:
+            width = struct.calcsize(SCALARS[itype][0])
+            if n * width > self.size - self.pos:
+                self.fail(f"an array of {n} values runs past the end of the file", pointer, "the file is truncated, or not a GGUF file")
+            if itype in INTEGERS and n <= MAX_KEPT:
+                raw = self.take(n * width, "an array", pointer)
+                return Array(itype, n, list(struct.unpack(f"{self.order}{n}{SCALARS[itype][0]}", raw)))
+            self.skip(n * width, "an array", pointer)
+            return Array(itype, n)
+        if itype not in (STRING, ARRAY):
+            self.fail(f"unknown metadata array type {itype}", pointer)
+        if n * 8 > self.size - self.pos:  # every string or array element takes at least 8 bytes
+            self.fail(f"an array of {n} values runs past the end of the file", pointer, "the file is truncated, or not a GGUF file")
+        self.count(n)
+        for _ in range(n):
+            self._element(itype, pointer, depth + 1)
+        return Array(itype, n)
+
+    def _element(self, itype: int, pointer: str, depth: int):
+        if itype == STRING:
+            n = self.unpack("Q", "a metadata string", pointer)
+            self.skip(n, "a metadata string", pointer)
+        else:
+            self.value(itype, pointer, False, depth)
+
+
+def _quant_sizes():
     try:
         import gguf  # deferred: numpy-backed, only for GGUF files
     except ImportError:
         raise UsageError("reading GGUF needs the gguf package: pip install 'vramrules[gguf]'") from None
-    try:
-        reader = gguf.GGUFReader(str(path))
-    except Exception as exc:  # the reader raises ValueError, struct.error, OSError ... for bad files
-        raise DataError([Problem(Location(shown), "", f"not a readable GGUF file: {exc}")]) from None
-    fields = {k: f for k, f in reader.fields.items()}
+    return {int(t): (t.name, block, size) for t, (block, size) in gguf.GGML_QUANT_SIZES.items()}
 
-    def get(key, default=None):
-        f = fields.get(key)
-        if f is None:
-            return default
+
+def scan(path: Path, shown: str | None = None) -> tuple[dict, list[dict]]:
+    """(metadata {key: value}, tensors [{name, dims, type, n_elements, n_bytes, offset}]),
+    every count and offset checked against the file."""
+    shown = shown or str(path)
+    quants = _quant_sizes()
+    f, size = open_regular(path, shown)
+    with f:
+        w = _Walk(f, size, shown)
         try:
-            return f.contents()
-        except Exception:
-            return default
+            return _scan(w, quants)
+        except OSError as exc:
+            raise DataError([Problem(Location(shown), "", f"cannot read: {exc.strerror or exc}")]) from None
 
-    arch = get("general.architecture")
+
+def _scan(w: _Walk, quants: dict):
+    if w.size < 24 or w.take(4, "the GGUF magic") != b"GGUF":
+        w.fail("not a readable GGUF file: it does not start with the GGUF magic and header", "", "is this a .gguf model file?")
+    raw = w.take(4, "the GGUF version")
+    version = struct.unpack("<I", raw)[0]
+    if version & 0xFFFF == 0:  # written on a machine of the other byte order
+        w.order = ">"
+        version = struct.unpack(">I", raw)[0]
+    if version not in VERSIONS:
+        w.fail(f"not a readable GGUF file: version {version} (vramrules reads versions {', '.join(map(str, VERSIONS))})")
+    n_tensors = w.unpack("Q", "the tensor count")
+    n_kv = w.unpack("Q", "the metadata count")
+    if n_kv > MAX_KV or n_tensors > MAX_TENSORS:
+        w.fail(f"not a readable GGUF file: it claims {n_kv} metadata entries and {n_tensors} tensors", "", "is this a model file?")
+    meta: dict = {}
+    for _ in range(n_kv):
+        key = w.string("a metadata key", MAX_KEY)
+        pointer = "/" + jsondoc._escape(key)
+        if key in meta:
+            w.fail("the metadata lists this key twice", pointer)
+        vtype = w.unpack("I", "a metadata type", pointer)
+        meta[key] = (vtype, w.value(vtype, pointer, key in KEEP_STRINGS))
+    tensors, names = [], set()
+    for _ in range(n_tensors):
+        name = w.string("a tensor name", MAX_KEY)
+        pointer = "/" + jsondoc._escape(name)
+        if name in names:
+            w.fail("the tensor table lists this tensor twice", pointer)
+        names.add(name)
+        n_dims = w.unpack("I", "a tensor's dimension count", pointer)
+        if not 1 <= n_dims <= MAX_DIMS:
+            w.fail(f"has {n_dims} dimensions (GGUF tensors have 1 to {MAX_DIMS})", pointer)
+        dims = [w.unpack("Q", "a tensor's dimensions", pointer) for _ in range(n_dims)]
+        ttype = w.unpack("I", "a tensor's type", pointer)
+        offset = w.unpack("Q", "a tensor's offset", pointer)
+        if ttype not in quants:
+            w.fail(f"unknown tensor type {ttype}", pointer, "a newer quant type than the installed gguf package knows? pip install -U gguf")
+        qname, block, tsize = quants[ttype]
+        elements = 1
+        for d in dims:
+            elements *= d
+        if elements >= 1 << 63:
+            w.fail(f"claims {elements} values", pointer)
+        if dims[0] % block:
+            w.fail(f"its rows of {dims[0]} values are not whole {qname} blocks of {block}", pointer)
+        tensors.append({"name": name, "dims": dims, "type": qname, "n_elements": elements, "n_bytes": elements // block * tsize,
+                        "offset": offset, "pointer": pointer})
+    alignment = DEFAULT_ALIGNMENT
+    if "general.alignment" in meta:
+        vtype, value = meta["general.alignment"]
+        if vtype != 4 or value == 0 or value & (value - 1):
+            w.fail("must be a uint32 power of two", "/general.alignment")
+        alignment = value
+    start = -(-w.pos // alignment) * alignment
+    reach = None
+    for t in sorted(tensors, key=lambda t: t["offset"]):  # stable: the table's order among equal offsets
+        begin, end = start + t["offset"], start + t["offset"] + t["n_bytes"]
+        if t["offset"] % alignment:
+            w.fail(f"its data offset {t['offset']} is not a multiple of the alignment {alignment}", t["pointer"])
+        if end > w.size:
+            w.fail(f"its data reaches past the end of the file (byte {end} of {w.size})", t["pointer"], "the file is truncated")
+        if reach is not None and t["n_bytes"] and begin < reach[1]:
+            w.fail(f"its data overlaps tensor '{jsondoc._short(reach[0])}'", t["pointer"], "two tensors cannot share bytes; the file is corrupt")
+        if t["n_bytes"] and (reach is None or end > reach[1]):
+            reach = (t["name"], end)
+    return meta, tensors
+
+
+def read(path: Path) -> dict:
+    shown = str(path)
+    meta, tensor_list = scan(path, shown)
+
+    def fail(message, key="", hint=""):
+        raise DataError([Problem(Location(shown), pointer_text((key,)) if key else "", message, hint)])
+
+    def kind(vtype, value) -> str:
+        if vtype == STRING:
+            return jsondoc.describe(value) if value is not None else "a string"
+        if isinstance(value, Array):
+            return "a list"
+        return jsondoc.describe(value)
+
+    def string(key, default=None):
+        if key not in meta:
+            return default
+        vtype, value = meta[key]
+        if vtype != STRING:
+            fail(f"must be a string, got {kind(vtype, value)}", key)
+        return value
+
+    def number(key, default=..., minimum=1, field=None, per_layer=False):
+        if key not in meta:
+            if default is ...:
+                fail(f"GGUF metadata lacks '{key}'")
+            return default
+        vtype, value = meta[key]
+        if isinstance(value, Array) and per_layer and value.itype in INTEGERS and value.values:
+            low, high = min(value.values), max(value.values)
+            if low != high:
+                fail(f"differs from layer to layer ({low} to {high}); vramrules models one value for all layers", key)
+            value = low
+        elif vtype == STRING or vtype == 7 or isinstance(value, Array):
+            fail(f"must be a whole number, got {kind(vtype, value)}", key)
+        n = jsondoc.whole(value)
+        if n is None:
+            fail(f"must be a whole number, got {jsondoc.describe(value)}", key)
+        if n < minimum:
+            fail(f"must be at least {minimum}, got {n}", key)
+        top = jsondoc.schema_max(field) if field else None
+        if top is not None and n > top:
+            fail(f"{n} is more than vramrules accepts ({int(top)})", key)
+        return n
+
+    arch = string("general.architecture")
     family = ARCHS.get(arch)
     if family is None:
-        raise DataError([Problem(Location(shown), "", f"GGUF architecture {arch!r} is not one vramrules can import", "supported: " + ", ".join(ARCHS))])
-
-    def need(key):
-        v = get(f"{arch}.{key}")
-        if v is None:
-            raise DataError([Problem(Location(shown), "", f"GGUF metadata lacks '{arch}.{key}'")])
-        return int(v)
-
-    tensors = {t.name: t for t in reader.tensors}
+        raise DataError([Problem(Location(shown), "", f"GGUF architecture {jsondoc._short(arch)!r} is not one vramrules can import", "supported: " + ", ".join(ARCHS))])
+    tensors = {t["name"]: t for t in tensor_list}
     embd = tensors.get("token_embd.weight")
     if embd is None:
-        raise DataError([Problem(Location(shown), "", "GGUF has no token_embd.weight tensor")])
-    hidden = need("embedding_length")
-    heads = need("attention.head_count")
-    kv = get(f"{arch}.attention.head_count_kv", heads)
-    kv = int(kv[0] if isinstance(kv, list) else kv)
-    layers = need("block_count")
+        fail("GGUF has no token_embd.weight tensor")
+    hidden = number(f"{arch}.embedding_length", field="hidden_size")
+    heads = number(f"{arch}.attention.head_count", field="num_attention_heads", per_layer=True)
+    kv = number(f"{arch}.attention.head_count_kv", heads, field="num_kv_heads", per_layer=True)
+    if heads % kv:
+        fail(f"{kv} does not divide {arch}.attention.head_count {heads}", f"{arch}.attention.head_count_kv")
+    layers = number(f"{arch}.block_count", field="num_layers")
+    if len(embd["dims"]) != 2:
+        fail(f"has {len(embd['dims'])} dimension{'s' if len(embd['dims']) != 1 else ''}; an embedding has 2 (hidden size, vocabulary)", "token_embd.weight")
+    if embd["dims"][0] != hidden:
+        fail(f"its rows hold {embd['dims'][0]} values, but {arch}.embedding_length is {hidden}", "token_embd.weight")
+    vocab = embd["dims"][1]
+    if not 1 <= vocab <= (jsondoc.schema_max("vocab_size") or vocab):
+        fail(f"a vocabulary of {vocab} is outside what vramrules accepts", "token_embd.weight")
+    head_dim = number(f"{arch}.attention.key_length", None, field="head_dim")
+    if head_dim is None:
+        head_dim = hidden // heads
+        if head_dim < 1:
+            fail(f"{heads} heads leave no head_dim for {arch}.embedding_length {hidden}", f"{arch}.attention.head_count")
+    name = string("general.name")
     entry = {
-        "name": get("general.name") or path.stem, "family": family,
+        "name": name if isinstance(name, str) and name.strip() and len(name) <= 200 and name.isprintable() else path.stem,
+        "family": family,
         "hidden_size": hidden, "num_layers": layers, "num_attention_heads": heads, "num_kv_heads": kv,
-        "head_dim": int(get(f"{arch}.attention.key_length", hidden // heads)),
-        "intermediate_size": int(get(f"{arch}.feed_forward_length", 0) or 0),
-        "vocab_size": int(embd.shape[1]), "tie_word_embeddings": "output.weight" not in tensors,
-        "max_context": need("context_length"), "mlp": "gated", "norm": "rms",
+        "head_dim": head_dim,
+        "intermediate_size": number(f"{arch}.feed_forward_length", 0, minimum=0, field="intermediate_size", per_layer=True),
+        "vocab_size": vocab, "tie_word_embeddings": "output.weight" not in tensors,
+        "max_context": number(f"{arch}.context_length", field="max_context"), "mlp": "gated", "norm": "rms",
         "norms_per_layer": 4 if family in ("gemma2", "gemma3") else 2,
         "qk_norm": "blk.0.attn_q_norm.weight" in tensors,
         "attention_bias": "blk.0.attn_q.bias" in tensors, "attention_out_bias": "blk.0.attn_output.bias" in tensors,
     }
-    experts = int(get(f"{arch}.expert_count", 0) or 0)
+    experts = number(f"{arch}.expert_count", 0, minimum=0, field="moe.num_experts")
     if experts:
-        entry["moe"] = {"num_experts": experts, "experts_per_token": int(get(f"{arch}.expert_used_count", 0) or 0),
-                        "expert_intermediate_size": int(get(f"{arch}.expert_feed_forward_length", entry["intermediate_size"]) or 0)}
-    window = get(f"{arch}.attention.sliding_window")
+        used = number(f"{arch}.expert_used_count", field="moe.experts_per_token")
+        if used > experts:
+            fail(f"{used} is more than {arch}.expert_count {experts}", f"{arch}.expert_used_count")
+        entry["moe"] = {"num_experts": experts, "experts_per_token": used,
+                        "expert_intermediate_size": number(f"{arch}.expert_feed_forward_length", entry["intermediate_size"], minimum=0,
+                                                           field="moe.expert_intermediate_size")}
+    window = number(f"{arch}.attention.sliding_window", 0, minimum=0, field="sliding_window")
     if window and family in ("gemma2", "gemma3", "mistral"):
-        entry["sliding_window"] = int(window)
+        entry["sliding_window"] = window
         entry["sliding_window_layers"] = layers // 2 if family == "gemma2" else layers - layers // 6 if family == "gemma3" else layers
     nbytes, params, dtypes = 0, 0, {}
-    for t in reader.tensors:
-        nbytes += int(t.n_bytes)
-        params += int(t.n_elements)
-        name = t.tensor_type.name
-        dtypes[name] = dtypes.get(name, 0) + int(t.n_bytes)
+    for t in tensor_list:
+        nbytes += t["n_bytes"]
+        params += t["n_elements"]
+        dtypes[t["type"]] = dtypes.get(t["type"], 0) + t["n_bytes"]
+    if params <= 0 or nbytes <= 0:
+        fail("the tensor table holds no parameters")
     entry["checkpoint_bytes"] = f"{nbytes} B"
     entry["checkpoint_params"] = params
     entry["checkpoint_dtypes"] = {k: f"{v} B" for k, v in sorted(dtypes.items())}
