@@ -28,7 +28,7 @@ def detect() -> list[dict]:
 
 def _run(cmd):
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        r = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise UsageError(f"--gpu auto: {cmd[0]} failed: {exc}") from None
     if r.returncode:
