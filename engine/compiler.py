@@ -189,7 +189,15 @@ def _interpreted(rs, mode, order, leaves, rules, kinds, dims, deps, lean, unit_v
 
 
 def run(compiled: Compiled, facts: dict) -> dict:
-    """Evaluate; every failure is located at the rule that caused it."""
+    """Evaluate; every failure is located at the rule that caused it. Integer facts become
+    floats here, in `facts` itself (rules compute on floats only: see formula._pow)."""
+    for name, v in facts.items():
+        if type(v) is int:
+            try:
+                facts[name] = float(v)
+            except OverflowError:
+                raise EvaluationError(Problem(Location(f"<rules {compiled.ruleset}>"), "", f"{name} = {str(v)[:20]}... is too large",
+                                              "give a number below 1e308")) from None
     try:
         values = compiled.fn(facts)
     except (ArithmeticError, ValueError, TypeError, RuleFailure) as exc:

@@ -22,16 +22,37 @@ MAX_CONSTANT = 1e30
 MAX_EXPONENT = 8
 
 
+# Rules evaluate on floats only: every constant, fact and function result is a float. Python
+# ints grow without bound (`10 ** 8`, `r1 ** 8`, `r2 ** 8`, ... or ceil() of a product of
+# products would run for minutes); a float is bounded work and overflows to an error or to inf,
+# which compiler.run names with the rule's file:line.
+def _ceil(x):
+    return float(math.ceil(x))
+
+
+def _floor(x):
+    return float(math.floor(x))
+
+
 def _round_up(x, multiple):
-    return math.ceil(x / multiple) * multiple
+    return float(math.ceil(x / multiple)) * multiple
+
+
+def _pow(base, exponent):
+    """`**` on floats: an overflow raises OverflowError, and a fractional power of a negative
+    number is an error rather than a complex number."""
+    base = float(base)
+    if base < 0 and exponent != int(exponent):
+        raise ValueError(f"fractional power ({exponent:g}) of a negative number ({base:g})")
+    return base ** exponent
 
 
 # name -> (min args, max args, python callable)
 FUNCTIONS = {
     "min": (2, 8, min),
     "max": (2, 8, max),
-    "ceil": (1, 1, math.ceil),
-    "floor": (1, 1, math.floor),
+    "ceil": (1, 1, _ceil),
+    "floor": (1, 1, _floor),
     "round_up": (2, 2, _round_up),
 }
 
@@ -340,7 +361,8 @@ _SRC_CMP = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "=="
 def to_source(formula: Formula, local_of, unit_value) -> str:
     """The formula as Python source over local variables, written from the checked tree (never
     from the user's text): every operator comes from the allow-list, every name is a generated
-    identifier, every constant a number or a quoted choice. Fully parenthesized."""
+    identifier, every constant a float or a quoted choice (floats only: see _pow). Fully
+    parenthesized."""
 
     def conv(node) -> str:
         if isinstance(node, ast.Constant):
@@ -349,12 +371,14 @@ def to_source(formula: Formula, local_of, unit_value) -> str:
                 return "True" if v else "False"
             if isinstance(v, str):
                 return repr(v)
-            return repr(float(v)) if isinstance(v, float) else repr(int(v))
+            return repr(float(v))
         if isinstance(node, (ast.Name, ast.Attribute)):
             name = dotted(node)
             u = unit_value(name)
             return repr(float(u)) if u is not None else local_of(name)
         if isinstance(node, ast.BinOp):
+            if isinstance(node.op, ast.Pow):
+                return f"_pow({conv(node.left)}, {conv(node.right)})"
             return f"({conv(node.left)} {_SRC_BINOP[type(node.op)]} {conv(node.right)})"
         if isinstance(node, ast.UnaryOp):
             op = {ast.USub: "-", ast.UAdd: "+", ast.Not: "not "}[type(node.op)]
@@ -422,9 +446,9 @@ def ir_source(ir, local_of, unit_value) -> str:
         raise FormulaError(f"cached formula is malformed: {what}")
 
     def num(v):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or abs(v) > MAX_CONSTANT:
+        if not _bounded_number(v):
             bad("number")
-        return repr(float(v)) if isinstance(v, float) else repr(int(v))
+        return repr(float(v))
 
     def conv(n, depth=0):
         count[0] += 1
@@ -442,10 +466,9 @@ def ir_source(ir, local_of, unit_value) -> str:
             return repr(float(u)) if u is not None else local_of(n[1])
         if tag == "op" and len(n) == 4 and n[1] in _IR_BIN:
             if n[1] == "**":
-                e = n[3]
-                e = e[2] if isinstance(e, list) and len(e) == 3 and e[:2] == ["u", "-"] else e
-                if not (isinstance(e, list) and len(e) == 2 and e[0] == "c" and abs(e[1]) <= MAX_EXPONENT):
+                if not _small_exponent(n[3]):
                     bad("exponent")
+                return f"_pow({conv(n[2], depth + 1)}, {conv(n[3], depth + 1)})"
             return f"({conv(n[2], depth + 1)} {n[1]} {conv(n[3], depth + 1)})"
         if tag == "u" and len(n) == 3 and n[1] in ("-", "+", "not"):
             return f"({'not ' if n[1] == 'not' else n[1]}{conv(n[2], depth + 1)})"
@@ -467,6 +490,16 @@ def ir_source(ir, local_of, unit_value) -> str:
         bad(f"node {str(tag)[:10]!r}")
 
     return conv(ir)
+
+
+def _bounded_number(v) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and abs(v) <= MAX_CONSTANT
+
+
+def _small_exponent(e) -> bool:
+    """The exponent of ** in the data form: a constant (or its negation) of at most MAX_EXPONENT."""
+    e = e[2] if isinstance(e, list) and len(e) == 3 and e[:2] == ["u", "-"] else e
+    return isinstance(e, list) and len(e) == 2 and e[0] == "c" and _bounded_number(e[1]) and abs(e[1]) <= MAX_EXPONENT
 
 
 _CMPS = {"<": _operator.lt, "<=": _operator.le, ">": _operator.gt, ">=": _operator.ge, "==": _operator.eq, "!=": _operator.ne}
@@ -499,9 +532,9 @@ class Interpreted:
         tag = n[0]
         if tag == "c":
             v = n[1]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or abs(v) > MAX_CONSTANT:
+            if not _bounded_number(v):
                 raise FormulaError("cached formula is malformed: number")
-            return v
+            return float(v)
         if tag == "b" or tag == "s":
             return n[1]
         if tag == "n":
@@ -513,11 +546,8 @@ class Interpreted:
                 return u
             return v
         if tag == "op":
-            if n[1] == "**":
-                e = n[3]
-                e = e[2] if isinstance(e, list) and len(e) == 3 and e[:2] == ["u", "-"] else e
-                if not (isinstance(e, list) and len(e) == 2 and e[0] == "c" and abs(e[1]) <= MAX_EXPONENT):
-                    raise FormulaError("cached formula is malformed: exponent")
+            if n[1] == "**" and not _small_exponent(n[3]):
+                raise FormulaError("cached formula is malformed: exponent")
             a, b, op = self._ev(n[2], env), self._ev(n[3], env), n[1]
             if op == "+":
                 return a + b
@@ -532,7 +562,7 @@ class Interpreted:
             if op == "%":
                 return a % b
             if op == "**":
-                return a ** b
+                return _pow(a, b)
         if tag == "u":
             v = self._ev(n[2], env)
             return -v if n[1] == "-" else (+v if n[1] == "+" else not v)
@@ -557,7 +587,7 @@ class Interpreted:
 
 def function_globals() -> dict:
     """The only globals a compiled rule function sees."""
-    g = {"__builtins__": {}}
+    g = {"__builtins__": {}, "_pow": _pow}
     for name, (_, _, fn) in FUNCTIONS.items():
         g["_fn_" + name] = fn
     return g
