@@ -44,8 +44,23 @@ def unread_assumptions(cat) -> list[Problem]:
             for name, a in cat.assumptions.items() if name not in read]
 
 
+def undocumented_components(cat) -> list[Problem]:
+    """A memory component without `doc` or `source` is a number a reviewer cannot check."""
+    out, seen = [], set()
+    for rs in cat.rulesets.values():
+        for m in rs.modes.values():
+            for c in m.components:
+                rule = m.rules.get(c) or rs.rules.get(c)
+                if rule is None or rule.doc or rule.source or (rule.location, c) in seen:
+                    continue
+                seen.add((rule.location, c))
+                out.append(Problem(rule.location, "", f"component '{c}' of mode '{rs.name}/{m.name}' has neither doc nor source",
+                                   "say what it counts (doc:) and where the formula comes from (source:)"))
+    return out
+
+
 def problems(cat, tolerance: float) -> list[Problem]:
-    out = unread_assumptions(cat)
+    out = unread_assumptions(cat) + undocumented_components(cat)
     for c in param_checks(cat):
         if abs(c.error) > tolerance:
             m = cat.kind("model")[c.model]
