@@ -151,6 +151,7 @@ def test_modes_that_extend_each_other_are_an_error(tmp_path):
 def test_validate_reports_a_component_without_doc_or_source(tmp_path):
     d = _overlay(tmp_path, "inputs: {}\nslots: {}\n", """modes:
   bare:
+    summary: a mode with an undocumented component
     extends: inference
     components: [weights, mystery]
     rules:
@@ -158,6 +159,6 @@ def test_validate_reports_a_component_without_doc_or_source(tmp_path):
 """)
     code, out = run("validate", "--data", str(d))
     assert code == 1
-    assert f"{d / 'rules' / 'default.yaml'}:6:" in out
+    assert f"{d / 'rules' / 'default.yaml'}:7:" in out
     assert "component 'mystery' of mode 'default/bare' has neither doc nor source" in out
     assert "component 'weights'" not in out  # the built-in components are documented
