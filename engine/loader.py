@@ -249,6 +249,48 @@ def load_file(path: Path, display: str | None = None, layer: str = "built-in") -
     return doc
 
 
+class ValueRefused(ValueError):
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message)
+        self.message, self.hint = message, hint
+
+
+def plain_value(text: str):
+    """One value given on a command line (--set), read as a data file's value is: YAML 1.2, the
+    same strict numbers and refusals. Returns a str, int, float or bool; raises ValueRefused for
+    anything else (a tag, a list or mapping, null, a date, an ambiguous YAML 1.1 spelling, an
+    integer past the float range). Text that is not YAML at all stays text. A float may be
+    inf or nan here: the assumption's bounds refuse it by name."""
+    try:
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                raise ValueRefused("no value", "give a number, a quantity such as '1 GiB', or true/false")
+            if not isinstance(node, yaml.ScalarNode):
+                raise ValueRefused(f"a YAML {'list' if isinstance(node, yaml.SequenceNode) else 'mapping'} is not a value",
+                                   "quote a value that contains ': ' or starts with '[' or '{'")
+            implicit = (not node.style, bool(node.style))  # plain: '' (C loader) or None
+            if node.tag != loader.resolve(yaml.ScalarNode, node.value, implicit):  # an explicit tag that changes the reading
+                raise ValueRefused(f"YAML tags ({node.tag.replace('tag:yaml.org,2002:', '!!')}) are not allowed here", "write the value without a tag")
+            if node.tag == _AMBIGUOUS:
+                raise ValueRefused(*_yaml11_reading(node.value))
+            try:
+                value = loader.construct_object(node, deep=True)
+            except _Refused as exc:
+                raise ValueRefused(exc.message, exc.hint) from None
+            except (yaml.YAMLError, ValueError, OverflowError) as exc:
+                raise ValueRefused(f"bad value: {exc}") from None
+        finally:
+            loader.dispose()
+    except yaml.YAMLError:
+        return text
+    if value is None or not isinstance(value, (str, int, float, bool)):
+        raise ValueRefused(f"{type(value).__name__ if value is not None else 'null'} is not a value an assumption takes",
+                           "give a number, a quantity such as '1 GiB', or true/false")
+    return value
+
+
 def _mark(node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 

@@ -2,9 +2,8 @@
 checked like file data (schema, unit, and the same dimension as the value it replaces)."""
 from __future__ import annotations
 
-import yaml
-
 from .errors import Location, Problem, UsageError
+from .loader import ValueRefused, plain_value
 
 PREFIX = "assume."
 
@@ -19,17 +18,22 @@ def parse(items) -> list[tuple[str, object, str]]:
             raise UsageError(f"--set {item!r}: expected NAME=VALUE, e.g. --set assume.cuda_context='1 GiB'")
         if not name.startswith(PREFIX):
             raise UsageError(f"--set {item!r}: only assumptions can be set (assume.NAME); `vramrules assumptions` lists them")
-        try:
-            value = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError:
-            value = text
-        if isinstance(value, str):
-            try:
-                value = float(value) if value.strip().lower() not in ("nan", "inf", "-inf", "+inf", "infinity") else value
-            except ValueError:
-                pass
+        try:  # read as a value in a data file is (YAML 1.2, no tags): 0100 is not octal 64 here either
+            value = plain_value(text)
+        except ValueRefused as exc:
+            raise UsageError(f"--set {_shown(item)}: {exc.message}" + (f" (hint: {exc.hint})" if exc.hint else "")) from None
         out.append((name[len(PREFIX):], value, item))
     return out
+
+
+def _printable(text: str) -> str:
+    """Text for a message or a location: control characters escaped (\\x1b), never sent raw."""
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
+def _shown(item: str) -> str:
+    """The argument as quoted in a message: repr (so no escape sequence reaches the terminal), cut at 60."""
+    return repr(item if len(item) <= 60 else item[:60] + "...")
 
 
 def documents(sets, known: dict) -> list:
@@ -42,8 +46,8 @@ def documents(sets, known: dict) -> list:
         if name not in known:
             near = closest(name, list(known))
             hint = f" (did you mean: {', '.join('assume.' + n for n in near)}?)" if near else ""
-            raise UsageError(f"--set: unknown assumption 'assume.{name}'{hint}; `vramrules assumptions` lists them")
-        docs.append(Document(path=f"--set {item}", data={"assumptions": {name: {"value": value}}}, layer="--set"))
+            raise UsageError(f"--set: unknown assumption 'assume.{_printable(name)}'{hint}; `vramrules assumptions` lists them")
+        docs.append(Document(path=f"--set {_printable(item)}", data={"assumptions": {name: {"value": value}}}, layer="--set"))
     return docs
 
 
@@ -60,7 +64,7 @@ def check_dimensions(cat, previous: dict, sets) -> list[Problem]:
         old_dim = _dim(old)
         if old_dim is None or new.dim == old_dim and (new.kind == "boolean") == isinstance(old, bool):
             continue
-        out.append(Problem(Location(f"--set {item}"), f"/assumptions/{name}/value",
+        out.append(Problem(Location(f"--set {_printable(item)}"), f"/assumptions/{name}/value",
                            f"{value!r} is {describe_dimension(new.dim) if new.kind != 'boolean' else 'a boolean'}, but assume.{name} is {describe_dimension(old_dim) if not isinstance(old, bool) else 'a boolean'} ({old!r})",
                            "give a value with the same kind of unit"))
     return out

@@ -152,3 +152,35 @@ def test_a_twelve_thousand_rule_chain_is_not_an_internal_error(tmp_path):
     assert "internal error" not in r.output
     if r.exit_code == 1:
         assert re.search(r"hostile\.yaml:\d+:\d+", r.output), r.output
+
+
+# ---------------------------------------------------------------- 3. --set values
+
+@pytest.mark.parametrize("value,message", [
+    ("1" * 400, "number is too large"),
+    ("!!timestamp 2020-01-01", "date is not a value an assumption takes"),
+    ("2020-01-01", "date is not a value an assumption takes"),
+    ("!!binary aGVsbG8=", "YAML tags (!!binary) are not allowed here"),
+    ("!!python/object:os.system x", "YAML tags (!!python/object:os.system) are not allowed here"),
+    ("!!float 1", "YAML tags (!!float) are not allowed here"),
+    ("!!set {a}", "a YAML mapping is not a value"),
+    ("[1, 2]", "a YAML list is not a value"),
+    ("1 GiB: 2", "a YAML mapping is not a value"),
+    ("~", "null is not a value an assumption takes"),
+    ("", "no value"),
+    ("0100", "'0100' is ambiguous: YAML 1.1 reads it as octal 64, YAML 1.2 as 100"),
+    ("2:00", "'2:00' is ambiguous"),
+    ("yes", "'yes' is ambiguous"),
+])
+def test_set_values_of_other_types_are_usage_errors(value, message):
+    r = cli("eval", "--model", "llama3.1-8b", "--set", f"assume.cuda_context={value}")
+    assert r.exit_code == 2, r.output
+    assert "error: --set 'assume.cuda_context=" in r.output and message in r.output
+    assert "internal error" not in r.output
+
+
+def test_set_never_echoes_an_escape_sequence():
+    r = cli("eval", "--model", "llama3.1-8b", "--set", "assume.cuda_context=1 GiB\x1b]0;owned\x07")
+    assert r.exit_code == 1, r.output
+    assert "\x1b" not in r.output and "\x07" not in r.output
+    assert "--set assume.cuda_context=1 GiB\\x1b]0;owned\\x07: /assumptions/cuda_context/value: " in r.output
