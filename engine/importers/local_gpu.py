@@ -27,13 +27,17 @@ def detect() -> list[dict]:
 
 
 def _run(cmd):
+    """The tool's stdout as text. Bytes that are not UTF-8 (a driver in another locale, a broken
+    tool) become U+FFFD rather than an exception: GPU names are shown, never interpreted."""
     try:
-        r = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=30)
+        r = subprocess.run(cmd, check=False, capture_output=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise UsageError(f"--gpu auto: {cmd[0]} failed: {exc}") from None
+    out, err = (b.decode("utf-8", errors="replace") for b in (r.stdout, r.stderr))
     if r.returncode:
-        raise UsageError(f"--gpu auto: {' '.join(cmd)} exited {r.returncode}: {(r.stderr or r.stdout).strip()[:200]}")
-    return r.stdout
+        said = (err or out).strip()[:200]
+        raise UsageError(f"--gpu auto: {' '.join(cmd)} exited {r.returncode}: {said if said.isprintable() else repr(said)[1:-1]}")
+    return out
 
 
 def _nvidia(smi) -> list[dict]:

@@ -1,7 +1,9 @@
 """Issue 19: hostile data that used to be misread, hang, crash (exit 70) or reach the terminal
 raw. Each test drives the CLI (`--data DIR` overlays written here) and asserts the exit code and
 the message."""
+import os
 import re
+import sys
 import time
 
 import pytest
@@ -184,3 +186,26 @@ def test_set_never_echoes_an_escape_sequence():
     assert r.exit_code == 1, r.output
     assert "\x1b" not in r.output and "\x07" not in r.output
     assert "--set assume.cuda_context=1 GiB\\x1b]0;owned\\x07: /assumptions/cuda_context/value: " in r.output
+
+
+# ---------------------------------------------------------------- 4. nvidia-smi output
+
+def fake_tool(folder, name: str, output: bytes, code: int = 0):
+    script = folder / name
+    script.write_text(f"#!{sys.executable}\nimport sys\nsys.stdout.buffer.write({output!r})\nsys.stdout.flush()\nsys.exit({code})\n")
+    script.chmod(0o755)
+
+
+def test_nvidia_smi_output_that_is_not_utf8_is_read_tolerantly(tmp_path):
+    fake_tool(tmp_path, "nvidia-smi", b"NVIDIA GeForce RTX 4090 \xff\xfe, 24564, 512\n")
+    r = cli("eval", "--model", "llama3.1-8b", "--gpu", "auto", env={"PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"})
+    assert r.exit_code == 0, r.output
+    assert "GPU: 1 x local-gpu (NVIDIA GeForce RTX 4090 \ufffd\ufffd, 24564 MiB)" in r.output
+
+
+def test_a_failing_nvidia_smi_with_binary_stderr_is_a_usage_error(tmp_path):
+    fake_tool(tmp_path, "nvidia-smi", b"\xff\x1b]0;title\x07 NVML failed\n", code=9)
+    r = cli("eval", "--model", "llama3.1-8b", "--gpu", "auto", env={"PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"})
+    assert r.exit_code == 2, r.output
+    assert "exited 9: \ufffd\\x1b]0;title\\x07 NVML failed" in r.output
+    assert "\x1b" not in r.output
