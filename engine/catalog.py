@@ -294,13 +294,15 @@ def build(merged: dict) -> tuple[Catalog, list[Problem]]:
                     loc = m.where((section, name, "value"))
                     if isinstance(v, bool):
                         cat.assumptions[name] = Assumption(name, v, v, "", BOOL, raw, loc, m.layer((section, name, "value")))
+                        problems.extend(_check_dimension(name, raw, "boolean", m, (section, name)))
                         continue
                     try:
                         q = quantity(v)
                     except UnitProblem:  # the schema reported it already
                         continue
                     cat.assumptions[name] = Assumption(name, canonical(q), v, dimension_of(q), NUM, raw, loc, m.layer((section, name, "value")))
-                    problems.extend(_check_bounds(name, raw, q, m, (section, name)))
+                    wrong = _check_dimension(name, raw, dimension_of(q), m, (section, name))
+                    problems.extend(wrong or _check_bounds(name, raw, q, m, (section, name)))
                 continue
             types = field_types(schema_name, section)
             cat.types[kind] = types
@@ -320,6 +322,24 @@ def build(merged: dict) -> tuple[Catalog, list[Problem]]:
                                                                vocabulary.SCENARIO_FRAME))
     problems.extend(_check_entries(cat))
     return cat, problems
+
+
+def _check_dimension(name, raw, dim: str, m, pointer) -> list[Problem]:
+    """The value must measure what the assumption declares (`dimension:`): an overlay that writes
+    0.5 where 500 MiB belongs is reported at its own line, not inside a rule that reads it."""
+    from .units import describe_dimension
+
+    declared = raw.get("dimension", "")
+    got = dim or "dimensionless"
+    if got == declared or m.layer(pointer + ("value",)) == "--set":  # overrides.check_dimensions words --set's
+        return []
+    def words(d):
+        return d if d in ("boolean", "dimensionless") else describe_dimension(d)
+
+    decl_at = m.where(pointer + ("dimension",))
+    return [Problem(m.where(pointer + ("value",)), "/" + "/".join(pointer) + "/value",
+                    f"assume.{name} = {raw['value']!r} is {words(got)}, but assume.{name} is declared {words(declared)} (at {decl_at})",
+                    f"write {words(declared)}, with its unit" if declared.startswith("[") else "write a plain number" if declared == "dimensionless" else "write true or false")]
 
 
 def _check_bounds(name, raw, q, m, pointer) -> list[Problem]:

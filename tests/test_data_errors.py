@@ -185,7 +185,20 @@ def test_overlay_adds_a_gpu(tmp_path):
 
 
 def test_an_assumption_no_rule_reads_is_an_error(data):
-    edit(data / "assumptions.yaml", "assumptions:\n", "assumptions:\n  forgotten_ratio:\n    value: 0.3\n    source: a policy nobody applies\n")
+    edit(data / "assumptions.yaml", "assumptions:\n", "assumptions:\n  forgotten_ratio:\n    value: 0.3\n    dimension: dimensionless\n    source: a policy nobody applies\n")
     r = validate(data)
     assert r.exit_code == 1
     assert "/assumptions/forgotten_ratio: no rule reads assume.forgotten_ratio" in r.output
+
+
+def test_an_overlay_value_of_the_wrong_dimension_is_reported_at_the_overlays_line(tmp_path):
+    """assumptions.yaml declares each assumption's dimension; an overlay that writes 0.5 where a
+    memory belongs is located in the overlay, not inside the built-in rule that reads it."""
+    org = tmp_path / "org"
+    org.mkdir()
+    (org / "assumptions.yaml").write_text("assumptions:\n  cuda_context:\n    value: 0.5\n", encoding="utf-8")
+    r = CliRunner().invoke(main, ["eval", "--model", "llama3.1-8b", "--data", str(org)])
+    assert r.exit_code == 1
+    assert r.output.startswith(f"{org / 'assumptions.yaml'}:3:12: /assumptions/cuda_context/value: assume.cuda_context = 0.5 is dimensionless, "
+                               "but assume.cuda_context is declared a memory quantity")
+    assert "rules/" not in r.output and "bounds" not in r.output  # one problem, in the file that has it
