@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from .datadir import builtin_data_dir
-from .errors import DataError, UsageError
+from .errors import DataError, UsageError, coded
 
 _CATALOGS: dict = {}
 _COMPILED: dict = {}
@@ -155,7 +155,7 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
     if not problems:
         cat, problems = build(merged)
         if not problems:
-            problems = overrides.check_dimensions(cat, previous, parsed)
+            problems = coded(overrides.check_dimensions(cat, previous, parsed), "override_error")
             for name, value, item in parsed:
                 cat.overrides[name] = (previous.get(name), value)
         if not problems:
@@ -208,7 +208,10 @@ def scenario_catalog(data, sets, model, model_config, gpu, gpus, options, catalo
 
         if model is not None:
             raise UsageError("give either --model or --model-config, not both")
-        model, entry, shown = from_path(model_config, None, data, sets)
+        try:
+            model, entry, shown = from_path(model_config, None, data, sets)
+        except DataError as exc:
+            raise DataError(coded(exc.problems, "import_error")) from None
         docs.append(("models.yaml", document(model, entry, shown)))
     if gpu == "auto":
         from .importers import local_gpu

@@ -10,7 +10,7 @@ from typing import Any
 
 import os
 
-from .errors import DataError, Location, Problem
+from .errors import DataError, Location, Problem, coded
 from .valuekinds import BOOL, ENUM, NUM  # re-exported: the stages read them from here
 
 # data file -> (schema name, sections holding entries by id, entry kind per section)
@@ -157,7 +157,7 @@ def load_layers(dirs: list[tuple[str, str]]) -> tuple[dict, list[Problem]]:
             try:
                 doc = load_file(path, shown, layer)
             except DataError as exc:
-                problems.extend(exc.problems)
+                problems.extend(coded(exc.problems, "yaml_error"))
                 continue
             merge_into(merged.setdefault(key, Merged(key)), doc)
     return merged, problems
@@ -283,7 +283,7 @@ def build(merged: dict) -> tuple[Catalog, list[Problem]]:
         if m is None:
             problems.append(Problem(Location(fname), "", "required data file is missing", "the built-in data ships one; an overlay may omit it"))
             continue
-        errs = validate(schema_name, m.data, m.where, m.identity)
+        errs = coded(validate(schema_name, m.data, m.where, m.identity), "schema_error")
         problems.extend(errs)
         if errs:
             continue
@@ -294,7 +294,7 @@ def build(merged: dict) -> tuple[Catalog, list[Problem]]:
                     loc = m.where((section, name, "value"))
                     if isinstance(v, bool):
                         cat.assumptions[name] = Assumption(name, v, v, "", BOOL, raw, loc, m.layer((section, name, "value")))
-                        problems.extend(_check_dimension(name, raw, "boolean", m, (section, name)))
+                        problems.extend(coded(_check_dimension(name, raw, "boolean", m, (section, name)), "assumption_error"))
                         continue
                     try:
                         q = quantity(v)
@@ -302,7 +302,7 @@ def build(merged: dict) -> tuple[Catalog, list[Problem]]:
                         continue
                     cat.assumptions[name] = Assumption(name, canonical(q), v, dimension_of(q), NUM, raw, loc, m.layer((section, name, "value")))
                     wrong = _check_dimension(name, raw, dimension_of(q), m, (section, name))
-                    problems.extend(wrong or _check_bounds(name, raw, q, m, (section, name)))
+                    problems.extend(coded(wrong or _check_bounds(name, raw, q, m, (section, name)), "assumption_error"))
                 continue
             types = field_types(schema_name, section)
             cat.types[kind] = types
@@ -313,14 +313,14 @@ def build(merged: dict) -> tuple[Catalog, list[Problem]]:
         from . import vocabulary
 
         cat.vocabulary, vproblems = vocabulary.build(merged["vocabulary.yaml"])
-        problems.extend(vproblems)
+        problems.extend(coded(vproblems, "vocabulary_error"))
         m = merged.get("measurements.yaml")
         if m is not None and not vproblems:
             for mid, e in ((m.data or {}).get("measurements") or {}).items():
                 if isinstance(e, dict):
-                    problems.extend(cat.vocabulary.check_block(e.get("scenario"), m.where, ("measurements", mid, "scenario"),
-                                                               vocabulary.SCENARIO_FRAME))
-    problems.extend(_check_entries(cat))
+                    problems.extend(coded(cat.vocabulary.check_block(e.get("scenario"), m.where, ("measurements", mid, "scenario"),
+                                                                     vocabulary.SCENARIO_FRAME), "schema_error"))
+    problems.extend(coded(_check_entries(cat), "data_error"))
     return cat, problems
 
 

@@ -226,7 +226,7 @@ class _Records:
             except OSError:
                 pass
             raise DataError([Problem(Location(str(path)), "", f"the catalog cache file is damaged ({type(exc).__name__}: {exc}); it has been removed",
-                                     "run the command again: the catalog is rebuilt from the data files")]) from None
+                                     "run the command again: the catalog is rebuilt from the data files", "cache_error")]) from None
 
 
 class _Built(Mapping):

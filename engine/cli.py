@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 
 import click
 
-from .errors import VramrulesError
+from .errors import UsageError, VramrulesError
 
 # command name -> (module in vramrules.commands, function): a run imports only the one it invokes
 COMMANDS = {
@@ -27,11 +28,25 @@ COMMANDS = {
 }
 
 
-def _fail(exc: VramrulesError):
+def _fail(exc: VramrulesError, as_json: bool = False):
+    if as_json:  # the error objects on stdout, where the JSON answer would have been
+        click.echo(json.dumps(exc.objects(), indent=2, ensure_ascii=False))
+        sys.exit(exc.exit_code)
     click.echo(f"error: {exc}" if not getattr(exc, "problems", None) else "\n".join(str(p) for p in exc.problems), err=True)
     if getattr(exc, "problems", None) and len(exc.problems) > 1:
         click.echo(f"{len(exc.problems)} problems", err=True)
     sys.exit(exc.exit_code)
+
+
+def wants_json(args) -> bool:
+    """`--format json` among a command's arguments: its errors are JSON objects too."""
+    args = list(args)
+    for i, a in enumerate(args):
+        if a == "--":
+            break
+        if a == "--format=json" or (a == "--format" and i + 1 < len(args) and args[i + 1] == "json"):
+            return True
+    return False
 
 
 class Guarded(click.Group):
@@ -48,10 +63,15 @@ class Guarded(click.Group):
         return getattr(importlib.import_module(f"vramrules.commands.{spec[0]}"), spec[1])
 
     def invoke(self, ctx):
+        as_json = wants_json([*ctx._protected_args, *ctx.args])
         try:
             return super().invoke(ctx)
         except VramrulesError as exc:
-            _fail(exc)
+            _fail(exc, as_json)
+        except click.UsageError as exc:  # click's own (no such option, bad value): exit 2 either way
+            if not as_json:
+                raise
+            _fail(UsageError(exc.format_message()), True)
         except (KeyboardInterrupt, BrokenPipeError):
             sys.exit(130)
         except click.exceptions.Exit:

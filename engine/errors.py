@@ -33,12 +33,21 @@ class Location(NamedTuple):
 
 
 class Problem(NamedTuple):
-    """One located problem in the data or rules: FILE:LINE:COL: /pointer: message (hint: ...)."""
+    """One located problem in the data or rules: FILE:LINE:COL: /pointer: message (hint: ...).
+    `code` is stable and machine-readable (see CODES); the stage that collects a problem gives
+    it one when its maker did not."""
 
     location: Location
     pointer: str = ""
     message: str = ""
     hint: str = ""
+    code: str = ""
+
+    def as_json(self) -> dict:
+        loc = self.location
+        return {"code": self.code or "data_error", "file": shown(loc.file) if loc and loc.file else None,
+                "line": loc.line or None if loc else None, "col": loc.col or None if loc else None,
+                "pointer": self.pointer or None, "message": self.message, "hint": self.hint or None}
 
     def __str__(self) -> str:
         text = f"{self.location}: "
@@ -50,10 +59,42 @@ class Problem(NamedTuple):
         return text
 
 
+# Stable error codes (`--format json`), by the stage that found the problem. OPA's error objects
+# ({code, message, location}) are the model.
+CODES = {
+    "yaml_error": "a data file is not the YAML the loader accepts (syntax, duplicate keys, tags, YAML 1.1 forms)",
+    "schema_error": "a data file breaks its JSON Schema (types, required fields, units, dimensions)",
+    "data_error": "a meaning check of the data failed (heads, windows, references, capacities)",
+    "vocabulary_error": "vocabulary.yaml declares an input or slot wrongly",
+    "assumption_error": "an assumption's value breaks its declared dimension or bounds",
+    "override_error": "a --set value is malformed or of the wrong dimension",
+    "rule_error": "a rule set does not check: names, dimensions, modes, the engine's contract",
+    "rule_cycle": "rules depend on each other in a cycle",
+    "policy_error": "validate's policy checks: unread assumptions, undocumented components, parameter counts",
+    "import_error": "an imported config, checkpoint or GGUF file is malformed or inconsistent",
+    "cache_error": "the catalog cache is damaged (it has been removed)",
+    "evaluation_error": "a rule failed on this scenario (division by zero, overflow, a negative size)",
+    "usage_error": "the command line or API call is wrong (unknown names, bad values)",
+}
+
+
+def coded(problems, code: str) -> list:
+    """The problems, each with `code` unless it has one already."""
+    return [p if p.code else p._replace(code=code) for p in problems]
+
+
 class VramrulesError(Exception):
     """Base class; the CLI maps subclasses to exit codes."""
 
     exit_code = 1
+    code = "data_error"
+
+    def objects(self) -> list[dict]:
+        """The error as machine-readable objects (`--format json`)."""
+        problems = getattr(self, "problems", None)
+        if problems:
+            return [(p if p.code else p._replace(code=self.code)).as_json() for p in problems]
+        return [{"code": self.code, "file": None, "line": None, "col": None, "pointer": None, "message": str(self), "hint": None}]
 
 
 class DataError(VramrulesError):
@@ -70,6 +111,7 @@ class EvaluationError(VramrulesError):
     """A rule failed while evaluating a scenario (division by zero, overflow, negative size)."""
 
     exit_code = 1
+    code = "evaluation_error"
 
     def __init__(self, problem: Problem):
         self.problems = [problem]
@@ -80,6 +122,7 @@ class UsageError(VramrulesError):
     """Bad user input on the command line or API (exit 2)."""
 
     exit_code = 2
+    code = "usage_error"
 
 
 def closest(name: str, choices, n: int = 3) -> list[str]:

@@ -14,7 +14,7 @@ import sys
 from . import contract
 from . import formula as F
 from .catalog import BOOL, ENUM, NUM, Catalog
-from .errors import DataError, Location, Problem, did_you_mean
+from .errors import DataError, Location, Problem, coded, did_you_mean
 
 FIT_TARGETS = tuple(contract.WITH_GPU)
 TOTAL = contract.TOTAL
@@ -81,11 +81,11 @@ def build_rulesets(cat: Catalog, merged: dict) -> list[Problem]:
             continue
         errs = validate("rules", m.data, m.where, m.identity)
         if errs:
-            problems.extend(errs)
+            problems.extend(coded(errs, "schema_error"))
             continue
-        problems.extend(cat.vocabulary.check_block(m.data.get("defaults"), m.where, ("defaults",)))
+        problems.extend(coded(cat.vocabulary.check_block(m.data.get("defaults"), m.where, ("defaults",)), "schema_error"))
         for mname, spec in (m.data.get("modes") or {}).items():
-            problems.extend(cat.vocabulary.check_block(spec.get("defaults"), m.where, ("modes", mname, "defaults")))
+            problems.extend(coded(cat.vocabulary.check_block(spec.get("defaults"), m.where, ("modes", mname, "defaults")), "schema_error"))
         name = key[len("rules/"):-len(".yaml")]
         rules = {}
         for rname, spec in (m.data.get("rules") or {}).items():
@@ -122,7 +122,7 @@ def build_rulesets(cat: Catalog, merged: dict) -> list[Problem]:
                 cat.checked[(name, mode.name, False)] = without_fit(rs, mode, full)
             except DataError as exc:
                 problems.extend(exc.problems)
-    return problems
+    return coded(problems, "rule_error")
 
 
 def _modes(m, problems) -> dict:
@@ -394,7 +394,7 @@ def check_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool):
     in_cycle = set()
     for cyc in cycles:
         first = rules.get(cyc[0]) or rules.get(cyc[1])
-        problems.append(Problem(first.location if first else mode.location, "", "rule cycle: " + " -> ".join(cyc), "a rule may not depend on itself"))
+        problems.append(Problem(first.location if first else mode.location, "", "rule cycle: " + " -> ".join(cyc), "a rule may not depend on itself", "rule_cycle"))
         in_cycle.update(cyc)
     from .units import Dim, parse_dim, unit
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import Problem
+from .errors import Problem, coded
 
 
 @dataclass
@@ -60,6 +60,7 @@ def undocumented_components(cat) -> list[Problem]:
 
 
 def problems(cat, tolerance: float) -> list[Problem]:
+    """validate's policy checks (code policy_error)."""
     out = unread_assumptions(cat) + undocumented_components(cat)
     for c in param_checks(cat):
         if abs(c.error) > tolerance:
@@ -67,4 +68,4 @@ def problems(cat, tolerance: float) -> list[Problem]:
             out.append(Problem(m.fact_where["params"] or m.location, f"/models/{c.model}/params",
                                f"architecture gives {c.derived:,.0f} parameters, {c.error:+.2%} from the published {c.published:,.0f} (tolerance {tolerance:.1%})",
                                "a field is probably wrong (head_dim, intermediate_size, tied embeddings, biases), or params counts parts the fields do not describe (extra_params)"))
-    return out
+    return coded(out, "policy_error")

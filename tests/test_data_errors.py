@@ -202,3 +202,44 @@ def test_an_overlay_value_of_the_wrong_dimension_is_reported_at_the_overlays_lin
     assert r.output.startswith(f"{org / 'assumptions.yaml'}:3:12: /assumptions/cuda_context/value: assume.cuda_context = 0.5 is dimensionless, "
                                "but assume.cuda_context is declared a memory quantity")
     assert "rules/" not in r.output and "bounds" not in r.output  # one problem, in the file that has it
+
+
+def validate_json(data):
+    r = CliRunner().invoke(main, ["validate", "--data", str(data), "--only", "--format", "json"], catch_exceptions=False)
+    import json
+
+    return r.exit_code, json.loads(r.output)
+
+
+def test_errors_as_objects_with_stable_codes(data):
+    """--format json gives [{code, file, line, col, pointer, message, hint}] (OPA's error objects
+    are the model); the codes name the stage, so a script can tell a typo from a cycle."""
+    assert validate_json(data) == (0, [])
+    edit(data / "gpus.yaml", "memory: 80 GiB", "memory: 80 GiBB")
+    edit(data / "rules" / "default.yaml", 'formula: "model.sliding_window_layers if model.sliding_window > 0 else 0"',
+         'formula: "model.sliding_window_layers if model.sliding_window > 0 else kv_cache / B"')
+    code, objs = validate_json(data)
+    assert code == 1
+    assert [set(o) for o in objs] == [{"code", "file", "line", "col", "pointer", "message", "hint"}] * len(objs)
+    unit = next(o for o in objs if "GiBB" in o["message"])
+    line, col = line_of(data / "gpus.yaml", "memory: 80 GiBB")
+    assert unit["code"] == "schema_error" and unit["file"].endswith("gpus.yaml") and unit["line"] == line
+    assert unit["hint"] == "did you mean 'GiB'?"
+    (data / "models.yaml").write_text("models:\n  a: 1\n  a: 2\n", encoding="utf-8")
+    code, objs = validate_json(data)
+    assert {o["code"] for o in objs} == {"yaml_error"}  # a file that does not load stops the rest
+
+
+def test_rule_and_usage_error_codes(data, tmp_path):
+    edit(data / "rules" / "default.yaml", 'formula: "model.sliding_window_layers if model.sliding_window > 0 else 0"',
+         'formula: "model.sliding_window_layers if model.sliding_window > 0 else kv_cache / B"')
+    edit(data / "rules" / "default.yaml", "formula: model.num_layers * kv_values_per_token_per_layer * kv_precision.bits",
+         "formula: model.num_layer * kv_values_per_token_per_layer * kv_precision.bits")
+    code, objs = validate_json(data)
+    assert {o["code"] for o in objs} == {"rule_cycle", "rule_error"}
+    r = CliRunner().invoke(main, ["eval", "--model", "llama3-7b", "--format", "json"])
+    import json
+
+    assert r.exit_code == 2 and json.loads(r.output)[0]["code"] == "usage_error"
+    r = CliRunner().invoke(main, ["eval", "--model", "llama3.1-8b", "--batch", "x", "--format", "json"])
+    assert r.exit_code == 2 and json.loads(r.output)[0]["code"] == "usage_error" and "--batch" in json.loads(r.output)[0]["message"]
