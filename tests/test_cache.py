@@ -159,7 +159,9 @@ def test_damaged_record_is_a_located_error_and_removed(tmp_path):
     p.write_bytes(data[:base + start] + b"{" * (end - start - 1) + b"\n" + data[base + end:])
     r = fresh("eval", "--model", "llama3.1-8b", "--format", "json", env=env)
     assert r.returncode == 1 and "Traceback" not in r.stderr  # 1: a data error
-    assert f"{p}:" in r.stderr and "catalog cache file is damaged" in r.stderr and "run the command again" in r.stderr
+    err = json.loads(r.stdout)[0]  # --format json: the error as an object
+    assert err["code"] == "cache_error" and err["file"] == str(p)
+    assert "catalog cache file is damaged" in err["message"] and "run the command again" in err["hint"]
     assert not p.exists()
     again = fresh("eval", "--model", "llama3.1-8b", "--format", "json", env=env)
     assert json.loads(again.stdout) == json.loads(good.stdout)
