@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from .json_format import quantity
 from .quantity import memory
+from .terminal import inert as t
+from .terminal import shown
 
 
 def _cmd(out, extra: dict) -> str:
@@ -21,7 +23,7 @@ def _cmd(out, extra: dict) -> str:
             parts.append(f"--{k.replace('_', '-')}" if v else f"--no-{k.replace('_', '-')}")
         else:
             parts.append(f"--{k.replace('_', '-')} {v:g}" if isinstance(v, float) else f"--{k.replace('_', '-')} {v}")
-    return " ".join(parts)
+    return t(" ".join(parts))
 
 
 def render(out, unit="GiB", explain=False):
@@ -29,21 +31,21 @@ def render(out, unit="GiB", explain=False):
     lines, doc = [], {"question": q, "model": out["model"] or out["params"], "mode": out["mode"], "gpu": out.get("gpu"), "options": out["options"]}
     if q == "gpus-that-fit":
         rows = out["rows"]
-        lines.append(f"GPUs that fit {out['model'] or out['params']} · {out['mode']} on one card ({len(rows)}), most headroom first:")
+        lines.append(f"GPUs that fit {t(out['model'] or out['params'])} · {t(out['mode'])} on one card ({len(rows)}), most headroom first:")
         for gid, _, headroom, cap, need in rows:
-            lines.append(f"  {gid:24s} headroom {memory(headroom, unit):>12s}   needs {memory(need, unit)} of {memory(cap, unit)}")
+            lines.append(f"  {t(gid):24s} headroom {memory(headroom, unit):>12s}   needs {memory(need, unit)} of {memory(cap, unit)}")
         if not rows:
             lines.append("  none: try `vramrules fit --gpu NAME` for the fewest GPUs of a type")
         doc["gpus"] = [{"gpu": g, "headroom": quantity(h, unit), "usable": quantity(c, unit), "needed": quantity(n, unit)} for g, _, h, c, n in rows]
-        return "\n".join(lines), doc
+        return shown("\n".join(lines)), doc
     a = out["answer"]
     if q.startswith("max-"):
         name = out["name"]
         flag = name.replace("_", "-")
         if a.value is None:
-            lines.append(f"nothing fits: {a.note}")
+            lines.append(f"nothing fits: {t(a.note)}")
         else:
-            lines.append(f"largest {flag} that fits on {out['options'].get('gpus', 1)} x {out['gpu']}: {a.value:,}" + (f" ({a.note})" if a.note else ""))
+            lines.append(f"largest {flag} that fits on {out['options'].get('gpus', 1)} x {t(out['gpu'])}: {a.value:,}" + (f" ({t(a.note)})" if a.note else ""))
             lines.append(f"  check: {_cmd(out, {name: a.value})}   -> fits")
             if not a.note:
                 lines.append(f"         {_cmd(out, {name: a.value + 1})}   -> does not fit")
@@ -52,12 +54,12 @@ def render(out, unit="GiB", explain=False):
     else:
         one = out["one"]
         f = one.fit
-        lines.append(f"one {out['gpu']}: {'fits' if f.fits else 'does not fit'} (needs {memory(f.needed_per_gpu.bytes, unit)} of {memory(f.capacity_per_gpu.bytes, unit)})")
+        lines.append(f"one {t(out['gpu'])}: {'fits' if f.fits else 'does not fit'} (needs {memory(f.needed_per_gpu.bytes, unit)} of {memory(f.capacity_per_gpu.bytes, unit)})")
         if a is None or a.value is None:
-            lines.append(f"fewest GPUs: none found ({a.note if a else ''})")
+            lines.append(f"fewest GPUs: none found ({t(a.note) if a else ''})")
         else:
             layout = " x ".join(f"{k} {v}" for k, v in a.options.items() if k in ("tp", "pp", "dp")) + (f", ZeRO-{a.options['zero']}" if a.options.get("zero") else "")
-            lines.append(f"fewest {out['gpu']}: {a.value} ({layout})")
+            lines.append(f"fewest {t(out['gpu'])}: {a.value} ({layout})")
             lines.append(f"  check: {_cmd(out, {k: v for k, v in a.options.items()})}")
         lines.append(f"  {len(a.probes) if a else 0} evaluations of the rules")
         if out["suggestions"]:
@@ -65,14 +67,14 @@ def render(out, unit="GiB", explain=False):
             for label, cost, mode, changes, headroom in out["suggestions"]:
                 extra = dict(changes)
                 o2 = {**out, "mode": mode}
-                lines.append(f"  {label}: headroom {memory(headroom, unit)}")
+                lines.append(f"  {t(label)}: headroom {memory(headroom, unit)}")
                 lines.append(f"    {_cmd(o2, extra)}")
         doc.update(fits_on_one=f.fits, answer=a.value if a else None, layout=a.options if a else None, evaluations=len(a.probes) if a else 0,
                    suggestions=[{"change": l, "cost": c, "mode": m, "set": ch, "headroom": quantity(h, unit)} for l, c, m, ch, h in out["suggestions"]])
     if explain and a is not None:
         lines.append("probes:")
         for p in a.probes:
-            state = "error: " + p.error if p.error else ("fits" if p.fits else "does not fit")
+            state = "error: " + t(p.error) if p.error else ("fits" if p.fits else "does not fit")
             lines.append(f"  {p.options}: {state}" + (f" ({memory(p.per_gpu, unit)} of {memory(p.capacity, unit)})" if not p.error else ""))
         doc["probes"] = [{"options": p.options, "fits": p.fits, "needed": quantity(p.per_gpu, unit), "error": p.error} for p in a.probes]
-    return "\n".join(lines), doc
+    return shown("\n".join(lines)), doc

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from .quantity import memory
+from .terminal import inert as t
+from .terminal import shown
 
 
 def _v(x) -> str:
@@ -9,43 +11,44 @@ def _v(x) -> str:
         return "(none)"
     if isinstance(x, dict):
         return "{…}"
-    return str(x)
+    return t(x)
 
 
 def _change_line(c) -> str:
     if c.what == "added":
-        return f"added {c.entry}"
+        return f"added {t(c.entry)}"
     if c.what == "removed":
-        return f"removed {c.entry}"
+        return f"removed {t(c.entry)}"
     name = f"assume.{c.entry.split('/', 1)[1]}" if c.entry.startswith("assumptions/") and c.field == "value" else f"{c.entry}{'.' + c.field if c.field else ''}"
+    name = t(name)
     return f"{name}: {_v(c.old)} -> {_v(c.new)}"
 
 
 def text(imp, unit="GiB", limit=20) -> str:
-    lines = [f"diff {imp.base} -> {imp.new} over {imp.scenarios} scenarios", ""]
+    lines = [f"diff {t(imp.base)} -> {t(imp.new)} over {imp.scenarios} scenarios", ""]
     lines.append(f"data changes: {len(imp.changes)}")
     for c in imp.changes:
-        lines.append(f"  {c.file}: {_change_line(c)}")
+        lines.append(f"  {t(c.file)}: {_change_line(c)}")
         if c.source and c.source != c.old_source:
-            lines.append(f"      source: {c.source}")
+            lines.append(f"      source: {t(c.source)}")
             if c.old_source:
-                lines.append(f"      was:    {c.old_source}")
+                lines.append(f"      was:    {t(c.old_source)}")
         elif c.source and c.what != "removed":
-            lines.append(f"      source (unchanged): {c.source}")
+            lines.append(f"      source (unchanged): {t(c.source)}")
     lines.append("")
     lines.append(f"estimates moved: {len(imp.moves)}")
     for m in imp.moves[:limit]:
-        lines.append(f"  {m.label}: {memory(m.old, unit)} -> {memory(m.new, unit)} ({memory(m.delta, unit).replace('-', '−') if m.delta < 0 else '+' + memory(m.delta, unit)}, {m.rel:+.2%})")
+        lines.append(f"  {t(m.label)}: {memory(m.old, unit)} -> {memory(m.new, unit)} ({memory(m.delta, unit).replace('-', '−') if m.delta < 0 else '+' + memory(m.delta, unit)}, {m.rel:+.2%})")
     if len(imp.moves) > limit:
         lines.append(f"  ... and {len(imp.moves) - limit} more (--limit)")
     lines.append("")
     lines.append(f"fit verdicts flipped: {len(imp.flips)}")
     for f in imp.flips:
-        lines.append(f"  {f.label}: {_verdict(f.old_fits)} -> {_verdict(f.new_fits)} "
+        lines.append(f"  {t(f.label)}: {_verdict(f.old_fits)} -> {_verdict(f.new_fits)} "
                      f"(needs {memory(f.old_need, unit)} -> {memory(f.new_need, unit)} of {memory(f.capacity, unit)})")
     for label, which, msg in imp.errors:
-        lines.append(f"  error on the {which} side for {label}: {msg}")
-    return "\n".join(lines) + "\n"
+        lines.append(f"  error on the {which} side for {t(label)}: {t(msg)}")
+    return shown("\n".join(lines) + "\n")
 
 
 def _verdict(fits) -> str:
@@ -53,24 +56,26 @@ def _verdict(fits) -> str:
 
 
 def markdown(imp, unit="GiB", limit=20) -> str:
-    lines = [f"### vramrules: `{imp.base}` → `{imp.new}`", "",
-             f"{len(imp.changes)} data change(s), {len(imp.moves)} estimate(s) moved, **{len(imp.flips)} fit verdict(s) flipped** "
-             f"over {imp.scenarios} scenarios.", ""]
+    """Markdown for a pull-request comment: data-provided text escaped as in the text output (a
+    newline in a source would end a table row); the characters stay as they are."""
+    lines = [f"### vramrules: `{t(imp.base)}` → `{t(imp.new)}`", "",
+             (f"{len(imp.changes)} data change(s), {len(imp.moves)} estimate(s) moved, **{len(imp.flips)} fit verdict(s) flipped** "
+              f"over {imp.scenarios} scenarios."), ""]
     if imp.changes:
         lines += ["#### Data changes", "", "| file | change | source |", "|---|---|---|"]
         for c in imp.changes:
-            src = c.source if c.source != c.old_source else f"{c.source} (unchanged)" if c.source else ""
-            lines.append(f"| `{c.file}` | `{_change_line(c)}` | {src} |")
+            src = t(c.source) if c.source != c.old_source else f"{t(c.source)} (unchanged)" if c.source else ""
+            lines.append(f"| `{t(c.file)}` | `{_change_line(c)}` | {src} |")
         lines.append("")
     if imp.flips:
         lines += ["#### Fit verdicts flipped", "", "| scenario | before | after | needed per GPU | usable |", "|---|---|---|---|---|"]
         for f in imp.flips:
-            lines.append(f"| {f.label} | {_verdict(f.old_fits)} | **{_verdict(f.new_fits)}** | {memory(f.old_need, unit)} → {memory(f.new_need, unit)} | {memory(f.capacity, unit)} |")
+            lines.append(f"| {t(f.label)} | {_verdict(f.old_fits)} | **{_verdict(f.new_fits)}** | {memory(f.old_need, unit)} → {memory(f.new_need, unit)} | {memory(f.capacity, unit)} |")
         lines.append("")
     if imp.moves:
         lines += ["#### Estimates moved (largest first)", "", "| scenario | before | after | change |", "|---|---|---|---|"]
         for m in imp.moves[:limit]:
-            lines.append(f"| {m.label} | {memory(m.old, unit)} | {memory(m.new, unit)} | {m.rel:+.2%} |")
+            lines.append(f"| {t(m.label)} | {memory(m.old, unit)} | {memory(m.new, unit)} | {m.rel:+.2%} |")
         if len(imp.moves) > limit:
             lines.append(f"| … {len(imp.moves) - limit} more | | | |")
         lines.append("")

@@ -2,33 +2,37 @@
 from __future__ import annotations
 
 from .quantity import count, memory, value
+from .terminal import inert as t
+from .terminal import shown
 
 
 def _inputs_line(result) -> str:
     sc = result.scenario
     i = sc.inputs
-    parts = [f"precision {sc.selections['precision'].id}"]
+    parts = [f"precision {t(sc.selections['precision'].id)}"]
     names = {c for c in result.compiled.deps for c in result.compiled.deps[c]}
     if any(n.startswith("kv_precision.") for n in names):
-        parts.append(f"KV {sc.selections['kv_precision'].id}")
+        parts.append(f"KV {t(sc.selections['kv_precision'].id)}")
     if any(n.startswith("optimizer.") for n in names):
-        parts.append(f"optimizer {sc.selections['optimizer'].id}")
+        parts.append(f"optimizer {t(sc.selections['optimizer'].id)}")
     if any(n.startswith("lora.") for n in names) or "input.lora_rank" in names:
-        parts.append(f"LoRA r={count(i['lora_rank'])} on {sc.selections['lora_targets'].id}")
+        parts.append(f"LoRA r={count(i['lora_rank'])} on {t(sc.selections['lora_targets'].id)}")
     if any(n.startswith("adapter_precision.") for n in names):
-        parts.append(f"adapters {sc.selections['adapter_precision'].id}")
+        parts.append(f"adapters {t(sc.selections['adapter_precision'].id)}")
     parts.append(f"batch {count(i['batch'])}")
     if "input.seq_len" in names:
         parts.append(f"seq_len {count(i['seq_len'])}")
     if "input.recompute" in names:
-        parts.append({"full": "gradient checkpointing", "none": "no recompute", "selective": "selective recompute"}[i["recompute"]])
+        parts.append({"full": "gradient checkpointing", "none": "no recompute", "selective": "selective recompute"}.get(i["recompute"], t(i["recompute"])))
     return " · ".join(parts)
 
 
 def table(result, unit: str = "GiB", explain: bool = False) -> str:
+    """The eval table. Data-provided text is escaped (terminal.inert) and the whole fits the
+    stream's encoding (terminal.shown)."""
     sc = result.scenario
-    lines = [f"{sc.model.id} · {sc.mode} · rules: {sc.ruleset}", f"  {_inputs_line(result)}", ""]
-    rows = [(c.label, memory(c.memory.bytes, unit), f"{100 * c.share:5.1f}%") for c in result.components]
+    lines = [f"{t(sc.model.id)} · {t(sc.mode)} · rules: {t(sc.ruleset)}", f"  {_inputs_line(result)}", ""]
+    rows = [(t(c.label), memory(c.memory.bytes, unit), f"{100 * c.share:5.1f}%") for c in result.components]
     width = max(len(r[0]) for r in rows + [("component", "", "")])
     vwidth = max(len(r[1]) for r in rows + [("", memory(result.total.bytes, unit), "")])
     lines.append(f"  {'component'.ljust(width)}  {'memory'.rjust(vwidth)}   share")
@@ -53,18 +57,18 @@ def table(result, unit: str = "GiB", explain: bool = False) -> str:
         lines.append(f"  host (CPU) memory per GPU rank: {memory(host, unit)}" + (f"; {memory(host * n, unit)} for all {n:g} ranks" if n > 1 else ""))
         for h in result.host:
             if h.memory.bytes:
-                lines.append(f"    {h.label}: {memory(h.memory.bytes, unit)}")
+                lines.append(f"    {t(h.label)}: {memory(h.memory.bytes, unit)}")
     if result.catalog.overrides:
         lines.append("")
         for name, (was, now) in result.catalog.overrides.items():
-            lines.append(f"  overridden: assume.{name} = {now} (was {was}; --set)")
+            lines.append(f"  overridden: assume.{t(name)} = {t(now)} (was {t(was)}; --set)")
     if result.warnings:
         lines.append("")
-        lines.extend(f"  warning: {w}" for w in result.warnings)
+        lines.extend(f"  warning: {t(w)}" for w in result.warnings)
     if explain:
         lines.append("")
         lines.extend(explain_lines(result))
-    return "\n".join(lines) + "\n"
+    return shown("\n".join(lines) + "\n")
 
 
 def _figures(result):
@@ -75,7 +79,7 @@ def _figures(result):
     out = []
     for name in report_names(rs, rs.modes[comp.mode]):
         rule = comp.rules[name]
-        out.append((rule.label, value(result.values[name], comp.dims.get(name, ""))))
+        out.append((t(rule.label), t(value(result.values[name], comp.dims.get(name, "")))))
     return out
 
 
@@ -101,7 +105,7 @@ def bar_lines(result, unit) -> list:
         cap_at = round(cap * scale)
         cells += ["·"] * max(0, cap_at - len(cells))
         cells.insert(min(cap_at, len(cells)), "|")
-    legend = "  ".join(f"{BAR_CHARS[i % len(BAR_CHARS)]} {c.label}" for i, c in enumerate(comps))
+    legend = "  ".join(f"{BAR_CHARS[i % len(BAR_CHARS)]} {t(c.label)}" for i, c in enumerate(comps))
     what = f"{memory(need, unit)} per GPU of {memory(cap, unit)} usable (| marks capacity)" if fit else memory(total, unit)
     return [f"  [{''.join(cells)}] {what}", f"   {legend}"]
 
@@ -113,35 +117,36 @@ def layout(result) -> str:
         text += f", ep {i['ep']:g}"
     stage = result.values.get("zero_stage", 0)
     if i["fsdp"] != "none":
-        text += f", FSDP {i['fsdp']}"
+        text += f", FSDP {t(i['fsdp'])}"
     elif stage:
         text += f", ZeRO-{stage:g}"
     if i["sequence_parallel"]:
         text += ", sequence parallel"
     if i["offload"] != "none":
-        text += f", offload {i['offload']}"
+        text += f", offload {t(i['offload'])}"
     return text
 
 
 def _fit_lines(result, unit):
     f = result.fit
     g = result.scenario.gpu
-    marketed = g.raw.get("memory")
-    reported = g.raw.get("memory_reported")
+    marketed = t(g.raw.get("memory"))
+    reported = g.raw.get("memory_reported") and t(g.raw.get("memory_reported"))
     cap = memory(f.capacity_per_gpu.bytes, unit)
     how = f"driver reports {reported}" if reported else f"as marketed: {marketed}; no driver figure on file"
     if g.facts.get("usable_fraction", 1.0) < 1.0:
         how += f"; {g.facts['usable_fraction']:.0%} usable by the GPU"
-    out = [f"  GPU: {f.gpus} x {g.id} ({g.name}, {marketed})",
+    gid = t(g.id)
+    out = [f"  GPU: {f.gpus} x {gid} ({t(g.name)}, {marketed})",
            f"    usable per GPU   {cap}  ({how})",
            f"    needed per GPU   {memory(f.needed_per_gpu.bytes, unit)}" + (f"  (the busiest GPU of {layout(result)})" if f.gpus > 1 else ""),
            f"    headroom         {memory(f.headroom_per_gpu.bytes, unit)}"]
     if f.fits:
-        out.append(f"    verdict          FITS on {f.gpus} x {g.id}")
+        out.append(f"    verdict          FITS on {f.gpus} x {gid}")
     elif f.gpus_needed:
-        out.append(f"    verdict          DOES NOT FIT on {f.gpus} x {g.id}; needs {f.gpus_needed} x {g.id}")
+        out.append(f"    verdict          DOES NOT FIT on {f.gpus} x {gid}; needs {f.gpus_needed} x {gid}")
     else:
-        out.append(f"    verdict          DOES NOT FIT: one {g.id} cannot even hold the per-GPU runtime")
+        out.append(f"    verdict          DOES NOT FIT: one {gid} cannot even hold the per-GPU runtime")
     return out
 
 
@@ -150,18 +155,18 @@ def explain_lines(result) -> list:
 
     out = ["derivation (evaluation order):"]
     for step in derivation(result):
-        out.append(f"  {step.name} = {value(step.value, step.dim)}")
-        out.append(f"      formula: {step.formula}")
-        out.append(f"      rule at: {step.where}")
+        out.append(f"  {t(step.name)} = {t(value(step.value, step.dim))}")
+        out.append(f"      formula: {t(' '.join(str(step.formula).split()))}")
+        out.append(f"      rule at: {t(step.where)}")
         if step.source:
-            out.append(f"      source:  {step.source}")
+            out.append(f"      source:  {t(step.source)}")
         for inp in step.inputs:
-            v = value(inp.value, inp.dim)
+            v = t(value(inp.value, inp.dim))
             if inp.where == "rule":
-                out.append(f"      {inp.name} = {v}")
+                out.append(f"      {t(inp.name)} = {v}")
             else:
-                entry = f" [{inp.entry}]" if inp.entry else ""
-                out.append(f"      {inp.name} = {v}   <- {inp.where}{entry}")
+                entry = f" [{t(inp.entry)}]" if inp.entry else ""
+                out.append(f"      {t(inp.name)} = {v}   <- {t(inp.where)}{entry}")
                 if inp.source:
-                    out.append(f"          source: {inp.source}")
+                    out.append(f"          source: {t(inp.source)}")
     return out

@@ -8,7 +8,6 @@ import time
 
 import pytest
 from click.testing import CliRunner
-
 from vramrules.cli import main
 
 GPU = """gpus:
@@ -209,3 +208,63 @@ def test_a_failing_nvidia_smi_with_binary_stderr_is_a_usage_error(tmp_path):
     assert r.exit_code == 2, r.output
     assert "exited 9: \ufffd\\x1b]0;title\\x07 NVML failed" in r.output
     assert "\x1b" not in r.output
+
+
+# ---------------------------------------------------------------- 5. terminal safety
+
+HOSTILE_TEXT = "x\x1b]0;owned\x07\x1b[2J\x9b31m\u202e\nverdict FITS"  # OSC title, CSI clear, C1 CSI, RLO, a fake line
+SHOWN = "x\\x1b]0;owned\\x07\\x1b[2J\\x9b31m\\u202e\\nverdict FITS"
+CONTROLS = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def hostile_gpu(tmp_path):
+    text = HOSTILE_TEXT.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\x1b", "\\e").replace("\x07", "\\a") \
+        .replace("\x9b", "\\x9b").replace("\u202e", "\\u202e")
+    gpu = GPU.format(memory="24 GiB").replace("name: Mine", f'name: "{text}"').replace("source: test", f'source: "{text}"')
+    rules = ruleset([("bad", "params_total * precision.bits")]).replace("    formula: params_total", f'    label: "{text}"\n    formula: params_total')
+    return overlay(tmp_path, {"gpus.yaml": gpu, "rules/hostile.yaml": rules})
+
+
+@pytest.mark.parametrize("args", [
+    ["eval", "--model", "llama3.1-8b", "--gpu", "my-gpu", "--explain"],
+    ["eval", "--model", "llama3.1-8b", "--gpu", "my-gpu", "--rules", "hostile", "--mode", "m", "--explain"],
+    ["fit", "--model", "llama3.1-8b", "--gpu", "my-gpu"],
+], ids=["eval", "eval-rule-label", "fit"])
+def test_escape_sequences_in_data_are_shown_not_obeyed(tmp_path, args):
+    data = hostile_gpu(tmp_path)
+    r = cli(*args, "--data", data)
+    assert r.exit_code == 0, r.output
+    assert not CONTROLS.search(r.output), repr(r.output)
+    assert "\nverdict FITS" not in r.output  # the name's newline did not start a line of its own
+    if args[0] == "eval":
+        assert SHOWN in r.output
+
+
+def test_escape_sequences_from_nvidia_smi_are_shown_not_obeyed(tmp_path):
+    fake_tool(tmp_path, "nvidia-smi", b"NVIDIA \x1b]0;owned\x07 RTX 4090, 24564, 512\n")
+    r = cli("eval", "--model", "llama3.1-8b", "--gpu", "auto", env={"PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"})
+    assert r.exit_code == 0, r.output
+    assert "(NVIDIA \\x1b]0;owned\\x07 RTX 4090, 24564 MiB)" in r.output
+    assert not CONTROLS.search(r.output)
+
+
+def test_renderers_escape_controls_but_keep_their_own_characters():
+    from vramrules.render import terminal
+
+    assert terminal.inert("a\x1b[31mb\x07\u2028c") == "a\\x1b[31mb\\x07\\u2028c"
+    assert terminal.inert("NVIDIA H100 · 80 GiB ▓") == "NVIDIA H100 · 80 GiB ▓"
+    assert terminal.inert_lines("one\ntwo\x1b") == "one\ntwo\\x1b"
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252", "ascii"])
+def test_text_output_on_a_terminal_that_is_not_utf8(encoding):
+    import subprocess
+
+    env = {**os.environ, "PYTHONIOENCODING": encoding}
+    r = subprocess.run([sys.executable, "-m", "vramrules.cli", "eval", "--model", "llama3.1-8b", "--gpu", "rtx-4090", "--explain"],
+                       capture_output=True, env=env, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr.decode(encoding, "replace")
+    out = r.stdout.decode(encoding)
+    assert "internal error" not in out
+    assert "verdict          FITS on 1 x rtx-4090" in out
+    assert re.search(r"\[@+X", out) and "@ weights  X KV cache" in out  # the bar, in ASCII stand-ins
