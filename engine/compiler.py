@@ -11,7 +11,17 @@ import math
 from . import formula as F
 from .catalog import Catalog
 from .errors import EvaluationError, Location, Problem
-from .rules import FIT_TARGETS, TOTAL, Mode, RuleSet, check_mode, closure, constraint_names, mode_rules, warning_names
+from .rules import (
+    FIT_TARGETS,
+    TOTAL,
+    Mode,
+    RuleSet,
+    check_mode,
+    closure,
+    constraint_names,
+    mode_rules,
+    warning_names,
+)
 
 
 class Compiled:
@@ -87,7 +97,7 @@ def compile_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool, lean: bo
     filename = f"<vramrules:{rs.name}/{mode.name}>"
     code = compile("\n".join(lines) + "\n", filename, "exec")  # generated from the checked trees above
     namespace = F.function_globals()
-    exec(code, namespace)
+    exec(code, namespace)  # noqa: S102 - source written from checked trees, run with no builtins
     fn = namespace["evaluate"]
     compiled = Compiled(rs.name, mode.name, order, leaves, rules, fn, kinds, dims, full_deps, list(mode.components),
                         [] if lean else warning_names(rs, mode), constraint_names(rs, mode), [] if lean else list(mode.host))
@@ -152,7 +162,7 @@ def compile_sweep(lean: Compiled) -> Sweep:
     lines += [f"        append(({', '.join(row)},))", "    return out"]
     code = compile("\n".join(lines) + "\n", f"<vramrules-sweep:{lean.ruleset}/{lean.mode}>", "exec")  # from the checked trees
     namespace = F.function_globals()
-    exec(code, namespace)
+    exec(code, namespace)  # noqa: S102 - source written from checked trees, run with no builtins
     return Sweep(lean, gpu_leaves, namespace["sweep"], sum(1 for n in order if n not in per_gpu))
 
 

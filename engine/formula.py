@@ -11,10 +11,10 @@ names), unit names as values (GiB, byte) and the functions in FUNCTIONS.
 from __future__ import annotations
 
 import ast
+import math
 import operator as _operator
 import re
 import warnings
-import math
 
 MAX_LENGTH = 2000
 MAX_NODES = 400
@@ -72,7 +72,7 @@ class FormulaError(ValueError):
 
 
 class Formula:
-    __slots__ = ("text", "tree", "names", "ir")
+    __slots__ = ("ir", "names", "text", "tree")
 
     def __init__(self, text: str, tree: ast.expr | None, names: list | None = None, ir: list | None = None):
         self.text = text

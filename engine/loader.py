@@ -189,8 +189,7 @@ def pointer_text(pointer: Pointer) -> str:
 
 
 def load_text(text: str, path: str, layer: str = "built-in") -> Document:
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text = text.removeprefix("\ufeff")
     try:
         loader = _Loader(text)
     except yaml.YAMLError as exc:  # pragma: no cover - constructor does not parse

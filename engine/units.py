@@ -8,10 +8,10 @@ did-you-mean message. Evaluating a scenario uses plain floats only: bytes for [i
 """
 from __future__ import annotations
 
-from functools import lru_cache
 import json
 import math
 import re
+from functools import cache, lru_cache
 
 from .datadir import builtin_data
 
@@ -27,7 +27,7 @@ _PREFIXES = ("", "k", "M", "G", "T", "P", "Ki", "Mi", "Gi", "Ti", "Pi",
              "kilo", "mega", "giga", "tera", "peta", "kibi", "mebi", "gibi", "tebi", "pebi")
 
 
-@lru_cache(maxsize=None)
+@cache
 def registry():
     import pint  # deferred: ~0.5 s here; paid only to (re)build the unit table or explain a bad unit
 
@@ -46,7 +46,7 @@ class Dim(tuple):
     __slots__ = ()
 
     @staticmethod
-    def of(pairs) -> "Dim":
+    def of(pairs) -> Dim:
         acc: dict = {}
         for k, e in pairs:
             acc[k] = acc.get(k, 0) + e
@@ -94,7 +94,7 @@ def parse_dim(text: str) -> Dim:
 class Q:
     """A parsed quantity: its value in canonical units (bytes, counts) and its dimension."""
 
-    __slots__ = ("value", "dim", "text")
+    __slots__ = ("dim", "text", "value")
 
     def __init__(self, value: float, dim: Dim, text: str = ""):
         self.value, self.dim, self.text = float(value), dim, text
@@ -108,7 +108,7 @@ def _units_txt() -> bytes:
     return (builtin_data() / "units.txt").read_bytes()
 
 
-@lru_cache(maxsize=None)
+@cache
 def table() -> dict:
     """{unit name: (factor to canonical, dimension text)} for every prefixed unit of units.txt."""
     import hashlib  # only when the table is needed: a warm eval reads it from the catalog cache
@@ -140,7 +140,7 @@ def build_table() -> dict:
             try:
                 q = reg.Quantity(1, p + u)
                 base = q.to_base_units()
-            except Exception:
+            except Exception:  # noqa: BLE001, S112 - a name Pint does not define is not a unit
                 continue
             d = q.dimensionality
             out[p + u] = (float(base.magnitude), str(Dim.of((str(k), float(e)) for k, e in d.items())))
