@@ -64,7 +64,7 @@ def render(out, unit="GiB", explain=False):
         lines.append(f"  {len(a.probes) if a else 0} evaluations of the rules")
         if out["suggestions"]:
             lines.append("changes that fit on one GPU, cheapest first:")
-            for label, cost, mode, changes, headroom in out["suggestions"]:
+            for label, _cost, mode, changes, headroom in out["suggestions"]:
                 extra = dict(changes)
                 o2 = {**out, "mode": mode}
                 lines.append(f"  {t(label)}: headroom {memory(headroom, unit)}")

@@ -8,6 +8,7 @@ import time
 
 import pytest
 from click.testing import CliRunner
+
 from vramrules.cli import main
 
 GPU = """gpus:
