@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+
 from .datadir import builtin_data_dir
 from .errors import DataError, UsageError, coded
 
@@ -20,6 +21,7 @@ class Memory:
     """A memory quantity; `bytes` is exact, the rest are views."""
 
     __slots__ = ("bytes",)
+    bytes: float
 
     def __init__(self, bytes: float):
         object.__setattr__(self, "bytes", bytes)
@@ -137,9 +139,9 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
         if cat is not None:
             _CATALOGS[key] = cat
             return cat
+    from . import overrides
     from .catalog import Merged, build, load_layers, merge_into
     from .rules import build_rulesets
-    from . import overrides
 
     parsed = overrides.parse(sets)
     merged, problems = load_layers(dirs)
@@ -156,12 +158,13 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
         cat, problems = build(merged)
         if not problems:
             problems = coded(overrides.check_dimensions(cat, previous, parsed), "override_error")
-            for name, value, item in parsed:
+            for name, value, _item in parsed:
                 cat.overrides[name] = (previous.get(name), value)
         if not problems:
             problems = build_rulesets(cat, merged)
     if problems:
         raise DataError(problems)
+    assert cat is not None
     _CATALOGS[key] = cat
     catalog_cache.write(disk_key, cat)
     return cat
@@ -249,7 +252,7 @@ def evaluate(model: str | None = None, mode: str = "inference", *, gpu: str | No
         from .fit import min_gpus
 
         best = min_gpus(cat, model, mode, gpu, rules=rules, params=params, base_options=options)
-        result.fit.gpus_needed = best.gpus if best else 0
+        result.fit.gpus_needed = (best.gpus or 0) if best else 0
     return result
 
 

@@ -7,8 +7,8 @@ rules with the assumption's fact replaced, so a fit costs a few hundred evaluati
 Entries that declare a `gap` (something the rules do not model) are left out unless asked for."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import datetime
+from dataclasses import dataclass, field
 
 from .errors import UsageError
 
@@ -168,8 +168,8 @@ def overlay(cat, fit: Fit, today: datetime.date) -> str:
     """assumptions.yaml text recording the fit, the measurements used and the date as its source."""
     import yaml
 
-    out = {"assumptions": {}}
-    for n, old, new in zip(fit.names, fit.old, fit.new):
+    out: dict = {"assumptions": {}}
+    for n, _old, new in zip(fit.names, fit.old, fit.new):
         a = cat.assumptions[n]
         entry = {"value": formatted(cat, n, new),
                  "summary": a.raw.get("summary", ""),

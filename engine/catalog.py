@@ -6,9 +6,8 @@ Values are canonical plain floats (bytes for memory), booleans, or enum strings.
 """
 from __future__ import annotations
 
-from typing import Any
-
 import os
+from typing import Any
 
 from .errors import DataError, Location, Problem, coded
 from .valuekinds import BOOL, ENUM, NUM  # re-exported: the stages read them from here
@@ -141,8 +140,8 @@ def load_layers(dirs: list[tuple[str, str]]) -> tuple[dict, list[Problem]]:
 
     merged: dict[str, Merged] = {}
     problems: list[Problem] = []
-    for directory, layer in dirs:
-        directory = Path(directory)
+    for folder, layer in dirs:
+        directory = Path(folder)
         if not directory.is_dir():
             problems.append(Problem(Location(str(directory)), "", "data directory does not exist", "give a folder holding models.yaml, gpus.yaml, ..."))
             continue
@@ -274,7 +273,7 @@ class Assumption:
 def build(merged: dict) -> tuple[Catalog, list[Problem]]:
     """Schema-validate every merged file and build the typed catalog (not the rules)."""
     from .schema import validate
-    from .units import canonical, dimension_of, quantity, UnitProblem
+    from .units import UnitProblem, canonical, dimension_of, quantity
 
     cat = Catalog(files=merged)
     problems: list[Problem] = []

@@ -5,9 +5,9 @@ Pint and no dimension checking; any changed input is a different key, so a stale
 read. Merged file views (cat.files) are not cached: commands that need them load in full."""
 from __future__ import annotations
 
-from collections.abc import Mapping
 import os
 import time
+from collections.abc import Mapping
 
 from . import cache
 from .catalog import FILES, RULES_DIR, Assumption, Catalog, Entry, FieldType
@@ -234,7 +234,8 @@ class _Built(Mapping):
     a run that evaluates one model builds one model entry and one rule set, not the catalog."""
 
     def __init__(self, spans: dict, records: _Records, build):
-        self._spans, self._records, self._build, self._done = spans, records, build, {}
+        self._spans, self._records, self._build = spans, records, build
+        self._done: dict = {}
 
     def __getitem__(self, k):
         v = self._done.get(k)

@@ -32,9 +32,10 @@ def _fail(exc: VramrulesError, as_json: bool = False):
     if as_json:  # the error objects on stdout, where the JSON answer would have been
         click.echo(json.dumps(exc.objects(), indent=2, ensure_ascii=False))
         sys.exit(exc.exit_code)
-    click.echo(f"error: {exc}" if not getattr(exc, "problems", None) else "\n".join(str(p) for p in exc.problems), err=True)
-    if getattr(exc, "problems", None) and len(exc.problems) > 1:
-        click.echo(f"{len(exc.problems)} problems", err=True)
+    problems = getattr(exc, "problems", None) or []
+    click.echo("\n".join(str(p) for p in problems) if problems else f"error: {exc}", err=True)
+    if len(problems) > 1:
+        click.echo(f"{len(problems)} problems", err=True)
     sys.exit(exc.exit_code)
 
 

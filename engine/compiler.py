@@ -42,6 +42,7 @@ class Compiled:
         self.warnings = [] if warnings is None else warnings           # rule names of the warning conditions
         self.constraints = [] if constraints is None else constraints  # rule names of the constraints
         self.host = [] if host is None else host
+        self.first_line = 0     # generated code: the line of the first rule (a failure's line names its rule)
 
     def __repr__(self):
         return f"Compiled({self.ruleset}/{self.mode})"
@@ -173,7 +174,7 @@ class RuleFailure(Exception):
 
 
 def _interpreted(rs, mode, order, leaves, rules, kinds, dims, deps, lean, unit_value) -> Compiled:
-    steps = []
+    steps: list = []
     comps = list(mode.components)
     for name in order:
         if name == TOTAL:
@@ -214,7 +215,7 @@ def run(compiled: Compiled, facts: dict) -> dict:
         name = exc.name if isinstance(exc, RuleFailure) else _failing_rule(compiled, exc)
         exc = exc.exc if isinstance(exc, RuleFailure) else exc
         rule = compiled.rules.get(name)
-        what = {ZeroDivisionError: "division by zero", OverflowError: "number too large"}.get(type(exc), str(exc))
+        what = {ZeroDivisionError: "division by zero", OverflowError: "number too large"}.get(type(exc), str(exc))  # type: ignore[arg-type]
         loc = rule.location if rule else Location(f"<rules {compiled.ruleset}>")
         raise EvaluationError(Problem(loc, "", f"rule '{name}' failed: {what}", "check the inputs this rule divides by or raises to a power")) from None
     out = dict(zip(compiled.order, values))

@@ -4,10 +4,10 @@ directory as committed at a git revision. Prints the data that changed (old -> n
 sources), the estimates that moved (largest first) and the fit verdicts that flipped."""
 from __future__ import annotations
 
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 import subprocess
 import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UsageError
@@ -124,7 +124,8 @@ def data_changes(old_cat, new_cat) -> list[Change]:
 
 def _entry(key, section, ident, a, b, nm) -> list[Change]:
     name = f"{section}/{ident}"
-    src = lambda e: e.get("source", "") if isinstance(e, dict) else ""
+    def src(e):
+        return e.get("source", "") if isinstance(e, dict) else ""
     where = str(nm.where((section, ident))) if nm and b is not None else ""
     if a is None:
         return [Change(key, "added", name, "", None, b, src(b), "", where)]
@@ -150,8 +151,8 @@ def _walk(a, b, prefix):
 
 def impact(base: str, new: str, *, models=None, modes=None, gpus=None, rules="default", matrix_file=None,
            threshold: float = 0.0005, progress=None) -> Impact:
-    from .api import load_catalog
     from . import matrix
+    from .api import load_catalog
 
     with side(base) as bdirs, side(new) as ndirs:
         bcat = load_catalog(bdirs, full=True)

@@ -67,7 +67,9 @@ class Search:
             # about what generating and compiling code for them would (measured: 16 probes ~12 ms either way)
             r = evaluate(self.model, self.mode, gpu=self.gpu, rules=self.rules, params=self.params, catalog=self.cat, needed=False,
                          once=True, **opts)
-            p = Probe(options, r.fit.fits, r.fit.needed_per_gpu.bytes, r.fit.capacity_per_gpu.bytes)
+            fit = r.fit
+            assert fit is not None  # evaluated with a GPU
+            p = Probe(options, fit.fits, fit.needed_per_gpu.bytes, fit.capacity_per_gpu.bytes)
         except UsageError as exc:          # an invalid layout for this model: not a candidate
             p = Probe(options, None, error=str(exc))
         self.probes.append(p)
@@ -137,7 +139,7 @@ def min_gpus(cat, model, mode, gpu, *, rules="default", params=None, base_option
         if best is not None and fam and fam[0]["gpus"] >= best[0]["gpus"]:
             continue  # every layout of this family needs at least as many GPUs as the answer found
         idx, p = _first_fitting(search, fam)
-        if p is not None and (best is None or fam[idx]["gpus"] < best[0]["gpus"]):
+        if p is not None and idx is not None and (best is None or fam[idx]["gpus"] < best[0]["gpus"]):
             best = (fam[idx], p)
     if best is None:
         return Answer("min-gpus", None, probes=search.probes, note=f"nothing up to {MAX_GPUS} GPUs fits with this layout policy")
@@ -154,7 +156,9 @@ def gpus_that_fit(cat, model, mode, *, rules="default", params=None, base_option
             r = evaluate(model, mode, gpu=gid, rules=rules, params=params, catalog=cat, needed=False, **(base_options or {}))
         except VramrulesError:
             continue
-        rows.append((gid, r.fit.fits, r.fit.headroom_per_gpu.bytes, r.fit.capacity_per_gpu.bytes, r.fit.needed_per_gpu.bytes))
+        fit = r.fit
+        assert fit is not None  # evaluated with a GPU
+        rows.append((gid, fit.fits, fit.headroom_per_gpu.bytes, fit.capacity_per_gpu.bytes, fit.needed_per_gpu.bytes))
     fits = sorted((r for r in rows if r[1]), key=lambda r: (-r[2], r[0]))
     return fits
 

@@ -87,6 +87,7 @@ class Formula:
     def ast(self) -> ast.expr:
         if self.tree is None:
             self.tree = parse(self.text).tree
+        assert self.tree is not None
         return self.tree
 
 
@@ -133,7 +134,7 @@ def _fail(node, message, hint=""):
     raise FormulaError(message, hint, getattr(node, "col_offset", -1) + 1)
 
 
-def _walk(node, names, count, depth, text_ok=False):  # noqa: C901 - one branch per node kind of the allow-list
+def _walk(node, names, count, depth, text_ok=False):  # noqa: C901  (one branch per node kind of the allow-list)
     count[0] += 1
     if count[0] > MAX_NODES:
         _fail(node, f"formula has more than {MAX_NODES} parts", "split it into named rules")
@@ -243,7 +244,7 @@ def _need_num(node, kind, what):
         _fail(node, f"{what} needs a number, got a choice", "compare it: model.mlp == 'gated'")
 
 
-def _check(node, resolve):  # noqa: C901 - one branch per node kind of the allow-list
+def _check(node, resolve):  # noqa: C901  (one branch per node kind of the allow-list)
     from .units import Dim
 
     one = Dim()
@@ -371,7 +372,7 @@ def to_source(formula: Formula, local_of, unit_value) -> str:
                 return "True" if v else "False"
             if isinstance(v, str):
                 return repr(v)
-            return repr(float(v))
+            return repr(float(v))  # type: ignore[arg-type]  # parse() admits only numbers here
         if isinstance(node, (ast.Name, ast.Attribute)):
             name = dotted(node)
             u = unit_value(name)
@@ -388,12 +389,12 @@ def to_source(formula: Formula, local_of, unit_value) -> str:
             return "(" + op.join(conv(v) for v in node.values) + ")"
         if isinstance(node, ast.Compare):
             out = conv(node.left)
-            for op, c in zip(node.ops, node.comparators):
-                out += f" {_SRC_CMP[type(op)]} {conv(c)}"
+            for cop, c in zip(node.ops, node.comparators):
+                out += f" {_SRC_CMP[type(cop)]} {conv(c)}"
             return f"({out})"
         if isinstance(node, ast.IfExp):
             return f"({conv(node.body)} if {conv(node.test)} else {conv(node.orelse)})"
-        if isinstance(node, ast.Call):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             return f"_fn_{node.func.id}(" + ", ".join(conv(a) for a in node.args) + ")"
         raise AssertionError(type(node))  # parse() admits nothing else
 

@@ -88,9 +88,11 @@ def evaluate(cat, items: list[Scenario], rules="default", progress=None) -> dict
         try:
             r = ev(sc.model, sc.mode, gpu=sc.gpu, rules=rules, catalog=cat, **dict(sc.options))
             row.total = r.total.bytes
-            row.per_gpu = r.fit.needed_per_gpu.bytes
-            row.capacity = r.fit.capacity_per_gpu.bytes
-            row.fits = r.fit.fits
+            fit = r.fit
+            assert fit is not None  # evaluated with a GPU
+            row.per_gpu = fit.needed_per_gpu.bytes
+            row.capacity = fit.capacity_per_gpu.bytes
+            row.fits = fit.fits
             row.components = [(c.name, c.label, c.memory.bytes) for c in r.components]
         except VramrulesError as exc:
             row.error = str(exc)

@@ -2,8 +2,8 @@
 against measured, with the signed error and summary statistics per mode and overall."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 import statistics
+from dataclasses import dataclass
 
 from .errors import DataError, Problem, VramrulesError
 

@@ -3,8 +3,8 @@ dates, the scenario matrix (components per scenario against each GPU's capacity)
 base, the impact diff. Rendered by render/html.py (one self-contained file) or as Markdown."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import datetime
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -32,7 +32,9 @@ def build(data=(), base=None, models=None, modes=None, gpus=None, rules="default
     rows = matrix.evaluate(cat, items, rules, progress)
     gpu_ids = list(dict.fromkeys(s.gpu for s in items))
     first = gpu_ids[0]
-    by_estimate, fits, comps = [], {}, {}
+    by_estimate: list = []
+    fits: dict = {}
+    comps: dict = {}
     for sc in items:
         row = rows[sc.key]
         fits.setdefault((sc.model, sc.mode), {})[sc.gpu] = row.fits

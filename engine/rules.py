@@ -331,7 +331,9 @@ def _graph(rules: dict, mode: Mode):
 
 def _order(deps: dict, targets: list, rules: dict) -> tuple[list, list]:
     """Topological order of everything `targets` need; and cycles found, as name paths."""
-    order, state, cycles = [], {}, []
+    order: list = []
+    state: dict = {}
+    cycles: list = []
 
     def visit(n, stack):
         s = state.get(n)
@@ -356,10 +358,8 @@ def _order(deps: dict, targets: list, rules: dict) -> tuple[list, list]:
     return order, cycles
 
 
-def check_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool):
-    """Names, types, dimensions and cycles of everything the mode needs. Raises DataError.
-    Returns (order, kinds, dims, deps)."""
-    rules = mode_rules(rs, mode)
+def _targets(rs: RuleSet, mode: Mode, rules: dict, with_fit: bool) -> tuple[list, list]:
+    """(every rule the engine reads of this mode, the names among them that are no rule)."""
     problems = []
     for c in mode.components:
         if c not in rules:
@@ -387,6 +387,14 @@ def check_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool):
                 problems.append(Problem(rs.location, "/rules", f"rule set '{rs.name}' must define rule '{t}' (fit verdicts need it)", "see data/rules/fit.yaml"))
             else:
                 targets.append(t)
+    return targets, problems
+
+
+def check_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool):
+    """Names, types, dimensions and cycles of everything the mode needs. Raises DataError.
+    Returns (order, kinds, dims, deps)."""
+    rules = mode_rules(rs, mode)
+    targets, problems = _targets(rs, mode, rules, with_fit)
     if problems:
         raise DataError(problems)
     deps = _graph(rules, mode)
@@ -438,7 +446,7 @@ def check_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool):
             if u is None:
                 problems.append(Problem(rule.location, "", f"rule '{name}': unknown unit '{rule.unit}'", _near(rule.unit, ["B", "GiB", "param", "token", "1"])))
                 want = q
-            if want.dimensionality != q.dimensionality:
+            if want is not None and q is not None and want.dimensionality != q.dimensionality:
                 problems.append(Problem(rule.location, "", f"rule '{name}' should be {_dimtext(want)} (unit {rule.unit}) but its formula gives {_dimtext(q)}", "check which factor is missing or extra"))
         known[name] = (kind, q)
         kinds[name] = kind

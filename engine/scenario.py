@@ -5,7 +5,6 @@ user gave. Every resolved value remembers which of the three it came from.
 """
 from __future__ import annotations
 
-
 from .catalog import BOOL, NUM, Catalog, Entry
 from .errors import Location, UsageError, did_you_mean, unknown
 
@@ -89,6 +88,12 @@ def resolve(cat: Catalog, *, rules: str, mode: str, model: str | None = None, gp
     m = rs.modes.get(mode)
     if m is None:
         raise unknown("mode", mode, rs.modes)
+    model_entry, gpu_entry = _subjects(cat, rs, rules, model, gpu, params)
+    return _resolve(cat, rs, m, rules, mode, model_entry, gpu_entry, options)
+
+
+def _subjects(cat: Catalog, rs, rules: str, model: str | None, gpu: str | None, params: float | None) -> tuple:
+    """The model entry (from the catalog, or a parameter count) and the GPU entry, if any."""
     if params is not None:
         if model is not None:
             raise UsageError("give either --model or --params, not both")
@@ -100,15 +105,20 @@ def resolve(cat: Catalog, *, rules: str, mode: str, model: str | None = None, gp
     else:
         if model is None:
             raise UsageError("no model given: use --model NAME (see `vramrules list models`) or --params N")
-        model_entry = cat.kind("model").get(model)
-        if model_entry is None:
+        found = cat.kind("model").get(model)
+        if found is None:
             raise unknown("model", model, cat.kind("model"))
+        model_entry = found
     gpu_entry = None
     if gpu is not None:
         gpu_entry = cat.kind("gpu").get(gpu)
         if gpu_entry is None:
             raise unknown("gpu", gpu, cat.kind("gpu"))
+    return model_entry, gpu_entry
 
+
+def _resolve(cat: Catalog, rs, m, rules: str, mode: str, model_entry: Entry, gpu_entry: Entry | None, options: dict) -> Scenario:
+    """Inputs and slots: vocabulary defaults, the rule set's, the mode's, then the options."""
     vocab = cat.vocabulary
     values, origin = {}, {}
     for name, spec in vocab.inputs.items():
@@ -139,10 +149,10 @@ def resolve(cat: Catalog, *, rules: str, mode: str, model: str | None = None, gp
     for slot_name, slot in vocab.selections.items():
         if slot_name not in selections:
             src = vocab.slots[slot.default_from]
-            selections[slot_name] = selections[src.name] if src.name in selections else (model_entry if src.role == "model" else gpu_entry)
-            origin[slot_name] = f"same as {src.option}"
-            if selections[slot_name] is None:
+            follows = selections.get(src.name) or (model_entry if src.role == "model" else gpu_entry)
+            if follows is None:
                 raise UsageError(f"{slot.option} follows {src.option}, which is not given")
+            selections[slot_name], origin[slot_name] = follows, f"same as {src.option}"
     inputs = {}
     for name, spec in vocab.inputs.items():
         if name not in values:

@@ -7,16 +7,15 @@ Custom keywords (ignored by other JSON Schema tools, enforced here):
 """
 from __future__ import annotations
 
-from functools import lru_cache
 import json
+from functools import cache
 
 from .datadir import schemas
 from .errors import Problem, did_you_mean
 from .loader import pointer_text
 
-
 VALIDATION_FORMAT = 1  # bump when the checks below change: it keys the "these inputs passed" cache
-@lru_cache(maxsize=None)
+@cache
 def load_schema(name: str) -> dict:
     return json.loads((schemas() / f"{name}.schema.json").read_text(encoding="utf-8"))
 
@@ -25,7 +24,8 @@ def _x_dimension(validator, dim, instance, schema):
     if not isinstance(instance, str):
         return
     from jsonschema import ValidationError
-    from .units import UnitProblem, dimension_of, describe_dimension, quantity
+
+    from .units import UnitProblem, describe_dimension, dimension_of, quantity
 
     try:
         q = quantity(instance)
@@ -41,6 +41,7 @@ def _x_dimension(validator, dim, instance, schema):
 def _x_quantity_or_number(validator, flag, instance, schema):
     if isinstance(instance, str):
         from jsonschema import ValidationError
+
         from .units import UnitProblem, quantity
 
         try:
@@ -49,7 +50,7 @@ def _x_quantity_or_number(validator, flag, instance, schema):
             yield ValidationError(str(exc), validator_value=exc.hint)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator_class():
     from jsonschema import Draft202012Validator, validators
 

@@ -32,7 +32,7 @@ def param_checks(cat, ruleset: str = "default") -> list[ParamCheck]:
 def unread_assumptions(cat) -> list[Problem]:
     """An assumption no rule reads is a policy nobody applies: reviewers would weigh a number
     that changes nothing."""
-    read = set()
+    read: set = set()
     for rs in cat.rulesets.values():
         rules = list(rs.rules.values()) + rs.warnings + rs.constraints
         for m in rs.modes.values():

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .valuekinds import BOOL, ENUM, NUM
 from .contract import SLOT_ROLES
 from .errors import Location, Problem, did_you_mean
+from .valuekinds import BOOL, ENUM, NUM
 
 RESERVED_PREFIXES = ("input", "assume")
 # keys a measurement scenario may hold besides inputs and slots: the scenario's frame
@@ -187,22 +187,25 @@ def from_raw(raw: dict) -> Vocabulary:
 
 
 def _check(v: Vocabulary, merged) -> list[Problem]:
+    def at(section, name, field, message, hint=""):
+        return Problem(merged.where((section, name, field)), f"/{section}/{name}/{field}", message, hint)
+
+    return _check_inputs(v, merged, at) + _check_slots(v, merged, at) + _check_spellings(v, merged)
+
+
+def _check_inputs(v: Vocabulary, merged, at) -> list[Problem]:
     out = []
-
-    def at(section, name, field):
-        return merged.where((section, name, field)), f"/{section}/{name}/{field}"
-
     for name, i in v.inputs.items():
         if i.decl == "choice" and not i.choices:
-            out.append(Problem(*at("inputs", name, "kind"), f"input '{name}' is a choice but lists no choices", "add choices: [a, b]"))
+            out.append(at("inputs", name, "kind", f"input '{name}' is a choice but lists no choices", "add choices: [a, b]"))
         if i.decl != "choice" and i.choices:
-            out.append(Problem(*at("inputs", name, "choices"), f"input '{name}' is a {i.decl}: choices apply only to kind choice"))
+            out.append(at("inputs", name, "choices", f"input '{name}' is a {i.decl}: choices apply only to kind choice"))
         if i.decl == "quantity" and not i.dim:
-            out.append(Problem(*at("inputs", name, "kind"), f"quantity input '{name}' needs a dimension", "dimension: '[information]' for memory"))
+            out.append(at("inputs", name, "kind", f"quantity input '{name}' needs a dimension", "dimension: '[information]' for memory"))
         if i.decl not in ("integer", "number") and (i.minimum is not None or i.maximum is not None):
-            out.append(Problem(*at("inputs", name, "minimum" if i.minimum is not None else "maximum"), f"input '{name}' is a {i.decl}: bounds apply to numbers"))
+            out.append(at("inputs", name, "minimum" if i.minimum is not None else "maximum", f"input '{name}' is a {i.decl}: bounds apply to numbers"))
         if i.switch and i.decl != "choice":
-            out.append(Problem(*at("inputs", name, "switch"), f"a switch sets a choice; input '{name}' is a {i.decl}"))
+            out.append(at("inputs", name, "switch", f"a switch sets a choice; input '{name}' is a {i.decl}"))
         elif i.switch:
             for k in ("on_value", "off_value"):
                 if i.switch[k] not in i.choices:
@@ -212,26 +215,31 @@ def _check(v: Vocabulary, merged) -> list[Problem]:
             try:
                 i.coerce(i.default, name)
             except ValueError as exc:
-                out.append(Problem(*at("inputs", name, "default"), str(exc)))
+                out.append(at("inputs", name, "default", str(exc)))
+    return out
+
+
+def _check_slots(v: Vocabulary, merged, at) -> list[Problem]:
+    out = []
     for name, s in v.slots.items():
         if s.prefix in RESERVED_PREFIXES:
-            out.append(Problem(*at("slots", name, "prefix"), f"prefix '{s.prefix}' is reserved for {s.prefix}.NAME", "choose another prefix"))
+            out.append(at("slots", name, "prefix", f"prefix '{s.prefix}' is reserved for {s.prefix}.NAME", "choose another prefix"))
         if s.default_from is not None:
             other = v.slots.get(s.default_from)
             if other is None:
-                out.append(Problem(*at("slots", name, "default_from"), f"unknown slot '{s.default_from}'", did_you_mean(s.default_from, list(v.slots))))
+                out.append(at("slots", name, "default_from", f"unknown slot '{s.default_from}'", did_you_mean(s.default_from, list(v.slots))))
             elif other.selects != s.selects:
-                out.append(Problem(*at("slots", name, "default_from"), f"slot '{name}' selects a {s.selects} but '{s.default_from}' selects a {other.selects}"))
+                out.append(at("slots", name, "default_from", f"slot '{name}' selects a {s.selects} but '{s.default_from}' selects a {other.selects}"))
             elif other.default_from is not None:
-                out.append(Problem(*at("slots", name, "default_from"), f"'{s.default_from}' takes its default from another slot itself", "name the slot it takes it from"))
+                out.append(at("slots", name, "default_from", f"'{s.default_from}' takes its default from another slot itself", "name the slot it takes it from"))
         if s.role and s.role != s.selects:
-            out.append(Problem(*at("slots", name, "role"), f"the {s.role} role needs a slot that selects a {s.role}"))
+            out.append(at("slots", name, "role", f"the {s.role} role needs a slot that selects a {s.role}"))
         if s.native and s.selects != "precision":
-            out.append(Problem(*at("slots", name, "native"), "only a precision slot accepts 'native'"))
+            out.append(at("slots", name, "native", "only a precision slot accepts 'native'"))
     seen_prefix: dict = {}
     for name, s in v.slots.items():
         if s.prefix in seen_prefix:
-            out.append(Problem(*at("slots", name, "prefix"), f"slots '{seen_prefix[s.prefix]}' and '{name}' share the prefix '{s.prefix}'"))
+            out.append(at("slots", name, "prefix", f"slots '{seen_prefix[s.prefix]}' and '{name}' share the prefix '{s.prefix}'"))
         seen_prefix[s.prefix] = name
     for role in SLOT_ROLES:
         holders = [n for n, s in v.slots.items() if s.role == role]
@@ -239,7 +247,13 @@ def _check(v: Vocabulary, merged) -> list[Problem]:
             out.append(Problem(merged.where(("slots",)), "/slots", f"exactly one slot must have role {role} (found {len(holders)})"))
     both = set(v.inputs) & set(v.slots)
     for name in sorted(both):
-        out.append(Problem(*at("slots", name, "selects"), f"'{name}' is both an input and a slot"))
+        out.append(at("slots", name, "selects", f"'{name}' is both an input and a slot"))
+    return out
+
+
+def _check_spellings(v: Vocabulary, merged) -> list[Problem]:
+    """No two inputs or slots share a CLI spelling."""
+    out = []
     spelled: dict = {}
     for section, items in (("inputs", v.inputs), ("slots", v.slots)):
         for name, spec in items.items():

@@ -7,11 +7,9 @@ import sys
 import time
 
 import pytest
-from click.testing import CliRunner
 
 import vramrules
 from vramrules import api, cache, catalog_cache
-from vramrules.cli import main
 
 
 def fresh(*args, env=None):

@@ -1,9 +1,9 @@
 """The rule language: an ast allow-list. Known sandbox-escape payloads are rejected at parse
 time with the language's own error; arithmetic, conditions and units compile and evaluate."""
-import math
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vramrules import formula as F
 

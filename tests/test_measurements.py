@@ -2,14 +2,12 @@
 the README's fidelity table is exactly this command's output."""
 import json
 import re
-
-import pytest
-
-import vramrules
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
+import vramrules
 from vramrules.cli import main
 
 README = Path(__file__).resolve().parent.parent / "README.md"

@@ -1,6 +1,5 @@
 """Parallel layouts, offload, serving capacity and the inverse questions of `vramrules fit`."""
 import json
-import re
 
 import pytest
 from click.testing import CliRunner

@@ -4,8 +4,9 @@ cases where the two could differ, and on random mutations of the real data (hypo
 import copy
 import json
 
-from hypothesis import HealthCheck, given, settings, strategies as st
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from vramrules import schema as S
 from vramrules.catalog import FILES, RULES_DIR

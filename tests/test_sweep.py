@@ -5,11 +5,12 @@ import csv
 import io
 import json
 
-from click.testing import CliRunner
 import pytest
+from click.testing import CliRunner
 
 import vramrules
-from vramrules import api, sweep as S
+from vramrules import api
+from vramrules import sweep as S
 from vramrules.cli import main
 
 CAT = api.load_catalog()

@@ -8,7 +8,6 @@ import click
 
 from .common import _catalog, data_option
 
-
 LISTS = ("models", "gpus", "precisions", "modes", "optimizers", "lora-targets", "rulesets", "assumptions")
 
 

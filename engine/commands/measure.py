@@ -58,7 +58,8 @@ def calibrate_cmd(names, out, force, include_gaps, today, data):
         click.echo(f"{mid:36s} {fit.before[mid]:+8.1%} {fit.after[mid]:+8.1%}")
     import statistics
 
-    med = lambda d: statistics.median(abs(v) for v in d.values())
+    def med(d):
+        return statistics.median(abs(v) for v in d.values())
     click.echo(f"{'median |error|':36s} {med(fit.before):8.1%} {med(fit.after):8.1%}")
     for mid, why in fit.skipped.items():
         click.echo(f"skipped {mid}: {why}")

@@ -3,11 +3,12 @@ compiler: any input is either accepted or refused with the engine's own located 
 import json
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import vramrules
 from vramrules import formula as F
-from vramrules.errors import DataError, UsageError, VramrulesError
+from vramrules.errors import DataError, UsageError
 from vramrules.loader import load_text
 
 CAT = vramrules.load_catalog()
