@@ -22,9 +22,25 @@ DISPLAY_UNITS = {
     "KiB": 2.0**10, "MiB": 2.0**20, "GiB": 2.0**30, "TiB": 2.0**40,
     "kB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
 }
-_UNIT_WORDS = ("byte", "bytes", "B", "bit", "bits", "b", "second", "seconds", "s", "param", "params", "token", "tokens")
-_PREFIXES = ("", "k", "M", "G", "T", "P", "Ki", "Mi", "Gi", "Ti", "Pi",
-             "kilo", "mega", "giga", "tera", "peta", "kibi", "mebi", "gibi", "tebi", "pebi")
+
+
+def declared_names(text: str) -> tuple[list, list]:
+    """(unit names, prefixes) that a Pint definitions text declares: `name = definition = symbol
+    = alias` gives the name, its plural, its symbol and aliases; `prefix- = factor = symbol-`
+    gives the prefix and its symbol. The unit table is made of exactly these, so a unit added
+    to units.txt is a unit everywhere."""
+    units, prefixes = [], [""]
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if "=" not in line or line.startswith("@"):
+            continue
+        parts = [p.strip() for p in line.split("=")]
+        name, extra = parts[0], [p for p in parts[2:] if p and p != "_"]
+        if name.endswith("-"):
+            prefixes += [name[:-1]] + [p[:-1] for p in extra if p.endswith("-")]
+        elif name and not name.startswith("["):
+            units += [name, name + "s"] + extra
+    return list(dict.fromkeys(units)), list(dict.fromkeys(prefixes))
 
 
 @cache
@@ -135,8 +151,9 @@ def build_table() -> dict:
     """The table, from Pint itself."""
     reg = registry()
     out = {}
-    for p in _PREFIXES:
-        for u in _UNIT_WORDS:
+    words, prefixes = declared_names(_units_txt().decode("utf-8"))
+    for p in prefixes:
+        for u in words:
             try:
                 q = reg.Quantity(1, p + u)
                 base = q.to_base_units()

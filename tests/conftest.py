@@ -14,6 +14,32 @@ if "VRAMRULES_CACHE_DIR" not in os.environ:
     os.environ["VRAMRULES_CACHE_DIR"] = tempfile.mkdtemp(prefix="vramrules-test-cache-")
 
 
+def _stale_files() -> list:
+    """Files of the checkout that the imported vramrules does not have as they are here: the
+    tests would be testing another copy (a `pip install .` made before the last edit)."""
+    import vramrules
+
+    pkg = Path(vramrules.__file__).resolve().parent
+    if pkg == (ROOT / "engine").resolve():
+        return []  # an editable install: the checkout itself
+    out = []
+    for src, dst in ((ROOT / "engine", pkg), (ROOT / "data", pkg / "data"), (ROOT / "schemas", pkg / "schemas")):
+        for f in src.rglob("*"):
+            if f.is_file() and f.suffix in (".py", ".yaml", ".json", ".txt") and "__pycache__" not in f.parts:
+                other = dst / f.relative_to(src)
+                if not other.is_file() or other.read_bytes() != f.read_bytes():
+                    out.append(str(f.relative_to(ROOT)))
+    return out
+
+
+def pytest_configure(config):
+    stale = _stale_files()
+    if stale:
+        config.issue_config_time_warning(pytest.PytestConfigWarning(
+            f"the installed vramrules is not this checkout ({len(stale)} files differ, e.g. {stale[0]}): "
+            "reinstall, or develop with `pip install -e '.[test]'`"), stacklevel=2)
+
+
 @pytest.fixture(scope="session")
 def catalog():
     import vramrules

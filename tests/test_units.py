@@ -69,3 +69,12 @@ def test_shipped_unit_table_matches_units_txt_and_pint():
     doc = json.loads((builtin_data() / "units.table.json").read_text(encoding="utf-8"))
     assert doc["units_txt_sha256_20"] == hashlib.sha256((builtin_data() / "units.txt").read_bytes()).hexdigest()[:20]
     assert {k: tuple(v) for k, v in doc["table"].items()} == {k: tuple(v) for k, v in units.build_table().items()}
+
+
+def test_the_unit_table_is_made_of_what_units_txt_declares():
+    """No list of unit words in code: a unit or prefix added to units.txt is in the table."""
+    text = (units.builtin_data() / "units.txt").read_text(encoding="utf-8")
+    words, prefixes = units.declared_names(text + "\nnibble = 4 * bit = nib\nexbi- = 2**60 = Ei-\n")
+    assert {"nibble", "nibbles", "nib"} <= set(words) and {"exbi", "Ei"} <= set(prefixes)
+    assert {"byte", "B", "bit", "param", "token", "second"} <= set(words) and {"Gi", "G", "giga", "gibi", ""} <= set(prefixes)
+    assert "GiB" in units.build_table() and units.build_table()["GiB"] == (2.0**30, "[information]")
