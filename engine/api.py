@@ -12,7 +12,7 @@ from .datadir import builtin_data_dir
 from .errors import DataError, UsageError, coded
 
 _CATALOGS: dict = {}
-_COMPILED: dict = {}
+MEMO_CATALOGS = 8  # catalogs kept in memory per process (each --model-config import is one)
 
 
 # Plain classes, not dataclasses: a warm `eval` imports this module, and dataclass decoration
@@ -129,7 +129,9 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
     sig = catalog_cache.signature(dirs, sets)  # every input file's stat: an edited file is never served from memory
     key = (sig[0], tuple((k, d.path, repr(d.data)) for k, d in docs), full)
     if key in _CATALOGS:
-        return _CATALOGS[key]
+        cat = _CATALOGS.pop(key)
+        _CATALOGS[key] = cat  # most recently used last
+        return cat
     disk_key = catalog_cache.key(dirs, sets, docs, sig)
     if not full:
         try:
@@ -137,7 +139,7 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
         except Exception:  # any unreadable cache entry is rebuilt below, never trusted
             cat = None
         if cat is not None:
-            _CATALOGS[key] = cat
+            _remember(key, cat)
             return cat
     from . import overrides
     from .catalog import Merged, build, load_layers, merge_into
@@ -165,39 +167,40 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
     if problems:
         raise DataError(problems)
     assert cat is not None
-    _CATALOGS[key] = cat
+    _remember(key, cat)
     catalog_cache.write(disk_key, cat)
     return cat
 
 
+def _remember(key, cat) -> None:
+    """Keep at most MEMO_CATALOGS catalogs (and the functions compiled for them) in memory."""
+    _CATALOGS[key] = cat
+    while len(_CATALOGS) > MEMO_CATALOGS:
+        del _CATALOGS[next(iter(_CATALOGS))]
+
+
 def compiled_mode(cat, ruleset: str, mode: str, with_fit: bool, lean: bool = False, once: bool = False):
-    """The mode as a function. `once`: the caller evaluates one scenario, so an interpreter of
-    the checked trees is cheaper than code generation; a compiled function made earlier in this
-    process is used in either case."""
+    """The mode as a function, made once per catalog: generated code, or with `once` (the caller
+    evaluates one scenario) the interpreter of the checked trees, which costs less to make. The
+    two are kept apart, so a test that asks for each gets each."""
     from .compiler import compile_mode
 
-    key = (id(cat), ruleset, mode, with_fit, lean)
-    c = _COMPILED.get(key)
-    if c is None and once:
-        c = _COMPILED.get(key + ("once",))
-        if c is None:
-            rs = cat.rulesets[ruleset]
-            c = _COMPILED[key + ("once",)] = compile_mode(cat, rs, rs.modes[mode], with_fit, lean, once=True)
-        return c
+    key = (ruleset, mode, with_fit, lean, once)
+    c = cat.functions.get(key)
     if c is None:
         rs = cat.rulesets[ruleset]
-        c = _COMPILED[key] = compile_mode(cat, rs, rs.modes[mode], with_fit, lean)
+        c = cat.functions[key] = compile_mode(cat, rs, rs.modes[mode], with_fit, lean, once=once)
     return c
 
 
 def compiled_sweep(cat, ruleset: str, mode: str):
-    """The mode (lean, with the fit rules) as a loop over GPUs, made once per process."""
+    """The mode (lean, with the fit rules) as a loop over GPUs, made once per catalog."""
     from .compiler import compile_sweep
 
-    key = (id(cat), ruleset, mode, "sweep")
-    s = _COMPILED.get(key)
+    key = (ruleset, mode, "sweep")
+    s = cat.functions.get(key)
     if s is None:
-        s = _COMPILED[key] = compile_sweep(compiled_mode(cat, ruleset, mode, True, lean=True))
+        s = cat.functions[key] = compile_sweep(compiled_mode(cat, ruleset, mode, True, lean=True))
     return s
 
 

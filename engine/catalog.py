@@ -248,6 +248,7 @@ class Catalog:
         self.overrides = {} if overrides is None else overrides        # assumption name -> (was, now) from --set
         self.checked = {} if checked is None else checked              # (rule set, mode, with_fit) -> (order, kinds, dims, deps)
         self.vocabulary = vocabulary                                   # vocabulary.Vocabulary: inputs and slots
+        self.functions: dict = {}                                      # compiled modes of this catalog (api.compiled_mode)
 
     def kind(self, kind: str) -> dict:
         return self.entries.get(kind, {})

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -175,3 +176,21 @@ def test_cache_is_json_not_pickle(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.suffix not in (".json", ".jsonl")]
 
 
+
+
+def test_the_in_process_memo_is_bounded(tmp_path):
+    """Each --model-config import is a catalog of its own; a process that evaluates many keeps
+    at most MEMO_CATALOGS of them (40 imports grew the heap by 144 MB when it was unbounded)."""
+    cfg = json.loads((Path(__file__).parent / "cases" / "hf" / "llama3.1-8b.json").read_text(encoding="utf-8"))
+    totals = set()
+    for i in range(api.MEMO_CATALOGS + 4):
+        cfg["num_hidden_layers"] = 8 + i
+        p = tmp_path / f"c{i}" / "config.json"
+        p.parent.mkdir()
+        p.write_text(json.dumps(cfg), encoding="utf-8")
+        totals.add(api.evaluate(mode="inference", model_config=str(p)).total.bytes)
+        assert len(api._CATALOGS) <= api.MEMO_CATALOGS
+    assert len(totals) == api.MEMO_CATALOGS + 4  # each import evaluated as itself
+    compiled = api.compiled_mode(api.load_catalog(), "default", "inference", False)
+    interpreted = api.compiled_mode(api.load_catalog(), "default", "inference", False, once=True)
+    assert compiled.fn is not interpreted.fn and compiled.first_line > 0 and interpreted.first_line == 0  # generated code vs interpreter
