@@ -30,8 +30,12 @@ def from_path(path, ident: str | None = None, data=(), sets=()) -> tuple[str, di
     from . import hf_config, safetensors
 
     p = Path(path)
-    if not p.exists():
-        raise UsageError(f"{path}: no such file or folder")
+    try:
+        p.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        raise UsageError(f"{path}: no such file or folder") from None
+    except (OSError, RuntimeError) as exc:
+        raise DataError([Problem(Location(str(p)), "", f"cannot read: {getattr(exc, 'strerror', None) or exc}")]) from None
     ident = ident or ident_for(p)
     if _is_gguf(p):  # by name: a pipe or device called x.gguf is refused by the GGUF reader, not read as JSON
         from .gguf_file import read

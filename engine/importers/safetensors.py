@@ -166,16 +166,25 @@ def tensors(path: Path, shown: str | None = None) -> list[tuple[str, str, int, i
 def _roots(folder: Path) -> list[Path]:
     """Where the files of a model folder may really live: the folder, and for a Hugging Face
     cache snapshot (models--org--name/snapshots/<rev>/) that repository's blobs/."""
-    real = folder.resolve()
+    try:
+        real = folder.resolve()
+    except (OSError, RuntimeError):
+        raise DataError([Problem(Location(str(folder)), "", "the folder is a symbolic link that loops")]) from None
     roots = [real]
     if real.parent.name == "snapshots" and real.parent.parent.name.startswith("models--"):
         roots.append(real.parent.parent / "blobs")
     return roots
 
 
-def _within(path: Path, roots) -> bool:
-    real = path.resolve()
-    return any(real == r or r in real.parents for r in roots)
+def _escapes(path: Path, roots) -> str:
+    """'' when the file really lies under one of `roots`, else what is wrong with it."""
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: Python < 3.13 on a symlink loop
+        return "it is a symbolic link that loops"
+    if any(real == r or r in real.parents for r in roots):
+        return ""
+    return "it is a symbolic link to a file outside the model folder"
 
 
 def _outside(name: str) -> bool:
@@ -205,9 +214,9 @@ def plan(folder: Path) -> tuple[list[Path], dict | None, str]:
         names = _series(folder, names)  # one shard of a series is not the checkpoint
     shards = [folder / n for n in names]
     for s in shards:
-        if not _within(s, roots):
-            raise DataError([Problem(Location(str(s)), "", "it is a symbolic link to a file outside the model folder",
-                                     "copy the file into the folder, or point at the folder that holds it")])
+        wrong = _escapes(s, roots)
+        if wrong:
+            raise DataError([Problem(Location(str(s)), "", wrong, "copy the file into the folder, or point at the folder that holds it")])
     return shards, None, ""
 
 
@@ -224,7 +233,7 @@ def _series(folder: Path, names: list[str]) -> list[str]:
                                  f"keep only the model's own shards in the folder, or add its {INDEX}")])
     (stem, total, width), members = next(iter(groups.items()))
     count = int(total)
-    have = {int(SERIES.match(n)["n"]) for n in members}
+    have = {int(m["n"]) for m in map(SERIES.match, members) if m}
     expected = [f"{stem}-{i:0{width}d}-of-{total}.safetensors" for i in range(1, count + 1)]
     stray = sorted(set(members) - set(expected))
     if stray:
@@ -240,8 +249,9 @@ def _series(folder: Path, names: list[str]) -> list[str]:
 
 def _from_index(folder: Path, index: Path, roots) -> tuple[list[Path], dict, str]:
     shown = str(index)
-    if not _within(index, roots):
-        raise DataError([Problem(Location(shown), "", "it is a symbolic link to a file outside the model folder")])
+    wrong = _escapes(index, roots)
+    if wrong:
+        raise DataError([Problem(Location(shown), "", wrong, "copy the file into the folder, or point at the folder that holds it")])
     doc, text = jsondoc.load(read_limited(index, shown, MAX_INDEX, "an index"), shown, "the index")
     if not isinstance(doc, dict):
         raise DataError([Problem(Location(shown), "", "the index must hold a JSON object")])
@@ -266,9 +276,9 @@ def _from_index(folder: Path, index: Path, roots) -> tuple[list[Path], dict, str
         raise DataError([Problem(Location(shown), "", f"the index names shards that are not in the folder: {', '.join(jsondoc._short(m) for m in missing[:3])}",
                                  "download every shard, or point at a folder that holds the whole checkpoint")])
     for shard, tensor in names.items():
-        if not _within(folder / shard, roots):
-            f.fail(("weight_map", tensor), f"{jsondoc._short(shard, 300)!r} is a symbolic link to a file outside the model folder",
-                   "copy the file into the folder, or point at the folder that holds it")
+        wrong = _escapes(folder / shard, roots)
+        if wrong:
+            f.fail(("weight_map", tensor), f"{jsondoc._short(shard, 300)!r}: {wrong}", "copy the file into the folder, or point at the folder that holds it")
     return [folder / n for n in sorted(names)], {"map": weight_map, "fields": f}, shown
 
 
@@ -286,7 +296,9 @@ def summarize(folder: Path, packed_bits: int = 4) -> dict | None:
     shards, index, _ = plan(folder)
     if not shards:
         return None
-    params, nbytes, dtypes, stored = 0, 0, {}, {}
+    params, nbytes = 0, 0
+    dtypes: dict[str, int] = {}
+    stored: dict[str, str] = {}
     for shard in shards:
         shown = str(shard)
         for name, dtype, count, size in tensors(shard, shown):
