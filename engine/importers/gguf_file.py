@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
+from typing import NoReturn
 
 from ..errors import DataError, Location, Problem, UsageError
 from ..loader import pointer_text
@@ -20,8 +21,8 @@ ARCHS = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2", "qwen3": "qwe
          "gemma": "gemma", "gemma2": "gemma2", "gemma3": "gemma3", "phi3": "phi3"}
 
 VERSIONS = (2, 3)
-MAX_KV = 1 << 20              # metadata entries
-MAX_TENSORS = 1 << 20
+MAX_KV = 1 << 16              # metadata entries (a model has some dozens)
+MAX_TENSORS = 1 << 16         # a model has some thousands
 MAX_WALK = 1 << 24            # array elements walked one by one (strings, nested arrays), all arrays together
 MAX_KEY = 1 << 16
 MAX_STRING = 1 << 24          # one string value
@@ -52,7 +53,7 @@ class _Walk:
         self.f, self.size, self.shown, self.pos, self.walked = f, size, shown, 0, 0
         self.order = "<"
 
-    def fail(self, message: str, pointer: str = "", hint: str = ""):
+    def fail(self, message: str, pointer: str = "", hint: str = "") -> NoReturn:
         raise DataError([Problem(Location(self.shown), pointer, message, hint)])
 
     def take(self, n: int, what: str, pointer: str = "") -> bytes:
@@ -218,110 +219,132 @@ def _scan(w: _Walk, quants: dict):
     return meta, tensors
 
 
-def read(path: Path) -> dict:
-    shown = str(path)
-    meta, tensor_list = scan(path, shown)
+class _Meta:
+    """Typed access to the metadata; every refusal names the key, as a JSON pointer."""
 
-    def fail(message, key="", hint=""):
-        raise DataError([Problem(Location(shown), pointer_text((key,)) if key else "", message, hint)])
+    def __init__(self, meta: dict, shown: str):
+        self.meta, self.shown = meta, shown
 
-    def kind(vtype, value) -> str:
+    def fail(self, message: str, key: str = "", hint: str = "") -> NoReturn:
+        raise DataError([Problem(Location(self.shown), pointer_text((key,)) if key else "", message, hint)])
+
+    @staticmethod
+    def kind(vtype: int, value) -> str:
         if vtype == STRING:
             return jsondoc.describe(value) if value is not None else "a string"
         if isinstance(value, Array):
             return "a list"
         return jsondoc.describe(value)
 
-    def string(key, default=None):
-        if key not in meta:
+    def string(self, key: str, default=None):
+        if key not in self.meta:
             return default
-        vtype, value = meta[key]
+        vtype, value = self.meta[key]
         if vtype != STRING:
-            fail(f"must be a string, got {kind(vtype, value)}", key)
+            self.fail(f"must be a string, got {self.kind(vtype, value)}", key)
         return value
 
-    def number(key, default=..., minimum=1, field=None, per_layer=False):
-        if key not in meta:
+    def number(self, key: str, default=..., minimum: int = 1, field: str | None = None, per_layer: bool = False):
+        """A whole number (an integer type, or an integral float); a per-layer array only when
+        all its layers agree."""
+        if key not in self.meta:
             if default is ...:
-                fail(f"GGUF metadata lacks '{key}'")
+                self.fail(f"GGUF metadata lacks '{key}'")
             return default
-        vtype, value = meta[key]
+        vtype, value = self.meta[key]
         if isinstance(value, Array) and per_layer and value.itype in INTEGERS and value.values:
             low, high = min(value.values), max(value.values)
             if low != high:
-                fail(f"differs from layer to layer ({low} to {high}); vramrules models one value for all layers", key)
+                self.fail(f"differs from layer to layer ({low} to {high}); vramrules models one value for all layers", key)
             value = low
-        elif vtype == STRING or vtype == 7 or isinstance(value, Array):
-            fail(f"must be a whole number, got {kind(vtype, value)}", key)
+        elif vtype in (STRING, 7) or isinstance(value, Array):
+            self.fail(f"must be a whole number, got {self.kind(vtype, value)}", key)
         n = jsondoc.whole(value)
         if n is None:
-            fail(f"must be a whole number, got {jsondoc.describe(value)}", key)
+            self.fail(f"must be a whole number, got {jsondoc.describe(value)}", key)
         if n < minimum:
-            fail(f"must be at least {minimum}, got {n}", key)
+            self.fail(f"must be at least {minimum}, got {n}", key)
         top = jsondoc.schema_max(field) if field else None
         if top is not None and n > top:
-            fail(f"{n} is more than vramrules accepts ({int(top)})", key)
+            self.fail(f"{n} is more than vramrules accepts ({int(top)})", key)
         return n
 
-    arch = string("general.architecture")
+
+def read(path: Path) -> dict:
+    shown = str(path)
+    meta, tensor_list = scan(path, shown)
+    m = _Meta(meta, shown)
+    arch = m.string("general.architecture")
     family = ARCHS.get(arch)
     if family is None:
         raise DataError([Problem(Location(shown), "", f"GGUF architecture {jsondoc._short(arch)!r} is not one vramrules can import", "supported: " + ", ".join(ARCHS))])
     tensors = {t["name"]: t for t in tensor_list}
-    embd = tensors.get("token_embd.weight")
-    if embd is None:
-        fail("GGUF has no token_embd.weight tensor")
-    hidden = number(f"{arch}.embedding_length", field="hidden_size")
-    heads = number(f"{arch}.attention.head_count", field="num_attention_heads", per_layer=True)
-    kv = number(f"{arch}.attention.head_count_kv", heads, field="num_kv_heads", per_layer=True)
-    if heads % kv:
-        fail(f"{kv} does not divide {arch}.attention.head_count {heads}", f"{arch}.attention.head_count_kv")
-    layers = number(f"{arch}.block_count", field="num_layers")
-    if len(embd["dims"]) != 2:
-        fail(f"has {len(embd['dims'])} dimension{'s' if len(embd['dims']) != 1 else ''}; an embedding has 2 (hidden size, vocabulary)", "token_embd.weight")
-    if embd["dims"][0] != hidden:
-        fail(f"its rows hold {embd['dims'][0]} values, but {arch}.embedding_length is {hidden}", "token_embd.weight")
-    vocab = embd["dims"][1]
-    if not 1 <= vocab <= (jsondoc.schema_max("vocab_size") or vocab):
-        fail(f"a vocabulary of {vocab} is outside what vramrules accepts", "token_embd.weight")
-    head_dim = number(f"{arch}.attention.key_length", None, field="head_dim")
-    if head_dim is None:
-        head_dim = hidden // heads
-        if head_dim < 1:
-            fail(f"{heads} heads leave no head_dim for {arch}.embedding_length {hidden}", f"{arch}.attention.head_count")
-    name = string("general.name")
-    entry = {
-        "name": name if isinstance(name, str) and name.strip() and len(name) <= 200 and name.isprintable() else path.stem,
-        "family": family,
-        "hidden_size": hidden, "num_layers": layers, "num_attention_heads": heads, "num_kv_heads": kv,
-        "head_dim": head_dim,
-        "intermediate_size": number(f"{arch}.feed_forward_length", 0, minimum=0, field="intermediate_size", per_layer=True),
-        "vocab_size": vocab, "tie_word_embeddings": "output.weight" not in tensors,
-        "max_context": number(f"{arch}.context_length", field="max_context"), "mlp": "gated", "norm": "rms",
-        "norms_per_layer": 4 if family in ("gemma2", "gemma3") else 2,
-        "qk_norm": "blk.0.attn_q_norm.weight" in tensors,
-        "attention_bias": "blk.0.attn_q.bias" in tensors, "attention_out_bias": "blk.0.attn_output.bias" in tensors,
-    }
-    experts = number(f"{arch}.expert_count", 0, minimum=0, field="moe.num_experts")
-    if experts:
-        used = number(f"{arch}.expert_used_count", field="moe.experts_per_token")
-        if used > experts:
-            fail(f"{used} is more than {arch}.expert_count {experts}", f"{arch}.expert_used_count")
-        entry["moe"] = {"num_experts": experts, "experts_per_token": used,
-                        "expert_intermediate_size": number(f"{arch}.expert_feed_forward_length", entry["intermediate_size"], minimum=0,
-                                                           field="moe.expert_intermediate_size")}
-    window = number(f"{arch}.attention.sliding_window", 0, minimum=0, field="sliding_window")
-    if window and family in ("gemma2", "gemma3", "mistral"):
-        entry["sliding_window"] = window
-        entry["sliding_window_layers"] = layers // 2 if family == "gemma2" else layers - layers // 6 if family == "gemma3" else layers
-    nbytes, params, dtypes = 0, 0, {}
+    entry = _architecture(m, arch, family, tensors)
+    if not entry["name"]:
+        entry["name"] = path.stem
+    _experts_and_window(m, arch, family, entry)
+    nbytes, params = 0, 0
+    dtypes: dict[str, int] = {}
     for t in tensor_list:
         nbytes += t["n_bytes"]
         params += t["n_elements"]
         dtypes[t["type"]] = dtypes.get(t["type"], 0) + t["n_bytes"]
     if params <= 0 or nbytes <= 0:
-        fail("the tensor table holds no parameters")
+        m.fail("the tensor table holds no parameters")
     entry["checkpoint_bytes"] = f"{nbytes} B"
     entry["checkpoint_params"] = params
     entry["checkpoint_dtypes"] = {k: f"{v} B" for k, v in sorted(dtypes.items())}
     return entry
+
+
+def _architecture(m: _Meta, arch: str, family: str, tensors: dict) -> dict:
+    embd = tensors.get("token_embd.weight")
+    if embd is None:
+        m.fail("GGUF has no token_embd.weight tensor")
+    hidden = m.number(f"{arch}.embedding_length", field="hidden_size")
+    heads = m.number(f"{arch}.attention.head_count", field="num_attention_heads", per_layer=True)
+    kv = m.number(f"{arch}.attention.head_count_kv", heads, field="num_kv_heads", per_layer=True)
+    if heads % kv:
+        m.fail(f"{kv} does not divide {arch}.attention.head_count {heads}", f"{arch}.attention.head_count_kv")
+    layers = m.number(f"{arch}.block_count", field="num_layers")
+    dims = embd["dims"]
+    if len(dims) != 2:
+        m.fail(f"has {len(dims)} dimension{'s' if len(dims) != 1 else ''}; an embedding has 2 (hidden size, vocabulary)", "token_embd.weight")
+    if dims[0] != hidden:
+        m.fail(f"its rows hold {dims[0]} values, but {arch}.embedding_length is {hidden}", "token_embd.weight")
+    if not 1 <= dims[1] <= (jsondoc.schema_max("vocab_size") or dims[1]):
+        m.fail(f"a vocabulary of {dims[1]} is outside what vramrules accepts", "token_embd.weight")
+    head_dim = m.number(f"{arch}.attention.key_length", None, field="head_dim")
+    if head_dim is None:
+        head_dim = hidden // heads
+        if head_dim < 1:
+            m.fail(f"{heads} heads leave no head_dim for {arch}.embedding_length {hidden}", f"{arch}.attention.head_count")
+    name = m.string("general.name")
+    return {
+        "name": name if isinstance(name, str) and name.strip() and len(name) <= 200 and name.isprintable() else "",
+        "family": family,
+        "hidden_size": hidden, "num_layers": layers, "num_attention_heads": heads, "num_kv_heads": kv,
+        "head_dim": head_dim,
+        "intermediate_size": m.number(f"{arch}.feed_forward_length", 0, minimum=0, field="intermediate_size", per_layer=True),
+        "vocab_size": dims[1], "tie_word_embeddings": "output.weight" not in tensors,
+        "max_context": m.number(f"{arch}.context_length", field="max_context"), "mlp": "gated", "norm": "rms",
+        "norms_per_layer": 4 if family in ("gemma2", "gemma3") else 2,
+        "qk_norm": "blk.0.attn_q_norm.weight" in tensors,
+        "attention_bias": "blk.0.attn_q.bias" in tensors, "attention_out_bias": "blk.0.attn_output.bias" in tensors,
+    }
+
+
+def _experts_and_window(m: _Meta, arch: str, family: str, entry: dict):
+    experts = m.number(f"{arch}.expert_count", 0, minimum=0, field="moe.num_experts")
+    if experts:
+        used = m.number(f"{arch}.expert_used_count", field="moe.experts_per_token")
+        if used > experts:
+            m.fail(f"{used} is more than {arch}.expert_count {experts}", f"{arch}.expert_used_count")
+        entry["moe"] = {"num_experts": experts, "experts_per_token": used,
+                        "expert_intermediate_size": m.number(f"{arch}.expert_feed_forward_length", entry["intermediate_size"], minimum=0,
+                                                             field="moe.expert_intermediate_size")}
+    window = m.number(f"{arch}.attention.sliding_window", 0, minimum=0, field="sliding_window")
+    if window and family in ("gemma2", "gemma3", "mistral"):
+        layers = entry["num_layers"]
+        entry["sliding_window"] = window
+        entry["sliding_window_layers"] = layers // 2 if family == "gemma2" else layers - layers // 6 if family == "gemma3" else layers
