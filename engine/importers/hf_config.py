@@ -55,36 +55,63 @@ def packed_bits(cfg: dict, shown: str) -> int:
     return jsondoc.Fields(q, shown, top.text, HINT, prefix=("quantization_config",)).int("bits", 4, minimum=1, maximum=16)
 
 
+class _Config(jsondoc.Fields):
+    """A family's config: `need` is a field the family cannot do without."""
+
+    family = ""
+
+    def need(self, key: str, field: str, minimum: int = 1) -> int:
+        if not self.has(key):
+            raise ConfigProblem(self.shown, f"{self.family} config lacks '{key}'", f"add '{key}' to {self.shown}, or write the models.yaml entry by hand")
+        return self.int(key, minimum=minimum, field=field)
+
+
+def _merged(top: jsondoc.Fields, cfg: dict) -> tuple[dict, dict]:
+    """A multimodal gemma3 config's text_config, as the config to read, and where each key came from."""
+    text = top.dict("text_config")
+    origin: dict[str, tuple] = {k: ("text_config", k) for k in text}
+    merged = {**text, "model_type": "gemma3"}
+    if "tie_word_embeddings" in cfg:
+        merged["tie_word_embeddings"] = cfg["tie_word_embeddings"]
+        origin["tie_word_embeddings"] = ("tie_word_embeddings",)
+    elif "tie_word_embeddings" not in text:
+        merged["tie_word_embeddings"] = True
+    return merged, origin
+
+
 def convert(cfg: dict, shown: str) -> dict:
     """The models.yaml fields for this config (without params, which the rules derive)."""
     top = _fields(cfg, shown)
     family = top.str("model_type")
-    origin = {}
+    origin: dict[str, tuple] = {}
     if family == "gemma3" and cfg.get("text_config") is not None:
-        text = top.dict("text_config")
-        origin = {k: ("text_config", k) for k in text}
-        merged = {**text, "model_type": "gemma3"}
-        if "tie_word_embeddings" in cfg:
-            merged["tie_word_embeddings"] = cfg["tie_word_embeddings"]
-            origin["tie_word_embeddings"] = ("tie_word_embeddings",)
-        elif "tie_word_embeddings" not in text:
-            merged["tie_word_embeddings"] = True
-        cfg = merged
+        cfg, origin = _merged(top, cfg)
     if family is None:
         raise ConfigProblem(shown, "config.json has no 'model_type'", "add the model's model_type, or write the models.yaml entry by hand")
     if family not in FAMILIES:
         raise ConfigProblem(shown, f"model_type {jsondoc._short(family)!r} is not one vramrules can import",
                             "supported: " + ", ".join(FAMILIES) + "; or write the models.yaml entry by hand")
-    f = jsondoc.Fields(cfg, shown, top.text, HINT, origin=origin)
+    f = _Config(cfg, shown, top.text, HINT, origin=origin)
+    f.family = family
+    entry = _core(f, family)
+    L = entry["num_layers"]
+    window = f.int("sliding_window", 0, minimum=0, field="sliding_window")
+    if window and f.bool("use_sliding_window", True):
+        layers = _window_layers(f, family, L)
+        if layers:
+            entry["sliding_window"] = window
+            entry["sliding_window_layers"] = layers
+    _mixture(f, family, entry)
+    if family == "deepseek_v3" and "intermediate_size" not in entry:
+        entry["intermediate_size"] = f.need("intermediate_size", "intermediate_size")
+    return entry
 
-    def need(key, field, minimum=1):
-        if not f.has(key):
-            raise ConfigProblem(shown, f"{family} config lacks '{key}'", f"add '{key}' to {shown}, or write the models.yaml entry by hand")
-        return f.int(key, minimum=minimum, field=field)
 
-    hidden = need("hidden_size", "hidden_size")
-    heads = need("num_attention_heads", "num_attention_heads")
-    L = need("num_hidden_layers", "num_layers")
+def _core(f: _Config, family: str) -> dict:
+    """The fields every family has: sizes, heads, vocabulary, norms, biases."""
+    hidden = f.need("hidden_size", "hidden_size")
+    heads = f.need("num_attention_heads", "num_attention_heads")
+    L = f.need("num_hidden_layers", "num_layers")
     kv = f.int("num_key_value_heads", heads, field="num_kv_heads")
     if heads % kv:
         f.fail("num_key_value_heads", f"{kv} does not divide num_attention_heads {heads}")
@@ -93,9 +120,9 @@ def convert(cfg: dict, shown: str) -> dict:
         head_dim = hidden // heads  # as the model code computes it
         if head_dim < 1:
             f.fail("num_attention_heads", f"{heads} heads leave no head_dim for hidden_size {hidden}")
-    name = cfg.get("_name_or_path")
+    name = f.data.get("_name_or_path")
     if not (isinstance(name, str) and name.strip() and len(name) <= 200 and name.isprintable()):
-        name = Path(shown).parent.name or family
+        name = Path(f.shown).parent.name or family
     entry = {
         "name": name,
         "family": family,
@@ -104,37 +131,33 @@ def convert(cfg: dict, shown: str) -> dict:
         "num_attention_heads": heads,
         "num_kv_heads": kv,
         "head_dim": head_dim,
-        "vocab_size": need("vocab_size", "vocab_size"),
+        "vocab_size": f.need("vocab_size", "vocab_size"),
         "tie_word_embeddings": f.bool("tie_word_embeddings", family.startswith("gemma")),
-        "max_context": need("max_position_embeddings", "max_context"),
+        "max_context": f.need("max_position_embeddings", "max_context"),
         "mlp": "gated",
         "norm": "rms",
-        "norms_per_layer": 2,
-        "qk_norm": False,
+        "norms_per_layer": 4 if family.startswith("gemma") and family != "gemma" else 2,
+        "qk_norm": family in ("qwen3", "qwen3_moe", "gemma3", "gemma3_text"),
         "attention_bias": f.bool("attention_bias", False),
         "attention_out_bias": False,
         "mlp_bias": f.bool("mlp_bias", False),
     }
     dense_mlp = ("llama", "mistral", "phi3", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "gemma3_text", "deepseek_v3", "qwen2_moe", "qwen3_moe")
     if family in dense_mlp and (family not in ("qwen2_moe", "qwen3_moe", "deepseek_v3") or f.has("intermediate_size")):
-        entry["intermediate_size"] = need("intermediate_size", "intermediate_size")
+        entry["intermediate_size"] = f.need("intermediate_size", "intermediate_size")
     if family in ("qwen2", "qwen2_moe"):
         entry["attention_bias"] = True  # Qwen2Attention: q, k, v with bias, o without
-    if family in ("qwen3", "qwen3_moe", "gemma3", "gemma3_text"):
-        entry["qk_norm"] = True
-    if family.startswith("gemma") and family != "gemma":
-        entry["norms_per_layer"] = 4
-    window = f.int("sliding_window", 0, minimum=0, field="sliding_window")
-    if window and f.bool("use_sliding_window", True):
-        layers = _window_layers(f, family, L)
-        if layers:
-            entry["sliding_window"] = window
-            entry["sliding_window_layers"] = layers
-    quant = jsondoc.Fields(f.dict("quantization_config"), shown, top.text, HINT, prefix=f.pointer("quantization_config"))
+    return entry
+
+
+def _mixture(f: _Config, family: str, entry: dict):
+    """Experts (mixtral, qwen MoE, deepseek_v3, gpt_oss), MLA, and precisions a config declares."""
+    L = entry["num_layers"]
+    quant = jsondoc.Fields(f.dict("quantization_config"), f.shown, f.text, HINT, prefix=f.pointer("quantization_config"))
     if family == "mixtral":
-        entry["moe"] = _experts(f, "num_local_experts", "intermediate_size", need)
+        entry["moe"] = _experts(f, "num_local_experts", "intermediate_size")
     elif family in ("qwen2_moe", "qwen3_moe"):
-        moe = _experts(f, "num_experts", "moe_intermediate_size", need)
+        moe = _experts(f, "num_experts", "moe_intermediate_size")
         shared = f.int("shared_expert_intermediate_size", 0, minimum=0, field="moe.shared_expert_intermediate_size")
         if shared:
             moe.update(shared_experts=1, shared_expert_intermediate_size=shared, shared_expert_gate=True)
@@ -147,36 +170,33 @@ def convert(cfg: dict, shown: str) -> dict:
             moe["dense_layers"] = len({jsondoc.whole(i) for i in dense})
         entry["moe"] = moe
     elif family == "deepseek_v3":
-        moe = _experts(f, "n_routed_experts", "moe_intermediate_size", need)
+        moe = _experts(f, "n_routed_experts", "moe_intermediate_size")
         moe.update(shared_experts=f.int("n_shared_experts", 0, minimum=0, field="moe.shared_experts"),
                    shared_expert_intermediate_size=moe["expert_intermediate_size"],
                    dense_layers=f.int("first_k_dense_replace", 0, minimum=0, maximum=L),
                    router_bias=f.str("topk_method") == "noaux_tc")
         entry["moe"] = moe
         entry["mla"] = {"q_lora_rank": f.int("q_lora_rank", 0, minimum=0, field="mla.q_lora_rank"),
-                        "kv_lora_rank": need("kv_lora_rank", "mla.kv_lora_rank"),
-                        "qk_rope_head_dim": need("qk_rope_head_dim", "mla.qk_rope_head_dim"),
-                        "qk_nope_head_dim": need("qk_nope_head_dim", "mla.qk_nope_head_dim", minimum=0),
-                        "v_head_dim": need("v_head_dim", "mla.v_head_dim")}
+                        "kv_lora_rank": f.need("kv_lora_rank", "mla.kv_lora_rank"),
+                        "qk_rope_head_dim": f.need("qk_rope_head_dim", "mla.qk_rope_head_dim"),
+                        "qk_nope_head_dim": f.need("qk_nope_head_dim", "mla.qk_nope_head_dim", minimum=0),
+                        "v_head_dim": f.need("v_head_dim", "mla.v_head_dim")}
         entry["head_dim"] = entry["mla"]["qk_rope_head_dim"] + entry["mla"]["qk_nope_head_dim"]
         if quant.str("quant_method") == "fp8":
             entry["native_precision"] = "fp8-block128"
     elif family == "gpt_oss":
-        entry["moe"] = {**_experts(f, "num_local_experts", "intermediate_size", need), "router_bias": True, "expert_bias": True}
+        entry["moe"] = {**_experts(f, "num_local_experts", "intermediate_size"), "router_bias": True, "expert_bias": True}
         entry["attention_bias"] = entry["attention_out_bias"] = entry["attention_sinks"] = True
         if quant.str("quant_method") == "mxfp4":
             entry["native_precision"] = "mxfp4-moe"
-    if family == "deepseek_v3" and "intermediate_size" not in entry:
-        entry["intermediate_size"] = need("intermediate_size", "intermediate_size")
-    return entry
 
 
-def _experts(f: jsondoc.Fields, count_key: str, size_key: str, need) -> dict:
-    experts = need(count_key, "moe.num_experts")
-    per_token = need("num_experts_per_tok", "moe.experts_per_token")
+def _experts(f: _Config, count_key: str, size_key: str) -> dict:
+    experts = f.need(count_key, "moe.num_experts")
+    per_token = f.need("num_experts_per_tok", "moe.experts_per_token")
     if per_token > experts:
         f.fail("num_experts_per_tok", f"{per_token} is more than {count_key} {experts}")
-    return {"num_experts": experts, "experts_per_token": per_token, "expert_intermediate_size": need(size_key, "moe.expert_intermediate_size")}
+    return {"num_experts": experts, "experts_per_token": per_token, "expert_intermediate_size": f.need(size_key, "moe.expert_intermediate_size")}
 
 
 def _window_layers(f: jsondoc.Fields, family, L) -> int:

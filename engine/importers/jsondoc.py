@@ -11,6 +11,7 @@ import json
 import math
 import re
 from functools import cache
+from typing import NoReturn
 
 from ..errors import DataError, Location, Problem
 from ..loader import pointer_text
@@ -113,7 +114,7 @@ _SKIP = re.compile(r'[^"{}\[\],]+')
 
 def _keys(text: str):
     """(pointer, offset) for every object key in valid JSON text, in order."""
-    from json.decoder import scanstring
+    from json.decoder import scanstring  # type: ignore[attr-defined]  # the decoder's own string scanner
 
     stack: list = []  # [is_object, key or index]
     expect_key = False
@@ -192,7 +193,7 @@ class Fields:
     def pointer(self, key) -> tuple:
         return self.origin.get(key, self.prefix + (key,))
 
-    def fail(self, key, message: str, hint: str | None = None):
+    def fail(self, key, message: str, hint: str | None = None) -> NoReturn:
         p = self.pointer(key) if not isinstance(key, tuple) else key
         line, col = position(self.text, p)
         if hint is None:
