@@ -33,7 +33,7 @@ def current_digest(path) -> str | None:
     """sha256 of the file's bytes now, None when there is no file; a non-regular file (a pipe
     put in its place) is never read and counts as changed."""
     try:
-        st = os.lstat(path)
+        st = os.stat(path)  # through a symlink, as the caller read it
     except FileNotFoundError:
         return None
     if not stat.S_ISREG(st.st_mode):
