@@ -97,7 +97,10 @@ def atomic_write(path, text: str, force: bool = False, expect=UNCHECKED) -> Path
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise UsageError(f"{directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:  # a read-only folder, /proc, a full disk: nothing was written
+        raise WriteError(f"cannot write {path}: {exc.strerror or exc}; the old file, if any, is unchanged") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
