@@ -206,6 +206,57 @@ def _field_type(spec) -> FieldType | None:
     return None
 
 
+GROUP_FIELDS = ("count", "attention", "window", "mlp")
+
+
+def group_types() -> dict[str, FieldType]:
+    """The names group.FIELD may use, read off the models schema's `layers` items."""
+    from .schema import load_schema
+
+    items = load_schema("models")["properties"]["models"]["additionalProperties"]["properties"]["layers"]["items"]
+    out = {}
+    for name, spec in items["properties"].items():
+        ft = _field_type(spec)
+        if ft:
+            out[name] = ft
+    return out
+
+
+def layer_groups(entry: Entry, merged: Merged | None = None, pointer: tuple = ()) -> list[Problem]:
+    """Set the model's layer groups as facts (group.count, group.attention, ... one list each):
+    its `layers:` as written, or derived from num_layers, sliding_window(_layers) and
+    moe.dense_layers. Derived order: full-attention groups before window groups, dense before
+    MoE; where a model has both windows and dense-first MoE layers, windows are taken as spread
+    evenly over the stack (derived: our assumption; write `layers:` to say otherwise)."""
+    f, raw = entry.facts, entry.raw
+    layers = raw.get("layers")
+    problems: list[Problem] = []
+    if layers:
+        groups = [(float(g["count"]), g.get("attention", "full"), float(g.get("window", 0)), g["mlp"]) for g in layers]
+        total = sum(g[0] for g in groups)
+        if merged is not None:
+            at = merged.where(pointer + ("layers",))
+            if total != f["num_layers"]:
+                problems.append(Problem(at, f"/models/{entry.id}/layers", f"the layer groups hold {total:g} layers, num_layers says {f['num_layers']:g}", "make the counts add up to num_layers"))
+            for i, g in enumerate(groups):
+                if g[1] == "window" and g[2] <= 0:
+                    problems.append(Problem(merged.where(pointer + ("layers", i)), f"/models/{entry.id}/layers/{i}", "a window group needs window: TOKENS"))
+                if g[3] == "moe" and not f.get("moe.num_experts"):
+                    problems.append(Problem(merged.where(pointer + ("layers", i)), f"/models/{entry.id}/layers/{i}", "an moe group in a model without moe.num_experts"))
+    else:
+        n = f.get("num_layers", 0.0)
+        w = f.get("sliding_window_layers", 0.0) if f.get("sliding_window", 0.0) > 0 else 0.0
+        dense = f.get("moe.dense_layers", 0.0) if f.get("moe.num_experts", 0.0) else n
+        wd = float(round(w * dense / n)) if n else 0.0  # window layers among the dense ones
+        cells = [(n - w - (dense - wd), "full", 0.0, "moe"), (w - wd, "window", f.get("sliding_window", 0.0), "moe")]
+        cells = [(dense - wd, "full", 0.0, "dense")] + cells[:1] + [(wd, "window", f.get("sliding_window", 0.0), "dense")] + cells[1:]
+        groups = [c for c in cells if c[0] > 0]
+    for k, field in enumerate(GROUP_FIELDS):
+        f["group." + field] = [g[k] for g in groups]
+        entry.fact_where["group." + field] = merged.where(pointer + ("layers",)) if layers and merged is not None else None
+    return problems
+
+
 def _get(raw: dict, dotted: str):
     cur = raw
     for part in dotted.split("."):
@@ -309,6 +360,10 @@ def build(merged: dict) -> tuple[Catalog, list[Problem]]:
             bucket = cat.entries.setdefault(kind, {})
             for eid, raw in (m.data.get(section) or {}).items():
                 bucket[eid] = build_entry(kind, eid, raw, types, m, (section, eid))
+                if kind == "model":
+                    problems.extend(coded(layer_groups(bucket[eid], m, (section, eid)), "data_error"))
+            if kind == "model":
+                cat.types["group"] = group_types()
     if "vocabulary.yaml" in merged and not any(p.location.file in merged["vocabulary.yaml"].files for p in problems):
         from . import vocabulary
 

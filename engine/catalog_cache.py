@@ -13,7 +13,7 @@ from . import cache
 from .catalog import FILES, RULES_DIR, Assumption, Catalog, Entry, FieldType
 from .errors import Location
 
-FORMAT = 6
+FORMAT = 7
 _ENGINE = os.path.dirname(os.path.realpath(__file__))
 MEMO = "statkeys"      # cache file: stat signature of every input -> content key
 MEMO_KEEP = 8
@@ -118,7 +118,7 @@ def _rule(r) -> dict:
 
     return {"name": r.name, "text": r.text, "names": list(r.formula.names) if r.formula else None,
             "ir": F.to_ir(r.formula) if r.formula else None, "unit": r.unit, "label": r.label,
-            "doc": r.doc, "source": r.source, "loc": _loc(r.location), "layer": r.layer, "scope": r.scope}
+            "doc": r.doc, "source": r.source, "loc": _loc(r.location), "layer": r.layer, "scope": r.scope, "per": r.per}
 
 
 def _unrule(d):
@@ -126,7 +126,7 @@ def _unrule(d):
     from .rules import Rule
 
     f = F.Formula(d["text"], None, list(d["names"]), d.get("ir")) if d["names"] is not None else None  # parsed only if needed
-    return Rule(d["name"], f, d["text"], d["unit"], d["label"], d["doc"], d["source"], _unloc(d["loc"]), d["layer"], d["scope"])
+    return Rule(d["name"], f, d["text"], d["unit"], d["label"], d["doc"], d["source"], _unloc(d["loc"]), d["layer"], d["scope"], d["per"])
 
 
 def _entry(e) -> dict:

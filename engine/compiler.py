@@ -76,6 +76,9 @@ def compile_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool, lean: bo
         for n in names:
             if n not in rules and n != TOTAL and "." in n and n not in leaves:
                 leaves.append(n)
+    groups = group_names(rules, order)
+    if groups and F.GROUP_COUNT not in leaves:
+        leaves.append(F.GROUP_COUNT)  # the groups' number
     leaf_local = {n: f"f{i}" for i, n in enumerate(leaves)}
 
     def local_of(n):
@@ -83,17 +86,15 @@ def compile_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool, lean: bo
 
     unit_value = _unit_values(rules)
     if once:
-        return _interpreted(rs, mode, order, leaves, rules, kinds, dims, full_deps, lean, unit_value)
+        return _interpreted(rs, mode, order, leaves, rules, kinds, dims, full_deps, lean, unit_value, groups)
 
     lines = ["def evaluate(facts):"]
     lines += [f"    {lv} = facts[{n!r}]" for n, lv in leaf_local.items()]
+    if groups:
+        lines.append(f"    _gi = _group_range({leaf_local[F.GROUP_COUNT]})")
     first_line = len(lines) + 1  # line of the first rule: a failure's line number names its rule
     for name in order:
-        if name == TOTAL:
-            expr = " + ".join(local[c] for c in mode.components)
-        else:
-            expr = F.to_source(rules[name].formula, local_of, unit_value)
-        lines.append(f"    {local[name]} = {expr}")
+        lines.append(f"    {local[name]} = {_expr(name, rules, mode.components, local_of, unit_value, groups)}")
     lines.append("    return (" + "".join(f"{local[n]}, " for n in order) + ")")
     filename = f"<vramrules:{rs.name}/{mode.name}>"
     code = compile("\n".join(lines) + "\n", filename, "exec")  # generated from the checked trees above
@@ -104,6 +105,26 @@ def compile_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool, lean: bo
                         [] if lean else warning_names(rs, mode), constraint_names(rs, mode), [] if lean else list(mode.host))
     compiled.first_line = first_line
     return compiled
+
+
+def group_names(rules: dict, order) -> frozenset:
+    """The names with one value per layer group: rules declared `per: group`, and group.FIELD."""
+    out = {n for n in order if n in rules and rules[n].per == "group"}
+    for n in order:
+        f = rules[n].formula if n in rules else None
+        if f is not None:
+            out.update(x for x in f.names if x.startswith(F.GROUP_PREFIX))
+    return frozenset(out)
+
+
+def _expr(name, rules, components, local_of, unit_value, groups) -> str:
+    """One rule's right-hand side; a per-group rule is a list, one value per group."""
+    if name == TOTAL:
+        return " + ".join(local_of(c) for c in components)
+    rule = rules[name]
+    if rule.per == "group":
+        return f"[{F.to_source(rule.formula, local_of, unit_value, groups, per_group=True)} for _i in _gi]"
+    return F.to_source(rule.formula, local_of, unit_value, groups)
 
 
 def _unit_values(rules):
@@ -144,16 +165,15 @@ def compile_sweep(lean: Compiled) -> Sweep:
     local = {n: f"r{i}" for i, n in enumerate(order)}
     local.update({n: f"f{i}" for i, n in enumerate(lean.leaves)})
     unit_value = _unit_values(rules)
+    groups = group_names(rules, order)
 
     def assign(name, indent):
-        if name == TOTAL:
-            expr = " + ".join(local[c] for c in lean.components)
-        else:
-            expr = F.to_source(rules[name].formula, local.__getitem__, unit_value)
-        return f"{indent}{local[name]} = {expr}"
+        return f"{indent}{local[name]} = {_expr(name, rules, lean.components, local.__getitem__, unit_value, groups)}"
 
     lines = ["def sweep(facts, gpu_rows):"]
     lines += [f"    {local[n]} = facts[{n!r}]" for n in lean.leaves if n not in per_gpu]
+    if groups:
+        lines.append(f"    _gi = _group_range({local[F.GROUP_COUNT]})")
     lines += [assign(n, "    ") for n in order if n not in per_gpu]
     lines += ["    out = []", "    append = out.append",
               "    for (" + "".join(f"{local[n]}, " for n in gpu_leaves) + ") in gpu_rows:"]
@@ -173,22 +193,29 @@ class RuleFailure(Exception):
         self.name, self.exc = name, exc
 
 
-def _interpreted(rs, mode, order, leaves, rules, kinds, dims, deps, lean, unit_value) -> Compiled:
+def _interpreted(rs, mode, order, leaves, rules, kinds, dims, deps, lean, unit_value, groups=frozenset()) -> Compiled:
     steps: list = []
     comps = list(mode.components)
     for name in order:
         if name == TOTAL:
-            steps.append((name, None))
+            steps.append((name, None, False))
         else:
             f = rules[name].formula
-            steps.append((name, F.Interpreted(f.ir if f.tree is None and f.ir is not None else F.to_ir(f), unit_value)))
+            steps.append((name, F.Interpreted(f.ir if f.tree is None and f.ir is not None else F.to_ir(f), unit_value, groups),
+                          rules[name].per == "group"))
 
     def fn(facts):
         env = dict(facts)
         out = []
-        for name, step in steps:
+        n_groups = len(env[F.GROUP_COUNT]) if groups else 0
+        for name, step, per_group in steps:
             try:
-                v = sum(env[c] for c in comps) if step is None else step(env)
+                if step is None:
+                    v = sum(env[c] for c in comps)
+                elif per_group:
+                    v = [step(env, i) for i in range(n_groups)]
+                else:
+                    v = step(env)
             except (ArithmeticError, ValueError, TypeError) as exc:
                 raise RuleFailure(name, exc) from None
             env[name] = v
@@ -220,6 +247,8 @@ def run(compiled: Compiled, facts: dict) -> dict:
         raise EvaluationError(Problem(loc, "", f"rule '{name}' failed: {what}", "check the inputs this rule divides by or raises to a power")) from None
     out = dict(zip(compiled.order, values))
     for name, v in out.items():
+        if isinstance(v, list):  # a per-group rule: every group's value must be finite
+            v = next((x for x in v if isinstance(x, float) and not math.isfinite(x)), 0.0)
         if isinstance(v, float) and not math.isfinite(v):
             rule = compiled.rules.get(name)
             raise EvaluationError(Problem(rule.location if rule else Location("<rules>"), "", f"rule '{name}' gave {v} (not a finite number)", "check for overflow in its inputs"))

@@ -56,6 +56,10 @@ def describe_fact(result, name: str) -> Input:
     if head == "assume":
         a = cat.assumptions[rest]
         return Input(name, value, dim, str(a.location), a.source)
+    if head == "group":  # the model's layer groups: one value per group
+        loc = sc.model.fact_where.get(name)
+        where = str(loc) if loc else "derived from num_layers, sliding_window(_layers) and moe.dense_layers (catalog.layer_groups)"
+        return Input(name, value, dim, where, sc.model.source if loc else "", sc.model.id)
     entry = sc.by_prefix[head]
     loc = entry.fact_where.get(rest)
     if loc is None:

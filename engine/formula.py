@@ -47,6 +47,25 @@ def _pow(base, exponent):
     return base ** exponent
 
 
+def _group_range(counts):
+    """The indices of the layer groups (generated code has no builtins)."""
+    return range(len(counts))
+
+
+def _group_sum(values):
+    return float(sum(values))
+
+
+def _group_max(values):
+    return max(values) if values else 0.0
+
+
+# Reductions over the model's layer groups: group_sum(x) and group_max(x) evaluate x once per
+# group, where x may read group.FIELD and the rules declared `per: group`.
+REDUCTIONS = {"group_sum": _group_sum, "group_max": _group_max}
+GROUP_PREFIX = "group."
+GROUP_COUNT = "group.count"  # every layer group has a count: the groups' number is its length
+
 # name -> (min args, max args, python callable)
 FUNCTIONS = {
     "min": (2, 8, min),
@@ -54,6 +73,8 @@ FUNCTIONS = {
     "ceil": (1, 1, _ceil),
     "floor": (1, 1, _floor),
     "round_up": (2, 2, _round_up),
+    "group_sum": (1, 1, _group_sum),
+    "group_max": (1, 1, _group_max),
 }
 
 
@@ -222,10 +243,13 @@ def _walk(node, names, count, depth, text_ok=False):  # noqa: C901  (one branch 
 NUM, BOOL, ENUM, STR = "number", "boolean", "enum", "string"
 
 
-def check(formula: Formula, resolve):
+def check(formula: Formula, resolve, per_group: bool = False, group_names=frozenset()):
     """Type-check a parsed formula. `resolve(name)` -> (kind, pint quantity or None) or raises
-    FormulaError. Returns (kind, quantity-of-magnitude-1 carrying the dimension)."""
-    return _check(formula.ast, resolve)
+    FormulaError. Returns (kind, quantity-of-magnitude-1 carrying the dimension).
+    `group_names`: the names that have one value per layer group (group.FIELD, rules declared
+    `per: group`); they may be read only inside group_sum()/group_max(), or anywhere in a rule
+    that is itself per group (`per_group`), which may not reduce."""
+    return _check(formula.ast, resolve, per_group, frozenset(group_names))
 
 
 def _dims_equal(a, b) -> bool:
@@ -244,7 +268,7 @@ def _need_num(node, kind, what):
         _fail(node, f"{what} needs a number, got a choice", "compare it: model.mlp == 'gated'")
 
 
-def _check(node, resolve):  # noqa: C901  (one branch per node kind of the allow-list)
+def _check(node, resolve, group=False, gnames=frozenset()):  # noqa: C901  (one branch per node kind of the allow-list)
     from .units import Dim
 
     one = Dim()
@@ -253,9 +277,12 @@ def _check(node, resolve):  # noqa: C901  (one branch per node kind of the allow
             return STR, node.value
         return (BOOL, None) if isinstance(node.value, bool) else (NUM, one)
     if isinstance(node, (ast.Name, ast.Attribute)):
-        return resolve(dotted(node), node)
+        name = dotted(node)
+        if not group and (name in gnames or (name or "").startswith(GROUP_PREFIX)):
+            _fail(node, f"'{name}' has one value per layer group", "read it inside group_sum(...) or group_max(...), or in a rule with per: group")
+        return resolve(name, node)
     if isinstance(node, ast.UnaryOp):
-        kind, q = _check(node.operand, resolve)
+        kind, q = _check(node.operand, resolve, group, gnames)
         if isinstance(node.op, ast.Not):
             if kind != BOOL:
                 _fail(node, "`not` needs a boolean")
@@ -263,8 +290,8 @@ def _check(node, resolve):  # noqa: C901  (one branch per node kind of the allow
         _need_num(node, kind, "unary minus")
         return NUM, q
     if isinstance(node, ast.BinOp):
-        lk, lq = _check(node.left, resolve)
-        rk, rq = _check(node.right, resolve)
+        lk, lq = _check(node.left, resolve, group, gnames)
+        rk, rq = _check(node.right, resolve, group, gnames)
         sym = _BINOPS[type(node.op)]
         _need_num(node, lk, f"'{sym}'")
         _need_num(node, rk, f"'{sym}'")
@@ -281,13 +308,13 @@ def _check(node, resolve):  # noqa: C901  (one branch per node kind of the allow
         return NUM, lq**value
     if isinstance(node, ast.BoolOp):
         for v in node.values:
-            k, _ = _check(v, resolve)
+            k, _ = _check(v, resolve, group, gnames)
             if k != BOOL:
                 _fail(v, "`and`/`or` need booleans", "compare first, e.g. `x > 0 and y > 0`")
         return BOOL, None
     if isinstance(node, ast.Compare):
         items = [node.left] + list(node.comparators)
-        checked = [_check(i, resolve) for i in items]
+        checked = [_check(i, resolve, group, gnames) for i in items]
         if any(k in (ENUM, STR) for k, _ in checked):
             return _check_choice(node, items, checked)
         for (k, _q), item in zip(checked, items):
@@ -304,11 +331,11 @@ def _check(node, resolve):  # noqa: C901  (one branch per node kind of the allow
                     _fail(node, f"cannot compare {_dimtext(first)} with {_dimtext(q)}", "both sides need the same dimension")
         return BOOL, None
     if isinstance(node, ast.IfExp):
-        tk, _ = _check(node.test, resolve)
+        tk, _ = _check(node.test, resolve, group, gnames)
         if tk != BOOL:
             _fail(node.test, "the condition of `if` must be a boolean", "compare, e.g. `model.moe.num_experts > 0`")
-        bk, bq = _check(node.body, resolve)
-        ok, oq = _check(node.orelse, resolve)
+        bk, bq = _check(node.body, resolve, group, gnames)
+        ok, oq = _check(node.orelse, resolve, group, gnames)
         if bk != ok or bk not in (NUM, BOOL):
             _fail(node, "both branches of `if` must be numbers, or both booleans")
         if bk == NUM and not _dims_equal(bq, oq):
@@ -316,9 +343,16 @@ def _check(node, resolve):  # noqa: C901  (one branch per node kind of the allow
                 _fail(node, f"branches of `if` differ in dimension: {_dimtext(bq)} vs {_dimtext(oq)}", "both branches need the same dimension (a bare 0 matches any)")
             return NUM, (oq if _is_zero(node.body) else bq)
         return bk, bq
+    if isinstance(node, ast.Call) and node.func.id in REDUCTIONS:
+        fn = node.func.id
+        if group:
+            _fail(node, f"{fn}() cannot be used per group (inside another reduction or a rule with per: group)", "reduce once, in a rule without per: group")
+        kind, q = _check(node.args[0], resolve, True, gnames)
+        _need_num(node.args[0], kind, f"{fn}()")
+        return NUM, q
     if isinstance(node, ast.Call):
         fn = node.func.id
-        checked = [_check(a, resolve) for a in node.args]
+        checked = [_check(a, resolve, group, gnames) for a in node.args]
         for (k, _), a in zip(checked, node.args):
             _need_num(a, k, f"{fn}()")
         qs = [q for _, q in checked]
@@ -359,48 +393,10 @@ _SRC_BINOP = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Floor
 _SRC_CMP = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
 
 
-def to_source(formula: Formula, local_of, unit_value) -> str:
-    """The formula as Python source over local variables, written from the checked tree (never
-    from the user's text): every operator comes from the allow-list, every name is a generated
-    identifier, every constant a float or a quoted choice (floats only: see _pow). Fully
-    parenthesized."""
-
-    def conv(node) -> str:
-        if isinstance(node, ast.Constant):
-            v = node.value
-            if isinstance(v, bool):
-                return "True" if v else "False"
-            if isinstance(v, str):
-                return repr(v)
-            return repr(float(v))  # type: ignore[arg-type]  # parse() admits only numbers here
-        if isinstance(node, (ast.Name, ast.Attribute)):
-            name = dotted(node)
-            u = unit_value(name)
-            return repr(float(u)) if u is not None else local_of(name)
-        if isinstance(node, ast.BinOp):
-            if isinstance(node.op, ast.Pow):
-                return f"_pow({conv(node.left)}, {conv(node.right)})"
-            return f"({conv(node.left)} {_SRC_BINOP[type(node.op)]} {conv(node.right)})"
-        if isinstance(node, ast.UnaryOp):
-            op = {ast.USub: "-", ast.UAdd: "+", ast.Not: "not "}[type(node.op)]
-            return f"({op}{conv(node.operand)})"
-        if isinstance(node, ast.BoolOp):
-            op = " and " if isinstance(node.op, ast.And) else " or "
-            return "(" + op.join(conv(v) for v in node.values) + ")"
-        if isinstance(node, ast.Compare):
-            out = conv(node.left)
-            for cop, c in zip(node.ops, node.comparators):
-                out += f" {_SRC_CMP[type(cop)]} {conv(c)}"
-            return f"({out})"
-        if isinstance(node, ast.IfExp):
-            return f"({conv(node.body)} if {conv(node.test)} else {conv(node.orelse)})"
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            return f"_fn_{node.func.id}(" + ", ".join(conv(a) for a in node.args) + ")"
-        raise AssertionError(type(node))  # parse() admits nothing else
-
-    if formula.tree is None and formula.ir is not None:
-        return ir_source(formula.ir, local_of, unit_value)
-    return conv(formula.ast)
+def to_source(formula: Formula, local_of, unit_value, group_names=frozenset(), per_group: bool = False) -> str:
+    """The formula as Python source over local variables, written from the data form of its
+    checked tree (the one input of every backend; never from the user's text)."""
+    return ir_source(formula.ir if formula.ir is not None else to_ir(formula), local_of, unit_value, group_names, per_group)
 
 
 # ---------------------------------------------------------------- the checked tree as data
@@ -436,12 +432,15 @@ def to_ir(formula: Formula) -> list:
     return conv(formula.ast)
 
 
-def ir_source(ir, local_of, unit_value) -> str:
-    """Python source from the data form of a checked tree. The data came from the cache, so it is
-    checked again here, node by node, against the same allow-list as parse(): anything else is
-    a FormulaError, and nothing but numbers, quoted choices, generated names and allowed
-    operators reaches the source."""
+def ir_source(ir, local_of, unit_value, group_names=frozenset(), per_group: bool = False) -> str:  # noqa: C901  (one branch per node kind)
+    """Python source from the data form of a checked tree. The data may come from the cache, so
+    it is checked again here, node by node, against the same allow-list as parse(): anything
+    else is a FormulaError, and nothing but numbers, quoted choices, generated names and allowed
+    operators reaches the source. Names in `group_names` hold one value per layer group: they
+    are indexed by the group (`_i`) inside a reduction, or everywhere in a per-group rule (whose
+    caller loops over the groups); a reduction becomes a loop over `_gi`, the groups' range."""
     count = [0]
+    grouped = [per_group]
 
     def bad(what):
         raise FormulaError(f"cached formula is malformed: {what}")
@@ -463,6 +462,10 @@ def ir_source(ir, local_of, unit_value) -> str:
         if tag == "s" and len(n) == 2 and isinstance(n[1], str) and len(n[1]) <= 64 and n[1].replace("-", "").replace("_", "").isalnum():
             return repr(n[1])
         if tag == "n" and len(n) == 2 and isinstance(n[1], str) and _IR_NAME.match(n[1]):
+            if n[1] in group_names or n[1].startswith(GROUP_PREFIX):
+                if not grouped[0]:
+                    bad("a per-group name outside a reduction")
+                return f"{local_of(n[1])}[_i]"
             u = unit_value(n[1])
             return repr(float(u)) if u is not None else local_of(n[1])
         if tag == "op" and len(n) == 4 and n[1] in _IR_BIN:
@@ -483,6 +486,13 @@ def ir_source(ir, local_of, unit_value) -> str:
             return f"({out})"
         if tag == "if" and len(n) == 4:
             return f"({conv(n[2], depth + 1)} if {conv(n[1], depth + 1)} else {conv(n[3], depth + 1)})"
+        if tag == "call" and len(n) == 3 and n[1] in REDUCTIONS and isinstance(n[2], list) and len(n[2]) == 1:
+            if grouped[0]:
+                bad("a reduction inside a reduction")
+            grouped[0] = True
+            inner = conv(n[2][0], depth + 1)
+            grouped[0] = False
+            return f"_fn_{n[1]}([{inner} for _i in _gi])"
         if tag == "call" and len(n) == 3 and n[1] in FUNCTIONS and isinstance(n[2], list):
             lo, hi, _ = FUNCTIONS[n[1]]
             if not lo <= len(n[2]) <= hi:
@@ -511,21 +521,23 @@ class Interpreted:
     a scenario once: cheaper than generating and compiling code (~10 ms a mode) when there is
     one evaluation to do. Only the allow-list's nodes evaluate; anything else is a FormulaError."""
 
-    __slots__ = ("ir", "units")
+    __slots__ = ("groups", "ir", "units")
 
-    def __init__(self, ir, unit_value):
+    def __init__(self, ir, unit_value, group_names=frozenset()):
         self.ir = ir
         self.units = unit_value
+        self.groups = group_names
 
-    def __call__(self, env):
+    def __call__(self, env, i=None):
+        """The value; `i`: the layer group a per-group rule is evaluated for."""
         try:
-            return self._ev(self.ir, env)
+            return self._ev(self.ir, env, i)
         except RecursionError:
             raise FormulaError("cached formula is malformed: too deep") from None
         except (IndexError, KeyError, AttributeError):
             raise FormulaError("cached formula is malformed: shape") from None
 
-    def _ev(self, n, env):
+    def _ev(self, n, env, i=None):  # noqa: C901  (one branch per node kind)
         # the tree comes from the cache: each node is checked as it is evaluated, with the bounds
         # ir_source() applies (shape, finite bounded constants, small constant exponents)
         if not isinstance(n, list) or not n:
@@ -539,6 +551,10 @@ class Interpreted:
         if tag == "b" or tag == "s":
             return n[1]
         if tag == "n":
+            if n[1] in self.groups or n[1].startswith(GROUP_PREFIX):
+                if i is None:
+                    raise FormulaError("cached formula is malformed: a per-group name outside a reduction")
+                return env[n[1]][i]
             v = env.get(n[1])
             if v is None:
                 u = self.units(n[1])
@@ -549,7 +565,7 @@ class Interpreted:
         if tag == "op":
             if n[1] == "**" and not _small_exponent(n[3]):
                 raise FormulaError("cached formula is malformed: exponent")
-            a, b, op = self._ev(n[2], env), self._ev(n[3], env), n[1]
+            a, b, op = self._ev(n[2], env, i), self._ev(n[3], env, i), n[1]
             if op == "+":
                 return a + b
             if op == "-":
@@ -565,30 +581,34 @@ class Interpreted:
             if op == "**":
                 return _pow(a, b)
         if tag == "u":
-            v = self._ev(n[2], env)
+            v = self._ev(n[2], env, i)
             return -v if n[1] == "-" else (+v if n[1] == "+" else not v)
         if tag == "if":
-            return self._ev(n[2], env) if self._ev(n[1], env) else self._ev(n[3], env)
+            return self._ev(n[2], env, i) if self._ev(n[1], env, i) else self._ev(n[3], env, i)
         if tag == "bool":
             if n[1] == "and":
-                return all(self._ev(v, env) for v in n[2])
-            return any(self._ev(v, env) for v in n[2])
+                return all(self._ev(v, env, i) for v in n[2])
+            return any(self._ev(v, env, i) for v in n[2])
         if tag == "cmp":
-            left = self._ev(n[2][0], env)
+            left = self._ev(n[2][0], env, i)
             for op, c in zip(n[1], n[2][1:]):
-                right = self._ev(c, env)
+                right = self._ev(c, env, i)
                 if not _CMPS[op](left, right):
                     return False
                 left = right
             return True
+        if tag == "call" and n[1] in REDUCTIONS:
+            if i is not None or len(n[2]) != 1:
+                raise FormulaError("cached formula is malformed: a reduction inside a reduction")
+            return REDUCTIONS[n[1]]([self._ev(n[2][0], env, g) for g in range(len(env[GROUP_COUNT]))])
         if tag == "call" and n[1] in FUNCTIONS:
-            return FUNCTIONS[n[1]][2](*[self._ev(a, env) for a in n[2]])
+            return FUNCTIONS[n[1]][2](*[self._ev(a, env, i) for a in n[2]])
         raise FormulaError(f"cached formula is malformed: node {str(tag)[:10]!r}")
 
 
 def function_globals() -> dict:
     """The only globals a compiled rule function sees."""
-    g = {"__builtins__": {}, "_pow": _pow}
+    g = {"__builtins__": {}, "_pow": _pow, "_group_range": _group_range}
     for name, (_, _, fn) in FUNCTIONS.items():
         g["_fn_" + name] = fn
     return g

@@ -273,7 +273,8 @@ def plain_value(text: str):
             if node.tag != loader.resolve(yaml.ScalarNode, node.value, implicit):  # an explicit tag that changes the reading
                 raise ValueRefused(f"YAML tags ({node.tag.replace('tag:yaml.org,2002:', '!!')}) are not allowed here", "write the value without a tag")
             if node.tag == _AMBIGUOUS:
-                raise ValueRefused(*_yaml11_reading(node.value))
+                message, hint = _yaml11_reading(node.value) or ("an ambiguous YAML 1.1 value", "quote it")
+                raise ValueRefused(message, hint)
             try:
                 value = loader.construct_object(node, deep=True)
             except _Refused as exc:

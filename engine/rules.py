@@ -21,13 +21,14 @@ TOTAL = contract.TOTAL
 # Plain classes, not dataclasses: a warm `eval` imports this module, and decorating its classes
 # cost more than evaluating the rules (issue 7).
 class Rule:
-    __slots__ = ("name", "formula", "text", "unit", "label", "doc", "source", "location", "layer", "scope")
+    __slots__ = ("name", "formula", "text", "unit", "label", "doc", "source", "location", "layer", "scope", "per")
 
     def __init__(self, name: str, formula: F.Formula | None, text: str, unit: str | None, label: str, doc: str,
-                 source: str, location: Location, layer: str, scope: str):
+                 source: str, location: Location, layer: str, scope: str, per: str | None = None):
         self.name, self.formula, self.text, self.unit, self.label = name, formula, text, unit, label
         self.doc, self.source, self.location, self.layer = doc, source, location, layer
         self.scope = scope  # rule set or mode name that defined it
+        self.per = per      # 'group': one value per layer group of the model
 
     def __repr__(self):
         return f"Rule({self.name} = {self.text!r} at {self.location})"
@@ -210,7 +211,7 @@ def _rule(name, spec, m, pointer, scope, problems) -> Rule:
     except F.FormulaError as exc:
         problems.append(Problem(_at(loc, exc.col), "/" + "/".join(pointer) + "/formula", f"rule '{name}': {exc.message}", exc.hint))
     return Rule(name, form, str(text), spec.get("unit"), spec.get("label", name.replace("_", " ")), spec.get("doc", ""),
-                spec.get("source", ""), loc, m.layer(pointer), scope)
+                spec.get("source", ""), loc, m.layer(pointer), scope, spec.get("per"))
 
 
 def _warnings(specs, m, pointer, scope, problems, kind="warning") -> list:
@@ -280,6 +281,12 @@ def resolver(cat: Catalog, rules: dict, known: dict):
                 return F.NUM, u[1]
             cands = list(rules) + [TOTAL] + list(prefixes) + ["input", "assume"]
             F._fail(node, f"unknown name '{name}'", _near(name, cands) or "names are rules, units, or model./gpu./precision./input./assume. fields")
+        if head == "group":  # a field of one layer group of the model (models.yaml `layers:`)
+            types = cat.types.get("group", {})
+            ft = types.get(rest)
+            if ft is None:
+                F._fail(node, f"unknown layer-group field '{name}'", did_you_mean(rest, list(types), "group."))
+            return _typed(ft, reg)
         if head in prefixes:
             kind = prefixes[head].selects
             types = cat.types.get(kind, {})
@@ -410,6 +417,10 @@ def check_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool):
     known: dict = {n: None for n in in_cycle}  # checked no further, and no errors cascade from them
     kinds, dims = {}, {}
     resolve = resolver(cat, rules, known)
+    per_group = frozenset(n for n, r in rules.items() if r.per == "group")
+    for t in sorted(set(targets) & per_group):  # what the engine reads is one number, not one per group
+        problems.append(Problem(rules[t].location, "", f"rule '{t}' is per group but the mode reads it as one number",
+                                "reduce it in another rule: group_sum(...) or group_max(...)"))
     for name in order:
         if name == TOTAL:
             q = None
@@ -427,7 +438,7 @@ def check_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool):
             known[name] = None
             continue
         try:
-            kind, q = F.check(rule.formula, resolve)
+            kind, q = F.check(rule.formula, resolve, rule.per == "group", per_group)
             for n in rule.formula.names:  # names only a warning message reads
                 resolve(n, None)
         except F.Poisoned:

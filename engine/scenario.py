@@ -5,7 +5,7 @@ user gave. Every resolved value remembers which of the three it came from.
 """
 from __future__ import annotations
 
-from .catalog import BOOL, NUM, Catalog, Entry
+from .catalog import BOOL, GROUP_FIELDS, NUM, Catalog, Entry
 from .errors import Location, UsageError, did_you_mean, unknown
 
 LAYOUT = ("tp", "pp", "dp")  # the layout inputs the engine reads (see _layout)
@@ -36,6 +36,8 @@ class Scenario:
                 out[leaf] = self.inputs[rest]
             elif head == "assume":
                 out[leaf] = self._assumptions[rest]
+            elif head == "group":  # one list per field: the model's layer groups
+                out[leaf] = self.model.facts[leaf]
             else:
                 out[leaf] = by_prefix[head].facts[rest]
         return out
@@ -76,6 +78,8 @@ def params_only_model(cat: Catalog, params: float) -> Entry:
     for name, ft in types.items():
         facts[name] = 0.0 if ft.kind == NUM else (False if ft.kind == BOOL else (ft.choices[0] if ft.choices else ""))
     facts["params"] = facts["params_nominal"] = facts["active_params"] = float(params)
+    for field in GROUP_FIELDS:
+        facts["group." + field] = []  # no architecture: no layers
     raw = {"name": f"{params:.4g} parameters", "source": "given on the command line (--params)"}
     return Entry("model", f"params-{params:.4g}", raw, Location("<command line>"), "option", facts, {k: None for k in facts})
 

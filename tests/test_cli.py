@@ -91,8 +91,9 @@ def test_explain_json_has_derivation():
     steps = {s["rule"]: s for s in doc["derivation"]}
     kv = steps["kv_cache"]
     assert "kv_precision.bits" in kv["formula"]
-    tokens = steps["kv_layer_tokens"]
+    tokens = steps["group_kv_tokens"]  # per layer group, summed by kv_layer_tokens
     assert any(i["name"] == "input.seq_len" and i["from"] == "mode default" for i in tokens["inputs"])
+    assert steps["kv_layer_tokens"]["formula"] == "group_sum(group_kv_tokens)"
     bits = [i for i in kv["inputs"] if i["name"] == "kv_precision.bits"][0]
     assert bits["entry"] == "bf16" and bits["from"].startswith("data/precisions.yaml:") or "precisions.yaml:" in bits["from"]
     assert bits["value"] == {"value": 2 / 2**30, "unit": "GiB", "bytes": 2.0} or bits["value"]["bytes"] == 2.0

@@ -14,6 +14,8 @@ def quantity(nbytes: float, unit: str) -> dict:
 
 
 def plain(x, dim: str, unit: str):
+    if isinstance(x, list):  # a per-layer-group value: {"per_group": [...]} of the same shapes
+        return {"per_group": [plain(v, dim, unit) for v in x]}
     if isinstance(x, (bool, str)):
         return x
     if dim == "[information]":

@@ -22,7 +22,7 @@ def auto(nbytes: float, binary: bool = True) -> str:
     return memory(nbytes, chosen, digits)
 
 
-def count(x: float) -> str:
+def count(x: float | bool | str) -> str:
     if isinstance(x, bool):
         return "true" if x else "false"
     if isinstance(x, str):
@@ -33,7 +33,9 @@ def count(x: float) -> str:
 
 
 def value(x, dim: str, binary: bool = True) -> str:
-    """A rule or fact value for humans, by its dimension."""
+    """A rule or fact value for humans, by its dimension; a per-layer-group value is a list."""
+    if isinstance(x, list):
+        return "per group: [" + ", ".join(auto(v, binary) if dim == "[information]" and not isinstance(v, (bool, str)) else count(v) for v in x) + "]"
     if isinstance(x, (bool, str)):
         return count(x)
     if dim == "[information]":

@@ -1,0 +1,177 @@
+"""Lists in the rule language: a model is a list of layer groups, rules may be evaluated per
+group (`per: group`) and reduced with group_sum()/group_max(), dimensions checked as for scalars.
+Today's catalog is groups derived from its fields, with every number unchanged (the golden,
+fidelity and parameter-count suites prove that); these tests pin the mechanism itself."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+import vramrules
+from vramrules.cli import main
+from vramrules.formula import FormulaError, ir_source
+
+# A hybrid stack: 4 global layers and 12 sliding-window (512) layers, Llama-3.1-8B's widths
+# otherwise (8 KV heads x head_dim 128: 2 * 8 * 128 = 2,048 values per token per layer; bf16).
+HYBRID = """models:
+  hybrid-16:
+    name: hybrid test model
+    family: test
+    params: 1000000000
+    params_source: test
+    tie_word_embeddings: false
+    max_context: 131072
+    hidden_size: 4096
+    num_layers: 16
+    num_attention_heads: 32
+    num_kv_heads: 8
+    head_dim: 128
+    intermediate_size: 14336
+    vocab_size: 128256
+    mlp: gated
+    norm: rms
+    norms_per_layer: 2
+    layers:
+      - {count: 4, attention: full, mlp: dense}
+      - {count: 12, attention: window, window: 512, mlp: dense}
+    source: test
+"""
+GEMMA_AS_WRITTEN = """models:
+  gemma3-27b:
+    layers:
+      - {count: 10, attention: full, mlp: dense}
+      - {count: 52, attention: window, window: 1024, mlp: dense}
+"""
+
+
+def overlay(tmp_path, models=HYBRID, rules=None):
+    d = tmp_path / "org"
+    d.mkdir(exist_ok=True)
+    (d / "models.yaml").write_text(models, encoding="utf-8")
+    if rules:
+        (d / "rules").mkdir(exist_ok=True)
+        (d / "rules" / "default.yaml").write_text(rules, encoding="utf-8")
+    return str(d)
+
+
+def run(*args):
+    r = CliRunner().invoke(main, [str(a) for a in args])
+    return r.exit_code, r.output
+
+
+def test_a_model_of_two_different_groups_through_eval_json_and_explain(tmp_path):
+    data = overlay(tmp_path)
+    s = 8192
+    code, out = run("eval", "--data", data, "--model", "hybrid-16", "--seq-len", s, "--format", "json", "--explain")
+    assert code == 0, out
+    doc = json.loads(out)
+    kv = next(c for c in doc["components"] if c["name"] == "kv_cache")["memory"]["bytes"]
+    assert kv == (4 * s + 12 * 512) * 2048 * 2  # full layers cache the whole sequence, window layers 512 tokens
+    steps = {st["rule"]: st for st in doc["derivation"]}
+    assert steps["group_kv_tokens"]["value"] == {"per_group": [{"value": 4 * s, "unit": "1"}, {"value": 12 * 512, "unit": "1"}]}
+    code, out = run("eval", "--data", data, "--model", "hybrid-16", "--mode", "train-full", "--format", "json", "--explain")
+    steps = {st["rule"]: st for st in json.loads(out)["derivation"]}
+    per_layer = steps["act_layer_per_token"]["value"]["per_group"]  # a memory per group: value, unit and exact bytes
+    assert len(per_layer) == 2 and per_layer[0]["unit"] == "GiB" and per_layer[0]["bytes"] == per_layer[1]["bytes"] > 0
+    code, text = run("eval", "--data", data, "--model", "hybrid-16", "--seq-len", s, "--explain")
+    assert "group_kv_tokens = per group: [32,768, 6,144]" in text
+    assert "group.attention = per group: [full, window]" in text and "models.yaml:" in text  # located at the layers: list
+
+
+def test_a_model_of_two_groups_through_fit_and_sweep(tmp_path):
+    data = overlay(tmp_path)
+    code, out = run("fit", "--data", data, "--model", "hybrid-16", "--gpu", "rtx-4090", "--max", "seq-len", "--format", "json")
+    assert code == 0, out
+    longest = json.loads(out)["answer"]
+    at = vramrules.evaluate("hybrid-16", "inference", data=(data,), gpu="rtx-4090", seq_len=longest, needed=False)
+    over = vramrules.evaluate("hybrid-16", "inference", data=(data,), gpu="rtx-4090", seq_len=longest + 1, needed=False)
+    assert at.fit.fits and not over.fit.fits
+    code, out = run("sweep", "--data", data, "--model", "hybrid-16", "--mode", "inference,train-lora", "--gpu", "rtx-4090,l4",
+                    "--format", "json")
+    assert code == 0, out
+    rows = json.loads(out)
+    assert len(rows) == 4 and not any(r["error"] for r in rows)
+    for r in rows:  # the sweep's compiled loop equals the single evaluation
+        one = vramrules.evaluate("hybrid-16", r["mode"], data=(data,), gpu=r["gpu"], needed=False)
+        assert r["total"]["bytes"] == one.total.bytes
+
+
+def test_groups_written_out_give_the_derived_numbers_to_the_byte(tmp_path):
+    """gemma-3-27b's groups, derived from sliding_window_layers, and the same groups as `layers:`."""
+    data = overlay(tmp_path, GEMMA_AS_WRITTEN)
+    for mode in ("inference", "train-lora", "train-full"):
+        derived = vramrules.evaluate("gemma3-27b", mode, seq_len=32768, recompute="none", needed=False)
+        written = vramrules.evaluate("gemma3-27b", mode, seq_len=32768, recompute="none", data=(data,), needed=False)
+        assert written.total.bytes == derived.total.bytes
+        assert written.values["kv_layer_tokens"] == derived.values["kv_layer_tokens"] == 10 * 32768 + 52 * 1024
+
+
+@pytest.mark.parametrize("once", [True, False], ids=["interpreted", "generated"])
+def test_both_evaluators_reduce_groups_alike(tmp_path, once):
+    data = overlay(tmp_path)
+    r = vramrules.evaluate("hybrid-16", "train-full", data=(data,), seq_len=4096, recompute="none", once=once)
+    assert r.values["group_kv_tokens"] == [4 * 4096, 12 * 512]
+    assert r.values["dense_layers"] == 16 and r.values["moe_layers"] == 0
+    assert r.values["act_largest_layer_per_token"] == r.values["act_layer_per_token"][0]
+    other = vramrules.evaluate("hybrid-16", "train-full", data=(data,), seq_len=4096, recompute="none", once=not once)
+    assert other.values == r.values
+
+
+@pytest.mark.parametrize("layers,message", [
+    ("[{count: 4, mlp: dense}, {count: 4, mlp: dense}]", "the layer groups hold 8 layers, num_layers says 16"),
+    ("[{count: 16, attention: window, mlp: dense}]", "a window group needs window: TOKENS"),
+    ("[{count: 16, mlp: moe}]", "an moe group in a model without moe.num_experts"),
+    ("[{count: 16}]", "missing required field 'mlp'"),
+])
+def test_layer_group_mistakes_are_located(tmp_path, layers, message):
+    models = HYBRID.replace("""    layers:
+      - {count: 4, attention: full, mlp: dense}
+      - {count: 12, attention: window, window: 512, mlp: dense}
+""", f"    layers: {layers}\n")
+    code, out = run("validate", "--data", overlay(tmp_path, models))
+    assert code == 1 and message in out, out
+    line = models.splitlines().index(next(x for x in models.splitlines() if x.startswith("    layers:"))) + 1
+    assert f"models.yaml:{line}:" in out  # located at `layers:`
+
+
+@pytest.mark.parametrize("formula,per,message", [
+    ("group.count * B", None, "'group.count' has one value per layer group"),
+    ("group_sum(group_sum(group.count)) * B", None, "group_sum() cannot be used per group"),
+    ("group_sum(group.count) * B", "group", "group_sum() cannot be used per group"),
+    ("group_sum(group.windw) * B", None, "unknown layer-group field 'group.windw' (hint: did you mean 'group.window'?)"),
+    ("group_max(group.attention) * B", None, "group_max() needs a number, got a choice"),
+])
+def test_group_rules_are_checked_when_they_load(tmp_path, formula, per, message):
+    rules = f"""modes:
+  inference:
+    components: [weights, kv_cache, activations_inference, runtime_overhead, extra]
+    rules:
+      extra:
+        formula: "{formula}"
+        unit: B
+        {'per: ' + per if per else ''}
+        doc: a test component
+"""
+    code, out = run("validate", "--data", overlay(tmp_path, "models: {}\n", rules))
+    assert code == 1 and message in out, out
+    assert "rules/default.yaml:" in out
+
+
+def test_a_per_group_component_is_refused(tmp_path):
+    rules = """modes:
+  inference:
+    components: [weights, kv_cache, activations_inference, runtime_overhead, extra]
+    rules:
+      extra: {formula: group.count * B, unit: B, per: group, doc: a test component}
+"""
+    code, out = run("validate", "--data", overlay(tmp_path, "models: {}\n", rules))
+    assert code == 1 and "rule 'extra' is per group but the mode reads it as one number" in out
+
+
+def test_a_cached_per_group_name_outside_a_reduction_never_becomes_code():
+    with pytest.raises(FormulaError, match="per-group name outside a reduction"):
+        ir_source(["op", "*", ["n", "group.count"], ["c", 2]], lambda n: "x", lambda n: None)
+    with pytest.raises(FormulaError, match="a reduction inside a reduction"):
+        ir_source(["call", "group_sum", [["call", "group_max", [["n", "group.count"]]]]], lambda n: "x", lambda n: None)
