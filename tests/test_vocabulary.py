@@ -161,3 +161,22 @@ def test_validate_reports_a_component_without_doc_or_source(tmp_path):
     assert f"{d / 'rules' / 'default.yaml'}:7:" in out
     assert "component 'mystery' of mode 'default/bare' has neither doc nor source" in out
     assert "component 'weights'" not in out  # the built-in components are documented
+
+
+@pytest.mark.parametrize("value,message", [
+    ("9" * 400, "is not a whole number"),
+    ("9" * 30, "is unreasonably large"),
+    ("2.5", "is not a whole number"),
+])
+def test_integer_options_refuse_what_is_not_a_count(value, message):
+    code, out = run("eval", "--model", "llama3.1-8b", "--batch", value)
+    assert code == 2 and message in out and "internal error" not in out
+
+
+def test_integer_options_take_k_and_K():
+    """32k = 32,000 and 32K = 32,768, as vLLM's --max-model-len reads them."""
+    a = vramrules.evaluate("llama3.1-8b", "inference", seq_len=32000)
+    code, out = run("eval", "--model", "llama3.1-8b", "--ctx", "32k", "--format", "json")
+    assert code == 0 and json.loads(out)["inputs"]["seq_len"] == 32000 == a.scenario.inputs["seq_len"]
+    code, out = run("eval", "--model", "llama3.1-8b", "--max-model-len", "32K", "--format", "json")
+    assert json.loads(out)["inputs"]["seq_len"] == 32768

@@ -25,9 +25,11 @@ class HumanInt(click.ParamType):
     def convert(self, value, param, ctx):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        m = _HUMAN.match(str(value))
+        m = _HUMAN.match(str(value)) if len(str(value)) <= 40 else None
         if m:
             n = float(m.group(1)) * _MULT[m.group(2)]
+            if n > 1e15:
+                self.fail(f"{str(value)[:20]}... is unreasonably large", param, ctx)
             if n == int(n):
                 return int(n)
         self.fail(f"{value!r} is not a whole number (32768, 32k = 32,000, 32K = 32,768)", param, ctx)
