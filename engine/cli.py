@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import sys
 
@@ -28,12 +27,38 @@ COMMANDS = {
 }
 
 
+def tolerant_streams() -> None:
+    """Standard output and error keep their encoding but write a character it lacks as an
+    escape (\\u2192) instead of raising UnicodeEncodeError: no command's output on a latin-1 or
+    cp1252 terminal ends in exit 70. (The renderers choose ASCII stand-ins before this.)"""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is None:
+            continue
+        try:
+            reconfigure(errors="backslashreplace")
+        except (ValueError, OSError):  # a closed or detached stream: leave it as it is
+            pass
+
+
+def _human(exc: VramrulesError) -> str:
+    """The error as a person reads it, with what the data or the arguments put in it inert:
+    each problem one line (an argument's newline or ESC is shown, not obeyed)."""
+    from .render.terminal import for_stream, inert
+
+    problems = getattr(exc, "problems", None) or []
+    text = "\n".join(inert(p) for p in problems) if problems else f"error: {inert(exc)}"
+    return for_stream(text, sys.stderr)
+
+
 def _fail(exc: VramrulesError, as_json: bool = False):
     if as_json:  # the error objects on stdout, where the JSON answer would have been
-        click.echo(json.dumps(exc.objects(), indent=2, ensure_ascii=False))
+        from .commands.output import echo_json
+
+        echo_json(exc.objects(), indent=2)
         sys.exit(exc.exit_code)
     problems = getattr(exc, "problems", None) or []
-    click.echo("\n".join(str(p) for p in problems) if problems else f"error: {exc}", err=True)
+    click.echo(_human(exc), err=True)
     if len(problems) > 1:
         click.echo(f"{len(problems)} problems", err=True)
     sys.exit(exc.exit_code)
@@ -53,6 +78,10 @@ def wants_json(args) -> bool:
 class Guarded(click.Group):
     """Every VramrulesError becomes a message and an exit code, never a traceback. Subcommands
     are loaded on demand from vramrules.commands."""
+
+    def main(self, *args, **kwargs):
+        tolerant_streams()
+        return super().main(*args, **kwargs)
 
     def list_commands(self, ctx):
         return list(COMMANDS)
@@ -82,7 +111,9 @@ class Guarded(click.Group):
         except Exception as exc:  # a bug: say so plainly; the traceback only on request
             if os.environ.get("VRAMRULES_DEBUG"):
                 raise
-            click.echo(f"internal error: {type(exc).__name__}: {exc}\nthis is a bug in vramrules; "
+            from .render.terminal import inert
+
+            click.echo(f"internal error: {type(exc).__name__}: {inert(exc)}\nthis is a bug in vramrules; "
                        "rerun with VRAMRULES_DEBUG=1 for the traceback and report it", err=True)
             sys.exit(70)
 
