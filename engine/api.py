@@ -246,12 +246,17 @@ def evaluate(model: str | None = None, mode: str = "inference", *, gpu: str | No
     if sc.gpu is None and cat.rulesets[rules].modes[mode].requires_gpu:
         raise UsageError(f"mode '{mode}' needs --gpu NAME (its rules read the GPU's capacity)")
     comp = compiled_mode(cat, rules, mode, sc.gpu is not None, once=once)
+    if sc.mixed:
+        reads = sorted(n for n in comp.leaves if n.startswith("gpu."))
+        if reads:
+            raise UsageError(f"--gpu {sc.placement} places the workload on GPUs of several types, but rule set '{rules}' mode '{mode}' "
+                             f"reads {reads[0]}, a fact of one GPU (rules for placements read device.FIELD with device_min/device_sum/device_max)")
     values = run(comp, sc.facts(comp.leaves))
     broken = [_message(comp.rules[c], sc, comp, values) for c in comp.constraints if not values[c]]
     if broken:
         raise UsageError("; ".join(broken))
     result = _result(cat, sc, comp, values)
-    if result.fit is not None and not result.fit.fits and needed:
+    if result.fit is not None and not result.fit.fits and needed and not sc.mixed:
         from .fit import min_gpus
 
         best = min_gpus(cat, model, mode, gpu, rules=rules, params=params, base_options=options)
@@ -268,8 +273,10 @@ def _result(cat, sc, comp, values) -> Result:
     fit = None
     if sc.gpu is not None:
         fits = bool(values["fits"])
-        fit = Fit(sc.gpu.id, sc.gpu.name, int(sc.inputs["gpus"]), Memory(values["usable_memory_per_gpu"]),
-                  Memory(sc.gpu.facts["memory"]), Memory(values["per_gpu_total"]), Memory(values["headroom"]),
+        marketed = min(g.facts["memory"] for g, _c in sc.devices)  # the smallest GPU bounds an even split
+        name = " + ".join(g.name for g, _c in sc.devices)
+        fit = Fit(sc.placement, name, int(sc.inputs["gpus"]), Memory(values["usable_memory_per_gpu"]),
+                  Memory(marketed), Memory(values["per_gpu_total"]), Memory(values["headroom"]),
                   fits, int(sc.inputs["gpus"]) if fits else 0)
     warnings = [_message(comp.rules[w], sc, comp, values) for w in comp.warnings if values[w]]
     host = [Component(h, comp.rules[h].label, Memory(values[h]), 0.0) for h in comp.host]

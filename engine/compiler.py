@@ -76,9 +76,10 @@ def compile_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool, lean: bo
         for n in names:
             if n not in rules and n != TOTAL and "." in n and n not in leaves:
                 leaves.append(n)
-    groups = group_names(rules, order)
-    if groups and F.GROUP_COUNT not in leaves:
-        leaves.append(F.GROUP_COUNT)  # the groups' number
+    groups = per_names(rules, order)
+    for axis in sorted(set(groups.values())):
+        if F.AXES[axis] not in leaves:
+            leaves.append(F.AXES[axis])  # its length is the number of items
     leaf_local = {n: f"f{i}" for i, n in enumerate(leaves)}
 
     def local_of(n):
@@ -90,8 +91,7 @@ def compile_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool, lean: bo
 
     lines = ["def evaluate(facts):"]
     lines += [f"    {lv} = facts[{n!r}]" for n, lv in leaf_local.items()]
-    if groups:
-        lines.append(f"    _gi = _group_range({leaf_local[F.GROUP_COUNT]})")
+    lines += [f"    {F.RANGE_OF[a]} = _group_range({leaf_local[F.AXES[a]]})" for a in sorted(set(groups.values()))]
     first_line = len(lines) + 1  # line of the first rule: a failure's line number names its rule
     for name in order:
         lines.append(f"    {local[name]} = {_expr(name, rules, mode.components, local_of, unit_value, groups)}")
@@ -107,23 +107,24 @@ def compile_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool, lean: bo
     return compiled
 
 
-def group_names(rules: dict, order) -> frozenset:
-    """The names with one value per layer group: rules declared `per: group`, and group.FIELD."""
-    out = {n for n in order if n in rules and rules[n].per == "group"}
+def per_names(rules: dict, order) -> dict:
+    """{name: axis} of the names with one value per item of an axis: rules declared
+    `per: AXIS`, and the AXIS.FIELD facts they and the reductions read."""
+    out = {n: rules[n].per for n in order if n in rules and rules[n].per}
     for n in order:
         f = rules[n].formula if n in rules else None
         if f is not None:
-            out.update(x for x in f.names if x.startswith(F.GROUP_PREFIX))
-    return frozenset(out)
+            out.update((x, a) for x in f.names if (a := F.axis_of(x, None)))
+    return out
 
 
 def _expr(name, rules, components, local_of, unit_value, groups) -> str:
-    """One rule's right-hand side; a per-group rule is a list, one value per group."""
+    """One rule's right-hand side; a per-axis rule is a list, one value per item."""
     if name == TOTAL:
         return " + ".join(local_of(c) for c in components)
     rule = rules[name]
-    if rule.per == "group":
-        return f"[{F.to_source(rule.formula, local_of, unit_value, groups, per_group=True)} for _i in _gi]"
+    if rule.per:
+        return f"[{F.to_source(rule.formula, local_of, unit_value, groups, per=rule.per)} for _i in {F.RANGE_OF[rule.per]}]"
     return F.to_source(rule.formula, local_of, unit_value, groups)
 
 
@@ -157,7 +158,7 @@ def compile_sweep(lean: Compiled) -> Sweep:
     """The lean mode as a loop over GPUs. A rule that reads no gpu.* fact, directly or through
     another rule, gives the same value on every GPU: it is computed once, before the loop."""
     order, rules, deps = lean.order, lean.rules, lean.deps
-    gpu_leaves = [n for n in lean.leaves if n.startswith("gpu.")]
+    gpu_leaves = [n for n in lean.leaves if n.startswith(("gpu.", "device."))]  # what changes from one GPU row to the next
     per_gpu: set = set(gpu_leaves)
     for name in order:
         if any(d in per_gpu for d in deps[name]):
@@ -165,18 +166,19 @@ def compile_sweep(lean: Compiled) -> Sweep:
     local = {n: f"r{i}" for i, n in enumerate(order)}
     local.update({n: f"f{i}" for i, n in enumerate(lean.leaves)})
     unit_value = _unit_values(rules)
-    groups = group_names(rules, order)
+    groups = per_names(rules, order)
 
     def assign(name, indent):
         return f"{indent}{local[name]} = {_expr(name, rules, lean.components, local.__getitem__, unit_value, groups)}"
 
     lines = ["def sweep(facts, gpu_rows):"]
     lines += [f"    {local[n]} = facts[{n!r}]" for n in lean.leaves if n not in per_gpu]
-    if groups:
-        lines.append(f"    _gi = _group_range({local[F.GROUP_COUNT]})")
+    axes = sorted(set(groups.values()))
+    lines += [f"    {F.RANGE_OF[a]} = _group_range({local[F.AXES[a]]})" for a in axes if F.AXES[a] not in per_gpu]
     lines += [assign(n, "    ") for n in order if n not in per_gpu]
     lines += ["    out = []", "    append = out.append",
               "    for (" + "".join(f"{local[n]}, " for n in gpu_leaves) + ") in gpu_rows:"]
+    lines += [f"        {F.RANGE_OF[a]} = _group_range({local[F.AXES[a]]})" for a in axes if F.AXES[a] in per_gpu]
     lines += [assign(n, "        ") for n in order if n in per_gpu]
     ok = " and ".join(f"({local[c]})" for c in lean.constraints) or "True"
     row = [ok, local[TOTAL], local["usable_memory_per_gpu"], local["fits"]] + [local[c] for c in lean.components]
@@ -193,7 +195,7 @@ class RuleFailure(Exception):
         self.name, self.exc = name, exc
 
 
-def _interpreted(rs, mode, order, leaves, rules, kinds, dims, deps, lean, unit_value, groups=frozenset()) -> Compiled:
+def _interpreted(rs, mode, order, leaves, rules, kinds, dims, deps, lean, unit_value, groups=None) -> Compiled:
     steps: list = []
     comps = list(mode.components)
     for name in order:
@@ -201,19 +203,18 @@ def _interpreted(rs, mode, order, leaves, rules, kinds, dims, deps, lean, unit_v
             steps.append((name, None, False))
         else:
             f = rules[name].formula
-            steps.append((name, F.Interpreted(f.ir if f.tree is None and f.ir is not None else F.to_ir(f), unit_value, groups),
-                          rules[name].per == "group"))
+            steps.append((name, F.Interpreted(f.ir if f.tree is None and f.ir is not None else F.to_ir(f), unit_value, groups,
+                                              rules[name].per), rules[name].per))
 
     def fn(facts):
         env = dict(facts)
         out = []
-        n_groups = len(env[F.GROUP_COUNT]) if groups else 0
-        for name, step, per_group in steps:
+        for name, step, per in steps:
             try:
                 if step is None:
                     v = sum(env[c] for c in comps)
-                elif per_group:
-                    v = [step(env, i) for i in range(n_groups)]
+                elif per:
+                    v = [step(env, i) for i in range(len(env[F.AXES[per]]))]
                 else:
                     v = step(env)
             except (ArithmeticError, ValueError, TypeError) as exc:

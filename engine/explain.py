@@ -42,6 +42,9 @@ def fact_dim(cat, name: str) -> str:
     if head == "input":
         spec = vocab.inputs.get(rest)
         return spec.dim if spec else ""
+    if head == "device":
+        ft = cat.types.get("gpu", {}).get(rest)
+        return ft.dim if ft else ""
     return ""
 
 
@@ -60,6 +63,11 @@ def describe_fact(result, name: str) -> Input:
         loc = sc.model.fact_where.get(name)
         where = str(loc) if loc else "derived from num_layers, sliding_window(_layers) and moe.dense_layers (catalog.layer_groups)"
         return Input(name, value, dim, where, sc.model.source if loc else "", sc.model.id)
+    if head == "device":  # the placement: one value per GPU type
+        if rest == "count":
+            return Input(name, value, dim, "--gpu and --gpus (the placement)", "", sc.placement)
+        wheres = sorted({str(g.fact_where.get(rest) or f"schema default (schemas/{g.kind}s)") for g, _c in sc.devices})
+        return Input(name, value, dim, "; ".join(wheres), "; ".join(sorted({g.source for g, _c in sc.devices})), sc.placement)
     entry = sc.by_prefix[head]
     loc = entry.fact_where.get(rest)
     if loc is None:

@@ -47,9 +47,9 @@ class Answer:
 class Search:
     def __init__(self, cat, model, mode, gpu, rules, params, base_options):
         from .errors import unknown
+        from .scenario import placement
 
-        if gpu not in cat.kind("gpu"):  # else every probe would fail as an "invalid layout"
-            raise unknown("gpu", gpu, cat.kind("gpu"))
+        self.devices = placement(cat, gpu)  # an unknown GPU is a usage error, else every probe would fail as an "invalid layout"
         if model is not None and model not in cat.kind("model"):
             raise unknown("model", model, cat.kind("model"))
         self.cat, self.model, self.mode, self.gpu, self.rules, self.params = cat, model, mode, gpu, rules, params
@@ -117,6 +117,9 @@ def min_gpus(cat, model, mode, gpu, *, rules="default", params=None, base_option
     for k in ("gpus", "tp", "pp", "dp"):
         base.pop(k, None)
     search = Search(cat, model, mode, gpu, rules, params, base)
+    if len(search.devices) > 1 or search.devices[0][1] != 1:
+        raise UsageError(f"the fewest GPUs is a question about one GPU type, and --gpu {gpu} is a placement; "
+                         "ask `fit --max seq-len|batch` of it, or `eval` it")
     facts = _model_facts(cat, model)
     m = cat.rulesets[rules].modes[mode]
     inference = m.role in ("inference", "serve") if m.role else m.defaults.get("split") == "tp"

@@ -60,11 +60,33 @@ def _group_max(values):
     return max(values) if values else 0.0
 
 
-# Reductions over the model's layer groups: group_sum(x) and group_max(x) evaluate x once per
-# group, where x may read group.FIELD and the rules declared `per: group`.
-REDUCTIONS = {"group_sum": _group_sum, "group_max": _group_max}
+def _group_min(values):
+    return min(values) if values else 0.0
+
+
+# Lists in the language. An axis is a list a scenario holds: the model's layer groups
+# (group.FIELD) and the placement's devices (device.FIELD, one entry per GPU type with its
+# count). A rule declared `per: AXIS` has one value per item; a reduction evaluates its argument
+# once per item and reduces. axis -> the fact whose length is the number of items.
+AXES = {"group": "group.count", "device": "device.count"}
+AXIS_WORDS = {"group": "layer group", "device": "device of the placement"}
+# reduction -> (axis, function)
+REDUCTIONS = {"group_sum": ("group", _group_sum), "group_max": ("group", _group_max),
+              "device_sum": ("device", _group_sum), "device_max": ("device", _group_max), "device_min": ("device", _group_min)}
 GROUP_PREFIX = "group."
-GROUP_COUNT = "group.count"  # every layer group has a count: the groups' number is its length
+GROUP_COUNT = AXES["group"]
+
+
+RANGE_OF = {"group": "_gi", "device": "_di"}  # the generated code's name for an axis's range
+
+
+def axis_of(name: str, per_names) -> str | None:
+    """The axis a name has one value per (a per-axis rule, or AXIS.FIELD), or None."""
+    a = per_names.get(name) if isinstance(per_names, dict) else None
+    if a:
+        return a
+    head = name.partition(".")[0]
+    return head if head in AXES and "." in name else None
 
 # name -> (min args, max args, python callable)
 FUNCTIONS = {
@@ -73,8 +95,7 @@ FUNCTIONS = {
     "ceil": (1, 1, _ceil),
     "floor": (1, 1, _floor),
     "round_up": (2, 2, _round_up),
-    "group_sum": (1, 1, _group_sum),
-    "group_max": (1, 1, _group_max),
+    **{name: (1, 1, fn) for name, (_axis, fn) in REDUCTIONS.items()},
 }
 
 
@@ -243,13 +264,14 @@ def _walk(node, names, count, depth, text_ok=False):  # noqa: C901  (one branch 
 NUM, BOOL, ENUM, STR = "number", "boolean", "enum", "string"
 
 
-def check(formula: Formula, resolve, per_group: bool = False, group_names=frozenset()):
+def check(formula: Formula, resolve, per: str | None = None, per_names=None):
     """Type-check a parsed formula. `resolve(name)` -> (kind, pint quantity or None) or raises
     FormulaError. Returns (kind, quantity-of-magnitude-1 carrying the dimension).
-    `group_names`: the names that have one value per layer group (group.FIELD, rules declared
-    `per: group`); they may be read only inside group_sum()/group_max(), or anywhere in a rule
-    that is itself per group (`per_group`), which may not reduce."""
-    return _check(formula.ast, resolve, per_group, frozenset(group_names))
+    `per_names`: {rule name: axis} of the rules declared `per: AXIS`. Those and AXIS.FIELD
+    have one value per item of their axis: they may be read only inside a reduction over that
+    axis (group_sum, device_min, ...), or anywhere in a rule that is itself `per` that axis
+    (`per`), which may not reduce."""
+    return _check(formula.ast, resolve, per, dict(per_names or {}))
 
 
 def _dims_equal(a, b) -> bool:
@@ -268,7 +290,7 @@ def _need_num(node, kind, what):
         _fail(node, f"{what} needs a number, got a choice", "compare it: model.mlp == 'gated'")
 
 
-def _check(node, resolve, group=False, gnames=frozenset()):  # noqa: C901  (one branch per node kind of the allow-list)
+def _check(node, resolve, group=None, gnames=None):  # noqa: C901  (one branch per node kind of the allow-list)
     from .units import Dim
 
     one = Dim()
@@ -277,9 +299,11 @@ def _check(node, resolve, group=False, gnames=frozenset()):  # noqa: C901  (one 
             return STR, node.value
         return (BOOL, None) if isinstance(node.value, bool) else (NUM, one)
     if isinstance(node, (ast.Name, ast.Attribute)):
-        name = dotted(node)
-        if not group and (name in gnames or (name or "").startswith(GROUP_PREFIX)):
-            _fail(node, f"'{name}' has one value per layer group", "read it inside group_sum(...) or group_max(...), or in a rule with per: group")
+        name = dotted(node) or ""
+        axis = axis_of(name, gnames)
+        if axis is not None and axis != group:
+            _fail(node, f"'{name}' has one value per {AXIS_WORDS[axis]}",
+                  f"read it inside {axis}_sum(...) or {axis}_max(...), or in a rule with per: {axis}")
         return resolve(name, node)
     if isinstance(node, ast.UnaryOp):
         kind, q = _check(node.operand, resolve, group, gnames)
@@ -343,11 +367,12 @@ def _check(node, resolve, group=False, gnames=frozenset()):  # noqa: C901  (one 
                 _fail(node, f"branches of `if` differ in dimension: {_dimtext(bq)} vs {_dimtext(oq)}", "both branches need the same dimension (a bare 0 matches any)")
             return NUM, (oq if _is_zero(node.body) else bq)
         return bk, bq
-    if isinstance(node, ast.Call) and node.func.id in REDUCTIONS:
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in REDUCTIONS:
         fn = node.func.id
-        if group:
-            _fail(node, f"{fn}() cannot be used per group (inside another reduction or a rule with per: group)", "reduce once, in a rule without per: group")
-        kind, q = _check(node.args[0], resolve, True, gnames)
+        if group is not None:
+            _fail(node, f"{fn}() cannot be used per {group} (inside another reduction or a rule with per: {group})",
+                  f"reduce once, in a rule without per: {group}")
+        kind, q = _check(node.args[0], resolve, REDUCTIONS[fn][0], gnames)
         _need_num(node.args[0], kind, f"{fn}()")
         return NUM, q
     if isinstance(node, ast.Call):
@@ -393,10 +418,10 @@ _SRC_BINOP = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Floor
 _SRC_CMP = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
 
 
-def to_source(formula: Formula, local_of, unit_value, group_names=frozenset(), per_group: bool = False) -> str:
+def to_source(formula: Formula, local_of, unit_value, per_names=None, per: str | None = None) -> str:
     """The formula as Python source over local variables, written from the data form of its
     checked tree (the one input of every backend; never from the user's text)."""
-    return ir_source(formula.ir if formula.ir is not None else to_ir(formula), local_of, unit_value, group_names, per_group)
+    return ir_source(formula.ir if formula.ir is not None else to_ir(formula), local_of, unit_value, per_names, per)
 
 
 # ---------------------------------------------------------------- the checked tree as data
@@ -432,15 +457,17 @@ def to_ir(formula: Formula) -> list:
     return conv(formula.ast)
 
 
-def ir_source(ir, local_of, unit_value, group_names=frozenset(), per_group: bool = False) -> str:  # noqa: C901  (one branch per node kind)
+def ir_source(ir, local_of, unit_value, per_names=None, per: str | None = None) -> str:  # noqa: C901  (one branch per node kind)
     """Python source from the data form of a checked tree. The data may come from the cache, so
     it is checked again here, node by node, against the same allow-list as parse(): anything
     else is a FormulaError, and nothing but numbers, quoted choices, generated names and allowed
-    operators reaches the source. Names in `group_names` hold one value per layer group: they
-    are indexed by the group (`_i`) inside a reduction, or everywhere in a per-group rule (whose
-    caller loops over the groups); a reduction becomes a loop over `_gi`, the groups' range."""
+    operators reaches the source. Names with an axis (`per_names`, AXIS.FIELD) hold one value
+    per item: they are indexed by the item (`_i`) inside a reduction over their axis, or
+    everywhere in a rule that is `per` that axis (whose caller loops over the items); a
+    reduction becomes a loop over the axis's range (`_gi` for groups, `_di` for devices)."""
     count = [0]
-    grouped = [per_group]
+    grouped = [per]
+    per_names = dict(per_names or {})
 
     def bad(what):
         raise FormulaError(f"cached formula is malformed: {what}")
@@ -462,9 +489,10 @@ def ir_source(ir, local_of, unit_value, group_names=frozenset(), per_group: bool
         if tag == "s" and len(n) == 2 and isinstance(n[1], str) and len(n[1]) <= 64 and n[1].replace("-", "").replace("_", "").isalnum():
             return repr(n[1])
         if tag == "n" and len(n) == 2 and isinstance(n[1], str) and _IR_NAME.match(n[1]):
-            if n[1] in group_names or n[1].startswith(GROUP_PREFIX):
-                if not grouped[0]:
-                    bad("a per-group name outside a reduction")
+            axis = axis_of(n[1], per_names)
+            if axis is not None:
+                if grouped[0] != axis:
+                    bad(f"a per-{axis} name outside a reduction over it")
                 return f"{local_of(n[1])}[_i]"
             u = unit_value(n[1])
             return repr(float(u)) if u is not None else local_of(n[1])
@@ -487,12 +515,13 @@ def ir_source(ir, local_of, unit_value, group_names=frozenset(), per_group: bool
         if tag == "if" and len(n) == 4:
             return f"({conv(n[2], depth + 1)} if {conv(n[1], depth + 1)} else {conv(n[3], depth + 1)})"
         if tag == "call" and len(n) == 3 and n[1] in REDUCTIONS and isinstance(n[2], list) and len(n[2]) == 1:
-            if grouped[0]:
+            if grouped[0] is not None:
                 bad("a reduction inside a reduction")
-            grouped[0] = True
+            axis = REDUCTIONS[n[1]][0]
+            grouped[0] = axis
             inner = conv(n[2][0], depth + 1)
-            grouped[0] = False
-            return f"_fn_{n[1]}([{inner} for _i in _gi])"
+            grouped[0] = None
+            return f"_fn_{n[1]}([{inner} for _i in {RANGE_OF[axis]}])"
         if tag == "call" and len(n) == 3 and n[1] in FUNCTIONS and isinstance(n[2], list):
             lo, hi, _ = FUNCTIONS[n[1]]
             if not lo <= len(n[2]) <= hi:
@@ -523,21 +552,21 @@ class Interpreted:
 
     __slots__ = ("groups", "ir", "units")
 
-    def __init__(self, ir, unit_value, group_names=frozenset()):
+    def __init__(self, ir, unit_value, per_names=None, per: str | None = None):
         self.ir = ir
         self.units = unit_value
-        self.groups = group_names
+        self.groups = (dict(per_names or {}), per)
 
     def __call__(self, env, i=None):
-        """The value; `i`: the layer group a per-group rule is evaluated for."""
+        """The value; `i`: the item (layer group, device) a per-axis rule is evaluated for."""
         try:
-            return self._ev(self.ir, env, i)
+            return self._ev(self.ir, env, i, self.groups[1])
         except RecursionError:
             raise FormulaError("cached formula is malformed: too deep") from None
         except (IndexError, KeyError, AttributeError):
             raise FormulaError("cached formula is malformed: shape") from None
 
-    def _ev(self, n, env, i=None):  # noqa: C901  (one branch per node kind)
+    def _ev(self, n, env, i=None, axis=None):  # noqa: C901  (one branch per node kind)
         # the tree comes from the cache: each node is checked as it is evaluated, with the bounds
         # ir_source() applies (shape, finite bounded constants, small constant exponents)
         if not isinstance(n, list) or not n:
@@ -551,9 +580,10 @@ class Interpreted:
         if tag == "b" or tag == "s":
             return n[1]
         if tag == "n":
-            if n[1] in self.groups or n[1].startswith(GROUP_PREFIX):
-                if i is None:
-                    raise FormulaError("cached formula is malformed: a per-group name outside a reduction")
+            name_axis = axis_of(n[1], self.groups[0])
+            if name_axis is not None:
+                if i is None or name_axis != axis:
+                    raise FormulaError(f"cached formula is malformed: a per-{name_axis} name outside a reduction over it")
                 return env[n[1]][i]
             v = env.get(n[1])
             if v is None:
@@ -565,7 +595,7 @@ class Interpreted:
         if tag == "op":
             if n[1] == "**" and not _small_exponent(n[3]):
                 raise FormulaError("cached formula is malformed: exponent")
-            a, b, op = self._ev(n[2], env, i), self._ev(n[3], env, i), n[1]
+            a, b, op = self._ev(n[2], env, i, axis), self._ev(n[3], env, i, axis), n[1]
             if op == "+":
                 return a + b
             if op == "-":
@@ -581,18 +611,18 @@ class Interpreted:
             if op == "**":
                 return _pow(a, b)
         if tag == "u":
-            v = self._ev(n[2], env, i)
+            v = self._ev(n[2], env, i, axis)
             return -v if n[1] == "-" else (+v if n[1] == "+" else not v)
         if tag == "if":
-            return self._ev(n[2], env, i) if self._ev(n[1], env, i) else self._ev(n[3], env, i)
+            return self._ev(n[2], env, i, axis) if self._ev(n[1], env, i, axis) else self._ev(n[3], env, i, axis)
         if tag == "bool":
             if n[1] == "and":
-                return all(self._ev(v, env, i) for v in n[2])
-            return any(self._ev(v, env, i) for v in n[2])
+                return all(self._ev(v, env, i, axis) for v in n[2])
+            return any(self._ev(v, env, i, axis) for v in n[2])
         if tag == "cmp":
-            left = self._ev(n[2][0], env, i)
+            left = self._ev(n[2][0], env, i, axis)
             for op, c in zip(n[1], n[2][1:]):
-                right = self._ev(c, env, i)
+                right = self._ev(c, env, i, axis)
                 if not _CMPS[op](left, right):
                     return False
                 left = right
@@ -600,9 +630,10 @@ class Interpreted:
         if tag == "call" and n[1] in REDUCTIONS:
             if i is not None or len(n[2]) != 1:
                 raise FormulaError("cached formula is malformed: a reduction inside a reduction")
-            return REDUCTIONS[n[1]]([self._ev(n[2][0], env, g) for g in range(len(env[GROUP_COUNT]))])
+            red_axis, fn = REDUCTIONS[n[1]]
+            return fn([self._ev(n[2][0], env, g, red_axis) for g in range(len(env[AXES[red_axis]]))])
         if tag == "call" and n[1] in FUNCTIONS:
-            return FUNCTIONS[n[1]][2](*[self._ev(a, env, i) for a in n[2]])
+            return FUNCTIONS[n[1]][2](*[self._ev(a, env, i, axis) for a in n[2]])
         raise FormulaError(f"cached formula is malformed: node {str(tag)[:10]!r}")
 
 

@@ -52,10 +52,15 @@ def axes(cat, models, modes, gpus, rules="default"):
     models = list(models) if models else list(cat.kind("model"))
     modes = list(modes) if modes else list(rs.modes)
     gpus = list(gpus) if gpus else list(cat.kind("gpu"))
-    for kind, names, known in (("model", models, cat.kind("model")), ("mode", modes, rs.modes), ("gpu", gpus, cat.kind("gpu"))):
+    for kind, names, known in (("model", models, cat.kind("model")), ("mode", modes, rs.modes)):
         for n in names:
             if n not in known:
                 raise unknown(kind, n, known)
+    from .scenario import placement
+
+    for g in gpus:
+        if g not in cat.kind("gpu"):
+            placement(cat, g)  # a placement (rtx-4090+rtx-3090) is a GPU axis item too; an unknown id is a usage error
     return models, modes, gpus
 
 

@@ -12,10 +12,11 @@ import re
 
 from . import contract
 from . import formula as F
-from .catalog import BOOL, ENUM, NUM, Catalog
+from .catalog import BOOL, ENUM, NUM, Catalog, FieldType
 from .errors import DataError, Location, Problem, coded, did_you_mean
 
 FIT_TARGETS = tuple(contract.WITH_GPU)
+DEVICE_COUNT = FieldType(NUM, description="GPUs of this type in the placement")
 TOTAL = contract.TOTAL
 # Plain classes, not dataclasses: a warm `eval` imports this module, and decorating its classes
 # cost more than evaluating the rules (issue 7).
@@ -27,7 +28,7 @@ class Rule:
         self.name, self.formula, self.text, self.unit, self.label = name, formula, text, unit, label
         self.doc, self.source, self.location, self.layer = doc, source, location, layer
         self.scope = scope  # rule set or mode name that defined it
-        self.per = per      # 'group': one value per layer group of the model
+        self.per = per      # 'group' | 'device': one value per layer group of the model, per device of the placement
 
     def __repr__(self):
         return f"Rule({self.name} = {self.text!r} at {self.location})"
@@ -286,6 +287,12 @@ def resolver(cat: Catalog, rules: dict, known: dict):
             if ft is None:
                 F._fail(node, f"unknown layer-group field '{name}'", did_you_mean(rest, list(types), "group."))
             return _typed(ft, reg)
+        if head == "device":  # a field of one device of the placement: a GPU's fields and its count
+            types = {**cat.types.get("gpu", {}), "count": DEVICE_COUNT}
+            ft = types.get(rest)
+            if ft is None:
+                F._fail(node, f"unknown device field '{name}'", did_you_mean(rest, list(types), "device."))
+            return _typed(ft, reg)
         if head in prefixes:
             kind = prefixes[head].selects
             types = cat.types.get(kind, {})
@@ -416,10 +423,10 @@ def check_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool):
     known: dict = {n: None for n in in_cycle}  # checked no further, and no errors cascade from them
     kinds, dims = {}, {}
     resolve = resolver(cat, rules, known)
-    per_group = frozenset(n for n, r in rules.items() if r.per == "group")
-    for t in sorted(set(targets) & per_group):  # what the engine reads is one number, not one per group
-        problems.append(Problem(rules[t].location, "", f"rule '{t}' is per group but the mode reads it as one number",
-                                "reduce it in another rule: group_sum(...) or group_max(...)"))
+    per_names = {n: r.per for n, r in rules.items() if r.per}
+    for t in sorted(set(targets) & set(per_names)):  # what the engine reads is one number, not one per item
+        problems.append(Problem(rules[t].location, "", f"rule '{t}' is per {per_names[t]} but the mode reads it as one number",
+                                f"reduce it in another rule: {per_names[t]}_sum(...) or {per_names[t]}_max(...)"))
     for name in order:
         if name == TOTAL:
             q = None
@@ -437,7 +444,7 @@ def check_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool):
             known[name] = None
             continue
         try:
-            kind, q = F.check(rule.formula, resolve, rule.per == "group", per_group)
+            kind, q = F.check(rule.formula, resolve, rule.per, per_names)
             for n in rule.formula.names:  # names only a warning message reads
                 resolve(n, None)
         except F.Poisoned:

@@ -22,6 +22,19 @@ class Scenario:
         # formula prefix -> Entry (vocabulary.yaml's slots; lora_targets is read as lora.*)
         self.by_prefix = {"model": model, "gpu": gpu, **selections} if by_prefix is None else by_prefix
         self._assumptions: dict = {}
+        self.devices: list = [] if gpu is None else [(gpu, None)]  # the placement: [(GPU entry, count)]
+
+    @property
+    def mixed(self) -> bool:
+        """Placed on GPUs of more than one type."""
+        return len(self.devices) > 1
+
+    @property
+    def placement(self) -> str:
+        """The placement as it is written on the command line: rtx-4090+2xrtx-3090."""
+        if not self.mixed:
+            return self.gpu.id if self.gpu else ""
+        return "+".join(f"{c:g}x{g.id}" if c != 1 else g.id for g, c in self.devices)
 
     def __repr__(self):
         return f"Scenario({self.ruleset}/{self.mode}, model={self.model.id}, gpu={self.gpu.id if self.gpu else None})"
@@ -38,6 +51,9 @@ class Scenario:
                 out[leaf] = self._assumptions[rest]
             elif head == "group":  # one list per field: the model's layer groups
                 out[leaf] = self.model.facts[leaf]
+            elif head == "device":  # one list per field: the placement's GPU types
+                out[leaf] = [float(c if c is not None else self.inputs["gpus"]) for _g, c in self.devices] if rest == "count" \
+                    else [g.facts[rest] for g, _c in self.devices]
             else:
                 out[leaf] = by_prefix[head].facts[rest]
         return out
@@ -92,8 +108,37 @@ def resolve(cat: Catalog, *, rules: str, mode: str, model: str | None = None, gp
     m = rs.modes.get(mode)
     if m is None:
         raise unknown("mode", mode, rs.modes)
-    model_entry, gpu_entry = _subjects(cat, rs, rules, model, gpu, params)
-    return _resolve(cat, rs, m, rules, mode, model_entry, gpu_entry, options)
+    devices = placement(cat, gpu) if gpu is not None else []
+    if len(devices) > 1 or (devices and devices[0][1] != 1):
+        total = sum(c for _g, c in devices)
+        if options.get("gpus") is not None and options["gpus"] != total:
+            raise UsageError(f"--gpu {gpu} places the workload on {total:g} GPUs, but --gpus says {options['gpus']:g}")
+        options = {**options, "gpus": total}
+    model_entry, _ = _subjects(cat, rs, rules, model, None, params)
+    gpu_entry = devices[0][0] if devices else None
+    sc = _resolve(cat, rs, m, rules, mode, model_entry, gpu_entry, options)
+    if len(devices) > 1:
+        sc.devices = devices
+    return sc
+
+
+def placement(cat: Catalog, text: str) -> list:
+    """[(GPU entry, count)] of `rtx-4090`, `2xrtx-3090`, `rtx-4090+rtx-3090` (or with commas):
+    GPUs of one or several types. Counts of the same type add up."""
+    out: dict = {}
+    for part in (p.strip() for p in text.replace(",", "+").split("+")):
+        n, ident = 1, part
+        head, sep, rest = part.partition("x")
+        if sep and head.isdigit() and rest:
+            n, ident = int(head), rest
+        if not part or n < 1:
+            raise UsageError(f"--gpu {text!r}: write GPU ids joined by '+', each optionally prefixed by a count (2xrtx-3090+rtx-4090)")
+        entry = cat.kind("gpu").get(ident)
+        if entry is None:
+            raise unknown("gpu", ident, cat.kind("gpu"))
+        prev = out.get(entry.id)
+        out[entry.id] = (entry, (prev[1] if prev else 0) + n)
+    return list(out.values())
 
 
 def _subjects(cat: Catalog, rs, rules: str, model: str | None, gpu: str | None, params: float | None) -> tuple:

@@ -41,12 +41,19 @@ def run(cat, models, modes, precisions, gpus, rules="default", options=None, pro
     from .scenario import resolve
 
     options = {k: v for k, v in (options or {}).items() if v is not None}
+    placements = [g for g in gpus if g not in cat.kind("gpu")]  # rtx-4090+rtx-3090: evaluated one by one
+    gpus = [g for g in gpus if g in cat.kind("gpu")]
+    if placements:
+        yield from _placements(cat, models, modes, precisions, placements, rules, options)
+    if not gpus:
+        return
     total_n = len(models) * len(modes) * len(precisions) * len(gpus)
     done = 0
     for mode in modes:
         sw = compiled_sweep(cat, rules, mode)
         comp, fn, components = sw.compiled, sw.fn, sw.compiled.components
-        gpu_rows = [tuple(cat.kind("gpu")[g].facts[leaf[4:]] for leaf in sw.gpu_leaves) for g in gpus]
+        gpu_entries = [cat.kind("gpu")[g] for g in gpus]
+        rows_of: dict = {}  # GPUs of the layout -> the GPU rows (device.count is the layout's size)
         for model in models:
             for prec in precisions:
                 opts = dict(options)
@@ -54,6 +61,8 @@ def run(cat, models, modes, precisions, gpus, rules="default", options=None, pro
                     opts["precision"] = prec
                 try:
                     sc = resolve(cat, rules=rules, mode=mode, model=model, gpu=gpus[0], **opts)
+                    n = sc.inputs["gpus"]
+                    gpu_rows = rows_of.get(n) or rows_of.setdefault(n, [tuple(_gpu_fact(g, leaf, n) for leaf in sw.gpu_leaves) for g in gpu_entries])
                     facts = sc.facts(comp.leaves)
                     run_rules(comp, facts)  # checks once: finite values, no negative component
                     pname = sc.selections["precision"].id
@@ -77,6 +86,36 @@ def run(cat, models, modes, precisions, gpus, rules="default", options=None, pro
                 done += len(gpus)
                 if progress:
                     progress(done, total_n)
+
+
+def _placements(cat, models, modes, precisions, placements, rules, options):
+    """Rows for placements over GPUs of several types: each a full evaluation (its layout, and
+    so most of its rules, differs from the single-type rows the compiled loop shares)."""
+    from .api import evaluate
+
+    for mode in modes:
+        for model in models:
+            for prec in precisions:
+                opts = dict(options, **({"precision": prec} if prec else {}))
+                for g in placements:
+                    try:
+                        r = evaluate(model, mode, gpu=g, rules=rules, catalog=cat, needed=False, **opts)
+                    except VramrulesError as exc:
+                        yield Row(model, mode, prec or "", g, 0.0, 0.0, False, {}, str(exc))
+                        continue
+                    fit = r.fit
+                    assert fit is not None  # evaluated with GPUs
+                    yield Row(model, mode, r.scenario.selections["precision"].id, g, r.total.bytes, fit.capacity_per_gpu.bytes,
+                              fit.fits, {c.name: c.memory.bytes for c in r.components})
+
+
+def _gpu_fact(gpu, leaf: str, n: float):
+    """One GPU row's value of a gpu.* or device.* leaf: a sweep places the workload on n GPUs of
+    one type, a placement of one device entry."""
+    head, _, field = leaf.partition(".")
+    if head == "gpu":
+        return gpu.facts[field]
+    return [n] if field == "count" else [gpu.facts[field]]
 
 
 def _one_by_one(comp, facts, gpu_leaves, gpu_rows, model, mode, pname, gpus):

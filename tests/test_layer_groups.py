@@ -76,8 +76,8 @@ def test_a_model_of_two_different_groups_through_eval_json_and_explain(tmp_path)
     per_layer = steps["act_layer_per_token"]["value"]["per_group"]  # a memory per group: value, unit and exact bytes
     assert len(per_layer) == 2 and per_layer[0]["unit"] == "GiB" and per_layer[0]["bytes"] == per_layer[1]["bytes"] > 0
     code, text = run("eval", "--data", data, "--model", "hybrid-16", "--seq-len", s, "--explain")
-    assert "group_kv_tokens = per group: [32,768, 6,144]" in text
-    assert "group.attention = per group: [full, window]" in text and "models.yaml:" in text  # located at the layers: list
+    assert "group_kv_tokens = [32,768, 6,144]" in text
+    assert "group.attention = [full, window]" in text and "models.yaml:" in text  # located at the layers: list
 
 
 def test_a_model_of_two_groups_through_fit_and_sweep(tmp_path):

@@ -42,7 +42,7 @@ def test_every_row_equals_the_single_evaluation(model):
 
 def test_gpu_independent_rules_are_hoisted():
     sw = api.compiled_sweep(CAT, "default", "train-lora")
-    assert sw.gpu_leaves and all(leaf.startswith("gpu.") for leaf in sw.gpu_leaves)
+    assert sw.gpu_leaves and all(leaf.startswith(("gpu.", "device.")) for leaf in sw.gpu_leaves)
     # weights, adapters, optimizer states, activations: none reads a GPU fact
     assert 0.5 * len(sw.compiled.order) < sw.hoisted < len(sw.compiled.order)
 

@@ -45,7 +45,9 @@ def render(out, unit="GiB", explain=False):
         if a.value is None:
             lines.append(f"nothing fits: {t(a.note)}")
         else:
-            lines.append(f"largest {flag} that fits on {out['options'].get('gpus', 1)} x {t(out['gpu'])}: {a.value:,}" + (f" ({t(a.note)})" if a.note else ""))
+            placed = "+" in out["gpu"] or out["gpu"].partition("x")[0].isdigit()  # a placement: rtx-4090+rtx-3090, 2xrtx-3090
+            where = t(out["gpu"]) if placed else f"{out['options'].get('gpus', 1)} x {t(out['gpu'])}"
+            lines.append(f"largest {flag} that fits on {where}: {a.value:,}" + (f" ({t(a.note)})" if a.note else ""))
             lines.append(f"  check: {_cmd(out, {name: a.value})}   -> fits")
             if not a.note:
                 lines.append(f"         {_cmd(out, {name: a.value + 1})}   -> does not fit")

@@ -62,6 +62,10 @@ def document(result, unit: str = "GiB", explain: bool = False) -> dict:
             "needed_per_gpu": quantity(f.needed_per_gpu.bytes, unit),
             "headroom_per_gpu": quantity(f.headroom_per_gpu.bytes, unit),
             "fits": f.fits, "gpus_needed": f.gpus_needed,
+            # the placement: each GPU type with its count (one entry on GPUs of one type)
+            "devices": [{"gpu": g.id, "count": c if c is not None else f.gpus,
+                         "usable": quantity(u, unit) if isinstance(u, float) else None}
+                        for (g, c), u in zip(sc.devices, result.values.get("usable_per_device") or [None] * len(sc.devices))],
         }
     if explain:
         doc["derivation"] = [

@@ -33,9 +33,9 @@ def count(x: float | bool | str) -> str:
 
 
 def value(x, dim: str, binary: bool = True) -> str:
-    """A rule or fact value for humans, by its dimension; a per-layer-group value is a list."""
+    """A rule or fact value for humans, by its dimension; a per-group or per-device value is a list."""
     if isinstance(x, list):
-        return "per group: [" + ", ".join(auto(v, binary) if dim == "[information]" and not isinstance(v, (bool, str)) else count(v) for v in x) + "]"
+        return "[" + ", ".join(auto(v, binary) if dim == "[information]" and not isinstance(v, (bool, str)) else count(v) for v in x) + "]"
     if isinstance(x, (bool, str)):
         return count(x)
     if dim == "[information]":

@@ -128,6 +128,8 @@ def layout(result) -> str:
 
 
 def _fit_lines(result, unit):
+    if result.scenario.mixed:
+        return _placement_lines(result, unit)
     f = result.fit
     g = result.scenario.gpu
     marketed = t(g.raw.get("memory"))
@@ -147,6 +149,21 @@ def _fit_lines(result, unit):
         out.append(f"    verdict          DOES NOT FIT on {f.gpus} x {gid}; needs {f.gpus_needed} x {gid}")
     else:
         out.append(f"    verdict          DOES NOT FIT: one {gid} cannot even hold the per-GPU runtime")
+    return out
+
+
+def _placement_lines(result, unit):
+    """GPUs of several types: each type's usable memory, and the verdict for the smallest."""
+    f, sc = result.fit, result.scenario
+    out = [f"  GPUs: {t(sc.placement)} ({f.gpus:g} GPUs, {t(layout(result))})"]
+    usable = result.values.get("usable_per_device")
+    for k, (g, c) in enumerate(sc.devices):
+        cap = memory(usable[k], unit) if isinstance(usable, list) and k < len(usable) else "?"
+        out.append(f"    {c:g} x {t(g.id)} ({t(g.name)}, {t(g.raw.get('memory'))}): usable {cap} each")
+    out += [f"    usable per GPU   {memory(f.capacity_per_gpu.bytes, unit)}  (the smallest: an even split)",
+            f"    needed per GPU   {memory(f.needed_per_gpu.bytes, unit)}" + (f"  (the busiest GPU of {layout(result)})" if f.gpus > 1 else ""),
+            f"    headroom         {memory(f.headroom_per_gpu.bytes, unit)}",
+            f"    verdict          {'FITS' if f.fits else 'DOES NOT FIT'} on {t(sc.placement)}"]
     return out
 
 

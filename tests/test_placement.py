@@ -1,0 +1,111 @@
+"""Device lists: a scenario is placed on a list of devices (GPU types with counts); rules read
+device.FIELD per device (`per: device`) and reduce with device_min/device_sum/device_max.
+`--gpu X --gpus N` is the special case of one type: its results are the ones it always had
+(the golden, fidelity and sweep suites prove that); these tests pin the placement itself."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+import vramrules
+from vramrules.api import load_catalog
+from vramrules.cli import main
+from vramrules.errors import UsageError
+
+CAT = load_catalog()
+
+
+def usable(gpu: str) -> float:
+    g = CAT.kind("gpu")[gpu]
+    return g.facts["memory_reported"] * g.facts["usable_fraction"]
+
+
+def run(*args):
+    r = CliRunner().invoke(main, [str(a) for a in args])
+    return r.exit_code, r.output
+
+
+def test_one_type_written_as_a_placement_is_the_same_scenario():
+    a = vramrules.evaluate("llama3-70b", "inference", gpu="h100-sxm-80gb", gpus=2, needed=False)
+    b = vramrules.evaluate("llama3-70b", "inference", gpu="2xh100-sxm-80gb", needed=False)
+    assert a.values == b.values and a.fit.fits == b.fit.fits
+    assert b.scenario.facts(["device.count"]) == {"device.count": [2.0]}
+
+
+def test_two_gpu_types_through_eval_json_and_explain():
+    """An RTX 4090 beside an RTX 3060 12GB, tensor-parallel: each GPU holds half, so the 3060 bounds it."""
+    code, out = run("eval", "--model", "llama3.1-8b", "--gpu", "rtx-4090+rtx-3060-12gb", "--seq-len", 8192, "--format", "json")
+    assert code == 0, out
+    fit = json.loads(out)["fit"]
+    assert fit["gpus"] == 2 and fit["gpu"] == "rtx-4090+rtx-3060-12gb"
+    assert fit["usable_per_gpu"]["bytes"] == min(usable("rtx-4090"), usable("rtx-3060-12gb")) == usable("rtx-3060-12gb")
+    assert [(d["gpu"], d["count"], d["usable"]["bytes"]) for d in fit["devices"]] == \
+        [("rtx-4090", 1, usable("rtx-4090")), ("rtx-3060-12gb", 1, usable("rtx-3060-12gb"))]
+    one = vramrules.evaluate("llama3.1-8b", "inference", gpu="rtx-3060-12gb", gpus=2, seq_len=8192, needed=False)
+    assert fit["needed_per_gpu"]["bytes"] == one.fit.needed_per_gpu.bytes  # the same even split
+    code, text = run("eval", "--model", "llama3.1-8b", "--gpu", "rtx-4090+rtx-3060-12gb", "--seq-len", 8192, "--explain")
+    assert "GPUs: rtx-4090+rtx-3060-12gb (2 GPUs, tp 2 x pp 1 x dp 1)" in text
+    assert "verdict          FITS on rtx-4090+rtx-3060-12gb" in text
+    assert "usable_memory_per_gpu = " in text and "device_min(usable_per_device)" in text
+    assert "device.memory_reported = [" in text and "data/gpus.yaml:" in text
+
+
+def test_a_placement_through_fit_and_sweep():
+    code, out = run("fit", "--model", "llama3.1-8b", "--gpu", "rtx-4090+rtx-3060-12gb", "--max", "seq-len", "--format", "json")
+    assert code == 0, out
+    longest = json.loads(out)["answer"]
+    at = vramrules.evaluate("llama3.1-8b", "inference", gpu="rtx-4090+rtx-3060-12gb", seq_len=longest, needed=False)
+    over = vramrules.evaluate("llama3.1-8b", "inference", gpu="rtx-4090+rtx-3060-12gb", seq_len=longest + 1, needed=False)
+    assert at.fit.fits and not over.fit.fits
+    code, out = run("sweep", "--model", "llama3.1-8b", "--mode", "inference,serve", "--gpu", "rtx-4090+rtx-3060-12gb,rtx-4090",
+                    "--format", "json")
+    assert code == 0, out
+    rows = {(r["mode"], r["gpu"]): r for r in json.loads(out)}
+    assert set(rows) == {(m, g) for m in ("inference", "serve") for g in ("rtx-4090+rtx-3060-12gb", "rtx-4090")}
+    for (mode, g), r in rows.items():
+        one = vramrules.evaluate("llama3.1-8b", mode, gpu=g, needed=False)
+        assert r["total"]["bytes"] == one.total.bytes and r["fits"] == one.fit.fits
+
+
+def test_placement_mistakes_are_usage_errors():
+    with pytest.raises(UsageError, match="unknown gpu 'rtx-4091'"):
+        vramrules.evaluate("llama3.1-8b", gpu="rtx-4090+rtx-4091")
+    with pytest.raises(UsageError, match="places the workload on 2 GPUs, but --gpus says 4"):
+        vramrules.evaluate("llama3.1-8b", gpu="rtx-4090+rtx-3090", gpus=4)
+    code, out = run("fit", "--model", "llama3-70b", "--gpu", "rtx-4090+rtx-3090")
+    assert code == 2 and "the fewest GPUs is a question about one GPU type" in out
+
+
+def test_a_rule_set_that_reads_one_gpu_is_refused_on_a_mixed_placement(tmp_path):
+    d = tmp_path / "org" / "rules"
+    d.mkdir(parents=True)
+    (d / "default.yaml").write_text("""modes:
+  inference:
+    rules:
+      extra_check: {formula: gpu.memory * 1, unit: B, doc: reads one GPU's memory}
+    report: [extra_check]
+""", encoding="utf-8")
+    data = (str(tmp_path / "org"),)
+    assert vramrules.evaluate("llama3.1-8b", data=data, gpu="rtx-4090").values["extra_check"] == CAT.kind("gpu")["rtx-4090"].facts["memory"]
+    with pytest.raises(UsageError, match="reads gpu.memory, a fact of one GPU"):
+        vramrules.evaluate("llama3.1-8b", data=data, gpu="rtx-4090+rtx-3090")
+
+
+@pytest.mark.parametrize("formula,message", [
+    ("device.memory", "'device.memory' has one value per device of the placement"),
+    ("device_sum(group_sum(group.count) * device.memory)", "group_sum() cannot be used per device"),
+    ("device_min(device.memry)", "unknown device field 'device.memry' (hint: did you mean 'device.memory'?)"),
+])
+def test_device_rules_are_checked_when_they_load(tmp_path, formula, message):
+    d = tmp_path / "org" / "rules"
+    d.mkdir(parents=True)
+    (d / "default.yaml").write_text(f"""modes:
+  inference:
+    rules:
+      extra_check: {{formula: "{formula}", unit: B, doc: a test}}
+    report: [extra_check]
+""", encoding="utf-8")
+    code, out = run("validate", "--data", tmp_path / "org")
+    assert code == 1 and message in out, out
