@@ -1,12 +1,19 @@
 """`list`, `validate`, `show`, `assumptions`: looking at the catalog."""
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
+from ..render.terminal import for_stream, inert
 from .common import _catalog, data_option
+from .output import echo_json
+
+
+def _cell(value) -> str:
+    """A data-provided value as one line of terminal text: escapes shown, not obeyed (a name's
+    ESC or newline cannot clear the screen or fake a line); fitting the stream's encoding."""
+    return for_stream(inert(value))
 
 LISTS = ("models", "gpus", "precisions", "modes", "optimizers", "lora-targets", "rulesets", "assumptions")
 
@@ -23,10 +30,10 @@ def list_cmd(what, rules, data, fmt):
     cat = _catalog(data)
     header, items = rows(cat, what, rules)
     if fmt == "json":
-        click.echo(json.dumps(items, indent=2, ensure_ascii=False))
+        echo_json(items, indent=2)
         return
     cols = [h for h in header]
-    table = [[str(it.get(c, "")) for c in cols] for it in items]
+    table = [[_cell(it.get(c, "")) for c in cols] for it in items]
     widths = [max([len(c)] + [len(r[i]) for r in table]) for i, c in enumerate(cols)]
     click.echo("  ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip())
     for r in table:
@@ -55,7 +62,7 @@ def validate_cmd(data, only, fmt):
         return
     n = {k: len(v) for k, v in cat.entries.items()}
     click.echo(f"ok: {n.get('model', 0)} models, {n.get('gpu', 0)} GPUs, {n.get('precision', 0)} precisions, "
-               f"{n.get('optimizer', 0)} optimizers, {len(cat.assumptions)} assumptions, rule sets: {', '.join(sorted(cat.rulesets))}; "
+               f"{n.get('optimizer', 0)} optimizers, {len(cat.assumptions)} assumptions, rule sets: {_cell(', '.join(sorted(cat.rulesets)))}; "
                f"every derived parameter count within {tol:.1%} of the published one")
 
 
@@ -76,13 +83,14 @@ def show_cmd(kind, ident, rules, data, sets, fmt):
         ident = ident[len("assume."):]
     rows = fields(cat, kind, ident, rules)
     if fmt == "json":
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
+        echo_json(rows, indent=2, default=str)
         return
-    click.echo(f"{kind} {ident}")
-    width = max(len(r["field"]) for r in rows)
-    for r in rows:
-        click.echo(f"  {r['field'].ljust(width)}  {r['value']}")
-        click.echo(f"  {''.ljust(width)}    <- {r['from']} ({r['layer']})")
+    click.echo(f"{kind} {_cell(ident)}")
+    names = [_cell(r["field"]) for r in rows]
+    width = max(len(n) for n in names)
+    for name, r in zip(names, rows):
+        click.echo(f"  {name.ljust(width)}  {_cell(r['value'])}")
+        click.echo(f"  {''.ljust(width)}    <- {_cell(r['from'])} ({_cell(r['layer'])})")
 
 
 @click.command("assumptions")
@@ -102,13 +110,13 @@ def assumptions_cmd(data, sets, stale, today, fmt):
     day = today.date() if today else datetime.date.today()
     rows = assumptions(cat, day, stale)
     if fmt == "json":
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        echo_json(rows, indent=2)
     else:
         for r in rows:
-            age = "never reviewed" if r["age_days"] is None else f"reviewed {r['reviewed']} ({r['age_days']} days ago)"
-            click.echo(f"{r['name']} = {r['value']}   [{r['owner'] or 'no owner'}; {age}]")
-            click.echo(f"    {r['source']}")
-            click.echo(f"    <- {r['from']} ({r['layer']})")
+            age = "never reviewed" if r["age_days"] is None else f"reviewed {_cell(r['reviewed'])} ({r['age_days']} days ago)"
+            click.echo(f"{_cell(r['name'])} = {_cell(r['value'])}   [{_cell(r['owner'] or 'no owner')}; {age}]")
+            click.echo(f"    {_cell(r['source'])}")
+            click.echo(f"    <- {_cell(r['from'])} ({_cell(r['layer'])})")
         if stale is not None:
             click.echo(f"{len(rows)} assumption(s) not reviewed within {stale} days" if rows else f"every assumption reviewed within {stale} days")
     if stale is not None and rows:

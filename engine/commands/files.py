@@ -6,6 +6,7 @@ import sys
 import click
 
 from ..completion import completer
+from ..render.terminal import inert, shown
 from .common import data_option
 
 
@@ -21,12 +22,12 @@ def import_cmd(path, ident, into, force, data):
     from ..importers.model_entry import from_path
     from ..importers.yaml_append import append_model, entry_yaml
 
-    ident, entry, shown = from_path(path, ident, tuple(data))
-    if into is None:
-        click.echo(f"# vramrules import {path}\nmodels:\n" + entry_yaml(ident, entry), nl=False)
+    ident, entry, _ = from_path(path, ident, tuple(data))
+    if into is None:  # the path inert: its newline cannot end the comment and add YAML of its own
+        click.echo(shown(f"# vramrules import {inert(path)}\nmodels:\n") + entry_yaml(ident, entry), nl=False)
         return
     append_model(into, ident, entry, force=force)
-    click.echo(f"added model '{ident}' to {into}")
+    click.echo(shown(f"added model '{inert(ident)}' to {inert(into)}"))
 
 
 @click.command("record", context_settings={"ignore_unknown_options": True})
@@ -66,4 +67,4 @@ def record_cmd(into, model, mode, measures, ident, batch, seq_len, precision, op
             runpy.run_path(script, run_name="__main__")
     finally:
         sys.argv = old_argv
-    click.echo(f"recorded {model} {mode} into {into}", err=True)
+    click.echo(shown(f"recorded {inert(model)} {inert(mode)} into {inert(into)}", sys.stderr), err=True)

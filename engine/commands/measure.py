@@ -1,12 +1,13 @@
 """`check-measurements` and `calibrate`: the assumptions against measured runs."""
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
+from ..render.terminal import inert, shown
 from .common import _csv, data_option
+from .output import echo_json
 
 
 @click.command("check-measurements")
@@ -22,11 +23,11 @@ def check_measurements_cmd(data, rules, fmt):
     cat = load_catalog(tuple(data), full=True)
     checks = M.run(cat, tuple(data), rules)
     if fmt == "json":
-        click.echo(json.dumps(M.as_json(checks), indent=2, ensure_ascii=False))
+        echo_json(M.as_json(checks), indent=2)
     elif fmt == "markdown":
-        click.echo(M.markdown(checks), nl=False)
+        click.echo(shown(M.markdown(checks)), nl=False)
     else:
-        click.echo(M.text(checks), nl=False)
+        click.echo(shown(M.text(checks)), nl=False)
     if any(not c.ok for c in checks):
         sys.exit(4)
 
@@ -52,20 +53,20 @@ def calibrate_cmd(names, out, force, include_gaps, today, data):
     day = today.date() if today else datetime.date.today()
     for n, old, new in zip(fit.names, fit.old, fit.new):
         why = "  (no measurement depends on it: unchanged)" if n in fit.insensitive else ""
-        click.echo(f"assume.{n}: {C.formatted(cat, n, old)} -> {C.formatted(cat, n, new)}{why}")
+        click.echo(shown(f"assume.{inert(n)}: {inert(C.formatted(cat, n, old))} -> {inert(C.formatted(cat, n, new))}{why}"))
     click.echo(f"\n{'measurement':36s} {'before':>8s} {'after':>8s}")
     for mid in fit.used:
-        click.echo(f"{mid:36s} {fit.before[mid]:+8.1%} {fit.after[mid]:+8.1%}")
+        click.echo(shown(f"{inert(mid):36s} {fit.before[mid]:+8.1%} {fit.after[mid]:+8.1%}"))
     import statistics
 
     def med(d):
         return statistics.median(abs(v) for v in d.values())
     click.echo(f"{'median |error|':36s} {med(fit.before):8.1%} {med(fit.after):8.1%}")
     for mid, why in fit.skipped.items():
-        click.echo(f"skipped {mid}: {why}")
+        click.echo(shown(f"skipped {inert(mid)}: {inert(why)}"))
     if out:
         from ..writefile import atomic_write
 
         Path(out).mkdir(parents=True, exist_ok=True)
         path = atomic_write(Path(out) / "assumptions.yaml", C.overlay(cat, fit, day), force=force)
-        click.echo(f"\nwrote {path}; review it with: vramrules diff builtin {out}")
+        click.echo(shown(f"\nwrote {inert(path)}; review it with: vramrules diff builtin {inert(out)}"))

@@ -1,13 +1,14 @@
 """`diff` and `report`: reviewing a change to the assumptions."""
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
 from ..errors import UsageError
+from ..render.terminal import inert, shown
 from .common import UNITS, _csv, _progress, data_option
+from .output import echo_json
 
 
 @click.command("diff")
@@ -35,9 +36,9 @@ def diff_cmd(base, new, models, modes, gpu_list, matrix_file, rules, units, limi
     imp = impact(base, new, models=_csv(models), modes=_csv(modes), gpus=_csv(gpu_list), rules=rules,
                  matrix_file=matrix_file, progress=_progress() if fmt == "text" else None)
     if fmt == "json":
-        click.echo(json.dumps(R.as_json(imp, units), indent=2, ensure_ascii=False, default=str))
+        echo_json(R.as_json(imp, units), indent=2, default=str)
     elif fmt == "markdown":
-        click.echo(R.markdown(imp, units, limit))
+        click.echo(shown(R.markdown(imp, units, limit)))
     else:
         click.echo(R.text(imp, units, limit), nl=False)
     if (fail_on == "flip" and imp.flips) or (fail_on == "move" and imp.moves):
@@ -72,5 +73,5 @@ def report_cmd(out, fmt, data, base, models, modes, gpu_list, rules, units, toda
     else:
         from ..render.report_markdown import render
     path = atomic_write(out, render(rep, units), force=force)
-    click.echo(f"wrote {path} ({len(rep.rows)} scenarios, {len(rep.assumptions)} assumptions"
+    click.echo(f"wrote {shown(inert(path))} ({len(rep.rows)} scenarios, {len(rep.assumptions)} assumptions"
                + (f", {len(rep.impact.flips)} flipped verdicts" if rep.impact is not None else "") + ")")

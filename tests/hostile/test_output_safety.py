@@ -51,7 +51,46 @@ def fresh(*args, encoding="utf-8"):
                           check=False)
 
 
+# ---------------------------------------------------------------- list and show
+
+@pytest.mark.parametrize("args", [["list", "gpus"], ["show", "gpu", "my-gpu"], ["show", "gpu", "h100-sxm-80gb"]],
+                         ids=["list", "show-new", "show-overridden"])
+def test_list_and_show_print_data_provided_text_inert(tmp_path, args):
+    r = cli(*args, "--data", hostile_overlay(tmp_path))
+    assert r.exit_code == 0, r.output
+    assert not CONTROLS.search(r.output), repr(r.output)
+    assert "\\x1b[2J\\x07\\u202e\\x9b31m\\u2028\\u2029\\nfake line" in r.output
+    assert "\nfake line" not in r.output  # the name's newline did not start a line of its own
+
+
+def test_assumptions_print_data_provided_text_inert(tmp_path):
+    (tmp_path / "assumptions.yaml").write_text(f"assumptions:\n  cuda_context:\n    value: 500 MiB\n    source: {_yaml(HOSTILE)}\n"
+                                               f"    owner: {_yaml(HOSTILE)}\n", encoding="utf-8")
+    r = cli("assumptions", "--data", tmp_path)
+    assert r.exit_code == 0, r.output
+    assert not CONTROLS.search(r.output), repr(r.output)
+
+
 # ---------------------------------------------------------------- streams that are not UTF-8
+
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252"])
+@pytest.mark.parametrize("args", [["list", "gpus"], ["show", "gpu", "h100-sxm-80gb"], ["show", "gpu", "my-gpu"], ["assumptions"],
+                                  ["list", "gpus", "--format", "json"], ["show", "gpu", "my-gpu", "--format", "json"],
+                                  ["list", "assumptions", "--format", "json"]])
+def test_catalog_commands_on_a_stream_that_is_not_utf8(tmp_path, args, encoding):
+    """The overlay's name holds characters latin-1 and cp1252 lack (Ω, U+202E); the built-in
+    assumptions hold some too (≈, →)."""
+    r = fresh(*args, "--data", hostile_overlay(tmp_path, "Ω \u202e — GPU"), encoding=encoding)
+    assert r.returncode == 0, r.stderr.decode(encoding, "replace")
+    out = r.stdout.decode(encoding)
+    if "json" in args:
+        assert out.isascii()
+        doc = json.loads(out)
+        if args[0] == "list" and args[1] == "gpus":
+            assert {g["id"]: g["name"] for g in doc}["my-gpu"] == "Ω \u202e — GPU"  # escaped, not lost
+    else:
+        assert "\\u202e" in out or args == ["assumptions"]
+
 
 @pytest.mark.parametrize("encoding", ["latin-1", "cp1252"])
 def test_any_output_on_a_stream_that_is_not_utf8_is_printed_not_exit_70(tmp_path, encoding):
@@ -93,6 +132,14 @@ def test_clicks_own_errors_quote_arguments_inert(args):
 
 
 # ---------------------------------------------------------------- JSON
+
+def test_json_output_escapes_c1_controls_and_line_separators(tmp_path):
+    r = cli("list", "gpus", "--format", "json", "--data", hostile_overlay(tmp_path))
+    assert r.exit_code == 0, r.output
+    assert not CONTROLS.search(r.output.replace("\n", "")), repr(r.output)
+    assert "\\u009b31m\\u2028\\u2029" in r.output
+    assert {g["id"]: g["name"] for g in json.loads(r.output)}["my-gpu"] == HOSTILE
+
 
 def test_json_error_objects_escape_what_the_arguments_hold():
     r = cli("eval", "--model", "\x9b2J\u2028x", "--format", "json")
