@@ -46,9 +46,39 @@ def test_missing_field_is_named(tmp_path):
 
 
 def test_unsupported_family_is_a_clear_error(tmp_path):
+    """A well-formed config of a family vramrules does not import is a usage error (exit 2), at
+    the field that names the family; the same under --format json and for `import`."""
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "mamba", "hidden_size": 1}))
     r = run("eval", "--model-config", str(tmp_path / "config.json"))
-    assert r.exit_code == 1 and "model_type 'mamba' is not one vramrules can import" in r.output
+    assert r.exit_code == 2, r.output
+    assert "config.json:1:2: /model_type: model_type 'mamba' is not one vramrules can import (hint: supported: llama" in r.output
+    r = run("eval", "--model-config", str(tmp_path), "--format", "json")
+    assert r.exit_code == 2
+    [err] = json.loads(r.output)
+    assert err["code"] == "usage_error" and err["pointer"] == "/model_type" and err["line"] == 1
+    assert run("import", str(tmp_path)).exit_code == 2
+
+
+def test_unsupported_gguf_architecture_is_a_usage_error(tmp_path):
+    gguf = pytest.importorskip("gguf")
+    import numpy as np
+
+    path = tmp_path / "tiny-mamba.gguf"
+    w = gguf.GGUFWriter(str(path), "mamba")
+    w.add_block_count(2)
+    w.add_embedding_length(64)
+    w.add_tensor("token_embd.weight", np.zeros((100, 64), dtype=np.float16))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    r = run("eval", "--model-config", str(path))
+    assert r.exit_code == 2, r.output
+    assert "tiny-mamba.gguf: /general.architecture: GGUF architecture 'mamba' is not one vramrules can import" in r.output
+    r = run("import", str(path), "--into", str(tmp_path / "models.yaml"))
+    assert r.exit_code == 2 and not (tmp_path / "models.yaml").exists()
+    r = run("eval", "--model-config", str(path), "--format", "json")
+    assert r.exit_code == 2 and json.loads(r.output)[0]["code"] == "usage_error"
 
 
 def test_invalid_json_is_located(tmp_path):

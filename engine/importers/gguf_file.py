@@ -276,8 +276,13 @@ def read(path: Path) -> dict:
     m = _Meta(meta, shown)
     arch = m.string("general.architecture")
     family = ARCHS.get(arch)
-    if family is None:
-        raise DataError([Problem(Location(shown), "", f"GGUF architecture {jsondoc._short(arch)!r} is not one vramrules can import", "supported: " + ", ".join(ARCHS))])
+    if arch is None:
+        m.fail("GGUF metadata lacks 'general.architecture'", "", "a GGUF file names its architecture; is it complete?")
+    if family is None:  # a well-formed file of an architecture vramrules does not model: exit 2
+        from .hf_config import Unsupported
+
+        raise Unsupported(Location(shown), ("general.architecture",), f"GGUF architecture {jsondoc._short(arch)!r} is not one vramrules can import",
+                          "supported: " + ", ".join(ARCHS) + "; or write the models.yaml entry by hand")
     tensors = {t["name"]: t for t in tensor_list}
     entry = _architecture(m, arch, family, tensors)
     if not entry["name"]:

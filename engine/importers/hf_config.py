@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import DataError, Location, Problem
-from ..loader import MAX_FILE_BYTES
+from ..errors import DataError, Location, Problem, UsageError
+from ..loader import MAX_FILE_BYTES, pointer_text
 from . import jsondoc
 from .localfile import read_limited
 
@@ -24,6 +24,15 @@ HINT = "fix '{key}' in {file}, or write the models.yaml entry by hand"
 class ConfigProblem(DataError):
     def __init__(self, path: str, message: str, hint: str = ""):
         super().__init__([Problem(Location(path), "", message, hint)])
+
+
+class Unsupported(UsageError):
+    """A well-formed file of a family or architecture vramrules does not import: asking for it is
+    a usage error (exit 2, code usage_error), still located at the field that names it."""
+
+    def __init__(self, location: Location, pointer: tuple, message: str, hint: str = ""):
+        self.problems = [Problem(location, pointer_text(pointer), message, hint, "usage_error")]
+        super().__init__(str(self.problems[0]))
 
 
 def read(path) -> tuple[dict, str]:
@@ -89,8 +98,9 @@ def convert(cfg: dict, shown: str) -> dict:
     if family is None:
         raise ConfigProblem(shown, "config.json has no 'model_type'", "add the model's model_type, or write the models.yaml entry by hand")
     if family not in FAMILIES:
-        raise ConfigProblem(shown, f"model_type {jsondoc._short(family)!r} is not one vramrules can import",
-                            "supported: " + ", ".join(FAMILIES) + "; or write the models.yaml entry by hand")
+        line, col = jsondoc.position(top.text, ("model_type",))
+        raise Unsupported(Location(shown, line, col), ("model_type",), f"model_type {jsondoc._short(family)!r} is not one vramrules can import",
+                          "supported: " + ", ".join(FAMILIES) + "; or write the models.yaml entry by hand")
     f = _Config(cfg, shown, top.text, HINT, origin=origin)
     f.family = family
     entry = _core(f, family)

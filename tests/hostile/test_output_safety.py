@@ -123,6 +123,14 @@ def test_an_error_message_on_a_stream_that_is_not_utf8(encoding):
     assert "unknown model '\\u03a9\\u202e\\x1b[2J'" in err, err
 
 
+def test_a_located_error_echoing_the_data_is_shown_inert(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "x\x1b[2J\u202e\nfake: line"}))
+    r = cli("eval", "--model-config", tmp_path)
+    assert r.exit_code == 2, r.output
+    assert not CONTROLS.search(r.output), repr(r.output)
+    assert "model_type 'x\\x1b[2J\\u202e\\nfake: line' is not one vramrules can import" in r.output
+
+
 @pytest.mark.parametrize("args", [["list", "\x1b[2J"], ["\x1b[2Jeval"], ["eval", "--\x1b[2J"]], ids=["choice", "command", "option"])
 def test_clicks_own_errors_quote_arguments_inert(args):
     """click quotes an argument with repr(): a guard that it stays so."""
