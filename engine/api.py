@@ -12,6 +12,7 @@ from .datadir import builtin_data_dir
 from .errors import DataError, UsageError, coded
 
 _CATALOGS: dict = {}
+RUNNERS = ("generated", "interpreted")  # the two evaluators of a mode: generated code, or the interpreter of the checked trees
 MEMO_CATALOGS = 8  # catalogs kept in memory per process (each --model-config import is one)
 
 
@@ -185,6 +186,9 @@ def compiled_mode(cat, ruleset: str, mode: str, with_fit: bool, lean: bool = Fal
     two are kept apart, so a test that asks for each gets each."""
     from .compiler import compile_mode
 
+    runner = os.environ.get("VRAMRULES_RUNNER")  # 'generated' | 'interpreted': one evaluator for every call (the test suites)
+    if runner in RUNNERS:
+        once = runner == "interpreted"
     key = (ruleset, mode, with_fit, lean, once)
     c = cat.functions.get(key)
     if c is None:

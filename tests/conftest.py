@@ -40,6 +40,15 @@ def pytest_configure(config):
             "reinstall, or develop with `pip install -e '.[test]'`"), stacklevel=2)
 
 
+@pytest.fixture(params=["generated", "interpreted"])
+def runner(request, monkeypatch):
+    """Run a test under each evaluator of a mode (generated code and the interpreter of the
+    checked trees): suites that mark themselves with usefixtures("runner") run twice, as
+    cel-python runs its conformance suite under both of its evaluators."""
+    monkeypatch.setenv("VRAMRULES_RUNNER", request.param)
+    return request.param
+
+
 @pytest.fixture(scope="session")
 def catalog():
     import vramrules

@@ -8,6 +8,8 @@ import yaml
 
 import vramrules
 
+pytestmark = pytest.mark.usefixtures("runner")  # every test runs under both evaluators (conftest.runner)
+
 CASES = Path(__file__).resolve().parent / "cases"
 UREG = pint.UnitRegistry()  # independent of vramrules' own registry, on purpose
 

@@ -14,6 +14,8 @@ from vramrules.api import load_catalog
 from vramrules.cli import main
 from vramrules.errors import UsageError
 
+pytestmark = pytest.mark.usefixtures("runner")  # every test runs under both evaluators (conftest.runner)
+
 CAT = load_catalog()
 
 

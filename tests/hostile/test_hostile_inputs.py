@@ -10,6 +10,8 @@ import pytest
 import vramrules
 from vramrules.errors import DataError, EvaluationError, UsageError
 
+pytestmark = pytest.mark.usefixtures("runner")  # every test runs under both evaluators (conftest.runner)
+
 GPU = """gpus:
   bad-gpu:
     name: Bad

@@ -12,6 +12,8 @@ from click.testing import CliRunner
 
 from vramrules.cli import main
 
+pytestmark = pytest.mark.usefixtures("runner")  # every test runs under both evaluators (conftest.runner)
+
 GPU = """gpus:
   my-gpu:
     name: Mine

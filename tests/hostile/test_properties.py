@@ -11,6 +11,8 @@ from vramrules import formula as F
 from vramrules.errors import DataError, UsageError
 from vramrules.loader import load_text
 
+pytestmark = pytest.mark.usefixtures("runner")  # every test runs under both evaluators (conftest.runner)
+
 CAT = vramrules.load_catalog()
 MODELS = sorted(CAT.kind("model"))
 TRAIN = ["train-full", "train-lora", "train-qlora"]
