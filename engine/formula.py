@@ -548,14 +548,29 @@ _CMPS = {"<": _operator.lt, "<=": _operator.le, ">": _operator.gt, ">=": _operat
 class Interpreted:
     """A rule evaluated straight from the data form of its checked tree, for a run that evaluates
     a scenario once: cheaper than generating and compiling code (~10 ms a mode) when there is
-    one evaluation to do. Only the allow-list's nodes evaluate; anything else is a FormulaError."""
+    one evaluation to do. The tree is checked once, when it is made, by the same node-by-node
+    check that code generation applies (ir_source: the allow-list's nodes, bounded constants,
+    small constant exponents, per-axis names only where they may be read): a tree that would not
+    become code does not become an interpreter either, and evaluating re-checks nothing."""
 
     __slots__ = ("groups", "ir", "units")
 
     def __init__(self, ir, unit_value, per_names=None, per: str | None = None):
+        ir_source(ir, lambda n: "x", unit_value, per_names, per)  # raises FormulaError on anything else
         self.ir = ir
         self.units = unit_value
-        self.groups = (dict(per_names or {}), per)
+        axes: dict = {}  # the names of this tree that have an axis, found once (not per evaluation)
+        stack = [ir]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, list):
+                if len(n) == 2 and n[0] == "n" and isinstance(n[1], str):
+                    a = axis_of(n[1], dict(per_names or {}))
+                    if a:
+                        axes[n[1]] = a
+                else:
+                    stack.extend(x for x in n if isinstance(x, list))
+        self.groups = (axes, per)
 
     def __call__(self, env, i=None):
         """The value; `i`: the item (layer group, device) a per-axis rule is evaluated for."""
@@ -567,23 +582,14 @@ class Interpreted:
             raise FormulaError("cached formula is malformed: shape") from None
 
     def _ev(self, n, env, i=None, axis=None):  # noqa: C901  (one branch per node kind)
-        # the tree comes from the cache: each node is checked as it is evaluated, with the bounds
-        # ir_source() applies (shape, finite bounded constants, small constant exponents)
-        if not isinstance(n, list) or not n:
-            raise FormulaError("cached formula is malformed: shape")
+        # the tree was checked when this interpreter was made (see the class's doc)
         tag = n[0]
         if tag == "c":
-            v = n[1]
-            if not _bounded_number(v):
-                raise FormulaError("cached formula is malformed: number")
-            return float(v)
+            return float(n[1])
         if tag == "b" or tag == "s":
             return n[1]
         if tag == "n":
-            name_axis = axis_of(n[1], self.groups[0])
-            if name_axis is not None:
-                if i is None or name_axis != axis:
-                    raise FormulaError(f"cached formula is malformed: a per-{name_axis} name outside a reduction over it")
+            if n[1] in self.groups[0]:
                 return env[n[1]][i]
             v = env.get(n[1])
             if v is None:
@@ -593,8 +599,6 @@ class Interpreted:
                 return u
             return v
         if tag == "op":
-            if n[1] == "**" and not _small_exponent(n[3]):
-                raise FormulaError("cached formula is malformed: exponent")
             a, b, op = self._ev(n[2], env, i, axis), self._ev(n[3], env, i, axis), n[1]
             if op == "+":
                 return a + b
@@ -628,8 +632,6 @@ class Interpreted:
                 left = right
             return True
         if tag == "call" and n[1] in REDUCTIONS:
-            if i is not None or len(n[2]) != 1:
-                raise FormulaError("cached formula is malformed: a reduction inside a reduction")
             red_axis, fn = REDUCTIONS[n[1]]
             return fn([self._ev(n[2][0], env, g, red_axis) for g in range(len(env[AXES[red_axis]]))])
         if tag == "call" and n[1] in FUNCTIONS:

@@ -123,18 +123,16 @@ def test_tampered_cached_tree_is_refused(ir):
     through code generation nor through the interpreter that `eval` uses."""
     with pytest.raises(F.FormulaError):
         F.ir_source(ir, lambda n: "v", lambda n: None)
-    if ir in (["s", "x'); import os; ('"],):
-        return  # the interpreter returns it as the plain string it is: nothing is executed
-    with pytest.raises(F.FormulaError):
-        F.Interpreted(ir, lambda n: None)({"x": 1.0})
+    with pytest.raises(F.FormulaError):  # checked once, when the interpreter is made, by the same check
+        F.Interpreted(ir, lambda n: None)
 
 
 def test_interpreter_refuses_a_tree_deeper_than_python_allows():
     ir = ["c", 1]
     for _ in range(5000):
         ir = ["u", "-", ir]
-    with pytest.raises(F.FormulaError, match="too deep"):
-        F.Interpreted(ir, lambda n: None)({})
+    with pytest.raises(F.FormulaError, match="malformed"):
+        F.Interpreted(ir, lambda n: None)
 
 
 @pytest.mark.parametrize("mode", ["inference", "train-full", "train-lora", "train-qlora", "serve"])
