@@ -1,7 +1,6 @@
 """`vramrules eval`: one workload, its breakdown and verdict."""
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -40,8 +39,9 @@ def eval_cmd(model_config, params, mode, rules, data, sets, units, fmt, explain,
                       model_config=model_config, once=True, **options)
     if fmt == "json":
         from ..render.json_format import document
+        from .output import echo_json
 
-        click.echo(json.dumps(document(result, units, explain), indent=2, ensure_ascii=False))
+        echo_json(document(result, units, explain), indent=2)
     else:
         from ..render.text import table
 

@@ -1,8 +1,6 @@
 """`fit` and `sweep`: the inverse questions, and many scenarios at once."""
 from __future__ import annotations
 
-import json
-
 import click
 
 from ..errors import UsageError
@@ -59,7 +57,12 @@ def fit_cmd(model_config, params, mode, maximize, suggest, rules, data, sets, un
                "suggestions": F.suggestions(cat, model, mode, gpu, **args) if suggest and not one.fit.fits else []}
     out.update(model=model, params=params, mode=mode, gpu=gpu, options=opts, rules=rules)
     text, doc = render(out, units, explain)
-    click.echo(json.dumps(doc, indent=2, ensure_ascii=False) if fmt == "json" else text)
+    if fmt == "json":
+        from .output import echo_json
+
+        echo_json(doc, indent=2)
+    else:
+        click.echo(text)
 
 
 @click.command("sweep", cls=ScenarioCommand, lists=SWEEP_LISTS)
@@ -103,11 +106,13 @@ def sweep_cmd(mode, models, precisions, rules, data, sets, units, fmt, out, forc
             w.writerow([r.model, r.mode, r.precision, r.gpu, f"{r.total / f:.4f}", f"{r.usable / f:.4f}", "yes" if r.fits else "no",
                         " ".join(f"{k}={v / f:.4f}" for k, v in r.components.items()), r.error])
     else:
-        buf.write(json.dumps([{"model": r.model, "mode": r.mode, "precision": r.precision, "gpu": r.gpu,
+        from .output import json_text
+
+        buf.write(json_text([{"model": r.model, "mode": r.mode, "precision": r.precision, "gpu": r.gpu,
                                "total": {"value": round(r.total / f, 6), "unit": units, "bytes": r.total},
                                "usable": {"value": round(r.usable / f, 6), "unit": units, "bytes": r.usable}, "fits": r.fits,
                                "components": {k: {"value": round(v / f, 6), "unit": units, "bytes": v} for k, v in r.components.items()},
-                               "error": r.error} for r in rows], indent=1))
+                               "error": r.error} for r in rows], stream=buf, indent=1))
         buf.write("\n")
     if out:
         from ..writefile import atomic_write

@@ -149,6 +149,18 @@ def test_json_output_escapes_c1_controls_and_line_separators(tmp_path):
     assert {g["id"]: g["name"] for g in json.loads(r.output)}["my-gpu"] == HOSTILE
 
 
+@pytest.mark.parametrize("args", [
+    ["eval", "--model", "llama3.1-8b", "--gpu", "my-gpu", "--format", "json", "--explain"],
+    ["fit", "--model", "llama3.1-8b", "--gpu", "my-gpu", "--format", "json"],
+    ["sweep", "--model", "llama3.1-8b", "--mode", "inference", "--gpu", "my-gpu", "--format", "json"],
+], ids=["eval", "fit", "sweep"])
+def test_eval_fit_and_sweep_json_escape_what_the_data_holds(tmp_path, args):
+    r = cli(*args, "--data", hostile_overlay(tmp_path))
+    assert r.exit_code == 0, r.output
+    assert not CONTROLS.search(r.output.replace("\n", "")), repr(r.output)  # the newlines between JSON lines are the only controls
+    json.loads(r.output)
+
+
 def test_json_error_objects_escape_what_the_arguments_hold():
     r = cli("eval", "--model", "\x9b2J\u2028x", "--format", "json")
     assert r.exit_code == 2
