@@ -14,7 +14,7 @@ from .datadir import schemas
 from .errors import Problem, did_you_mean
 from .loader import pointer_text
 
-VALIDATION_FORMAT = 1  # bump when the checks below change: it keys the "these inputs passed" cache
+VALIDATION_FORMAT = 2  # bump when the checks below (or the loader and units checks they call) change: it keys the "these inputs passed" cache
 @cache
 def load_schema(name: str) -> dict:
     return json.loads((schemas() / f"{name}.schema.json").read_text(encoding="utf-8"))
