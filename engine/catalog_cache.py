@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import os
 import time
+import zlib
 from collections.abc import Mapping
 
 from . import cache
 from .catalog import FILES, RULES_DIR, Assumption, Catalog, Entry, FieldType
 from .errors import Location
 
-FORMAT = 7
+FORMAT = 8
 _ENGINE = os.path.dirname(os.path.realpath(__file__))
 MEMO = "statkeys"      # cache file: stat signature of every input -> content key
 MEMO_KEEP = 8
@@ -181,7 +182,7 @@ def write(key: str, cat: Catalog) -> None:
         nonlocal offset
         line = json.dumps(value, separators=(",", ":")).encode() + b"\n"
         lines.append(line)
-        span = [offset, offset + len(line)]
+        span = [offset, offset + len(line), zlib.crc32(line)]  # the checksum finds a flipped bit
         offset += len(line)
         return span
 
@@ -198,7 +199,20 @@ def write(key: str, cat: Catalog) -> None:
         "overrides": {n: list(v) for n, v in cat.overrides.items()},
         "vocabulary": cat.vocabulary.raw,
     }
-    cache.write_bytes(key + ".jsonl", b"".join([json.dumps(header, separators=(",", ":")).encode() + b"\n", *lines]))
+    head = json.dumps(header, separators=(",", ":")).encode()
+    head = head[:-1] + b',"crc":' + str(zlib.crc32(head)).encode() + b"}"  # the header's own checksum, its last key
+    cache.write_bytes(key + ".jsonl", b"".join([head + b"\n", *lines]))
+
+
+def _header_intact(line: bytes) -> bool:
+    """The header line's checksum (its last key, over the line as it was before the key)."""
+    cut = line.rfind(b',"crc":')
+    if cut < 0 or not line.endswith(b"}"):
+        return False
+    try:
+        return zlib.crc32(line[:cut] + b"}") == int(line[cut + 7:-1])
+    except ValueError:
+        return False
 
 
 class _Records:
@@ -213,10 +227,13 @@ class _Records:
         import json
 
         try:
-            start, end = span
+            start, end, crc = span
             if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(self._data) - self._base):
                 raise ValueError("bad record span")
-            return build(*args, json.loads(self._data[self._base + start:self._base + end]))
+            line = self._data[self._base + start:self._base + end]
+            if zlib.crc32(line) != crc:
+                raise ValueError("the line's checksum does not match (the file changed after it was written)")
+            return build(*args, json.loads(line))
         except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
             from .errors import DataError, Problem
 
@@ -288,6 +305,8 @@ def read(key: str) -> Catalog | None:
     if data is None:
         return None
     nl = data.find(b"\n")
+    if not _header_intact(data[:nl]):
+        return None  # damaged or foreign: rebuilt
     header = json.loads(data[:nl])
     if not isinstance(header, dict) or header.get("format") != FORMAT or header.get("size") != len(data) - nl - 1:
         return None  # another format, or cut short / grown by hand: rebuilt
@@ -301,7 +320,7 @@ def read(key: str) -> Catalog | None:
     for n, (value, text, dim, kind, raw, loc, layer) in header["assumptions"].items():
         cat.assumptions[n] = Assumption(n, value, text, dim, kind, raw, _unloc(loc), layer)
     cat.rulesets = _Built(index["rulesets"], records, _ruleset)
-    cat.checked = _Checked({(rs, mode, fit): (a, b) for rs, mode, fit, a, b in index["checked"]}, records)
+    cat.checked = _Checked({(rs, mode, fit): (a, b, c) for rs, mode, fit, a, b, c in index["checked"]}, records)
     cat.overrides = {n: tuple(v) for n, v in header["overrides"].items()}
     from .vocabulary import from_raw
 

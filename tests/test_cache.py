@@ -153,7 +153,7 @@ def test_damaged_record_is_a_located_error_and_removed(tmp_path):
     p = _catalog_file(tmp_path)
     data = p.read_bytes()
     header = json.loads(data[:data.index(b"\n")])
-    start, end = header["index"]["entries"]["model"]["llama3.1-8b"]
+    start, end, _crc = header["index"]["entries"]["model"]["llama3.1-8b"]
     base = data.index(b"\n") + 1
     p.write_bytes(data[:base + start] + b"{" * (end - start - 1) + b"\n" + data[base + end:])
     r = fresh("eval", "--model", "llama3.1-8b", "--format", "json", env=env)
@@ -194,3 +194,29 @@ def test_the_in_process_memo_is_bounded(tmp_path):
     compiled = api.compiled_mode(api.load_catalog(), "default", "inference", False)
     interpreted = api.compiled_mode(api.load_catalog(), "default", "inference", False, once=True)
     assert compiled.fn is not interpreted.fn and compiled.first_line > 0 and interpreted.first_line == 0  # generated code vs interpreter
+
+
+def test_a_flipped_digit_in_the_cache_is_never_served(tmp_path):
+    """One changed digit that keeps the JSON valid used to be served as a wrong total with exit 0.
+    Every line carries a checksum: a damaged entry line is a located error (the file removed),
+    a damaged header is rebuilt; neither gives a number."""
+    env = {"VRAMRULES_CACHE_DIR": str(tmp_path)}
+    good = fresh("eval", "--model", "llama3.1-8b", "--format", "json", env=env)
+    p = _catalog_file(tmp_path)
+    data = p.read_bytes()
+    nl = data.index(b"\n")
+    header = json.loads(data[:nl])
+    start, end, _crc = header["index"]["entries"]["model"]["llama3.1-8b"]
+    line = data[nl + 1 + start:nl + 1 + end]
+    assert b'"hidden_size":4096.0' in line
+    p.write_bytes(data[:nl + 1 + start] + line.replace(b'"hidden_size":4096.0', b'"hidden_size":4097.0') + data[nl + 1 + end:])
+    r = fresh("eval", "--model", "llama3.1-8b", "--format", "json", env=env)
+    assert r.returncode == 1 and json.loads(r.stdout)[0]["code"] == "cache_error" and "checksum" in r.stdout
+    fresh("eval", "--model", "llama3.1-8b", "--format", "json", env=env)  # rebuilt
+    data = _catalog_file(tmp_path).read_bytes()
+    nl = data.index(b"\n")
+    cut = data.index(b'"cuda_context":[', 0, nl)
+    digit = data.index(b"524288000", cut, nl)  # 500 MiB in bytes
+    _catalog_file(tmp_path).write_bytes(data[:digit] + b"624288000" + data[digit + 9:])
+    again = fresh("eval", "--model", "llama3.1-8b", "--format", "json", env=env)
+    assert again.returncode == 0 and json.loads(again.stdout) == json.loads(good.stdout)
