@@ -125,6 +125,11 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
     `full`: also keep the merged file views (cat.files) that show/diff/validate read; such a load
     bypasses the on-disk catalog cache (catalog_cache.py), which the hot path uses."""
     dirs = data_dirs(extra_data) if builtin else [(str(d), f"--data {d}") for d in extra_data]
+    for d, label in dirs[1 if builtin else 0:]:
+        if not os.path.isdir(d):  # the user's words name a folder that is not there: a usage error (2), not broken data
+            what = "VRAMRULES_DATA" if label.startswith("VRAMRULES_DATA") else "--data"
+            raise UsageError(f"{what} {d}: {'not a folder' if os.path.exists(d) else 'no such folder'} "
+                             "(give a folder holding any of models.yaml, gpus.yaml, ...)")
     from . import catalog_cache
 
     sig = catalog_cache.signature(dirs, sets)  # every input file's stat: an edited file is never served from memory

@@ -149,8 +149,13 @@ def load_layers(dirs: list[tuple[str, str]]) -> tuple[dict, list[Problem]]:
         rules_dir = directory / RULES_DIR
         if rules_dir.is_dir():
             paths += [(p, f"{RULES_DIR}/{p.name}") for p in sorted(rules_dir.glob("*.yaml"))]
+        if layer != "built-in":
+            problems.extend(ignored_files(directory))
         for path, key in paths:
             if not path.is_file():
+                if path.exists() or path.is_symlink():
+                    problems.append(Problem(Location(_display(path)), "", "not a regular file: an overlay file that is a folder, a FIFO or a broken link would be ignored",
+                                            "make it a YAML file, or remove it"))
                 continue
             shown = _display(path)
             try:
@@ -160,6 +165,25 @@ def load_layers(dirs: list[tuple[str, str]]) -> tuple[dict, list[Problem]]:
                 continue
             merge_into(merged.setdefault(key, Merged(key)), doc)
     return merged, problems
+
+
+def ignored_files(directory) -> list[Problem]:
+    """YAML files in an overlay folder that no layer reads (assumptions.yml, assumption.yaml,
+    rules/mine.yml): in a policy-review tool an override that does nothing is an error."""
+    from .errors import did_you_mean
+
+    out = []
+    known = list(FILES)
+    for p in sorted(directory.iterdir()):
+        if p.suffix in (".yaml", ".yml") and p.name not in FILES:
+            out.append(Problem(Location(_display(p)), "", "this file is not read: the data files have fixed names",
+                               did_you_mean(p.stem + ".yaml", known) or "data files: " + ", ".join(known)))
+    rules_dir = directory / RULES_DIR
+    if rules_dir.is_dir():
+        for p in sorted(rules_dir.iterdir()):
+            if p.suffix == ".yml" or (p.suffix == ".yaml" and not p.is_file()):
+                out.append(Problem(Location(_display(p)), "", "this rule file is not read", "rule files are regular files named rules/NAME.yaml"))
+    return out
 
 
 def _display(path) -> str:

@@ -57,6 +57,13 @@ def listing(d, suffix: str) -> list:
         return []
 
 
+def _names(d: str) -> str:
+    try:
+        return "/".join(sorted(n for n in os.listdir(d) if n.endswith((".yaml", ".yml"))))
+    except OSError:
+        return "-"
+
+
 def _inputs(dirs) -> list:
     """[(label, path)] of every file the catalog depends on: the engine's source, the schemas,
     units.txt, and each layer's data files and rule files (missing ones included: creating one
@@ -69,6 +76,8 @@ def _inputs(dirs) -> list:
     for directory, layer in dirs:
         d = str(directory)
         out.append((f"layer {d} {layer}", None))
+        if layer != "built-in":  # an overlay's file names: a misnamed file added later is reported, not skipped by the memo
+            out.append((f"names {_names(d)} {_names(os.path.join(d, RULES_DIR))}", None))
         out += [(name, os.path.join(d, name)) for name in FILES]
         out += [(f"{RULES_DIR}/{os.path.basename(p)}", p) for p in listing(os.path.join(d, RULES_DIR), ".yaml")]
     return out

@@ -204,6 +204,9 @@ def _near(name, choices) -> str:
 
 def _rule(name, spec, m, pointer, scope, problems) -> Rule:
     loc = m.where(pointer + ("formula",))
+    if name == TOTAL:  # the engine's own: a rule of that name would be silently replaced
+        problems.append(Problem(m.where(pointer), "/" + "/".join(str(p) for p in pointer),
+                                f"rule name '{TOTAL}' is the engine's: {contract.DERIVED[TOTAL]}", "rename the rule"))
     text = spec["formula"]
     form = None
     try:

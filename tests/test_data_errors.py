@@ -243,3 +243,56 @@ def test_rule_and_usage_error_codes(data, tmp_path):
     assert r.exit_code == 2 and json.loads(r.output)[0]["code"] == "usage_error"
     r = CliRunner().invoke(main, ["eval", "--model", "llama3.1-8b", "--batch", "x", "--format", "json"])
     assert r.exit_code == 2 and json.loads(r.output)[0]["code"] == "usage_error" and "--batch" in json.loads(r.output)[0]["message"]
+
+
+@pytest.mark.parametrize("name,hint", [
+    ("assumptions.yml", "did you mean 'assumptions.yaml'?"),
+    ("assumption.yaml", "did you mean 'assumptions.yaml'?"),
+    ("rules/mine.yml", "rule files are regular files named rules/NAME.yaml"),
+])
+def test_an_overlay_file_no_layer_reads_is_an_error(tmp_path, name, hint):
+    """In a policy review, an override that does nothing must not pass as `ok`."""
+    org = tmp_path / "org"
+    (org / "rules").mkdir(parents=True)
+    (org / name).write_text("assumptions:\n  cuda_context:\n    value: 1 GiB\n", encoding="utf-8")
+    for args in (["validate"], ["eval", "--model", "llama3.1-8b"]):
+        r = CliRunner().invoke(main, [*args, "--data", str(org)])
+        assert r.exit_code == 1 and f"{org / name}: this" in r.output and hint in r.output, r.output
+
+
+def test_a_data_file_that_is_a_folder_or_fifo_is_an_error(tmp_path):
+    import os
+
+    org = tmp_path / "org"
+    (org / "gpus.yaml").mkdir(parents=True)
+    os.mkfifo(org / "models.yaml")
+    r = CliRunner().invoke(main, ["validate", "--data", str(org)])
+    assert r.exit_code == 1
+    assert f"{org / 'gpus.yaml'}: not a regular file" in r.output and f"{org / 'models.yaml'}: not a regular file" in r.output
+
+
+def test_a_misnamed_file_added_later_is_not_hidden_by_the_warm_cache(tmp_path):
+    org = tmp_path / "org"
+    org.mkdir()
+    (org / "gpus.yaml").write_text("gpus: {}\n", encoding="utf-8")
+    assert CliRunner().invoke(main, ["eval", "--model", "llama3.1-8b", "--data", str(org)]).exit_code == 0
+    (org / "assumptions.yml").write_text("assumptions: {}\n", encoding="utf-8")
+    r = CliRunner().invoke(main, ["eval", "--model", "llama3.1-8b", "--data", str(org)])
+    assert r.exit_code == 1 and "this file is not read" in r.output
+
+
+def test_an_overlay_rule_named_total_is_an_error(tmp_path):
+    org = tmp_path / "org"
+    (org / "rules").mkdir(parents=True)
+    (org / "rules" / "default.yaml").write_text("modes:\n  inference:\n    rules:\n      total: {formula: 1 * B, unit: B}\n", encoding="utf-8")
+    r = CliRunner().invoke(main, ["validate", "--data", str(org)])
+    assert r.exit_code == 1 and "rule name 'total' is the engine's: the sum of the mode's components" in r.output
+
+
+@pytest.mark.parametrize("env,args,message", [
+    ({}, ["--data", "/nonexistent/org-data"], "--data /nonexistent/org-data: no such folder"),
+    ({"VRAMRULES_DATA": "/nonexistent/env-data"}, [], "VRAMRULES_DATA /nonexistent/env-data: no such folder"),
+])
+def test_a_missing_data_folder_is_a_usage_error(env, args, message):
+    r = CliRunner().invoke(main, ["eval", "--model", "llama3.1-8b", *args], env=env)
+    assert r.exit_code == 2 and message in r.output
