@@ -215,7 +215,7 @@ def max_value(cat, model, mode, gpu, name: str, *, rules="default", params=None,
         if hi is None:
             p = search.probe(**{name: cap})
             if p.fits:
-                return Answer(f"max-{name}", cap, {name: cap}, search.probes, f"fits up to the search limit {cap}")
+                return _within_context(cat, model, name, Answer(f"max-{name}", cap, {name: cap}, search.probes, f"fits up to the search limit {cap}"))
             hi = cap
     while hi - lo > 1:
         mid = (lo + hi) // 2
@@ -223,7 +223,17 @@ def max_value(cat, model, mode, gpu, name: str, *, rules="default", params=None,
             lo = mid
         else:
             hi = mid
-    return Answer(f"max-{name}", lo, {name: lo}, search.probes)
+    return _within_context(cat, model, name, Answer(f"max-{name}", lo, {name: lo}, search.probes))
+
+
+def _within_context(cat, model, name: str, answer: Answer) -> Answer:
+    """A context longer than the model was made for is no answer: the largest seq_len is capped
+    at the model's max_context, and the answer says what memory alone would allow."""
+    ctx = _model_facts(cat, model).get("max_context", 0) if name == "seq_len" else 0
+    if ctx and answer.value is not None and answer.value > ctx:
+        return Answer(answer.question, int(ctx), {name: int(ctx)}, answer.probes,
+                      f"the model's context is {int(ctx):,} tokens; memory alone would allow {answer.value:,}")
+    return answer
 
 
 def suggestions(cat, model, mode, gpu, *, rules="default", params=None, base_options=None) -> list:

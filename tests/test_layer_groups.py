@@ -22,7 +22,7 @@ HYBRID = """models:
     params: 1000000000
     params_source: test
     tie_word_embeddings: false
-    max_context: 131072
+    max_context: 100000000
     hidden_size: 4096
     num_layers: 16
     num_attention_heads: 32

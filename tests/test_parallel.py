@@ -147,3 +147,14 @@ def test_min_gpus_skips_families_that_cannot_beat_the_answer():
     a = fit.min_gpus(api.load_catalog(), "llama3-70b", "train-lora", "h100-sxm-80gb")
     assert a.value == 2 and a.options["dp"] == 2 and len(a.probes) <= 8
     assert all(p.options.get("tp", 1) == 1 for p in a.probes)
+
+
+def test_max_seq_len_never_passes_the_models_context():
+    """Mistral-7B-v0.3 on an RTX 4090: memory alone would allow 65,860 tokens, but the model's
+    context is 32,768 (data/models.yaml max_context): the answer is 32,768 and says why."""
+    r = CliRunner().invoke(main, ["fit", "--model", "mistral-7b-v0.3", "--gpu", "rtx-4090", "--max", "seq-len", "--format", "json"])
+    doc = json.loads(r.output)
+    assert r.exit_code == 0 and doc["answer"] == 32768
+    assert doc["note"].startswith("the model's context is 32,768 tokens; memory alone would allow 65,")
+    r = CliRunner().invoke(main, ["fit", "--model", "mistral-7b-v0.3", "--gpu", "rtx-4090", "--max", "seq-len"])
+    assert "does not fit" not in r.output  # no false check line for the token after the context
