@@ -15,6 +15,7 @@ import math
 import operator as _operator
 import re
 import warnings
+from typing import NamedTuple
 
 MAX_LENGTH = 2000
 MAX_NODES = 400
@@ -88,14 +89,24 @@ def axis_of(name: str, per_names) -> str | None:
     head = name.partition(".")[0]
     return head if head in AXES and "." in name else None
 
-# name -> (min args, max args, python callable)
+class Function(NamedTuple):
+    """One row of the function table: arity, what is called, and the dimension rule (same:
+    the arguments share a dimension, which the result has; plain: a plain number in and out;
+    reduce: a reduction over a list axis, its argument's dimension)."""
+
+    lo: int
+    hi: int
+    fn: object
+    dims: str
+
+
 FUNCTIONS = {
-    "min": (2, 8, min),
-    "max": (2, 8, max),
-    "ceil": (1, 1, _ceil),
-    "floor": (1, 1, _floor),
-    "round_up": (2, 2, _round_up),
-    **{name: (1, 1, fn) for name, (_axis, fn) in REDUCTIONS.items()},
+    "min": Function(2, 8, min, "same"),
+    "max": Function(2, 8, max, "same"),
+    "ceil": Function(1, 1, _ceil, "plain"),
+    "floor": Function(1, 1, _floor, "plain"),
+    "round_up": Function(2, 2, _round_up, "same"),
+    **{name: Function(1, 1, fn, "reduce") for name, (_axis, fn) in REDUCTIONS.items()},
 }
 
 
@@ -133,8 +144,34 @@ class Formula:
         return self.tree
 
 
-_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%", ast.Pow: "**"}
-_CMPOPS = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)
+class Operator(NamedTuple):
+    """One row of the operator table: everything the language knows of an operator."""
+
+    syntax: type      # its ast node type (what parse() admits)
+    dims: str         # the dimension rule: same (both sides alike) | product | quotient | count | power
+    source: str       # generated Python, {a} and {b} the operands
+    fn: object        # what the interpreter calls
+
+
+# The binary operators of the language: the checker, code generation and the interpreter read
+# this table and nothing else. `**` goes through _pow (floats only, a located overflow) and its
+# exponent is a constant of at most MAX_EXPONENT (checked at parse and in cached trees).
+BINARY = {
+    "+": Operator(ast.Add, "same", "({a} + {b})", _operator.add),
+    "-": Operator(ast.Sub, "same", "({a} - {b})", _operator.sub),
+    "*": Operator(ast.Mult, "product", "({a} * {b})", _operator.mul),
+    "/": Operator(ast.Div, "quotient", "({a} / {b})", _operator.truediv),
+    "//": Operator(ast.FloorDiv, "count", "({a} // {b})", _operator.floordiv),
+    "%": Operator(ast.Mod, "same", "({a} % {b})", _operator.mod),
+    "**": Operator(ast.Pow, "power", "_pow({a}, {b})", None),  # _pow, defined above
+}
+COMPARISONS = {
+    "<": Operator(ast.Lt, "same", "<", _operator.lt), "<=": Operator(ast.LtE, "same", "<=", _operator.le),
+    ">": Operator(ast.Gt, "same", ">", _operator.gt), ">=": Operator(ast.GtE, "same", ">=", _operator.ge),
+    "==": Operator(ast.Eq, "same", "==", _operator.eq), "!=": Operator(ast.NotEq, "same", "!=", _operator.ne),
+}
+_BINOPS = {op.syntax: sym for sym, op in BINARY.items()}
+_CMPOPS = tuple(op.syntax for op in COMPARISONS.values())
 
 
 def dotted(node) -> str | None:
@@ -248,7 +285,7 @@ def _walk(node, names, count, depth, text_ok=False):  # noqa: C901  (one branch 
             _fail(node, f"function '{node.func.id}' is not allowed", "allowed functions: " + ", ".join(FUNCTIONS))
         if node.keywords:
             _fail(node, "keyword arguments are not allowed")
-        lo, hi, _ = FUNCTIONS[node.func.id]
+        lo, hi, _fn, _dims = FUNCTIONS[node.func.id]
         if any(isinstance(a, ast.Starred) for a in node.args):
             _fail(node, "*args is not allowed")
         if not lo <= len(node.args) <= hi:
@@ -317,17 +354,18 @@ def _check(node, resolve, group=None, gnames=None):  # noqa: C901  (one branch p
         lk, lq = _check(node.left, resolve, group, gnames)
         rk, rq = _check(node.right, resolve, group, gnames)
         sym = _BINOPS[type(node.op)]
+        rule = BINARY[sym].dims
         _need_num(node, lk, f"'{sym}'")
         _need_num(node, rk, f"'{sym}'")
-        if sym in "+-%" or sym == "//":
+        if rule in ("same", "count"):
             if not _dims_equal(lq, rq):
                 _fail(node, f"cannot apply '{sym}' to {_dimtext(lq)} and {_dimtext(rq)}", "both sides need the same dimension")
-            return NUM, (one if sym == "//" else lq)
-        if sym == "*":
+            return NUM, (one if rule == "count" else lq)
+        if rule == "product":
             return NUM, lq * rq
-        if sym == "/":
+        if rule == "quotient":
             return NUM, lq / rq
-        e = node.right
+        e = node.right  # power: by a constant exponent
         value = -e.operand.value if isinstance(e, ast.UnaryOp) else e.value
         return NUM, lq**value
     if isinstance(node, ast.BoolOp):
@@ -381,7 +419,7 @@ def _check(node, resolve, group=None, gnames=None):  # noqa: C901  (one branch p
         for (k, _), a in zip(checked, node.args):
             _need_num(a, k, f"{fn}()")
         qs = [q for _, q in checked]
-        if fn in ("min", "max", "round_up"):
+        if FUNCTIONS[fn].dims == "same":
             dimmed = [q for q, a in zip(qs, node.args) if not _is_zero(a)] or qs
             for q in dimmed[1:]:
                 if not _dims_equal(dimmed[0], q):
@@ -414,8 +452,8 @@ def _is_zero(node) -> bool:
 
 # ---------------------------------------------------------------- code generation
 
-_SRC_BINOP = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%", ast.Pow: "**"}
-_SRC_CMP = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
+_SRC_BINOP = _BINOPS
+_SRC_CMP = {op.syntax: sym for sym, op in COMPARISONS.items()}
 
 
 def to_source(formula: Formula, local_of, unit_value, per_names=None, per: str | None = None) -> str:
@@ -426,8 +464,8 @@ def to_source(formula: Formula, local_of, unit_value, per_names=None, per: str |
 
 # ---------------------------------------------------------------- the checked tree as data
 
-_IR_BIN = {v: k for k, v in _SRC_BINOP.items()}
-_IR_CMP = {v: k for k, v in _SRC_CMP.items()}
+_IR_BIN = BINARY
+_IR_CMP = COMPARISONS
 _IR_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
 
 
@@ -497,11 +535,9 @@ def ir_source(ir, local_of, unit_value, per_names=None, per: str | None = None) 
             u = unit_value(n[1])
             return repr(float(u)) if u is not None else local_of(n[1])
         if tag == "op" and len(n) == 4 and n[1] in _IR_BIN:
-            if n[1] == "**":
-                if not _small_exponent(n[3]):
-                    bad("exponent")
-                return f"_pow({conv(n[2], depth + 1)}, {conv(n[3], depth + 1)})"
-            return f"({conv(n[2], depth + 1)} {n[1]} {conv(n[3], depth + 1)})"
+            if n[1] == "**" and not _small_exponent(n[3]):
+                bad("exponent")
+            return BINARY[n[1]].source.format(a=conv(n[2], depth + 1), b=conv(n[3], depth + 1))
         if tag == "u" and len(n) == 3 and n[1] in ("-", "+", "not"):
             return f"({'not ' if n[1] == 'not' else n[1]}{conv(n[2], depth + 1)})"
         if tag == "bool" and len(n) == 3 and n[1] in ("and", "or") and isinstance(n[2], list) and len(n[2]) >= 2:
@@ -523,7 +559,7 @@ def ir_source(ir, local_of, unit_value, per_names=None, per: str | None = None) 
             grouped[0] = None
             return f"_fn_{n[1]}([{inner} for _i in {RANGE_OF[axis]}])"
         if tag == "call" and len(n) == 3 and n[1] in FUNCTIONS and isinstance(n[2], list):
-            lo, hi, _ = FUNCTIONS[n[1]]
+            lo, hi, _fn, _dims = FUNCTIONS[n[1]]
             if not lo <= len(n[2]) <= hi:
                 bad("arguments")
             return f"_fn_{n[1]}(" + ", ".join(conv(a, depth + 1) for a in n[2]) + ")"
@@ -542,7 +578,6 @@ def _small_exponent(e) -> bool:
     return isinstance(e, list) and len(e) == 2 and e[0] == "c" and _bounded_number(e[1]) and abs(e[1]) <= MAX_EXPONENT
 
 
-_CMPS = {"<": _operator.lt, "<=": _operator.le, ">": _operator.gt, ">=": _operator.ge, "==": _operator.eq, "!=": _operator.ne}
 
 
 class Interpreted:
@@ -599,21 +634,8 @@ class Interpreted:
                 return u
             return v
         if tag == "op":
-            a, b, op = self._ev(n[2], env, i, axis), self._ev(n[3], env, i, axis), n[1]
-            if op == "+":
-                return a + b
-            if op == "-":
-                return a - b
-            if op == "*":
-                return a * b
-            if op == "/":
-                return a / b
-            if op == "//":
-                return a // b
-            if op == "%":
-                return a % b
-            if op == "**":
-                return _pow(a, b)
+            a, b = self._ev(n[2], env, i, axis), self._ev(n[3], env, i, axis)
+            return _pow(a, b) if n[1] == "**" else BINARY[n[1]].fn(a, b)
         if tag == "u":
             v = self._ev(n[2], env, i, axis)
             return -v if n[1] == "-" else (+v if n[1] == "+" else not v)
@@ -627,7 +649,7 @@ class Interpreted:
             left = self._ev(n[2][0], env, i, axis)
             for op, c in zip(n[1], n[2][1:]):
                 right = self._ev(c, env, i, axis)
-                if not _CMPS[op](left, right):
+                if not COMPARISONS[op].fn(left, right):
                     return False
                 left = right
             return True
@@ -635,13 +657,13 @@ class Interpreted:
             red_axis, fn = REDUCTIONS[n[1]]
             return fn([self._ev(n[2][0], env, g, red_axis) for g in range(len(env[AXES[red_axis]]))])
         if tag == "call" and n[1] in FUNCTIONS:
-            return FUNCTIONS[n[1]][2](*[self._ev(a, env, i, axis) for a in n[2]])
+            return FUNCTIONS[n[1]].fn(*[self._ev(a, env, i, axis) for a in n[2]])
         raise FormulaError(f"cached formula is malformed: node {str(tag)[:10]!r}")
 
 
 def function_globals() -> dict:
     """The only globals a compiled rule function sees."""
     g = {"__builtins__": {}, "_pow": _pow, "_group_range": _group_range}
-    for name, (_, _, fn) in FUNCTIONS.items():
-        g["_fn_" + name] = fn
+    for name, row in FUNCTIONS.items():
+        g["_fn_" + name] = row.fn
     return g

@@ -162,3 +162,15 @@ def test_interpreter_locates_a_failing_rule(tmp_path):
     r = CliRunner().invoke(main, ["eval", "--model", "llama3.1-8b", "--rules", "hostile", "--mode", "m", "--data", str(tmp_path)])
     assert r.exit_code == 1
     assert "hostile.yaml:7:14: rule 'bad' failed: division by zero" in r.output
+
+
+@pytest.mark.parametrize("sym", sorted(F.BINARY))
+def test_each_operator_is_one_row_that_every_backend_reads(sym):
+    """The operator table is the only place an operator is defined: parse, generated code and
+    the interpreter give Python's own value for it."""
+    expected = {"+": 9.0, "-": 5.0, "*": 14.0, "/": 3.5, "//": 3.0, "%": 1.0, "**": 49.0}[sym]
+    f = F.parse(f"7 {sym} 2")
+    assert F.check(f, lambda n, node: (F.NUM, None))[0] == F.NUM
+    src = F.to_source(f, lambda n: n, lambda n: None)
+    assert eval(src, F.function_globals()) == expected  # noqa: S307  (source made from the checked tree)
+    assert F.Interpreted(F.to_ir(f), lambda n: None)({}) == expected
