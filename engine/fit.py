@@ -12,6 +12,7 @@ head-compatible sizes, then pipeline stages; training grows data parallelism wit
 from __future__ import annotations
 
 from .errors import UsageError, VramrulesError
+from .names import find
 
 MAX_GPUS = 4096
 MAX_PROBES = 50
@@ -46,12 +47,11 @@ class Answer:
 
 class Search:
     def __init__(self, cat, model, mode, gpu, rules, params, base_options):
-        from .errors import unknown
         from .scenario import placement
 
         self.devices = placement(cat, gpu)  # an unknown GPU is a usage error, else every probe would fail as an "invalid layout"
-        if model is not None and model not in cat.kind("model"):
-            raise unknown("model", model, cat.kind("model"))
+        if model is not None:
+            model = find("model", model, cat.kind("model")).id  # the user's words, once
         self.cat, self.model, self.mode, self.gpu, self.rules, self.params = cat, model, mode, gpu, rules, params
         self.base = {k: v for k, v in base_options.items() if v is not None}
         self.probes: list[Probe] = []
@@ -77,8 +77,7 @@ class Search:
 
 
 def _model_facts(cat, model):
-    m = cat.kind("model").get(model) if model else None
-    return m.facts if m else {}
+    return find("model", model, cat.kind("model")).facts if model else {}
 
 
 def _tp_sizes(facts, limit=64) -> list[int]:

@@ -52,16 +52,18 @@ def axes(cat, models, modes, gpus, rules="default"):
     models = list(models) if models else list(cat.kind("model"))
     modes = list(modes) if modes else list(rs.modes)
     gpus = list(gpus) if gpus else list(cat.kind("gpu"))
-    for kind, names, known in (("model", models, cat.kind("model")), ("mode", modes, rs.modes)):
-        for n in names:
-            if n not in known:
-                raise unknown(kind, n, known)
+    from .names import find
     from .scenario import placement
 
-    for g in gpus:
-        if g not in cat.kind("gpu"):
-            placement(cat, g)  # a placement (rtx-4090+rtx-3090) is a GPU axis item too; an unknown id is a usage error
-    return models, modes, gpus
+    models = [find("model", n, cat.kind("model")).id for n in models]  # the user's words, to ids
+    for n in modes:
+        if n not in rs.modes:
+            raise unknown("mode", n, rs.modes)
+    out = []
+    for g in gpus:  # a placement (rtx-4090+rtx-3090) is a GPU axis item too
+        devices = placement(cat, g)
+        out.append(devices[0][0].id if len(devices) == 1 and devices[0][1] == 1 else g)
+    return models, modes, out
 
 
 def _from_file(path) -> list[Scenario]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .catalog import BOOL, GROUP_FIELDS, NUM, Catalog, Entry
 from .errors import Location, UsageError, did_you_mean, unknown
+from .names import find
 
 LAYOUT = ("tp", "pp", "dp")  # the layout inputs the engine reads (see _layout)
 NATIVE = "native"  # --precision native: the precision the checkpoint ships in (models.yaml native_precision)
@@ -81,10 +82,10 @@ def _layout(inputs, origin):
 
 
 def _pick(cat: Catalog, slot, value) -> Entry:
-    entry = cat.kind(slot.selects).get(value) if isinstance(value, str) else None
-    if entry is None:
-        raise unknown("lora-target" if slot.selects == "lora_targets" else slot.selects, str(value), cat.kind(slot.selects))
-    return entry
+    kind = "lora-target" if slot.selects == "lora_targets" else slot.selects
+    if not isinstance(value, str):
+        raise unknown(kind, str(value), cat.kind(slot.selects))
+    return find(kind, value, cat.kind(slot.selects))
 
 
 def params_only_model(cat: Catalog, params: float) -> Entry:
@@ -133,9 +134,7 @@ def placement(cat: Catalog, text: str) -> list:
             n, ident = int(head), rest
         if not part or n < 1:
             raise UsageError(f"--gpu {text!r}: write GPU ids joined by '+', each optionally prefixed by a count (2xrtx-3090+rtx-4090)")
-        entry = cat.kind("gpu").get(ident)
-        if entry is None:
-            raise unknown("gpu", ident, cat.kind("gpu"))
+        entry = find("gpu", ident, cat.kind("gpu"))
         prev = out.get(entry.id)
         out[entry.id] = (entry, (prev[1] if prev else 0) + n)
     return list(out.values())
@@ -154,16 +153,8 @@ def _subjects(cat: Catalog, rs, rules: str, model: str | None, gpu: str | None, 
     else:
         if model is None:
             raise UsageError("no model given: use --model NAME (see `vramrules list models`) or --params N")
-        found = cat.kind("model").get(model)
-        if found is None:
-            raise unknown("model", model, cat.kind("model"))
-        model_entry = found
-    gpu_entry = None
-    if gpu is not None:
-        gpu_entry = cat.kind("gpu").get(gpu)
-        if gpu_entry is None:
-            raise unknown("gpu", gpu, cat.kind("gpu"))
-    return model_entry, gpu_entry
+        model_entry = find("model", model, cat.kind("model"))
+    return model_entry, find("gpu", gpu, cat.kind("gpu")) if gpu is not None else None
 
 
 def _resolve(cat: Catalog, rs, m, rules: str, mode: str, model_entry: Entry, gpu_entry: Entry | None, options: dict) -> Scenario:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import VramrulesError, unknown
+from .errors import VramrulesError
 
 
 @dataclass
@@ -25,9 +25,9 @@ def grid(cat, models=None, modes=None, precisions=None, gpus=None, rules="defaul
     from .matrix import axes
 
     models, modes, gpus = axes(cat, models, modes, gpus, rules)
-    for p in precisions or []:
-        if p not in cat.kind("precision"):
-            raise unknown("precision", p, cat.kind("precision"))
+    from .names import find
+
+    precisions = [find("precision", p, cat.kind("precision")).id for p in precisions or []]
     return models, modes, list(precisions) if precisions else [None], gpus
 
 
