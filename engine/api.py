@@ -265,12 +265,31 @@ def evaluate(model: str | None = None, mode: str = "inference", *, gpu: str | No
     if broken:
         raise UsageError("; ".join(broken))
     result = _result(cat, sc, comp, values)
+    result.warnings.extend(_not_applied(cat, sc, comp))
     if result.fit is not None and not result.fit.fits and needed and not sc.mixed:
         from .fit import min_gpus
 
         best = min_gpus(cat, model, mode, gpu, rules=rules, params=params, base_options=options)
         result.fit.gpus_needed = (best.gpus or 0) if best else 0
     return result
+
+
+def _not_applied(cat, sc, comp) -> list:
+    """An option the user gave that no rule of this mode reads changes nothing: say so, never
+    let it pass as if it had been applied (--lora-rank 64 in inference)."""
+    vocab, out = cat.vocabulary, []
+    leaves = set(comp.leaves)
+    heads = {leaf.partition(".")[0] for leaf in leaves}
+    for name, origin in sc.origin.items():
+        if origin != "option" or name in ("gpus", "tp", "pp", "dp"):  # the layout also decides how --gpus is split
+            continue
+        spec = vocab.inputs.get(name) or vocab.slots.get(name)
+        if spec is None or getattr(spec, "role", None):
+            continue
+        read = f"input.{name}" in leaves if name in vocab.inputs else spec.prefix in heads
+        if not read:
+            out.append(f"{spec.option} does not apply to mode '{sc.mode}' of rule set '{sc.ruleset}': none of its rules reads it")
+    return out
 
 
 def _result(cat, sc, comp, values) -> Result:

@@ -180,3 +180,14 @@ def test_integer_options_take_k_and_K():
     assert code == 0 and json.loads(out)["inputs"]["seq_len"] == 32000 == a.scenario.inputs["seq_len"]
     code, out = run("eval", "--model", "llama3.1-8b", "--max-model-len", "32K", "--format", "json")
     assert json.loads(out)["inputs"]["seq_len"] == 32768
+
+
+def test_an_option_no_rule_of_the_mode_reads_is_said_not_to_apply():
+    """--lora-rank in inference changes nothing: the answer says so instead of passing it by."""
+    r = vramrules.evaluate("llama3.1-8b", "inference", lora_rank=64, optimizer="adamw-8bit")
+    assert "--lora-rank does not apply to mode 'inference' of rule set 'default': none of its rules reads it" in r.warnings
+    assert any(w.startswith("--optimizer does not apply") for w in r.warnings)
+    lora = vramrules.evaluate("llama3.1-8b", "train-lora", lora_rank=64, optimizer="adamw-8bit")
+    assert not [w for w in lora.warnings if "does not apply" in w]
+    code, out = run("eval", "--model", "llama3.1-8b", "--lora-rank", "64", "--format", "json")
+    assert code == 0 and any("--lora-rank does not apply" in w for w in json.loads(out)["warnings"])
