@@ -1,6 +1,6 @@
 """Run by bench/run with the measured environment's Python: in-process sweep rates, as JSON.
 
-  sweep:   vramrules.sweep.run over models x modes x 8 precisions x GPUs (what `vramrules sweep`
+  sweep:   vramrules.questions.sweep.run over models x modes x 8 precisions x GPUs (what `vramrules sweep`
            does: each (model, mode, precision) resolved once, its GPUs in one compiled loop that
            computes GPU-independent rules once), best pass of those within the time given.
   unshared: the same grid, one call of the lean compiled function per scenario with nothing
@@ -9,9 +9,9 @@ import json
 import sys
 import time
 
-from vramrules import sweep as S
 from vramrules.api import compiled_mode, load_catalog
-from vramrules.scenario import resolve
+from vramrules.evaluation.scenario import resolve
+from vramrules.questions import sweep as S
 
 PRECISIONS = ["fp32", "bf16", "fp8", "int8", "int4", "nf4-dq", "gguf-q4-k-m", "gguf-q8-0"]
 

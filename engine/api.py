@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 
-from .datadir import builtin_data_dir
 from .errors import DataError, UsageError, coded
+from .reading.datadir import builtin_data_dir
 
 _CATALOGS: dict = {}
 RUNNERS = ("generated", "interpreted")  # the two evaluators of a mode: generated code, or the interpreter of the checked trees
@@ -48,7 +48,7 @@ class Memory:
         return self.bytes / 1e9
 
     def to(self, unit: str) -> float:
-        from .units import DISPLAY_UNITS
+        from .reading.units import DISPLAY_UNITS
 
         return self.bytes / DISPLAY_UNITS[unit]
 
@@ -89,13 +89,13 @@ class Result:
     def derivation(self):
         """Every rule's step: formula, values substituted, and each fact's file:line and source
         (what `--explain` prints). A list of explain.Step."""
-        from .explain import derivation
+        from .evaluation.explain import derivation
 
         return derivation(self)
 
     def to_json(self, unit: str = "GiB", explain: bool = False) -> dict:
         """The `--format json` document."""
-        from .render.json_format import document
+        from .evaluation.document import document
 
         return document(self, unit, explain)
 
@@ -130,7 +130,7 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
             what = "VRAMRULES_DATA" if label.startswith("VRAMRULES_DATA") else "--data"
             raise UsageError(f"{what} {d}: {'not a folder' if os.path.exists(d) else 'no such folder'} "
                              "(give a folder holding any of models.yaml, gpus.yaml, ...)")
-    from . import catalog_cache
+    from .evaluation import catalog_cache
 
     sig = catalog_cache.signature(dirs, sets)  # every input file's stat: an edited file is never served from memory
     key = (sig[0], tuple((k, d.path, repr(d.data)) for k, d in docs), full)
@@ -147,9 +147,9 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
         if cat is not None:
             _remember(key, cat)
             return cat
-    from . import overrides
-    from .catalog import Merged, build, load_layers, merge_into
-    from .rules import build_rulesets
+    from .language.rules import build_rulesets
+    from .reading import overrides
+    from .reading.catalog import Merged, build, load_layers, merge_into
 
     parsed = overrides.parse(sets)
     merged, problems = load_layers(dirs)
@@ -189,7 +189,7 @@ def compiled_mode(cat, ruleset: str, mode: str, with_fit: bool, lean: bool = Fal
     """The mode as a function, made once per catalog: generated code, or with `once` (the caller
     evaluates one scenario) the interpreter of the checked trees, which costs less to make. The
     two are kept apart, so a test that asks for each gets each."""
-    from .compiler import compile_mode
+    from .backends.compiler import compile_mode
 
     runner = os.environ.get("VRAMRULES_RUNNER")  # 'generated' | 'interpreted': one evaluator for every call (the test suites)
     if runner in RUNNERS:
@@ -204,7 +204,7 @@ def compiled_mode(cat, ruleset: str, mode: str, with_fit: bool, lean: bool = Fal
 
 def compiled_sweep(cat, ruleset: str, mode: str):
     """The mode (lean, with the fit rules) as a loop over GPUs, made once per catalog."""
-    from .compiler import compile_sweep
+    from .backends.compiler import compile_sweep
 
     key = (ruleset, mode, "sweep")
     s = cat.functions.get(key)
@@ -247,8 +247,8 @@ def evaluate(model: str | None = None, mode: str = "inference", *, gpu: str | No
     """Estimate the memory of one scenario. Options: any input or slot of the vocabulary
     (data/vocabulary.yaml and the overlays': precision, kv_precision, batch, seq_len, lora_rank,
     recompute, tp, ...). Unknown names raise UsageError with close matches."""
-    from .compiler import run
-    from .scenario import resolve
+    from .backends.compiler import run
+    from .evaluation.scenario import resolve
 
     cat, model, gpu, gpus = scenario_catalog(data, sets, model, model_config, gpu, gpus, options, catalog)
     sc = resolve(cat, rules=rules, mode=mode, model=model, gpu=gpu, params=params, gpus=gpus, **options)
@@ -267,7 +267,7 @@ def evaluate(model: str | None = None, mode: str = "inference", *, gpu: str | No
     result = _result(cat, sc, comp, values)
     result.warnings.extend(_not_applied(cat, sc, comp))
     if result.fit is not None and not result.fit.fits and needed and not sc.mixed:
-        from .fit import min_gpus
+        from .questions.fit import min_gpus
 
         best = min_gpus(cat, model, mode, gpu, rules=rules, params=params, base_options=options)
         result.fit.gpus_needed = (best.gpus or 0) if best else 0

@@ -58,6 +58,6 @@ def catalog():
 
 @pytest.fixture
 def builtin_data():
-    from vramrules.datadir import builtin_data
+    from vramrules.reading.datadir import builtin_data
 
     return builtin_data()

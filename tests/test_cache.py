@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 import vramrules
-from vramrules import api, cache, catalog_cache
+from vramrules import api
+from vramrules.evaluation import catalog_cache
+from vramrules.reading import cache
 
 
 def fresh(*args, env=None):
@@ -33,7 +35,7 @@ def test_warm_run_imports_no_pint_jsonschema_or_yaml(tmp_path):
     """A warm run reads JSON only: no Pint, no jsonschema, not even PyYAML or our YAML loader."""
     env = {"VRAMRULES_CACHE_DIR": str(tmp_path)}
     fresh("eval", "--model", "llama3.1-8b", env=env)
-    heavy = ["pint", "jsonschema", "yaml", "vramrules.loader", "vramrules.schema", "dataclasses"]
+    heavy = ["pint", "jsonschema", "yaml", "vramrules.reading.loader", "vramrules.reading.schema", "dataclasses"]
     code = ("import sys; from vramrules.cli import main; sys.argv=['vramrules','eval','--model','llama3.1-8b'];\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
             f"print('LOADED', [m for m in {heavy!r} if m in sys.modules], file=sys.stderr)")
@@ -105,7 +107,7 @@ def test_locations_are_right_from_any_folder_sharing_one_cache(tmp_path):
     """The cache is built once; each run shows file paths that resolve from its own folder."""
     import re
 
-    from vramrules.datadir import builtin_data
+    from vramrules.reading.datadir import builtin_data
 
     env = {"VRAMRULES_CACHE_DIR": str(tmp_path / "cache")}
     data = builtin_data().resolve()

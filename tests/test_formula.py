@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vramrules import formula as F
+from vramrules.language import formula as F
 
 ESCAPES = [
     "().__class__.__bases__[0].__subclasses__()",

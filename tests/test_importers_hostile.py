@@ -688,8 +688,8 @@ def test_concurrent_imports_into_one_file_lose_nothing(tmp_path):
 
 def test_a_file_changed_between_read_and_write_is_not_clobbered(tmp_path, monkeypatch):
     """Another program (an editor, not vramrules: it takes no lock) writes the file meanwhile."""
-    from vramrules import schema
     from vramrules.importers.model_entry import from_path
+    from vramrules.reading import schema
 
     folder = folder_with(tmp_path, name="tiny")
     from_path(folder)

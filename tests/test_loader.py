@@ -2,7 +2,7 @@
 import pytest
 
 from vramrules.errors import DataError
-from vramrules.loader import load_file, load_text
+from vramrules.reading.loader import load_file, load_text
 
 
 def test_positions_are_one_based_line_and_column():

@@ -84,7 +84,7 @@ def test_calibrate_refuses_unbounded_or_unknown_assumptions():
 
 
 def test_record_appends_a_measurement_from_a_faked_device(tmp_path, monkeypatch):
-    import vramrules.record as rec
+    import vramrules.importers.record as rec
 
     into = tmp_path / "measurements.yaml"
     with rec.record(into, model="llama3.1-8b", mode="train-lora", batch=2, source=rec.FixedSource(17e9, 18e9), ident="run-a"):
@@ -104,7 +104,7 @@ def test_record_appends_a_measurement_from_a_faked_device(tmp_path, monkeypatch)
 
 
 def test_record_without_torch_or_gpu_says_so(tmp_path, monkeypatch):
-    import vramrules.record as rec
+    import vramrules.importers.record as rec
 
     monkeypatch.delenv("VRAMRULES_RECORD_FAKE", raising=False)
     monkeypatch.setitem(__import__("sys").modules, "torch", None)

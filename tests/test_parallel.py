@@ -133,7 +133,8 @@ def test_fit_with_an_unknown_model_is_a_usage_error():
 
 
 def test_search_api_refuses_an_unknown_gpu_instead_of_finding_nothing():
-    from vramrules import api, fit
+    from vramrules import api
+    from vramrules.questions import fit
 
     with pytest.raises(vramrules.UsageError, match="did you mean"):
         fit.min_gpus(api.load_catalog(), "mixtral-8x7b", "train-full", "a100-sxm-40gb")
@@ -142,7 +143,8 @@ def test_search_api_refuses_an_unknown_gpu_instead_of_finding_nothing():
 def test_min_gpus_skips_families_that_cannot_beat_the_answer():
     """llama3-70b LoRA fits on 2 H100s with ZeRO-3 data parallelism; the tp=8 x dp family starts
     at 8 GPUs, so it is not searched: same answer, fewer evaluations."""
-    from vramrules import api, fit
+    from vramrules import api
+    from vramrules.questions import fit
 
     a = fit.min_gpus(api.load_catalog(), "llama3-70b", "train-lora", "h100-sxm-80gb")
     assert a.value == 2 and a.options["dp"] == 2 and len(a.probes) <= 8

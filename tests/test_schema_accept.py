@@ -8,11 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vramrules import schema as S
-from vramrules.catalog import FILES, RULES_DIR
-from vramrules.datadir import builtin_data
-from vramrules.loader import load_file
-from vramrules.schema_accept import accepts
+from vramrules.reading import schema as S
+from vramrules.reading.catalog import FILES, RULES_DIR
+from vramrules.reading.datadir import builtin_data
+from vramrules.reading.loader import load_file
+from vramrules.reading.schema_accept import accepts
 
 DOCS = [(name, load_file(builtin_data() / f).data) for f, (name, _) in FILES.items()]
 DOCS += [("rules", load_file(p).data) for p in sorted((builtin_data() / RULES_DIR).glob("*.yaml"))]

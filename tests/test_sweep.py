@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 import vramrules
 from vramrules import api
-from vramrules import sweep as S
 from vramrules.cli import main
+from vramrules.questions import sweep as S
 
 CAT = api.load_catalog()
 GPUS = list(CAT.kind("gpu"))  # every GPU: capacities and vendor facts differ across them

@@ -1,7 +1,7 @@
 """Units: the project's own registry (data/units.txt), GB versus GiB, dimension errors."""
 import pytest
 
-from vramrules import units
+from vramrules.reading import units
 
 
 def test_display_factors_agree_with_the_registry():
@@ -60,11 +60,11 @@ def test_registry_is_the_projects_own_file():
 
 def test_shipped_unit_table_matches_units_txt_and_pint():
     """data/units.table.json spares a first run the Pint import; it must be Pint's table of the
-    current units.txt (regenerate with `python -m vramrules.units`)."""
+    current units.txt (regenerate with `python -m vramrules.reading.units`)."""
     import hashlib
     import json
 
-    from vramrules.datadir import builtin_data
+    from vramrules.reading.datadir import builtin_data
 
     doc = json.loads((builtin_data() / "units.table.json").read_text(encoding="utf-8"))
     assert doc["units_txt_sha256_20"] == hashlib.sha256((builtin_data() / "units.txt").read_bytes()).hexdigest()[:20]

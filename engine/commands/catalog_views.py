@@ -25,7 +25,7 @@ LISTS = ("models", "gpus", "precisions", "modes", "optimizers", "lora-targets", 
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def list_cmd(what, rules, data, fmt):
     """List catalog entries: models, gpus, precisions, modes, optimizers, lora-targets, rulesets, assumptions."""
-    from ..listing import rows
+    from ..questions.listing import rows
 
     cat = _catalog(data)
     header, items = rows(cat, what, rules)
@@ -50,7 +50,7 @@ def validate_cmd(data, only, fmt):
     model's derived parameter count against its published one. Exit 1 with every problem."""
     from ..api import load_catalog
     from ..errors import DataError
-    from ..validate import problems
+    from ..questions.validate import problems
 
     cat = load_catalog(tuple(data), builtin=not only, full=True)
     tol = cat.assumptions["param_count_tolerance"].value if "param_count_tolerance" in cat.assumptions else 0.005
@@ -76,7 +76,7 @@ def validate_cmd(data, only, fmt):
 def show_cmd(kind, ident, rules, data, sets, fmt):
     """Print one resolved entry, each field with the file:line:col and layer it came from."""
     from ..api import load_catalog
-    from ..show import fields
+    from ..questions.show import fields
 
     cat = load_catalog(tuple(data), sets=tuple(sets), full=True)
     if kind == "assumption" and ident.startswith("assume."):
@@ -104,7 +104,7 @@ def assumptions_cmd(data, sets, stale, today, fmt):
     import datetime
 
     from ..api import load_catalog
-    from ..show import assumptions
+    from ..questions.show import assumptions
 
     cat = load_catalog(tuple(data), sets=tuple(sets))
     day = today.date() if today else datetime.date.today()

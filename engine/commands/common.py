@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from ..completion import completer
+from .completion import completer
 
 UNITS = ("GiB", "GB", "MiB", "MB", "TiB", "TB", "B")
 

@@ -38,7 +38,7 @@ def eval_cmd(model_config, params, mode, rules, data, sets, units, fmt, explain,
     result = evaluate(model, mode, gpu=gpu, rules=rules, data=tuple(data), sets=tuple(sets), params=params,
                       model_config=model_config, once=True, **options)
     if fmt == "json":
-        from ..render.json_format import document
+        from ..evaluation.document import document
         from .output import echo_json
 
         echo_json(document(result, units, explain), indent=2)

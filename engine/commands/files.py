@@ -5,9 +5,9 @@ import sys
 
 import click
 
-from ..completion import completer
 from ..render.terminal import inert, shown
 from .common import data_option
+from .completion import completer
 
 
 @click.command("import")
@@ -55,7 +55,7 @@ def record_cmd(into, model, mode, measures, ident, batch, seq_len, precision, op
     """
     import runpy
 
-    from ..record import record
+    from ..importers.record import record
 
     recompute = None if gradient_checkpointing is None else ("full" if gradient_checkpointing else "none")
     scenario = {k: v for k, v in dict(batch=batch, seq_len=seq_len, precision=precision, optimizer=optimizer, lora_rank=lora_rank,

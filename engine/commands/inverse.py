@@ -31,8 +31,8 @@ def fit_cmd(model_config, params, mode, maximize, suggest, rules, data, sets, un
       vramrules fit --model qwen2.5-7b --mode serve --gpu l4 --max batch          # most concurrent sequences
       vramrules fit --model mixtral-8x7b                                          # which GPUs fit it on one card
     """
-    from .. import fit as F
     from ..api import scenario_catalog
+    from ..questions import fit as F
     from ..render.fit_format import render
 
     vocab = vocabulary()
@@ -85,9 +85,9 @@ def sweep_cmd(mode, models, precisions, rules, data, sets, units, fmt, out, forc
     import csv
     import io
 
-    from .. import sweep as S
     from ..api import load_catalog
-    from ..units import DISPLAY_UNITS
+    from ..questions import sweep as S
+    from ..reading.units import DISPLAY_UNITS
 
     vocab = vocabulary()
     opts = values(vocab, scenario)

@@ -17,8 +17,8 @@ from .output import echo_json
 def check_measurements_cmd(data, rules, fmt):
     """Evaluate every measured run in measurements.yaml: predicted vs measured, signed error,
     median and worst per mode. Exit 4 when an entry is off by more than its tolerance."""
-    from .. import measurements as M
     from ..api import load_catalog
+    from ..questions import measurements as M
 
     cat = load_catalog(tuple(data), full=True)
     checks = M.run(cat, tuple(data), rules)
@@ -45,8 +45,8 @@ def calibrate_cmd(names, out, force, include_gaps, today, data):
     import datetime
     from pathlib import Path
 
-    from .. import calibrate as C
     from ..api import load_catalog
+    from ..questions import calibrate as C
 
     cat = load_catalog(tuple(data), full=True)
     fit = C.run(cat, _csv(names), include_gaps=include_gaps)

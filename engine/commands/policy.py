@@ -30,7 +30,7 @@ def diff_cmd(base, new, models, modes, gpu_list, matrix_file, rules, units, limi
     \b
       vramrules diff git:main:org-data/ org-data/ --format markdown --fail-on flip
     """
-    from ..diff import impact
+    from ..questions.diff import impact
     from ..render import impact as R
 
     imp = impact(base, new, models=_csv(models), modes=_csv(modes), gpus=_csv(gpu_list), rules=rules,
@@ -61,7 +61,7 @@ def report_cmd(out, fmt, data, base, models, modes, gpu_list, rules, units, toda
     """Write a policy-review report: assumptions with sources and review dates, the scenario
     matrix as stacked bars against each GPU's capacity, and with --base the impact diff.
     HTML is one self-contained file (no scripts, no network)."""
-    from ..report import build
+    from ..questions.report import build
     from ..writefile import atomic_write
 
     if base is not None and len(data) > 1:

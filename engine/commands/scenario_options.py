@@ -10,8 +10,8 @@ import re
 
 import click
 
-from ..completion import completer
 from ..errors import UsageError
+from .completion import completer
 
 # Integer options take 32k (32,000) and 32K (32,768), as vLLM's --max-model-len does
 # (vllm/engine/arg_utils.py, human_readable_int: lowercase decimal, uppercase binary multipliers).

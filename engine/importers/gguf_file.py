@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from ..errors import DataError, Location, Problem, UsageError
-from ..loader import pointer_text
+from ..reading.loader import pointer_text
 from . import jsondoc
 from .localfile import open_regular
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import DataError, Location, Problem, UsageError
-from ..loader import MAX_FILE_BYTES, pointer_text
+from ..reading.loader import MAX_FILE_BYTES, pointer_text
 from . import jsondoc
 from .localfile import read_limited
 

@@ -14,7 +14,7 @@ from functools import cache
 from typing import NoReturn
 
 from ..errors import DataError, Location, Problem
-from ..loader import pointer_text
+from ..reading.loader import pointer_text
 
 
 class DuplicateKey(Exception):
@@ -99,7 +99,7 @@ def whole(value):
 @cache
 def schema_max(field: str):
     """The models schema's maximum for an entry field ('hidden_size', 'moe.num_experts')."""
-    from ..schema import load_schema
+    from ..reading.schema import load_schema
 
     node = load_schema("models")["properties"]["models"]["additionalProperties"]
     for part in field.split("."):

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 
 from ..errors import UsageError
-from ..loader import Document
+from ..reading.loader import Document
 
 AUTO = "auto"
 LOCAL_ID = "local-gpu"

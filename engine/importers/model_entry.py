@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from ..errors import DataError, Location, Problem, UsageError
-from ..loader import Document
+from ..reading.loader import Document
 
 
 def _is_gguf(path: Path) -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import DataError, Location, Problem, UsageError
-from ..loader import MAX_FILE_BYTES, load_text
+from ..reading.loader import MAX_FILE_BYTES, load_text
 from ..writefile import atomic_write, digest, locked
 from .localfile import read_limited
 
@@ -104,7 +104,7 @@ def _updated(p: Path, raw: bytes | None, section: str, ident: str, entry: dict, 
     if new and not new.endswith("\n"):
         new += "\n"
     new += entry_yaml(ident, entry, indent)
-    from .. import schema as schemas
+    from ..reading import schema as schemas
 
     check = load_text(new, str(p))
     kept = {k: v for k, v in models.items() if k != ident}

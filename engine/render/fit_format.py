@@ -1,7 +1,7 @@
 """Rendering `vramrules fit` answers: each with the command that verifies it."""
 from __future__ import annotations
 
-from .json_format import quantity
+from ..evaluation.document import quantity
 from .quantity import memory
 from .terminal import inert as t
 from .terminal import shown

@@ -70,7 +70,7 @@ def _chart_section(rep, col, unit):
 
 
 def _svg(rows, gpus, col, unit, mode) -> str:
-    from ..units import DISPLAY_UNITS
+    from ..reading.units import DISPLAY_UNITS
 
     rows = sorted(rows, key=lambda r: r.total)
     label_w, width, row_h, top = 170, 920, 16, 34

@@ -83,7 +83,7 @@ def markdown(imp, unit="GiB", limit=20) -> str:
 
 
 def as_json(imp, unit="GiB") -> dict:
-    from .json_format import quantity
+    from ..evaluation.document import quantity
 
     return {
         "base": imp.base, "new": imp.new, "scenarios": imp.scenarios,

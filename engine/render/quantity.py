@@ -1,7 +1,7 @@
 """Formatting numbers with explicit units (never a bare 'GB' that might mean GiB)."""
 from __future__ import annotations
 
-from ..units import DISPLAY_UNITS
+from ..reading.units import DISPLAY_UNITS
 
 BINARY = ("B", "KiB", "MiB", "GiB", "TiB")
 DECIMAL = ("B", "kB", "MB", "GB", "TB")

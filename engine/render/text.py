@@ -73,7 +73,7 @@ def table(result, unit: str = "GiB", explain: bool = False) -> str:
 
 def _figures(result):
     comp = result.compiled
-    from ..rules import report_names
+    from ..language.rules import report_names
 
     rs = result.catalog.rulesets[comp.ruleset]
     out = []
@@ -168,7 +168,7 @@ def _placement_lines(result, unit):
 
 
 def explain_lines(result) -> list:
-    from ..explain import derivation
+    from ..evaluation.explain import derivation
 
     out = ["derivation (evaluation order):"]
     for step in derivation(result):

@@ -144,7 +144,7 @@ def test_rules_that_explode_are_located_errors_not_hangs(tmp_path, rules, where,
 
 
 def test_rules_compute_on_floats_so_work_is_bounded():
-    from vramrules import formula as F
+    from vramrules.language import formula as F
 
     assert all(type(fn(*[2.5] * lo)) is float for name, (lo, _hi, fn, _dims) in F.FUNCTIONS.items() if name not in F.REDUCTIONS)
     assert all(type(fn([2.5, 1.0])) is float and type(fn([])) is float for _axis, fn in F.REDUCTIONS.values())

@@ -7,9 +7,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import vramrules
-from vramrules import formula as F
 from vramrules.errors import DataError, UsageError
-from vramrules.loader import load_text
+from vramrules.language import formula as F
+from vramrules.reading.loader import load_text
 
 pytestmark = pytest.mark.usefixtures("runner")  # every test runs under both evaluators (conftest.runner)
 
@@ -133,12 +133,12 @@ FORMULA_TOKENS = st.sampled_from(["model.hidden_size", "precision.bits", "weight
 @given(st.lists(FORMULA_TOKENS, min_size=1, max_size=14).map(" ".join))
 def test_fuzz_rule_compiler(text):
     """Parse, then check names and dimensions against the real catalog: FormulaError or a type."""
-    from vramrules.rules import mode_rules, resolver
+    from vramrules.language.rules import mode_rules, resolver
 
     rs = CAT.rulesets["default"]
     rules = mode_rules(rs, rs.modes["inference"])
     try:
         f = F.parse(text)
-        F.check(f, resolver(CAT, rules, {"weights": (F.NUM, __import__("vramrules").units.parse_dim("[information]"))}))
+        F.check(f, resolver(CAT, rules, {"weights": (F.NUM, __import__("vramrules.reading.units").reading.units.parse_dim("[information]"))}))
     except (F.FormulaError, F.Poisoned):
         pass

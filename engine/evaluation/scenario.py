@@ -5,9 +5,9 @@ user gave. Every resolved value remembers which of the three it came from.
 """
 from __future__ import annotations
 
-from .catalog import BOOL, GROUP_FIELDS, NUM, Catalog, Entry
-from .errors import Location, UsageError, did_you_mean, unknown
-from .names import find
+from ..errors import Location, UsageError, did_you_mean, unknown
+from ..reading.catalog import BOOL, GROUP_FIELDS, NUM, Catalog, Entry
+from ..reading.names import find
 
 LAYOUT = ("tp", "pp", "dp")  # the layout inputs the engine reads (see _layout)
 NATIVE = "native"  # --precision native: the precision the checkpoint ships in (models.yaml native_precision)

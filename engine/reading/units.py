@@ -135,7 +135,7 @@ def table() -> dict:
     cached = cache.read_json(f"units-{digest}")
     if isinstance(cached, dict) and cached:
         return {k: (float(v[0]), v[1]) for k, v in cached.items()}
-    shipped = builtin_data() / "units.table.json"  # made by `python -m vramrules.units`; used while it matches units.txt
+    shipped = builtin_data() / "units.table.json"  # made by `python -m vramrules.reading.units`; used while it matches units.txt
     try:
         doc = json.loads(shipped.read_text(encoding="utf-8"))
         if doc.get("units_txt_sha256_20") == digest:
@@ -168,7 +168,7 @@ if __name__ == "__main__":  # regenerate data/units.table.json after editing dat
     import hashlib
 
     path = builtin_data() / "units.table.json"
-    doc = {"generated_by": "python -m vramrules.units (Pint, from data/units.txt)",
+    doc = {"generated_by": "python -m vramrules.reading.units (Pint, from data/units.txt)",
            "units_txt_sha256_20": hashlib.sha256(_units_txt()).hexdigest()[:20], "table": build_table()}
     path.write_text(json.dumps(doc, indent=0, sort_keys=True) + "\n", encoding="utf-8")
     print(f"wrote {path} ({len(doc['table'])} units)")
@@ -243,7 +243,7 @@ def _parse(text: str) -> Q:
 
 
 def _pint_fallback(text, part):
-    from .errors import did_you_mean
+    from ..errors import did_you_mean
 
     hint = did_you_mean(part, unit_names()) or "units are defined in data/units.txt"
     shown = part if part.isprintable() else repr(part)[1:-1]  # never a raw escape sequence in a message

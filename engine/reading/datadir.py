@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-_HERE = os.path.dirname(os.path.realpath(__file__))
+_HERE = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # the package (engine/, installed as vramrules)
 
 
 def find_dir(name: str) -> str:

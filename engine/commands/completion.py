@@ -6,7 +6,7 @@ from __future__ import annotations
 
 def _names(kind: str) -> list[str]:
     try:
-        from .api import load_catalog
+        from ..api import load_catalog
 
         cat = load_catalog()
     except Exception:  # completion must never spill errors into the user's shell

@@ -10,12 +10,12 @@ import time
 import zlib
 from collections.abc import Mapping
 
-from . import cache
-from .catalog import FILES, RULES_DIR, Assumption, Catalog, Entry, FieldType
-from .errors import Location
+from ..errors import Location
+from ..reading import cache
+from ..reading.catalog import FILES, RULES_DIR, Assumption, Catalog, Entry, FieldType
 
 FORMAT = 8
-_ENGINE = os.path.dirname(os.path.realpath(__file__))
+_ENGINE = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # the package: its sources key the cache
 MEMO = "statkeys"      # cache file: stat signature of every input -> content key
 MEMO_KEEP = 8
 SETTLE_NS = 2 * 10**9  # a file modified this recently is not memoized (coarse file system clocks)
@@ -68,7 +68,7 @@ def _inputs(dirs) -> list:
     """[(label, path)] of every file the catalog depends on: the engine's source, the schemas,
     units.txt, and each layer's data files and rule files (missing ones included: creating one
     changes the key)."""
-    from .datadir import builtin_data_dir, schemas_dir
+    from ..reading.datadir import builtin_data_dir, schemas_dir
 
     out = [(p[len(_ENGINE) + 1:], p) for p in sorted(_engine_sources(_ENGINE, []))]
     out += [(os.path.basename(p), p) for p in listing(schemas_dir(), ".json")]
@@ -124,7 +124,7 @@ def _unloc(v):
 
 
 def _rule(r) -> dict:
-    from . import formula as F
+    from ..language import formula as F
 
     return {"name": r.name, "text": r.text, "names": list(r.formula.names) if r.formula else None,
             "ir": F.to_ir(r.formula) if r.formula else None, "unit": r.unit, "label": r.label,
@@ -132,8 +132,8 @@ def _rule(r) -> dict:
 
 
 def _unrule(d):
-    from . import formula as F
-    from .rules import Rule
+    from ..language import formula as F
+    from ..language.rules import Rule
 
     f = F.Formula(d["text"], None, list(d["names"]), d.get("ir")) if d["names"] is not None else None  # parsed only if needed
     return Rule(d["name"], f, d["text"], d["unit"], d["label"], d["doc"], d["source"], _unloc(d["loc"]), d["layer"], d["scope"], d["per"])
@@ -165,7 +165,7 @@ def _ruleset_doc(rs) -> dict:
 
 
 def _ruleset(name, r):
-    from .rules import Mode, RuleSet
+    from ..language.rules import Mode, RuleSet
 
     modes = {}
     for m in r["modes"]:
@@ -244,7 +244,7 @@ class _Records:
                 raise ValueError("the line's checksum does not match (the file changed after it was written)")
             return build(*args, json.loads(line))
         except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
-            from .errors import DataError, Problem
+            from ..errors import DataError, Problem
 
             path = os.path.join(cache.directory(), self.name)
             try:
@@ -331,7 +331,7 @@ def read(key: str) -> Catalog | None:
     cat.rulesets = _Built(index["rulesets"], records, _ruleset)
     cat.checked = _Checked({(rs, mode, fit): (a, b, c) for rs, mode, fit, a, b, c in index["checked"]}, records)
     cat.overrides = {n: tuple(v) for n, v in header["overrides"].items()}
-    from .vocabulary import from_raw
+    from ..reading.vocabulary import from_raw
 
     cat.vocabulary = from_raw(header["vocabulary"])
     return cat

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .contract import SLOT_ROLES
-from .errors import Location, Problem, did_you_mean
-from .valuekinds import BOOL, ENUM, NUM
+from ..contract import SLOT_ROLES
+from ..errors import Location, Problem, did_you_mean
+from ..valuekinds import BOOL, ENUM, NUM
 
 RESERVED_PREFIXES = ("input", "assume")
 # keys a measurement scenario may hold besides inputs and slots: the scenario's frame

@@ -23,8 +23,8 @@ class Report:
 
 
 def build(data=(), base=None, models=None, modes=None, gpus=None, rules="default", today=None, progress=None) -> Report:
+    from ..api import data_dirs, load_catalog
     from . import matrix
-    from .api import data_dirs, load_catalog
     from .show import assumptions
 
     cat = load_catalog(tuple(data))

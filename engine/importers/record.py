@@ -2,8 +2,8 @@
 
 Inside your own script:
 
-    import vramrules.record
-    with vramrules.record.record("measurements.yaml", model="llama3.1-8b", mode="train-lora", batch=4, seq_len=2048):
+    import vramrules.importers.record
+    with vramrules.importers.record.record("measurements.yaml", model="llama3.1-8b", mode="train-lora", batch=4, seq_len=2048):
         train()
 
 or around a script, in the same process:  vramrules record --into measurements.yaml
@@ -19,7 +19,7 @@ import datetime
 import os
 import platform
 
-from .errors import UsageError
+from ..errors import UsageError
 
 MEASURES = ("peak_reserved", "peak_allocated")
 
@@ -76,7 +76,7 @@ def record(into, *, model=None, mode="train-lora", measures="peak_reserved", sou
     """Measure the block's peak memory and append a measurement entry to `into`."""
     if measures not in MEASURES:
         raise UsageError(f"measures must be one of {', '.join(MEASURES)}")
-    from .api import evaluate
+    from ..api import evaluate
 
     evaluate(model, mode, needed=False, **scenario)  # the scenario must be valid before the run, not after
     src = source or default_source()
@@ -88,7 +88,7 @@ def record(into, *, model=None, mode="train-lora", measures="peak_reserved", sou
 
 
 def write_entry(into, *, model, mode, measures, peak, framework, ident=None, tolerance=0.10, summary=None, note="", scenario=None):
-    from .importers.yaml_append import append_entry
+    from .yaml_append import append_entry
 
     now = datetime.datetime.now()
     scen = {"model": model, "mode": mode, **{k: v for k, v in (scenario or {}).items() if v is not None}}

@@ -328,7 +328,7 @@ def _need_num(node, kind, what):
 
 
 def _check(node, resolve, group=None, gnames=None):  # noqa: C901  (one branch per node kind of the allow-list)
-    from .units import Dim
+    from ..reading.units import Dim
 
     one = Dim()
     if isinstance(node, ast.Constant):
@@ -440,7 +440,7 @@ def _check_choice(node, items, checked):
         _fail(node, "compare a choice-valued name with a quoted choice, e.g. model.mlp == 'gated'")
     choices, text = (lv, rv) if lk == ENUM else (rv, lv)
     if text not in choices:
-        from .errors import did_you_mean
+        from ..errors import did_you_mean
 
         _fail(node, f"{text!r} is not one of: {', '.join(choices)}", did_you_mean(text, choices))
     return BOOL, None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-from .errors import DataError, Problem, VramrulesError
+from ..errors import DataError, Problem, VramrulesError
 
 
 @dataclass
@@ -33,8 +33,8 @@ class Check:
 
 
 def run(cat, data=(), rules: str = "default") -> list[Check]:
-    from .api import evaluate, load_catalog
-    from .units import canonical, quantity
+    from ..api import evaluate, load_catalog
+    from ..reading.units import canonical, quantity
 
     merged = cat.files.get("measurements.yaml")
     entries = ((merged.data or {}) if merged else {}).get("measurements") or {}
@@ -50,7 +50,7 @@ def run(cat, data=(), rules: str = "default") -> list[Check]:
             if config is not None:  # a local config.json / checkpoint folder / GGUF, relative to the measurements file
                 from pathlib import Path
 
-                from .importers.model_entry import catalog_with
+                from ..importers.model_entry import catalog_with
 
                 base = Path(where.file).parent
                 ecat, ident = catalog_with(base / config, data, sets)
@@ -86,7 +86,7 @@ def summary(checks: list[Check]) -> list[dict]:
 
 
 def _fmt(nbytes: float, like: str) -> str:
-    from .render.quantity import memory
+    from ..render.quantity import memory
 
     unit = next((u for u in ("GiB", "MiB", "GB", "MB") if like.strip().endswith(u)), "GiB")
     return memory(nbytes, unit)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from .. import __version__
-from ..explain import derivation
-from ..units import DISPLAY_UNITS
+from ..reading.units import DISPLAY_UNITS
+from .explain import derivation
 
 SCHEMA_VERSION = 1
 
@@ -28,7 +28,7 @@ def plain(x, dim: str, unit: str):
 def document(result, unit: str = "GiB", explain: bool = False) -> dict:
     sc = result.scenario
     comp = result.compiled
-    from ..rules import report_names
+    from ..language.rules import report_names
 
     rs = result.catalog.rulesets[comp.ruleset]
     doc = {

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import UsageError
+from ..errors import UsageError
 
 
 @dataclass
@@ -151,8 +151,8 @@ def _walk(a, b, prefix):
 
 def impact(base: str, new: str, *, models=None, modes=None, gpus=None, rules="default", matrix_file=None,
            threshold: float = 0.0005, progress=None) -> Impact:
+    from ..api import load_catalog
     from . import matrix
-    from .api import load_catalog
 
     with side(base) as bdirs, side(new) as ndirs:
         bcat = load_catalog(bdirs, full=True)

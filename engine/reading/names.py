@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import UsageError, unknown
+from ..errors import UsageError, unknown
 
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 # words a vendor puts before a product name (nvidia-smi: "NVIDIA GeForce RTX 4090")

@@ -1,8 +1,8 @@
 """Rows for `vramrules list`: plain dicts, rendered as a table or JSON by the CLI."""
 from __future__ import annotations
 
-from .errors import unknown
-from .render.quantity import auto, count
+from ..errors import unknown
+from ..render.quantity import auto, count
 
 
 def rows(cat, what: str, rules: str = "default"):

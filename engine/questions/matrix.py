@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import UsageError, VramrulesError, unknown
+from ..errors import UsageError, VramrulesError, unknown
 
 REFERENCE_GPUS = ("h100-sxm-80gb", "a100-40gb", "rtx-4090", "l4")
 
@@ -52,8 +52,8 @@ def axes(cat, models, modes, gpus, rules="default"):
     models = list(models) if models else list(cat.kind("model"))
     modes = list(modes) if modes else list(rs.modes)
     gpus = list(gpus) if gpus else list(cat.kind("gpu"))
-    from .names import find
-    from .scenario import placement
+    from ..evaluation.scenario import placement
+    from ..reading.names import find
 
     models = [find("model", n, cat.kind("model")).id for n in models]  # the user's words, to ids
     for n in modes:
@@ -70,7 +70,7 @@ def _from_file(path) -> list[Scenario]:
     """A matrix file: YAML `scenarios: [{model, mode, gpu, ...options}]`."""
     from pathlib import Path
 
-    from .loader import load_file
+    from ..reading.loader import load_file
 
     doc = load_file(Path(path), layer="matrix")
     items = (doc.data or {}).get("scenarios") if isinstance(doc.data, dict) else None
@@ -87,7 +87,7 @@ def _from_file(path) -> list[Scenario]:
 
 def evaluate(cat, items: list[Scenario], rules="default", progress=None) -> dict:
     """{scenario.key: Row}. A scenario that cannot be evaluated on this side keeps its error."""
-    from .api import evaluate as ev
+    from ..api import evaluate as ev
 
     out = {}
     for i, sc in enumerate(items):

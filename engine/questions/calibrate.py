@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
-from .errors import UsageError
+from ..errors import UsageError
 
 
 @dataclass
@@ -30,9 +30,9 @@ class _Problem:
     """One measurement as a function of the fitted assumptions' canonical values."""
 
     def __init__(self, cat, entry, mid, names):
-        from .api import compiled_mode
-        from .scenario import resolve
-        from .units import canonical, quantity
+        from ..api import compiled_mode
+        from ..evaluation.scenario import resolve
+        from ..reading.units import canonical, quantity
 
         sc = dict(entry["scenario"])
         self.id = mid
@@ -61,7 +61,7 @@ class _Problem:
 
 
 def run(cat, names, include_gaps=False, iterations=12) -> Fit:
-    from .units import canonical, quantity
+    from ..reading.units import canonical, quantity
 
     if not names:
         raise UsageError("--fit needs at least one assumption name")
@@ -69,7 +69,7 @@ def run(cat, names, include_gaps=False, iterations=12) -> Fit:
     for n in names:
         a = cat.assumptions.get(n)
         if a is None:
-            from .errors import unknown
+            from ..errors import unknown
 
             raise unknown("assumption", n, cat.assumptions)
         if a.kind != "number":
@@ -153,7 +153,7 @@ def _solve(J, r):
 
 def formatted(cat, name, value) -> object:
     """A fitted canonical value written in the unit the assumption used ('612.4 MiB', 0.0731)."""
-    from .units import unit
+    from ..reading.units import unit
 
     text = str(cat.assumptions[name].text)
     parts = text.split()

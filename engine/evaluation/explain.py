@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .rules import TOTAL
+from ..language.rules import TOTAL
 
 
 @dataclass(eq=False)
@@ -101,6 +101,6 @@ def derivation(result, only=None) -> list[Step]:
 
 
 def _needed(comp, targets) -> set:
-    from .rules import closure
+    from ..language.rules import closure
 
     return closure(comp.deps, [t for t in targets if t in comp.order], set(comp.order))

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from functools import cache
 
+from ..errors import Problem, did_you_mean
 from .datadir import schemas
-from .errors import Problem, did_you_mean
 from .loader import pointer_text
 
 VALIDATION_FORMAT = 2  # bump when the checks below (or the loader and units checks they call) change: it keys the "these inputs passed" cache

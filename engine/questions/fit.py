@@ -11,8 +11,8 @@ head-compatible sizes, then pipeline stages; training grows data parallelism wit
 """
 from __future__ import annotations
 
-from .errors import UsageError, VramrulesError
-from .names import find
+from ..errors import UsageError, VramrulesError
+from ..reading.names import find
 
 MAX_GPUS = 4096
 MAX_PROBES = 50
@@ -47,7 +47,7 @@ class Answer:
 
 class Search:
     def __init__(self, cat, model, mode, gpu, rules, params, base_options):
-        from .scenario import placement
+        from ..evaluation.scenario import placement
 
         self.devices = placement(cat, gpu)  # an unknown GPU is a usage error, else every probe would fail as an "invalid layout"
         if model is not None:
@@ -57,7 +57,7 @@ class Search:
         self.probes: list[Probe] = []
 
     def probe(self, **options) -> Probe:
-        from .api import evaluate
+        from ..api import evaluate
 
         opts = {**self.base, **options}
         if len(self.probes) >= MAX_PROBES:
@@ -149,7 +149,7 @@ def min_gpus(cat, model, mode, gpu, *, rules="default", params=None, base_option
 
 
 def gpus_that_fit(cat, model, mode, *, rules="default", params=None, base_options=None) -> list:
-    from .api import evaluate
+    from ..api import evaluate
 
     evaluate(model, mode, rules=rules, params=params, catalog=cat, needed=False, **(base_options or {}))  # bad names: a usage error
     rows = []

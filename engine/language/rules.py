@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 
-from . import contract
+from .. import contract
+from ..errors import DataError, Location, Problem, coded, did_you_mean
+from ..reading.catalog import BOOL, ENUM, NUM, Catalog, FieldType
 from . import formula as F
-from .catalog import BOOL, ENUM, NUM, Catalog, FieldType
-from .errors import DataError, Location, Problem, coded, did_you_mean
 
 FIT_TARGETS = tuple(contract.WITH_GPU)
 DEVICE_COUNT = FieldType(NUM, description="GPUs of this type in the placement")
@@ -75,7 +75,7 @@ def build_rulesets(cat: Catalog, merged: dict) -> list[Problem]:
     libraries: dict[str, dict] = {}
     library_defaults: dict[str, dict] = {}
     sets: list = []
-    from .schema import validate
+    from ..reading.schema import validate
 
     for key, m in sorted(merged.items()):
         if not key.startswith("rules/"):
@@ -264,7 +264,7 @@ def constraint_names(rs: RuleSet, mode: Mode) -> list:
 
 def resolver(cat: Catalog, rules: dict, known: dict):
     """resolve(name, node) -> (kind, Dim | choices); `known` holds checked rules."""
-    from .units import unit
+    from ..reading.units import unit
 
     reg = None
     vocab = cat.vocabulary
@@ -324,7 +324,7 @@ _DIM_UNITS = {"": "", "[information]": "byte", "[information] / [time]": "byte /
 
 
 def _dim_quantity(dim: str, reg=None):
-    from .units import parse_dim
+    from ..reading.units import parse_dim
 
     return parse_dim(dim)
 
@@ -420,7 +420,7 @@ def check_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool):
         first = rules.get(cyc[0]) or rules.get(cyc[1])
         problems.append(Problem(first.location if first else mode.location, "", "rule cycle: " + " -> ".join(cyc), "a rule may not depend on itself", "rule_cycle"))
         in_cycle.update(cyc)
-    from .units import Dim, parse_dim, unit
+    from ..reading.units import Dim, parse_dim, unit
 
     memory_dim = parse_dim("[information]")
     known: dict = {n: None for n in in_cycle}  # checked no further, and no errors cascade from them

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 
-from .errors import unknown
+from ..errors import unknown
 
 KINDS = {"model": ("models.yaml", "models", "model"), "gpu": ("gpus.yaml", "gpus", "gpu"),
          "precision": ("precisions.yaml", "precisions", "precision"), "optimizer": ("optimizers.yaml", "optimizers", "optimizer"),

@@ -8,20 +8,10 @@ from __future__ import annotations
 
 import math
 
-from . import formula as F
-from .catalog import Catalog
-from .errors import EvaluationError, Location, Problem
-from .rules import (
-    FIT_TARGETS,
-    TOTAL,
-    Mode,
-    RuleSet,
-    check_mode,
-    closure,
-    constraint_names,
-    mode_rules,
-    warning_names,
-)
+from ..errors import EvaluationError, Location, Problem
+from ..language import formula as F
+from ..language.rules import FIT_TARGETS, TOTAL, Mode, RuleSet, check_mode, closure, constraint_names, mode_rules, warning_names
+from ..reading.catalog import Catalog
 
 
 class Compiled:
@@ -130,7 +120,7 @@ def _expr(name, rules, components, local_of, unit_value, groups) -> str:
 
 def _unit_values(rules):
     """A bare unit name in a formula (GiB) -> its factor; None for rules and facts."""
-    from .units import unit
+    from ..reading.units import unit
 
     def unit_value(n):
         if n in rules or n == TOTAL or "." in n:

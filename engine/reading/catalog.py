@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .errors import DataError, Location, Problem, coded
-from .valuekinds import BOOL, ENUM, NUM  # re-exported: the stages read them from here
+from ..errors import DataError, Location, Problem, coded
+from ..valuekinds import BOOL, ENUM, NUM  # re-exported: the stages read them from here
 
 # data file -> (schema name, sections holding entries by id, entry kind per section)
 FILES = {
@@ -170,7 +170,7 @@ def load_layers(dirs: list[tuple[str, str]]) -> tuple[dict, list[Problem]]:
 def ignored_files(directory) -> list[Problem]:
     """YAML files in an overlay folder that no layer reads (assumptions.yml, assumption.yaml,
     rules/mine.yml): in a policy-review tool an override that does nothing is an error."""
-    from .errors import did_you_mean
+    from ..errors import did_you_mean
 
     out = []
     known = list(FILES)
@@ -444,7 +444,7 @@ def _check_bounds(name, raw, q, m, pointer) -> list[Problem]:
 
 
 def _hint(name, choices) -> str:
-    from .errors import did_you_mean
+    from ..errors import did_you_mean
 
     return did_you_mean(name, list(choices))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import VramrulesError
+from ..errors import VramrulesError
 
 
 @dataclass
@@ -25,7 +25,7 @@ def grid(cat, models=None, modes=None, precisions=None, gpus=None, rules="defaul
     from .matrix import axes
 
     models, modes, gpus = axes(cat, models, modes, gpus, rules)
-    from .names import find
+    from ..reading.names import find
 
     precisions = [find("precision", p, cat.kind("precision")).id for p in precisions or []]
     return models, modes, list(precisions) if precisions else [None], gpus
@@ -36,9 +36,9 @@ def run(cat, models, modes, precisions, gpus, rules="default", options=None, pro
     evaluation error) yields one row per GPU carrying the message. Each (model, mode, precision)
     is checked once through the located evaluator; its GPUs then run in one compiled loop that
     computes what no GPU fact touches once (compiler.compile_sweep)."""
-    from .api import compiled_sweep
-    from .compiler import run as run_rules
-    from .scenario import resolve
+    from ..api import compiled_sweep
+    from ..backends.compiler import run as run_rules
+    from ..evaluation.scenario import resolve
 
     options = {k: v for k, v in (options or {}).items() if v is not None}
     placements = [g for g in gpus if g not in cat.kind("gpu")]  # rtx-4090+rtx-3090: evaluated one by one
@@ -91,7 +91,7 @@ def run(cat, models, modes, precisions, gpus, rules="default", options=None, pro
 def _placements(cat, models, modes, precisions, placements, rules, options):
     """Rows for placements over GPUs of several types: each a full evaluation (its layout, and
     so most of its rules, differs from the single-type rows the compiled loop shares)."""
-    from .api import evaluate
+    from ..api import evaluate
 
     for mode in modes:
         for model in models:
@@ -120,7 +120,7 @@ def _gpu_fact(gpu, leaf: str, n: float):
 
 def _one_by_one(comp, facts, gpu_leaves, gpu_rows, model, mode, pname, gpus):
     """The located evaluator, GPU by GPU: a failing GPU's row carries the rule and its file:line."""
-    from .compiler import run as run_rules
+    from ..backends.compiler import run as run_rules
 
     for g, row in zip(gpus, gpu_rows):
         facts.update(zip(gpu_leaves, row))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import Problem, coded
+from ..errors import Problem, coded
 
 
 @dataclass
@@ -20,7 +20,7 @@ class ParamCheck:
 
 
 def param_checks(cat, ruleset: str = "default") -> list[ParamCheck]:
-    from .api import evaluate
+    from ..api import evaluate
 
     out = []
     for mid, m in cat.kind("model").items():

@@ -2,7 +2,7 @@
 checked like file data (schema, unit, and the same dimension as the value it replaces)."""
 from __future__ import annotations
 
-from .errors import Location, Problem, UsageError
+from ..errors import Location, Problem, UsageError
 from .loader import ValueRefused, plain_value
 
 PREFIX = "assume."
@@ -38,7 +38,7 @@ def _shown(item: str) -> str:
 
 def documents(sets, known: dict) -> list:
     """One document per override, positioned at its command-line argument."""
-    from .errors import closest
+    from ..errors import closest
     from .loader import Document
 
     docs = []

@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
+from ..errors import DataError, Location, Problem
 from . import cache
-from .errors import DataError, Location, Problem
 
 PARSE_FORMAT = 2  # bump when the parse cache's layout or the loader's rules change
 
