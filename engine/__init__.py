@@ -7,8 +7,9 @@ Every fact is sourced YAML in data/, every formula a rule in data/rules/. The AP
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
-__all__ = ["evaluate", "load_catalog", "DataError", "UsageError", "EvaluationError", "VramrulesError"]
+from .version import __version__
+
+__all__ = ["__version__", "evaluate", "load_catalog", "DataError", "UsageError", "EvaluationError", "VramrulesError"]
 
 
 def __getattr__(name):  # lazy: `import vramrules` costs nothing until used

@@ -11,7 +11,7 @@ import pytest
 
 import vramrules
 from vramrules import api
-from vramrules.evaluation import catalog_cache
+from vramrules.evaluation import catalog_cache, load
 from vramrules.reading import cache
 
 
@@ -191,7 +191,7 @@ def test_the_in_process_memo_is_bounded(tmp_path):
         p.parent.mkdir()
         p.write_text(json.dumps(cfg), encoding="utf-8")
         totals.add(api.evaluate(mode="inference", model_config=str(p)).total.bytes)
-        assert len(api._CATALOGS) <= api.MEMO_CATALOGS
+        assert len(load._CATALOGS) <= api.MEMO_CATALOGS
     assert len(totals) == api.MEMO_CATALOGS + 4  # each import evaluated as itself
     compiled = api.compiled_mode(api.load_catalog(), "default", "inference", False)
     interpreted = api.compiled_mode(api.load_catalog(), "default", "inference", False, once=True)

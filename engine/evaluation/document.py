@@ -2,8 +2,8 @@
 {"value", "unit"} plus exact "bytes"."""
 from __future__ import annotations
 
-from .. import __version__
 from ..reading.units import DISPLAY_UNITS
+from ..version import __version__
 from .explain import derivation
 
 SCHEMA_VERSION = 1

@@ -67,11 +67,12 @@ def from_path(path, ident: str | None = None, data=(), sets=()) -> tuple[str, di
 
 
 def derived_params(ident, entry, shown, data=(), sets=()) -> int:
-    from ..api import evaluate, load_catalog
+    from ..evaluation.evaluate import evaluate_in
+    from ..evaluation.load import load_catalog
 
     probe = dict(entry, params=1, params_source="placeholder while deriving")
     cat = load_catalog(tuple(data), sets=tuple(sets), docs=(("models.yaml", document(ident, probe, shown)),))
-    r = evaluate(ident, "inference", catalog=cat, needed=False)
+    r = evaluate_in(cat, ident, "inference")
     total = r.values["params_total"]
     if not (isinstance(total, (int, float)) and math.isfinite(total) and total >= 0.5):
         raise DataError([Problem(Location(shown), "", f"the rules derive {total!r} parameters from this config",
@@ -81,7 +82,7 @@ def derived_params(ident, entry, shown, data=(), sets=()) -> int:
 
 def catalog_with(path, data=(), sets=(), ident=None):
     """(catalog holding the imported model, its id)."""
-    from ..api import load_catalog
+    from ..evaluation.load import load_catalog
 
     ident, entry, shown = from_path(path, ident, data, sets)
     cat = load_catalog(tuple(data), sets=tuple(sets), docs=(("models.yaml", document(ident, entry, shown)),))

@@ -76,9 +76,13 @@ def record(into, *, model=None, mode="train-lora", measures="peak_reserved", sou
     """Measure the block's peak memory and append a measurement entry to `into`."""
     if measures not in MEASURES:
         raise UsageError(f"measures must be one of {', '.join(MEASURES)}")
-    from ..api import evaluate
+    from ..evaluation.evaluate import evaluate_in
+    from .joined import scenario_catalog
 
-    evaluate(model, mode, needed=False, **scenario)  # the scenario must be valid before the run, not after
+    given = dict(scenario)
+    cat, model_id, gpu, gpus = scenario_catalog(given.pop("data", ()), given.pop("sets", ()), model, given.pop("model_config", None),
+                                                given.pop("gpu", None), given.pop("gpus", None), given)
+    evaluate_in(cat, model_id, mode, gpu=gpu, gpus=gpus, **given)  # the scenario must be valid before the run, not after
     src = source or default_source()
     src.reset()
     yield src

@@ -30,7 +30,7 @@ class _Problem:
     """One measurement as a function of the fitted assumptions' canonical values."""
 
     def __init__(self, cat, entry, mid, names):
-        from ..api import compiled_mode
+        from ..evaluation.evaluate import compiled_mode
         from ..evaluation.scenario import resolve
         from ..reading.units import canonical, quantity
 

@@ -151,7 +151,7 @@ def _walk(a, b, prefix):
 
 def impact(base: str, new: str, *, models=None, modes=None, gpus=None, rules="default", matrix_file=None,
            threshold: float = 0.0005, progress=None) -> Impact:
-    from ..api import load_catalog
+    from ..evaluation.load import load_catalog
     from . import matrix
 
     with side(base) as bdirs, side(new) as ndirs:

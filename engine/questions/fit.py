@@ -57,7 +57,7 @@ class Search:
         self.probes: list[Probe] = []
 
     def probe(self, **options) -> Probe:
-        from ..api import evaluate
+        from ..evaluation.evaluate import evaluate_in
 
         opts = {**self.base, **options}
         if len(self.probes) >= MAX_PROBES:
@@ -65,8 +65,8 @@ class Search:
         try:
             # a search makes tens of evaluations at most: interpreting the checked trees costs
             # about what generating and compiling code for them would (measured: 16 probes ~12 ms either way)
-            r = evaluate(self.model, self.mode, gpu=self.gpu, rules=self.rules, params=self.params, catalog=self.cat, needed=False,
-                         once=True, **opts)
+            r = evaluate_in(self.cat, self.model, self.mode, gpu=self.gpu, rules=self.rules, params=self.params,
+                            once=True, **opts)
             fit = r.fit
             assert fit is not None  # evaluated with a GPU
             p = Probe(options, fit.fits, fit.needed_per_gpu.bytes, fit.capacity_per_gpu.bytes)
@@ -148,14 +148,24 @@ def min_gpus(cat, model, mode, gpu, *, rules="default", params=None, base_option
     return Answer("min-gpus", best[0]["gpus"], best[0], search.probes)
 
 
-def gpus_that_fit(cat, model, mode, *, rules="default", params=None, base_options=None) -> list:
-    from ..api import evaluate
+def fill_gpus_needed(result, cat, model, mode, gpu, *, rules="default", params=None, options=None) -> None:
+    """A scenario that does not fit: set result.fit.gpus_needed to the fewest GPUs of its type
+    that hold it (0: none does). A placement over several GPU types is not grown."""
+    fit = result.fit
+    if fit is None or fit.fits or result.scenario.mixed:
+        return
+    best = min_gpus(cat, model, mode, gpu, rules=rules, params=params, base_options=options)
+    fit.gpus_needed = (best.gpus or 0) if best else 0
 
-    evaluate(model, mode, rules=rules, params=params, catalog=cat, needed=False, **(base_options or {}))  # bad names: a usage error
+
+def gpus_that_fit(cat, model, mode, *, rules="default", params=None, base_options=None) -> list:
+    from ..evaluation.evaluate import evaluate_in
+
+    evaluate_in(cat, model, mode, rules=rules, params=params, **(base_options or {}))  # bad names: a usage error
     rows = []
     for gid in cat.kind("gpu"):
         try:
-            r = evaluate(model, mode, gpu=gid, rules=rules, params=params, catalog=cat, needed=False, **(base_options or {}))
+            r = evaluate_in(cat, model, mode, gpu=gid, rules=rules, params=params, **(base_options or {}))
         except VramrulesError:
             continue
         fit = r.fit

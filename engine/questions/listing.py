@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..errors import unknown
-from ..render.quantity import auto, count
+from ..reading.quantity import auto, count
 
 
 def rows(cat, what: str, rules: str = "default"):

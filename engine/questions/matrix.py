@@ -87,13 +87,15 @@ def _from_file(path) -> list[Scenario]:
 
 def evaluate(cat, items: list[Scenario], rules="default", progress=None) -> dict:
     """{scenario.key: Row}. A scenario that cannot be evaluated on this side keeps its error."""
-    from ..api import evaluate as ev
+    from ..evaluation.evaluate import evaluate_in
+    from .fit import fill_gpus_needed
 
     out = {}
     for i, sc in enumerate(items):
         row = Row(sc)
         try:
-            r = ev(sc.model, sc.mode, gpu=sc.gpu, rules=rules, catalog=cat, **dict(sc.options))
+            r = evaluate_in(cat, sc.model, sc.mode, gpu=sc.gpu, rules=rules, **dict(sc.options))
+            fill_gpus_needed(r, cat, sc.model, sc.mode, sc.gpu, rules=rules, options=dict(sc.options))
             row.total = r.total.bytes
             fit = r.fit
             assert fit is not None  # evaluated with a GPU

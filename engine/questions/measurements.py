@@ -33,7 +33,8 @@ class Check:
 
 
 def run(cat, data=(), rules: str = "default") -> list[Check]:
-    from ..api import evaluate, load_catalog
+    from ..evaluation.evaluate import evaluate_in
+    from ..evaluation.load import load_catalog
     from ..reading.units import canonical, quantity
 
     merged = cat.files.get("measurements.yaml")
@@ -55,7 +56,7 @@ def run(cat, data=(), rules: str = "default") -> list[Check]:
                 base = Path(where.file).parent
                 ecat, ident = catalog_with(base / config, data, sets)
                 sc["model"] = ident
-            r = evaluate(sc.pop("model", None), sc.pop("mode"), rules=ruleset, catalog=ecat, **sc)
+            r = evaluate_in(ecat, sc.pop("model", None), sc.pop("mode"), rules=ruleset, **sc)
         except VramrulesError as exc:
             problems.append(Problem(merged.where(("measurements", mid, "scenario")), f"/measurements/{mid}/scenario", f"cannot evaluate: {exc}"))
             continue
@@ -86,7 +87,7 @@ def summary(checks: list[Check]) -> list[dict]:
 
 
 def _fmt(nbytes: float, like: str) -> str:
-    from ..render.quantity import memory
+    from ..reading.quantity import memory
 
     unit = next((u for u in ("GiB", "MiB", "GB", "MB") if like.strip().endswith(u)), "GiB")
     return memory(nbytes, unit)

@@ -23,7 +23,7 @@ class Report:
 
 
 def build(data=(), base=None, models=None, modes=None, gpus=None, rules="default", today=None, progress=None) -> Report:
-    from ..api import data_dirs, load_catalog
+    from ..evaluation.load import data_dirs, load_catalog
     from . import matrix
     from .show import assumptions
 

@@ -36,8 +36,8 @@ def run(cat, models, modes, precisions, gpus, rules="default", options=None, pro
     evaluation error) yields one row per GPU carrying the message. Each (model, mode, precision)
     is checked once through the located evaluator; its GPUs then run in one compiled loop that
     computes what no GPU fact touches once (compiler.compile_sweep)."""
-    from ..api import compiled_sweep
     from ..backends.compiler import run as run_rules
+    from ..evaluation.evaluate import compiled_sweep
     from ..evaluation.scenario import resolve
 
     options = {k: v for k, v in (options or {}).items() if v is not None}
@@ -91,7 +91,7 @@ def run(cat, models, modes, precisions, gpus, rules="default", options=None, pro
 def _placements(cat, models, modes, precisions, placements, rules, options):
     """Rows for placements over GPUs of several types: each a full evaluation (its layout, and
     so most of its rules, differs from the single-type rows the compiled loop shares)."""
-    from ..api import evaluate
+    from ..evaluation.evaluate import evaluate_in
 
     for mode in modes:
         for model in models:
@@ -99,7 +99,7 @@ def _placements(cat, models, modes, precisions, placements, rules, options):
                 opts = dict(options, **({"precision": prec} if prec else {}))
                 for g in placements:
                     try:
-                        r = evaluate(model, mode, gpu=g, rules=rules, catalog=cat, needed=False, **opts)
+                        r = evaluate_in(cat, model, mode, gpu=g, rules=rules, **opts)
                     except VramrulesError as exc:
                         yield Row(model, mode, prec or "", g, 0.0, 0.0, False, {}, str(exc))
                         continue

@@ -20,11 +20,11 @@ class ParamCheck:
 
 
 def param_checks(cat, ruleset: str = "default") -> list[ParamCheck]:
-    from ..api import evaluate
+    from ..evaluation.evaluate import evaluate_in
 
     out = []
     for mid, m in cat.kind("model").items():
-        r = evaluate(model=mid, mode="inference", rules=ruleset, catalog=cat)
+        r = evaluate_in(cat, mid, "inference", rules=ruleset)
         out.append(ParamCheck(mid, r.values["params_total"], m.facts["params"], m.raw.get("params_source", "")))
     return out
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..evaluation.document import quantity
-from .quantity import memory
+from ..reading.quantity import memory
 from .terminal import inert as t
 from .terminal import shown
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from html import escape
 
-from .quantity import memory
+from ..reading.quantity import memory
 
 PALETTE = {
     "weights": "#4e79a7", "adapter_weights": "#a0cbe8", "gradients": "#f28e2b", "optimizer_states": "#e15759",

@@ -1,7 +1,7 @@
 """Rendering an impact diff (vramrules diff) as text, Markdown (a pull-request comment) or JSON."""
 from __future__ import annotations
 
-from .quantity import memory
+from ..reading.quantity import memory
 from .terminal import inert as t
 from .terminal import shown
 

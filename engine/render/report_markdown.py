@@ -1,7 +1,7 @@
 """The review report as Markdown (for a wiki or a pull request)."""
 from __future__ import annotations
 
-from .quantity import memory
+from ..reading.quantity import memory
 from .terminal import inert as t
 
 

@@ -1,7 +1,7 @@
 """The terminal table: components, shares, total with an explicit unit, fit verdict."""
 from __future__ import annotations
 
-from .quantity import count, memory, value
+from ..reading.quantity import count, memory, value
 from .terminal import inert as t
 from .terminal import shown
 

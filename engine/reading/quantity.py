@@ -1,7 +1,8 @@
-"""Formatting numbers with explicit units (never a bare 'GB' that might mean GiB)."""
+"""Quantities written for people, with explicit units (never a bare "GB" that might mean GiB):
+the written side of units.quantity('64 GiB')."""
 from __future__ import annotations
 
-from ..reading.units import DISPLAY_UNITS
+from .units import DISPLAY_UNITS
 
 BINARY = ("B", "KiB", "MiB", "GiB", "TiB")
 DECIMAL = ("B", "kB", "MB", "GB", "TB")

@@ -1,0 +1,118 @@
+"""One scenario evaluated in a catalog: the mode compiled once per catalog (generated code, or
+the interpreter of the checked trees for a single run), the facts of the scenario, the values of
+every rule, and the Result with its components, fit verdict and warnings."""
+from __future__ import annotations
+
+import os
+
+from ..errors import UsageError
+from .result import Component, Fit, Memory, Result
+
+RUNNERS = ("generated", "interpreted")  # the two evaluators of a mode: generated code, or the interpreter of the checked trees
+
+
+def compiled_mode(cat, ruleset: str, mode: str, with_fit: bool, lean: bool = False, once: bool = False):
+    """The mode as a function, made once per catalog: generated code, or with `once` (the caller
+    evaluates one scenario) the interpreter of the checked trees, which costs less to make. The
+    two are kept apart, so a test that asks for each gets each."""
+    from ..backends.compiler import compile_mode
+
+    runner = os.environ.get("VRAMRULES_RUNNER")  # 'generated' | 'interpreted': one evaluator for every call (the test suites)
+    if runner in RUNNERS:
+        once = runner == "interpreted"
+    key = (ruleset, mode, with_fit, lean, once)
+    c = cat.functions.get(key)
+    if c is None:
+        rs = cat.rulesets[ruleset]
+        c = cat.functions[key] = compile_mode(cat, rs, rs.modes[mode], with_fit, lean, once=once)
+    return c
+
+
+def compiled_sweep(cat, ruleset: str, mode: str):
+    """The mode (lean, with the fit rules) as a loop over GPUs, made once per catalog."""
+    from ..backends.compiler import compile_sweep
+
+    key = (ruleset, mode, "sweep")
+    s = cat.functions.get(key)
+    if s is None:
+        s = cat.functions[key] = compile_sweep(compiled_mode(cat, ruleset, mode, True, lean=True))
+    return s
+
+
+def evaluate_in(cat, model: str | None = None, mode: str = "inference", *, gpu: str | None = None, gpus: int | None = None,
+                rules: str = "default", params: float | None = None, once: bool = False, **options) -> Result:
+    """Estimate the memory of one scenario in catalog `cat`. Options: any input or slot of the
+    vocabulary (data/vocabulary.yaml and the overlays': precision, kv_precision, batch, seq_len,
+    lora_rank, recompute, tp, ...). Unknown names raise UsageError with close matches. The fit's
+    `gpus_needed` is the GPUs given when it fits, else 0: the fewest-GPUs search is a question
+    (questions.fit.fill_gpus_needed), which vramrules.evaluate asks."""
+    from ..backends.compiler import run
+    from .scenario import resolve
+
+    sc = resolve(cat, rules=rules, mode=mode, model=model, gpu=gpu, params=params, gpus=gpus, **options)
+    if sc.gpu is None and cat.rulesets[rules].modes[mode].requires_gpu:
+        raise UsageError(f"mode '{mode}' needs --gpu NAME (its rules read the GPU's capacity)")
+    comp = compiled_mode(cat, rules, mode, sc.gpu is not None, once=once)
+    if sc.mixed:
+        reads = sorted(n for n in comp.leaves if n.startswith("gpu."))
+        if reads:
+            raise UsageError(f"--gpu {sc.placement} places the workload on GPUs of several types, but rule set '{rules}' mode '{mode}' "
+                             f"reads {reads[0]}, a fact of one GPU (rules for placements read device.FIELD with device_min/device_sum/device_max)")
+    values = run(comp, sc.facts(comp.leaves))
+    broken = [_message(comp.rules[c], sc, comp, values) for c in comp.constraints if not values[c]]
+    if broken:
+        raise UsageError("; ".join(broken))
+    result = _result(cat, sc, comp, values)
+    result.warnings.extend(_not_applied(cat, sc, comp))
+    return result
+
+
+def _not_applied(cat, sc, comp) -> list:
+    """An option the user gave that no rule of this mode reads changes nothing: say so, never
+    let it pass as if it had been applied (--lora-rank 64 in inference)."""
+    vocab, out = cat.vocabulary, []
+    leaves = set(comp.leaves)
+    heads = {leaf.partition(".")[0] for leaf in leaves}
+    for name, origin in sc.origin.items():
+        if origin != "option" or name in ("gpus", "tp", "pp", "dp"):  # the layout also decides how --gpus is split
+            continue
+        spec = vocab.inputs.get(name) or vocab.slots.get(name)
+        if spec is None or getattr(spec, "role", None):
+            continue
+        read = f"input.{name}" in leaves if name in vocab.inputs else spec.prefix in heads
+        if not read:
+            out.append(f"{spec.option} does not apply to mode '{sc.mode}' of rule set '{sc.ruleset}': none of its rules reads it")
+    return out
+
+
+def _result(cat, sc, comp, values) -> Result:
+    total = values["total"]
+    comps = []
+    for name in comp.components:
+        rule = comp.rules[name]
+        comps.append(Component(name, rule.label, Memory(values[name]), values[name] / total if total else 0.0))
+    fit = None
+    if sc.gpu is not None:
+        fits = bool(values["fits"])
+        marketed = min(g.facts["memory"] for g, _c in sc.devices)  # the smallest GPU bounds an even split
+        name = " + ".join(g.name for g, _c in sc.devices)
+        fit = Fit(sc.placement, name, int(sc.inputs["gpus"]), Memory(values["usable_memory_per_gpu"]),
+                  Memory(marketed), Memory(values["per_gpu_total"]), Memory(values["headroom"]),
+                  fits, int(sc.inputs["gpus"]) if fits else 0)
+    warnings = [_message(comp.rules[w], sc, comp, values) for w in comp.warnings if values[w]]
+    host = [Component(h, comp.rules[h].label, Memory(values[h]), 0.0) for h in comp.host]
+    return Result(sc, comps, Memory(total), values, fit, warnings=warnings, host=host, compiled=comp, catalog=cat)
+
+
+def _message(rule, sc, comp, values) -> str:
+    """The warning's message with {name} replaced by that name's value."""
+    from ..reading.quantity import value
+
+    text = rule.label
+    names = comp.deps.get(rule.name, [])
+    facts = sc.facts([n for n in names if "." in n and n not in comp.rules])
+    for n in names:
+        v = values[n] if n in values else facts.get(n)
+        if v is not None:
+            text = text.replace("{" + n + "}", value(v, comp.dims.get(n, "")))
+    return text

@@ -1,0 +1,93 @@
+"""What an evaluation answers: the memory of each component, the total and the fit verdict,
+with every rule's value and the way back to the facts (`derivation`, `to_json`)."""
+from __future__ import annotations
+
+
+# Plain classes, not dataclasses: a warm `eval` imports this module, and dataclass decoration
+# cost more than evaluating the rules (issue 7).
+class Memory:
+    """A memory quantity; `bytes` is exact, the rest are views."""
+
+    __slots__ = ("bytes",)
+    bytes: float
+
+    def __init__(self, bytes: float):
+        object.__setattr__(self, "bytes", bytes)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Memory is immutable")
+
+    def __eq__(self, other):
+        return self.bytes == other.bytes if isinstance(other, Memory) else NotImplemented
+
+    def __hash__(self):
+        return hash(self.bytes)
+
+    def __repr__(self):
+        return f"Memory(bytes={self.bytes!r})"
+
+    @property
+    def gib(self) -> float:
+        return self.bytes / 2**30
+
+    @property
+    def gb(self) -> float:
+        return self.bytes / 1e9
+
+    def to(self, unit: str) -> float:
+        from ..reading.units import DISPLAY_UNITS
+
+        return self.bytes / DISPLAY_UNITS[unit]
+
+
+class Component:
+    def __init__(self, name: str, label: str, memory: Memory, share: float):
+        self.name, self.label, self.memory, self.share = name, label, memory, share
+
+    def __repr__(self):
+        return f"Component({self.name!r}, {self.memory.gib:.3f} GiB, share={self.share:.3f})"
+
+
+class Fit:
+    def __init__(self, gpu: str, gpu_name: str, gpus: int, capacity_per_gpu: Memory, capacity_marketed: Memory,
+                 needed_per_gpu: Memory, headroom_per_gpu: Memory, fits: bool, gpus_needed: int):
+        self.gpu, self.gpu_name, self.gpus = gpu, gpu_name, gpus
+        self.capacity_per_gpu = capacity_per_gpu      # usable memory of one GPU
+        self.capacity_marketed = capacity_marketed
+        self.needed_per_gpu, self.headroom_per_gpu = needed_per_gpu, headroom_per_gpu
+        self.fits, self.gpus_needed = fits, gpus_needed
+
+    def __repr__(self):
+        return f"Fit({self.gpus}x {self.gpu}: fits={self.fits}, needed/GPU={self.needed_per_gpu.gib:.3f} GiB, gpus_needed={self.gpus_needed})"
+
+
+class Result:
+    def __init__(self, scenario, components: list, total: Memory, values: dict, fit: Fit | None,
+                 warnings: list | None = None, host: list | None = None, compiled=None, catalog=None):
+        self.scenario, self.components, self.total, self.fit = scenario, components, total, fit
+        self.values = values                                # every rule's value, by name (bytes for memory)
+        self.warnings = [] if warnings is None else warnings  # messages of the rule set's warnings that hold
+        self.host = [] if host is None else host            # Components in host (CPU) memory per GPU rank
+        self.compiled, self.catalog = compiled, catalog
+
+    def __repr__(self):
+        return f"Result({self.scenario!r}, total={self.total.gib:.3f} GiB, fit={self.fit!r})"
+
+    def derivation(self):
+        """Every rule's step: formula, values substituted, and each fact's file:line and source
+        (what `--explain` prints). A list of explain.Step."""
+        from .explain import derivation
+
+        return derivation(self)
+
+    def to_json(self, unit: str = "GiB", explain: bool = False) -> dict:
+        """The `--format json` document."""
+        from .document import document
+
+        return document(self, unit, explain)
+
+    def component(self, name: str) -> Component:
+        for c in self.components:
+            if c.name == name:
+                return c
+        raise KeyError(name)

@@ -1,0 +1,35 @@
+"""The catalog a scenario is evaluated in, with what the user's words import joined to it: a
+checkpoint's config (--model-config) and this machine's GPUs (--gpu auto), as in-memory
+documents over the data folders."""
+from __future__ import annotations
+
+from ..errors import DataError, UsageError, coded
+from ..evaluation.load import load_catalog
+
+
+def scenario_catalog(data, sets, model, model_config, gpu, gpus, options, catalog=None):
+    """The catalog a scenario is evaluated in, and its model and GPU ids: an imported config
+    (--model-config) and this machine's GPUs (--gpu auto) join it as in-memory documents.
+    Returns (catalog, model id, gpu id, gpus)."""
+    docs = []
+    if model_config is not None:
+        from .model_entry import document, from_path
+
+        if model is not None:
+            raise UsageError("give either --model or --model-config, not both")
+        try:
+            model, entry, shown = from_path(model_config, None, data, sets)
+        except DataError as exc:
+            raise DataError(coded(exc.problems, "import_error")) from None
+        docs.append(("models.yaml", document(model, entry, shown)))
+    if gpu == "auto":
+        from . import local_gpu
+
+        found = local_gpu.detect()
+        docs.append(("gpus.yaml", local_gpu.document(found)))
+        gpu = local_gpu.LOCAL_ID
+        if gpus is None and not any(options.get(k) for k in ("tp", "pp", "dp")):
+            gpus = len(found)
+    if docs:
+        catalog = load_catalog(data, sets=sets, docs=tuple(docs))
+    return catalog or load_catalog(data, sets=sets), model, gpu, gpus
