@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vramrules.language import formula as F
+from vramrules.backends import codegen, interpreter
+from vramrules.language import dimensions, ir, operators, syntax
 
 ESCAPES = [
     "().__class__.__bases__[0].__subclasses__()",
@@ -57,22 +58,22 @@ ESCAPES = [
 
 @pytest.mark.parametrize("text", ESCAPES, ids=range(len(ESCAPES)))
 def test_escape_payloads_are_rejected_with_the_languages_error(text):
-    with pytest.raises(F.FormulaError):
-        F.parse(text)
+    with pytest.raises(syntax.FormulaError):
+        syntax.parse(text)
 
 
 def test_allowed_constructs_parse_and_list_their_names():
-    f = F.parse("max(model.hidden_size * 2, 3) if input.recompute == 'full' and not input.dropout else round_up(x / GiB, 2) * GiB")
+    f = syntax.parse("max(model.hidden_size * 2, 3) if input.recompute == 'full' and not input.dropout else round_up(x / GiB, 2) * GiB")
     assert sorted(f.names) == sorted(["model.hidden_size", "input.recompute", "input.dropout", "x", "GiB"])
 
 
 def _compile(text, via_ir=False, **values):
-    f = F.parse(text)
+    f = syntax.parse(text)
     if via_ir:  # the catalog cache's path: the checked tree as data, back to source
-        f = F.Formula(f.text, None, f.names, F.to_ir(f))
-    src = F.to_source(f, lambda n: n.replace(".", "_"), lambda n: 2.0**30 if n == "GiB" else None)
+        f = syntax.Formula(f.text, None, f.names, ir.to_ir(f))
+    src = codegen.to_source(f, lambda n: n.replace(".", "_"), lambda n: 2.0**30 if n == "GiB" else None)
     env = {k.replace(".", "_"): v for k, v in values.items()}
-    return eval(compile(src, "<test>", "eval"), {**F.function_globals(), **env})  # source generated from the checked tree
+    return eval(compile(src, "<test>", "eval"), {**codegen.function_globals(), **env})  # source generated from the checked tree
 
 
 @pytest.mark.parametrize("via_ir", [False, True])
@@ -95,14 +96,14 @@ def test_division_by_zero_raises_at_run_time_not_at_parse():
 @given(st.text(alphabet="abcxyz_.0123456789+-*/%()<>=! ,'\"[]{}:lambdaifelsenotandor", max_size=60))
 def test_any_string_compiles_or_raises_the_languages_own_error(text):
     try:
-        F.parse(text)
-    except F.FormulaError:
+        syntax.parse(text)
+    except syntax.FormulaError:
         pass
 
 
 def test_error_carries_a_column():
-    with pytest.raises(F.FormulaError) as e:
-        F.parse("1 + open('x')")
+    with pytest.raises(syntax.FormulaError) as e:
+        syntax.parse("1 + open('x')")
     assert e.value.col == 5
 
 
@@ -121,18 +122,18 @@ def test_error_carries_a_column():
 def test_tampered_cached_tree_is_refused(ir):
     """The catalog cache holds formulas as data; a tampered entry cannot become code, neither
     through code generation nor through the interpreter that `eval` uses."""
-    with pytest.raises(F.FormulaError):
-        F.ir_source(ir, lambda n: "v", lambda n: None)
-    with pytest.raises(F.FormulaError):  # checked once, when the interpreter is made, by the same check
-        F.Interpreted(ir, lambda n: None)
+    with pytest.raises(syntax.FormulaError):
+        codegen.ir_source(ir, lambda n: "v", lambda n: None)
+    with pytest.raises(syntax.FormulaError):  # checked once, when the interpreter is made, by the same check
+        interpreter.Interpreted(ir, lambda n: None)
 
 
 def test_interpreter_refuses_a_tree_deeper_than_python_allows():
     ir = ["c", 1]
     for _ in range(5000):
         ir = ["u", "-", ir]
-    with pytest.raises(F.FormulaError, match="malformed"):
-        F.Interpreted(ir, lambda n: None)
+    with pytest.raises(syntax.FormulaError, match="malformed"):
+        interpreter.Interpreted(ir, lambda n: None)
 
 
 @pytest.mark.parametrize("mode", ["inference", "train-full", "train-lora", "train-qlora", "serve"])
@@ -164,13 +165,13 @@ def test_interpreter_locates_a_failing_rule(tmp_path):
     assert "hostile.yaml:7:14: rule 'bad' failed: division by zero" in r.output
 
 
-@pytest.mark.parametrize("sym", sorted(F.BINARY))
+@pytest.mark.parametrize("sym", sorted(operators.BINARY))
 def test_each_operator_is_one_row_that_every_backend_reads(sym):
     """The operator table is the only place an operator is defined: parse, generated code and
     the interpreter give Python's own value for it."""
     expected = {"+": 9.0, "-": 5.0, "*": 14.0, "/": 3.5, "//": 3.0, "%": 1.0, "**": 49.0}[sym]
-    f = F.parse(f"7 {sym} 2")
-    assert F.check(f, lambda n, node: (F.NUM, None))[0] == F.NUM
-    src = F.to_source(f, lambda n: n, lambda n: None)
-    assert eval(src, F.function_globals()) == expected  # noqa: S307  (source made from the checked tree)
-    assert F.Interpreted(F.to_ir(f), lambda n: None)({}) == expected
+    f = syntax.parse(f"7 {sym} 2")
+    assert dimensions.check(f, lambda n, node: (dimensions.NUM, None))[0] == dimensions.NUM
+    src = codegen.to_source(f, lambda n: n, lambda n: None)
+    assert eval(src, codegen.function_globals()) == expected  # noqa: S307  (source made from the checked tree)
+    assert interpreter.Interpreted(ir.to_ir(f), lambda n: None)({}) == expected

@@ -10,8 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 import vramrules
+from vramrules.backends.codegen import ir_source
 from vramrules.cli import main
-from vramrules.language.formula import FormulaError, ir_source
+from vramrules.language.syntax import FormulaError
 
 # A hybrid stack: 4 global layers and 12 sliding-window (512) layers, Llama-3.1-8B's widths
 # otherwise (8 KV heads x head_dim 128: 2 * 8 * 128 = 2,048 values per token per layer; bf16).

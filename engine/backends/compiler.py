@@ -9,9 +9,12 @@ from __future__ import annotations
 import math
 
 from ..errors import EvaluationError, Location, Problem
-from ..language import formula as F
+from ..language.ir import to_ir
+from ..language.operators import AXES, RANGE_OF, axis_of
 from ..language.rules import FIT_TARGETS, TOTAL, Mode, RuleSet, check_mode, closure, constraint_names, mode_rules, warning_names
 from ..reading.catalog import Catalog
+from .codegen import function_globals, to_source
+from .interpreter import Interpreted
 
 
 class Compiled:
@@ -68,8 +71,8 @@ def compile_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool, lean: bo
                 leaves.append(n)
     groups = per_names(rules, order)
     for axis in sorted(set(groups.values())):
-        if F.AXES[axis] not in leaves:
-            leaves.append(F.AXES[axis])  # its length is the number of items
+        if AXES[axis] not in leaves:
+            leaves.append(AXES[axis])  # its length is the number of items
     leaf_local = {n: f"f{i}" for i, n in enumerate(leaves)}
 
     def local_of(n):
@@ -81,14 +84,14 @@ def compile_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool, lean: bo
 
     lines = ["def evaluate(facts):"]
     lines += [f"    {lv} = facts[{n!r}]" for n, lv in leaf_local.items()]
-    lines += [f"    {F.RANGE_OF[a]} = _group_range({leaf_local[F.AXES[a]]})" for a in sorted(set(groups.values()))]
+    lines += [f"    {RANGE_OF[a]} = _group_range({leaf_local[AXES[a]]})" for a in sorted(set(groups.values()))]
     first_line = len(lines) + 1  # line of the first rule: a failure's line number names its rule
     for name in order:
         lines.append(f"    {local[name]} = {_expr(name, rules, mode.components, local_of, unit_value, groups)}")
     lines.append("    return (" + "".join(f"{local[n]}, " for n in order) + ")")
     filename = f"<vramrules:{rs.name}/{mode.name}>"
     code = compile("\n".join(lines) + "\n", filename, "exec")  # generated from the checked trees above
-    namespace = F.function_globals()
+    namespace = function_globals()
     exec(code, namespace)  # noqa: S102 - source written from checked trees, run with no builtins
     fn = namespace["evaluate"]
     compiled = Compiled(rs.name, mode.name, order, leaves, rules, fn, kinds, dims, full_deps, list(mode.components),
@@ -104,7 +107,7 @@ def per_names(rules: dict, order) -> dict:
     for n in order:
         f = rules[n].formula if n in rules else None
         if f is not None:
-            out.update((x, a) for x in f.names if (a := F.axis_of(x, None)))
+            out.update((x, a) for x in f.names if (a := axis_of(x, None)))
     return out
 
 
@@ -114,8 +117,8 @@ def _expr(name, rules, components, local_of, unit_value, groups) -> str:
         return " + ".join(local_of(c) for c in components)
     rule = rules[name]
     if rule.per:
-        return f"[{F.to_source(rule.formula, local_of, unit_value, groups, per=rule.per)} for _i in {F.RANGE_OF[rule.per]}]"
-    return F.to_source(rule.formula, local_of, unit_value, groups)
+        return f"[{to_source(rule.formula, local_of, unit_value, groups, per=rule.per)} for _i in {RANGE_OF[rule.per]}]"
+    return to_source(rule.formula, local_of, unit_value, groups)
 
 
 def _unit_values(rules):
@@ -164,17 +167,17 @@ def compile_sweep(lean: Compiled) -> Sweep:
     lines = ["def sweep(facts, gpu_rows):"]
     lines += [f"    {local[n]} = facts[{n!r}]" for n in lean.leaves if n not in per_gpu]
     axes = sorted(set(groups.values()))
-    lines += [f"    {F.RANGE_OF[a]} = _group_range({local[F.AXES[a]]})" for a in axes if F.AXES[a] not in per_gpu]
+    lines += [f"    {RANGE_OF[a]} = _group_range({local[AXES[a]]})" for a in axes if AXES[a] not in per_gpu]
     lines += [assign(n, "    ") for n in order if n not in per_gpu]
     lines += ["    out = []", "    append = out.append",
               "    for (" + "".join(f"{local[n]}, " for n in gpu_leaves) + ") in gpu_rows:"]
-    lines += [f"        {F.RANGE_OF[a]} = _group_range({local[F.AXES[a]]})" for a in axes if F.AXES[a] in per_gpu]
+    lines += [f"        {RANGE_OF[a]} = _group_range({local[AXES[a]]})" for a in axes if AXES[a] in per_gpu]
     lines += [assign(n, "        ") for n in order if n in per_gpu]
     ok = " and ".join(f"({local[c]})" for c in lean.constraints) or "True"
     row = [ok, local[TOTAL], local["usable_memory_per_gpu"], local["fits"]] + [local[c] for c in lean.components]
     lines += [f"        append(({', '.join(row)},))", "    return out"]
     code = compile("\n".join(lines) + "\n", f"<vramrules-sweep:{lean.ruleset}/{lean.mode}>", "exec")  # from the checked trees
-    namespace = F.function_globals()
+    namespace = function_globals()
     exec(code, namespace)  # noqa: S102 - source written from checked trees, run with no builtins
     return Sweep(lean, gpu_leaves, namespace["sweep"], sum(1 for n in order if n not in per_gpu))
 
@@ -193,7 +196,7 @@ def _interpreted(rs, mode, order, leaves, rules, kinds, dims, deps, lean, unit_v
             steps.append((name, None, False))
         else:
             f = rules[name].formula
-            steps.append((name, F.Interpreted(f.ir if f.tree is None and f.ir is not None else F.to_ir(f), unit_value, groups,
+            steps.append((name, Interpreted(f.ir if f.tree is None and f.ir is not None else to_ir(f), unit_value, groups,
                                               rules[name].per), rules[name].per))
 
     def fn(facts):
@@ -204,7 +207,7 @@ def _interpreted(rs, mode, order, leaves, rules, kinds, dims, deps, lean, unit_v
                 if step is None:
                     v = sum(env[c] for c in comps)
                 elif per:
-                    v = [step(env, i) for i in range(len(env[F.AXES[per]]))]
+                    v = [step(env, i) for i in range(len(env[AXES[per]]))]
                 else:
                     v = step(env)
             except (ArithmeticError, ValueError, TypeError) as exc:

@@ -124,18 +124,18 @@ def _unloc(v):
 
 
 def _rule(r) -> dict:
-    from ..language import formula as F
+    from ..language.ir import to_ir
 
     return {"name": r.name, "text": r.text, "names": list(r.formula.names) if r.formula else None,
-            "ir": F.to_ir(r.formula) if r.formula else None, "unit": r.unit, "label": r.label,
+            "ir": to_ir(r.formula) if r.formula else None, "unit": r.unit, "label": r.label,
             "doc": r.doc, "source": r.source, "loc": _loc(r.location), "layer": r.layer, "scope": r.scope, "per": r.per}
 
 
 def _unrule(d):
-    from ..language import formula as F
     from ..language.rules import Rule
+    from ..language.syntax import Formula
 
-    f = F.Formula(d["text"], None, list(d["names"]), d.get("ir")) if d["names"] is not None else None  # parsed only if needed
+    f = Formula(d["text"], None, list(d["names"]), d.get("ir")) if d["names"] is not None else None  # parsed only if needed
     return Rule(d["name"], f, d["text"], d["unit"], d["label"], d["doc"], d["source"], _unloc(d["loc"]), d["layer"], d["scope"], d["per"])
 
 

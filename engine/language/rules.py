@@ -13,7 +13,8 @@ import re
 from .. import contract
 from ..errors import DataError, Location, Problem, coded, did_you_mean
 from ..reading.catalog import BOOL, ENUM, NUM, Catalog, FieldType
-from . import formula as F
+from .dimensions import check
+from .syntax import Formula, FormulaError, Poisoned, fail, parse
 
 FIT_TARGETS = tuple(contract.WITH_GPU)
 DEVICE_COUNT = FieldType(NUM, description="GPUs of this type in the placement")
@@ -23,7 +24,7 @@ TOTAL = contract.TOTAL
 class Rule:
     __slots__ = ("name", "formula", "text", "unit", "label", "doc", "source", "location", "layer", "scope", "per")
 
-    def __init__(self, name: str, formula: F.Formula | None, text: str, unit: str | None, label: str, doc: str,
+    def __init__(self, name: str, formula: Formula | None, text: str, unit: str | None, label: str, doc: str,
                  source: str, location: Location, layer: str, scope: str, per: str | None = None):
         self.name, self.formula, self.text, self.unit, self.label = name, formula, text, unit, label
         self.doc, self.source, self.location, self.layer = doc, source, location, layer
@@ -194,7 +195,7 @@ def _derive_working_set(rs: RuleSet, mode: Mode) -> None:
 
     parts = [c for c in mode.components if c in rules and c not in mode.preallocated and not needs(c)]
     text = " + ".join(parts) or "0"
-    mode.rules[ws] = Rule(ws, F.parse(text) if parts else F.parse("0 * B"), text, "B", "working set", contract.DERIVED[ws],
+    mode.rules[ws] = Rule(ws, parse(text) if parts else parse("0 * B"), text, "B", "working set", contract.DERIVED[ws],
                           "derived by the engine from the mode's components (contract.py)", mode.location, "engine", mode.name)
 
 
@@ -210,8 +211,8 @@ def _rule(name, spec, m, pointer, scope, problems) -> Rule:
     text = spec["formula"]
     form = None
     try:
-        form = F.parse(text)
-    except F.FormulaError as exc:
+        form = parse(text)
+    except FormulaError as exc:
         problems.append(Problem(_at(loc, exc.col), "/" + "/".join(pointer) + "/formula", f"rule '{name}': {exc.message}", exc.hint))
     return Rule(name, form, str(text), spec.get("unit"), spec.get("label", name.replace("_", " ")), spec.get("doc", ""),
                 spec.get("source", ""), loc, m.layer(pointer), scope, spec.get("per"))
@@ -273,49 +274,49 @@ def resolver(cat: Catalog, rules: dict, known: dict):
     def resolve(name, node):
         if name in known:
             if known[name] is None:
-                raise F.Poisoned(name)
+                raise Poisoned(name)
             return known[name]
         head, _, rest = name.partition(".")
         if not rest:
             if name in rules or name == TOTAL:
-                raise F.FormulaError(f"rule '{name}' is not yet known here")  # guarded by topo order
+                raise FormulaError(f"rule '{name}' is not yet known here")  # guarded by topo order
             u = unit(name)
             if u is not None:
-                return F.NUM, u[1]
+                return NUM, u[1]
             cands = list(rules) + [TOTAL] + list(prefixes) + ["input", "assume"]
-            F._fail(node, f"unknown name '{name}'", _near(name, cands) or "names are rules, units, or model./gpu./precision./input./assume. fields")
+            fail(node, f"unknown name '{name}'", _near(name, cands) or "names are rules, units, or model./gpu./precision./input./assume. fields")
         if head == "group":  # a field of one layer group of the model (models.yaml `layers:`)
             types = cat.types.get("group", {})
             ft = types.get(rest)
             if ft is None:
-                F._fail(node, f"unknown layer-group field '{name}'", did_you_mean(rest, list(types), "group."))
+                fail(node, f"unknown layer-group field '{name}'", did_you_mean(rest, list(types), "group."))
             return _typed(ft, reg)
         if head == "device":  # a field of one device of the placement: a GPU's fields and its count
             types = {**cat.types.get("gpu", {}), "count": DEVICE_COUNT}
             ft = types.get(rest)
             if ft is None:
-                F._fail(node, f"unknown device field '{name}'", did_you_mean(rest, list(types), "device."))
+                fail(node, f"unknown device field '{name}'", did_you_mean(rest, list(types), "device."))
             return _typed(ft, reg)
         if head in prefixes:
             kind = prefixes[head].selects
             types = cat.types.get(kind, {})
             ft = types.get(rest)
             if ft is None:
-                F._fail(node, f"unknown field '{name}'", did_you_mean(rest, list(types), f"{head}."))
+                fail(node, f"unknown field '{name}'", did_you_mean(rest, list(types), f"{head}."))
             return _typed(ft, reg)
         if head == "input":
             ft = inputs.get(rest)
             if ft is None:
-                F._fail(node, f"unknown input '{name}'", did_you_mean(rest, list(inputs), "input."))
+                fail(node, f"unknown input '{name}'", did_you_mean(rest, list(inputs), "input."))
             return _typed(ft, reg)
         if head == "assume":
             a = cat.assumptions.get(rest)
             if a is None:
-                F._fail(node, f"unknown assumption '{name}'", did_you_mean(rest, list(cat.assumptions), "assume.") or "assumptions live in data/assumptions.yaml")
+                fail(node, f"unknown assumption '{name}'", did_you_mean(rest, list(cat.assumptions), "assume.") or "assumptions live in data/assumptions.yaml")
             if a.kind == BOOL:
-                return F.BOOL, None
-            return F.NUM, _dim_quantity(a.dim, reg)
-        F._fail(node, f"unknown name '{name}'", did_you_mean(head, list(prefixes) + ["input", "assume"], "", f".{rest}"))
+                return BOOL, None
+            return NUM, _dim_quantity(a.dim, reg)
+        fail(node, f"unknown name '{name}'", did_you_mean(head, list(prefixes) + ["input", "assume"], "", f".{rest}"))
 
     return resolve
 
@@ -331,10 +332,10 @@ def _dim_quantity(dim: str, reg=None):
 
 def _typed(ft, reg):
     if ft.kind == BOOL:
-        return F.BOOL, None
+        return BOOL, None
     if ft.kind == ENUM:
-        return F.ENUM, ft.choices
-    return F.NUM, _dim_quantity(ft.dim, reg)
+        return ENUM, ft.choices
+    return NUM, _dim_quantity(ft.dim, reg)
 
 
 def _graph(rules: dict, mode: Mode):
@@ -435,11 +436,11 @@ def check_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool):
             q = None
             for c in mode.components:
                 k, cq = known.get(c) or (None, None)
-                if k == F.NUM and cq is not None and cq.dimensionality != memory_dim:
+                if k == NUM and cq is not None and cq.dimensionality != memory_dim:
                     problems.append(Problem(rules[c].location, "", f"component '{c}' must be a memory quantity, got {_dimtext(cq)}", "multiply by a size, e.g. * precision.bits"))
-                elif k == F.BOOL:
+                elif k == BOOL:
                     problems.append(Problem(rules[c].location, "", f"component '{c}' must be a memory quantity, got a boolean"))
-            known[TOTAL] = (F.NUM, memory_dim)
+            known[TOTAL] = (NUM, memory_dim)
             kinds[TOTAL], dims[TOTAL] = NUM, "[information]"
             continue
         rule = rules[name]
@@ -447,20 +448,20 @@ def check_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool):
             known[name] = None
             continue
         try:
-            kind, q = F.check(rule.formula, resolve, rule.per, per_names)
+            kind, q = check(rule.formula, resolve, rule.per, per_names)
             for n in rule.formula.names:  # names only a warning message reads
                 resolve(n, None)
-        except F.Poisoned:
+        except Poisoned:
             known[name] = None
             continue
-        except F.FormulaError as exc:
+        except FormulaError as exc:
             problems.append(Problem(_at(rule.location, exc.col), "", f"rule '{name}': {exc.message}", exc.hint))
             known[name] = None
             continue
-        if kind not in (F.NUM, F.BOOL):
+        if kind not in (NUM, BOOL):
             problems.append(Problem(rule.location, "", f"rule '{name}' yields a {kind}, not a number or boolean"))
-            kind, q = F.NUM, Dim()
-        if rule.unit and kind == F.NUM:
+            kind, q = NUM, Dim()
+        if rule.unit and kind == NUM:
             u = Dim() if rule.unit == "1" else (unit(rule.unit) or (None, None))[1]
             want = u
             if u is None:

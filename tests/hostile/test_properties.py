@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import vramrules
 from vramrules.errors import DataError, UsageError
-from vramrules.language import formula as F
+from vramrules.language import dimensions, syntax
 from vramrules.reading.loader import load_text
 
 pytestmark = pytest.mark.usefixtures("runner")  # every test runs under both evaluators (conftest.runner)
@@ -138,7 +138,7 @@ def test_fuzz_rule_compiler(text):
     rs = CAT.rulesets["default"]
     rules = mode_rules(rs, rs.modes["inference"])
     try:
-        f = F.parse(text)
-        F.check(f, resolver(CAT, rules, {"weights": (F.NUM, __import__("vramrules.reading.units").reading.units.parse_dim("[information]"))}))
-    except (F.FormulaError, F.Poisoned):
+        f = syntax.parse(text)
+        dimensions.check(f, resolver(CAT, rules, {"weights": (dimensions.NUM, __import__("vramrules.reading.units").reading.units.parse_dim("[information]"))}))
+    except (syntax.FormulaError, syntax.Poisoned):
         pass
