@@ -222,3 +222,42 @@ def test_a_flipped_digit_in_the_cache_is_never_served(tmp_path):
     _catalog_file(tmp_path).write_bytes(data[:digit] + b"624288000" + data[digit + 9:])
     again = fresh("eval", "--model", "llama3.1-8b", "--format", "json", env=env)
     assert again.returncode == 0 and json.loads(again.stdout) == json.loads(good.stdout)
+
+
+def _state(x):
+    """A value as plain data, cached objects by their FIELDS, formulas by text, names and tree."""
+    from vramrules.errors import Location
+    from vramrules.language.ir import to_ir
+    from vramrules.language.syntax import Formula
+
+    if type(x) in catalog_cache.CODECS:
+        return (type(x).__name__, tuple(_state(getattr(x, f)) for f in type(x).FIELDS))
+    if isinstance(x, Formula):
+        return ("Formula", x.text, tuple(x.names), json.dumps(x.ir if x.ir is not None else to_ir(x)))
+    if isinstance(x, Location):
+        return ("Location", x.file, x.line, x.col)
+    if isinstance(x, dict):
+        return {k: _state(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_state(v) for v in x]
+    return x
+
+
+def test_cached_classes_round_trip_from_their_field_lists():
+    """Every cached class is written and read from one declaration, its FIELDS: each object of the
+    built-in catalog survives the JSON round trip unchanged, and FIELDS names every attribute the
+    class keeps (a field added to a class but not to FIELDS would be lost by the cache)."""
+    cat = api.load_catalog(full=True)  # built from the files, not read from the cache
+    objs = [e for bucket in cat.entries.values() for e in bucket.values()]
+    objs += [t for fields in cat.types.values() for t in fields.values()] + list(cat.assumptions.values())
+    for rs in cat.rulesets.values():
+        objs += [rs, *rs.rules.values(), *rs.modes.values()]
+        objs += [r for m in rs.modes.values() for r in m.rules.values()]
+    seen = {type(o) for o in objs}
+    assert seen == set(catalog_cache.CODECS), "every cached class is exercised"
+    assert len(objs) > 300
+    for o in objs:
+        attrs = set(vars(o)) if hasattr(o, "__dict__") else set(type(o).__slots__)
+        assert attrs == set(type(o).FIELDS), f"{type(o).__name__}: attributes {sorted(attrs ^ set(type(o).FIELDS))} not in FIELDS"
+        again = catalog_cache.load(type(o), json.loads(json.dumps(catalog_cache.dump(o))))
+        assert _state(again) == _state(o), f"{type(o).__name__} {getattr(o, 'name', getattr(o, 'id', ''))} changed in the round trip"

@@ -11,10 +11,11 @@ import zlib
 from collections.abc import Mapping
 
 from ..errors import Location
+from ..language.rules import Mode, Rule, RuleSet
 from ..reading import cache
 from ..reading.catalog import FILES, RULES_DIR, Assumption, Catalog, Entry, FieldType
 
-FORMAT = 8
+FORMAT = 9  # 9: objects stored as their FIELDS lists
 _ENGINE = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # the package: its sources key the cache
 MEMO = "statkeys"      # cache file: stat signature of every input -> content key
 MEMO_KEEP = 8
@@ -123,59 +124,64 @@ def _unloc(v):
     return Location(*v) if v else None
 
 
-def _rule(r) -> dict:
+# ---------------------------------------------------------------- classes as JSON, from their field lists
+# Each cached class declares FIELDS, its constructor's arguments in order; an object is stored as
+# the list of those fields' values. A field whose value is not plain JSON has a codec here:
+# (encode(value, obj), decode(value, row)), `row` being the stored fields by name. A test
+# round-trips every object of the built-in catalog and checks FIELDS covers every attribute.
+
+def _formula_out(f, rule):
     from ..language.ir import to_ir
 
-    return {"name": r.name, "text": r.text, "names": list(r.formula.names) if r.formula else None,
-            "ir": to_ir(r.formula) if r.formula else None, "unit": r.unit, "label": r.label,
-            "doc": r.doc, "source": r.source, "loc": _loc(r.location), "layer": r.layer, "scope": r.scope, "per": r.per}
+    return [list(f.names), to_ir(f)] if f is not None else None
 
 
-def _unrule(d):
-    from ..language.rules import Rule
+def _formula_in(v, row):
     from ..language.syntax import Formula
 
-    f = Formula(d["text"], None, list(d["names"]), d.get("ir")) if d["names"] is not None else None  # parsed only if needed
-    return Rule(d["name"], f, d["text"], d["unit"], d["label"], d["doc"], d["source"], _unloc(d["loc"]), d["layer"], d["scope"], d["per"])
+    return Formula(row["text"], None, list(v[0]), v[1]) if v is not None else None  # parsed only if needed
 
 
-def _entry(e) -> dict:
-    f = e.location.file if e.location else None  # most facts lie in the entry's own file: store line, col
-    return {"raw": e.raw, "loc": _loc(e.location), "layer": e.layer, "facts": e.facts,
-            "where": {k: (None if w is None else [w.line, w.col] if w.file == f else _loc(w)) for k, w in e.fact_where.items()}}
+def _where_out(where, entry):
+    f = entry.location.file if entry.location else None  # most facts lie in the entry's own file: store line, col
+    return {k: (None if w is None else [w.line, w.col] if w.file == f else _loc(w)) for k, w in where.items()}
 
 
-def _unentry(kind, eid, e) -> Entry:
-    f = e["loc"][0] if e["loc"] else ""
-    return Entry(kind, eid, e["raw"], _unloc(e["loc"]), e["layer"], e["facts"],
-                 {k: None if w is None else Location(f, *w) if len(w) == 2 else Location(*w) for k, w in e["where"].items()})
+def _where_in(v, row):
+    f = row["location"][0] if row["location"] else ""
+    return {k: None if w is None else Location(f, *w) if len(w) == 2 else Location(*w) for k, w in v.items()}
 
 
-def _ruleset_doc(rs) -> dict:
-    return {
-        "summary": rs.summary, "rules": [_rule(r) for r in rs.rules.values()], "defaults": rs.defaults,
-        "needs_architecture": rs.needs_architecture, "loc": _loc(rs.location), "source": rs.source, "report": rs.report,
-        "warnings": [_rule(r) for r in rs.warnings], "measures": rs.measures, "constraints": [_rule(r) for r in rs.constraints],
-        "suggestions": rs.suggestions,
-        "modes": [{"name": m.name, "summary": m.summary, "components": m.components, "defaults": m.defaults,
-                   "rules": [_rule(r) for r in m.rules.values()], "loc": _loc(m.location), "note": m.note, "report": m.report,
-                   "warnings": [_rule(r) for r in m.warnings], "constraints": [_rule(r) for r in m.constraints],
-                   "host": m.host, "requires_gpu": m.requires_gpu, "role": m.role, "extends": m.extends, "preallocated": m.preallocated} for m in rs.modes.values()],
-    }
+def _many(cls, keyed: bool):
+    """A codec for a list (or a dict by name) of cached objects."""
+    if keyed:
+        return (lambda v, _o: [dump(x) for x in v.values()], lambda v, _r: {x.name: x for x in (load(cls, d) for d in v)})
+    return (lambda v, _o: [dump(x) for x in v], lambda v, _r: [load(cls, d) for d in v])
 
 
-def _ruleset(name, r):
-    from ..language.rules import Mode, RuleSet
+LOC = (lambda v, _o: _loc(v), lambda v, _r: _unloc(v))
+CODECS: dict = {
+    Entry: {"location": LOC, "fact_where": (_where_out, _where_in)},
+    FieldType: {"choices": (lambda v, _o: list(v), lambda v, _r: tuple(v))},
+    Assumption: {"location": LOC},
+    Rule: {"formula": (_formula_out, _formula_in), "location": LOC},
+    Mode: {"rules": _many(Rule, True), "location": LOC, "warnings": _many(Rule, False), "constraints": _many(Rule, False)},
+    RuleSet: {"rules": _many(Rule, True), "modes": _many(Mode, True), "location": LOC, "warnings": _many(Rule, False),
+              "constraints": _many(Rule, False)},
+}
 
-    modes = {}
-    for m in r["modes"]:
-        modes[m["name"]] = Mode(m["name"], m["summary"], m["components"], m["defaults"], {x["name"]: _unrule(x) for x in m["rules"]},
-                                _unloc(m["loc"]), m["note"], m["report"], [_unrule(x) for x in m["warnings"]],
-                                [_unrule(x) for x in m["constraints"]], m["host"], m["requires_gpu"], m["role"], m["extends"], m["preallocated"])
-    return RuleSet(name, r["summary"], {x["name"]: _unrule(x) for x in r["rules"]}, modes, r["defaults"],
-                   r["needs_architecture"], _unloc(r["loc"]), r["source"], r["report"],
-                   [_unrule(x) for x in r["warnings"]], r["measures"], [_unrule(x) for x in r["constraints"]],
-                   r["suggestions"])
+
+def dump(obj) -> list:
+    codecs = CODECS[type(obj)]
+    return [codecs[f][0](getattr(obj, f), obj) if f in codecs else getattr(obj, f) for f in type(obj).FIELDS]
+
+
+def load(cls, values: list):
+    if not isinstance(values, list) or len(values) != len(cls.FIELDS):
+        raise ValueError(f"a cached {cls.__name__} has {len(values) if isinstance(values, list) else 'no'} fields, not {len(cls.FIELDS)}")
+    row = dict(zip(cls.FIELDS, values))
+    codecs = CODECS[cls]
+    return cls(*[codecs[f][1](v, row) if f in codecs else v for f, v in row.items()])
 
 
 def write(key: str, cat: Catalog) -> None:
@@ -196,15 +202,14 @@ def write(key: str, cat: Catalog) -> None:
         return span
 
     index = {
-        "entries": {kind: {eid: record(_entry(e)) for eid, e in bucket.items()} for kind, bucket in cat.entries.items()},
-        "rulesets": {name: record(_ruleset_doc(rs)) for name, rs in cat.rulesets.items()},
+        "entries": {kind: {eid: record(dump(e)) for eid, e in bucket.items()} for kind, bucket in cat.entries.items()},
+        "rulesets": {name: record(dump(rs)) for name, rs in cat.rulesets.items()},
         "checked": [[rs, mode, fit, *record([order, kinds, dims, deps])] for (rs, mode, fit), (order, kinds, dims, deps) in cat.checked.items()],
     }
     header = {
         "format": FORMAT, "size": offset, "index": index,
-        "types": {kind: {f: [t.kind, t.dim, list(t.choices), t.default, t.default_from, t.description] for f, t in fields.items()}
-                  for kind, fields in cat.types.items()},
-        "assumptions": {n: [a.value, a.text, a.dim, a.kind, a.raw, _loc(a.location), a.layer] for n, a in cat.assumptions.items()},
+        "types": {kind: {f: dump(t) for f, t in fields.items()} for kind, fields in cat.types.items()},
+        "assumptions": {n: dump(a) for n, a in cat.assumptions.items()},
         "overrides": {n: list(v) for n, v in cat.overrides.items()},
         "vocabulary": cat.vocabulary.raw,
     }
@@ -323,12 +328,11 @@ def read(key: str) -> Catalog | None:
     index = header["index"]
     cat = Catalog()
     for kind, spans in index["entries"].items():
-        cat.entries[kind] = _Built(spans, records, lambda eid, e, kind=kind: _unentry(kind, eid, e))
+        cat.entries[kind] = _Built(spans, records, lambda _eid, e: load(Entry, e))
     for kind, fields in header["types"].items():
-        cat.types[kind] = {f: FieldType(k, d, tuple(c), default, dfrom, desc) for f, (k, d, c, default, dfrom, desc) in fields.items()}
-    for n, (value, text, dim, kind, raw, loc, layer) in header["assumptions"].items():
-        cat.assumptions[n] = Assumption(n, value, text, dim, kind, raw, _unloc(loc), layer)
-    cat.rulesets = _Built(index["rulesets"], records, _ruleset)
+        cat.types[kind] = {f: load(FieldType, t) for f, t in fields.items()}
+    cat.assumptions = {n: load(Assumption, a) for n, a in header["assumptions"].items()}
+    cat.rulesets = _Built(index["rulesets"], records, lambda _name, r: load(RuleSet, r))
     cat.checked = _Checked({(rs, mode, fit): (a, b, c) for rs, mode, fit, a, b, c in index["checked"]}, records)
     cat.overrides = {n: tuple(v) for n, v in header["overrides"].items()}
     from ..reading.vocabulary import from_raw

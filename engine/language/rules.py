@@ -23,6 +23,7 @@ TOTAL = contract.TOTAL
 # cost more than evaluating the rules (issue 7).
 class Rule:
     __slots__ = ("name", "formula", "text", "unit", "label", "doc", "source", "location", "layer", "scope", "per")
+    FIELDS = __slots__  # the constructor's arguments, in order: what the catalog cache stores
 
     def __init__(self, name: str, formula: Formula | None, text: str, unit: str | None, label: str, doc: str,
                  source: str, location: Location, layer: str, scope: str, per: str | None = None):
@@ -36,6 +37,9 @@ class Rule:
 
 
 class Mode:
+    FIELDS = ("name", "summary", "components", "defaults", "rules", "location", "note", "report", "warnings", "constraints",
+              "host", "requires_gpu", "role", "extends", "preallocated")
+
     def __init__(self, name: str, summary: str, components: list, defaults: dict, rules: dict, location: Location,
                  note: str = "", report: list | None = None, warnings: list | None = None, constraints: list | None = None,
                  host: list | None = None, requires_gpu: bool = False, role: str | None = None, extends: str | None = None,
@@ -55,6 +59,9 @@ class Mode:
 
 
 class RuleSet:
+    FIELDS = ("name", "summary", "rules", "modes", "defaults", "needs_architecture", "location", "source", "report", "warnings",
+              "measures", "constraints", "suggestions")
+
     def __init__(self, name: str, summary: str, rules: dict, modes: dict, defaults: dict, needs_architecture: bool,
                  location: Location, source: str = "", report: list | None = None, warnings: list | None = None,
                  measures: dict | None = None, constraints: list | None = None, suggestions: list | None = None):

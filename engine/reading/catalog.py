@@ -30,6 +30,7 @@ RULES_DIR = "rules"
 # module's classes costs more than the rest of a warm `eval` (issue 7).
 class FieldType:
     __slots__ = ("kind", "dim", "choices", "default", "default_from", "description")
+    FIELDS = __slots__  # the constructor's arguments, in order: what the catalog cache stores
 
     def __init__(self, kind: str, dim: str = "", choices: tuple = (), default: Any = None,
                  default_from: str | None = None, description: str = ""):
@@ -42,6 +43,8 @@ class FieldType:
 
 
 class Entry:
+    FIELDS = ("kind", "id", "raw", "location", "layer", "facts", "fact_where")
+
     def __init__(self, kind: str, id: str, raw: dict, location: Location, layer: str,
                  facts: dict | None = None, fact_where: dict | None = None):
         self.kind, self.id, self.raw, self.location, self.layer = kind, id, raw, location, layer
@@ -330,6 +333,8 @@ class Catalog:
 
 
 class Assumption:
+    FIELDS = ("name", "value", "text", "dim", "kind", "raw", "location", "layer")
+
     def __init__(self, name: str, value: Any, text: Any, dim: str, kind: str, raw: dict, location: Location, layer: str):
         self.name = name
         self.value = value    # canonical float, or bool
