@@ -2,6 +2,7 @@
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -179,3 +180,59 @@ def test_diff_with_a_matrix_file(tmp_path, org):
     bad.write_text("scenarios:\n  - {model: llama3.1-8b}\n", encoding="utf-8")
     r = run("diff", "builtin", str(org), "--matrix", str(bad))
     assert r.exit_code == 2 and "each scenario needs model, mode and gpu" in r.output
+
+
+def _model_overlay(folder, ident, like="llama3.1-8b"):
+    """An overlay models.yaml with one model: a copy of a built-in one under a new id."""
+    import yaml
+
+    from vramrules.reading.datadir import builtin_data_dir
+    entry = yaml.safe_load((Path(builtin_data_dir()) / "models.yaml").read_text(encoding="utf-8"))["models"][like]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "models.yaml").write_text(yaml.safe_dump({"models": {ident: entry}}, allow_unicode=True), encoding="utf-8")
+    return folder
+
+
+def test_diff_gate_fails_on_scenarios_it_could_not_evaluate(tmp_path):
+    """A typo in a matrix file makes its scenarios fail on both sides: they are listed with their
+    error in every format, and --fail-on fails (exit 4) instead of passing with 'flipped: 0'."""
+    m = tmp_path / "matrix.yaml"
+    m.write_text("scenarios:\n  - {model: llama3.1-8bb, mode: inference, gpu: l4}\n"
+                 "  - {model: llama3.1-8b, mode: inferense, gpu: l4}\n"
+                 "  - {model: llama3.1-8b, mode: inference, gpu: l4}\n", encoding="utf-8")
+    r = run("diff", "builtin", "builtin", "--matrix", str(m), "--fail-on", "flip")
+    assert r.exit_code == 4, r.output
+    assert "fit verdicts flipped: 0" in r.output
+    assert "scenarios not evaluated: 2\n" in r.output
+    assert "  llama3.1-8bb · inference · l4: on both sides: unknown model 'llama3.1-8bb' (did you mean: llama3.1-8b" in r.output
+    assert "  llama3.1-8b · inferense · l4: on both sides: unknown mode 'inferense' (did you mean: inference?)" in r.output
+    assert "--fail-on flip: 2 of 3 scenario(s) could not be evaluated" in r.output
+    assert run("diff", "builtin", "builtin", "--matrix", str(m), "--fail-on", "move").exit_code == 4
+    # without a gate the listing is the same and the exit is 0
+    r = run("diff", "builtin", "builtin", "--matrix", str(m))
+    assert r.exit_code == 0 and "scenarios not evaluated: 2\n" in r.output
+    r = run("diff", "builtin", "builtin", "--matrix", str(m), "--format", "json", "--fail-on", "flip")
+    assert r.exit_code == 4
+    doc = json.loads(r.stdout)
+    assert doc["not_evaluated"] == 2 and doc["flips"] == []
+    assert [(e["scenario"], e["side"]) for e in doc["errors"]] == [
+        ("llama3.1-8bb · inference · l4", "both"), ("llama3.1-8b · inferense · l4", "both")]
+    assert doc["errors"][1]["message"].startswith("unknown mode 'inferense'")
+    r = run("diff", "builtin", "builtin", "--matrix", str(m), "--format", "markdown", "--fail-on", "flip")
+    assert r.exit_code == 4
+    assert "**2 not evaluated**" in r.stdout and "#### Scenarios not evaluated" in r.stdout
+    assert "| llama3.1-8bb · inference · l4 | both sides | unknown model 'llama3.1-8bb'" in r.stdout
+
+
+def test_diff_gate_one_sided_failures(tmp_path):
+    """A scenario the change broke (it fails on the new side only) fails the gate; one that is
+    new (its model exists on the new side only) is listed but has nothing to be compared to."""
+    mine = _model_overlay(tmp_path / "mine", "our-llama")
+    m = tmp_path / "matrix.yaml"
+    m.write_text("scenarios:\n  - {model: our-llama, mode: inference, gpu: l4}\n", encoding="utf-8")
+    r = run("diff", str(mine), "builtin", "--matrix", str(m), "--fail-on", "flip")
+    assert r.exit_code == 4
+    assert "scenarios not evaluated: 1\n  our-llama · inference · l4: on the new side: unknown model 'our-llama'" in r.output
+    r = run("diff", "builtin", str(mine), "--matrix", str(m), "--fail-on", "flip")
+    assert r.exit_code == 0, r.output
+    assert "scenarios not evaluated: 1\n  our-llama · inference · l4: on the base side: unknown model 'our-llama'" in r.output

@@ -22,7 +22,9 @@ from .output import echo_json
 @click.option("--units", type=click.Choice(UNITS), default="GiB", show_default=True)
 @click.option("--limit", type=int, default=20, show_default=True, help="Moved estimates to list.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
-@click.option("--fail-on", "fail_on", type=click.Choice(["flip", "move"]), help="Exit 4 when any verdict flips (or any estimate moves).")
+@click.option("--fail-on", "fail_on", type=click.Choice(["flip", "move"]),
+              help="Exit 4 when any verdict flips (move: or any estimate moves), and whenever a scenario could not be "
+                   "evaluated on the new data (a gate never passes on scenarios it did not evaluate).")
 def diff_cmd(base, new, models, modes, gpu_list, matrix_file, rules, units, limit, fmt, fail_on):
     """What changing the data does: BASE and NEW are data directories (overlaid on the built-in
     data), 'builtin', or git:REV:PATH (e.g. git:main:org-data/).
@@ -41,6 +43,12 @@ def diff_cmd(base, new, models, modes, gpu_list, matrix_file, rules, units, limi
         click.echo(shown(R.markdown(imp, units, limit)))
     else:
         click.echo(R.text(imp, units, limit), nl=False)
+    if fail_on and imp.unevaluated:
+        n = len(imp.unevaluated)
+        click.echo(shown(f"vramrules: --fail-on {fail_on}: {n} of {imp.scenarios} scenario(s) could not be evaluated "
+                         f"(first: {inert(imp.unevaluated[0])}); a gate does not pass on scenarios it did not evaluate",
+                         sys.stderr), err=True)
+        sys.exit(4)
     if (fail_on == "flip" and imp.flips) or (fail_on == "move" and imp.moves):
         sys.exit(4)
 

@@ -1,7 +1,8 @@
 """`vramrules diff BASE NEW`: what an assumption change does. Each side is a data directory
 overlaid on the built-in data, `builtin` for the built-in data alone, or `git:REV:PATH` for a
 directory as committed at a git revision. Prints the data that changed (old -> new, with
-sources), the estimates that moved (largest first) and the fit verdicts that flipped."""
+sources), the estimates that moved (largest first), the fit verdicts that flipped and every
+scenario that could not be evaluated on a side, with its error (a gate fails on those)."""
 from __future__ import annotations
 
 import subprocess
@@ -59,7 +60,16 @@ class Impact:
     moves: list = field(default_factory=list)
     flips: list = field(default_factory=list)
     scenarios: int = 0
-    errors: list = field(default_factory=list)   # (label, side, message)
+    errors: list = field(default_factory=list)   # (label, side, message): evaluated on the other side only
+    failed: list = field(default_factory=list)   # (label, base message, new message): evaluated on neither side
+
+    @property
+    def unevaluated(self) -> list:
+        """Labels of the scenarios the gate did not evaluate on the new data: those that fail on
+        both sides and those the change broke (they fail on the new side only). A scenario that
+        fails on the base side only is new (e.g. a model added by NEW): nothing to compare it to,
+        reported but not counted here."""
+        return [f[0] for f in self.failed] + [label for label, which, _ in self.errors if which == "new"]
 
 
 @contextmanager
@@ -167,9 +177,11 @@ def impact(base: str, new: str, *, models=None, modes=None, gpus=None, rules="de
     seen = set()
     for sc in items:
         o, n = old[sc.key], new_rows[sc.key]
+        if o.error and n.error:
+            result.failed.append((sc.label(), o.error, n.error))
+            continue
         if o.error or n.error:
-            if o.error != n.error:
-                result.errors.append((sc.label(), "base" if o.error else "new", o.error or n.error))
+            result.errors.append((sc.label(), "base" if o.error else "new", o.error or n.error))
             continue
         est_key = (sc.model, sc.mode, sc.options)
         if est_key not in seen and o.total and abs(n.total / o.total - 1) > threshold:

@@ -14,6 +14,24 @@ def _v(x) -> str:
     return t(x)
 
 
+def cell(x) -> str:
+    """One Markdown table cell of data-provided text: inert (no control character or newline
+    that would end the row) and every `|` escaped (it would start a new cell)."""
+    return t(x).replace("|", "\\|")
+
+
+def not_evaluated(imp) -> list[tuple[str, str, str]]:
+    """(scenario, where, error) for every scenario not evaluated on some side: both sides first
+    (the gate fails on those), then the new side (the change broke it; the gate fails too), then
+    the base side (new in NEW: nothing to compare it to)."""
+    out = []
+    for label, old, new in imp.failed:
+        out.append((label, "both sides", new if old == new else f"base: {old}; new: {new}"))
+    for which in ("new", "base"):
+        out += [(label, f"the {which} side", msg) for label, w, msg in imp.errors if w == which]
+    return out
+
+
 def _change_line(c) -> str:
     if c.what == "added":
         return f"added {t(c.entry)}"
@@ -46,8 +64,11 @@ def text(imp, unit="GiB", limit=20) -> str:
     for f in imp.flips:
         lines.append(f"  {t(f.label)}: {_verdict(f.old_fits)} -> {_verdict(f.new_fits)} "
                      f"(needs {memory(f.old_need, unit)} -> {memory(f.new_need, unit)} of {memory(f.capacity, unit)})")
-    for label, which, msg in imp.errors:
-        lines.append(f"  error on the {which} side for {t(label)}: {t(msg)}")
+    missing = not_evaluated(imp)
+    lines.append("")
+    lines.append(f"scenarios not evaluated: {len(missing)}")
+    for label, where, msg in missing:
+        lines.append(f"  {t(label)}: on {where}: {t(msg)}")
     return shown("\n".join(lines) + "\n")
 
 
@@ -56,26 +77,31 @@ def _verdict(fits) -> str:
 
 
 def markdown(imp, unit="GiB", limit=20) -> str:
-    """Markdown for a pull-request comment: data-provided text escaped as in the text output (a
-    newline in a source would end a table row); the characters stay as they are."""
+    """Markdown for a pull-request comment: each data-provided field escaped as a table cell
+    (cell(): a newline would end the row, a `|` start a new cell); the characters stay as they are."""
     lines = [f"### vramrules: `{t(imp.base)}` → `{t(imp.new)}`", "",
              (f"{len(imp.changes)} data change(s), {len(imp.moves)} estimate(s) moved, **{len(imp.flips)} fit verdict(s) flipped** "
-              f"over {imp.scenarios} scenarios."), ""]
+              f"over {imp.scenarios} scenarios" + (f", **{len(not_evaluated(imp))} not evaluated**." if not_evaluated(imp) else ".")), ""]
+    missing = not_evaluated(imp)
+    if missing:
+        lines += ["#### Scenarios not evaluated", "", "| scenario | not evaluated on | error |", "|---|---|---|"]
+        lines += [f"| {cell(label)} | {where} | {cell(msg)} |" for label, where, msg in missing]
+        lines.append("")
     if imp.changes:
         lines += ["#### Data changes", "", "| file | change | source |", "|---|---|---|"]
         for c in imp.changes:
-            src = t(c.source) if c.source != c.old_source else f"{t(c.source)} (unchanged)" if c.source else ""
-            lines.append(f"| `{t(c.file)}` | `{_change_line(c)}` | {src} |")
+            src = cell(c.source) if c.source != c.old_source else f"{cell(c.source)} (unchanged)" if c.source else ""
+            lines.append(f"| `{cell(c.file)}` | `{cell(_change_line(c))}` | {src} |")
         lines.append("")
     if imp.flips:
         lines += ["#### Fit verdicts flipped", "", "| scenario | before | after | needed per GPU | usable |", "|---|---|---|---|---|"]
         for f in imp.flips:
-            lines.append(f"| {t(f.label)} | {_verdict(f.old_fits)} | **{_verdict(f.new_fits)}** | {memory(f.old_need, unit)} → {memory(f.new_need, unit)} | {memory(f.capacity, unit)} |")
+            lines.append(f"| {cell(f.label)} | {_verdict(f.old_fits)} | **{_verdict(f.new_fits)}** | {memory(f.old_need, unit)} → {memory(f.new_need, unit)} | {memory(f.capacity, unit)} |")
         lines.append("")
     if imp.moves:
         lines += ["#### Estimates moved (largest first)", "", "| scenario | before | after | change |", "|---|---|---|---|"]
         for m in imp.moves[:limit]:
-            lines.append(f"| {t(m.label)} | {memory(m.old, unit)} | {memory(m.new, unit)} | {m.rel:+.2%} |")
+            lines.append(f"| {cell(m.label)} | {memory(m.old, unit)} | {memory(m.new, unit)} | {m.rel:+.2%} |")
         if len(imp.moves) > limit:
             lines.append(f"| … {len(imp.moves) - limit} more | | | |")
         lines.append("")
@@ -92,5 +118,9 @@ def as_json(imp, unit="GiB") -> dict:
         "moves": [{"scenario": m.label, "before": quantity(m.old, unit), "after": quantity(m.new, unit), "relative": m.rel} for m in imp.moves],
         "flips": [{"scenario": f.label, "before": f.old_fits, "after": f.new_fits, "needed_before": quantity(f.old_need, unit),
                    "needed_after": quantity(f.new_need, unit), "usable": quantity(f.capacity, unit)} for f in imp.flips],
-        "errors": [{"scenario": l, "side": s, "message": m} for l, s, m in imp.errors],
+        # every scenario not evaluated on some side; side "both": on neither (message: the new
+        # side's error, base_message too when the base side's differs)
+        "errors": [{"scenario": l, "side": "both", "message": n, **({"base_message": o} if o != n else {})} for l, o, n in imp.failed]
+                  + [{"scenario": l, "side": s, "message": m} for l, s, m in imp.errors],
+        "not_evaluated": len(imp.failed) + len(imp.errors),
     }
