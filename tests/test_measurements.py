@@ -126,3 +126,47 @@ def test_measurement_of_a_model_config(tmp_path):
     r = run("check-measurements", "--data", str(tmp_path), "--format", "json")
     m = [x for x in json.loads(r.output)["measurements"] if x["id"] == "mine-weights"][0]
     assert abs(m["error"]) < 0.01
+
+
+def _cells(row: str) -> list[str]:
+    """A Markdown table row's cells: split on the `|` that are not escaped."""
+    assert row.startswith("|") and row.endswith("|") and not row.endswith("\\|")
+    return [c.strip() for c in re.split(r"(?<!\\)\|", row)[1:-1]]
+
+
+def test_markdown_escapes_each_field_as_a_table_cell(tmp_path):
+    """A `|` or a newline in a source string cannot break the fidelity table, nor an ESC reach it."""
+    (tmp_path / "measurements.yaml").write_text(
+        'measurements:\n  hostile:\n    summary: "two | pipes\\nand a newline"\n'
+        "    scenario: {model: llama3.1-8b, mode: inference}\n"
+        '    measures: engine_weights\n    measured: 14.96 GiB\n    tolerance: 0.05\n'
+        '    framework: "vLLM\\e[31m | red"\n    source: "https://example.org/a|b)c(d more words"\n'
+        '    gap: "known | gap\\nsecond line"\n', encoding="utf-8")
+    r = run("check-measurements", "--data", str(tmp_path), "--format", "markdown")
+    assert r.exit_code == 0, r.output
+    assert "\x1b" not in r.output
+    lines = r.output.splitlines()
+    rows = [line for line in lines if "hostile" in line]
+    assert len(rows) == 1, rows  # one row: the newlines did not end it
+    cells = _cells(rows[0])
+    assert len(cells) == 7, cells
+    assert cells[0] == "[hostile](https://example.org/a%7Cb%29c%28d)"
+    assert cells[1] == "two \\| pipes\\nand a newline (vLLM\\x1b[31m \\| red)"
+    assert cells[6] == "known \\| gap\\nsecond line"
+    table = lines[:lines.index("")]
+    assert all(len(_cells(row)) == 7 for row in table)  # every row of the table keeps its 7 cells
+
+
+def test_text_makes_each_field_inert():
+    from vramrules.questions import measurements as M
+
+    c = M.Check(id="a\x1b[2Jb", summary="s", mode="inference\nFAKE: 0 entries", measures="peak\x9breserved",
+                measured=10 * 2**30, measured_text="10 GiB\u202e", predicted=10 * 2**30, tolerance=0.05,
+                framework="f", source="s", gap="", location="x")
+    out = M.text([c])
+    assert not any(ch in out for ch in "\x1b\x9b\u202e")
+    lines = out.splitlines()
+    assert lines[1].startswith("a\\x1b[2Jb  peak\\x9breserved")
+    # header, the entry, a blank line, the mode's summary and the overall one: no line injected
+    assert len(lines) == 5 and lines[3].startswith("inference\\nFAKE: 0 entries: 1 entries")
+    assert not any(line.startswith("FAKE") for line in lines)

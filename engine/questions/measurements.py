@@ -6,6 +6,7 @@ import statistics
 from dataclasses import dataclass
 
 from ..errors import DataError, Problem, VramrulesError
+from ..render.terminal import inert
 
 
 @dataclass
@@ -93,31 +94,53 @@ def _fmt(nbytes: float, like: str) -> str:
     return memory(nbytes, unit)
 
 
+def _cell(x) -> str:
+    """One Markdown table cell of data-provided text: inert (no control character, no newline
+    that would end the row) and every `|` escaped (it would start a new cell)."""
+    return inert(x).replace("|", "\\|")
+
+
+def _link(source: str) -> str:
+    """The source's URL (its first word, when it is one) as a Markdown link target: a `|`, a
+    parenthesis, a bracket or a space cannot end the link or the cell."""
+    if not source.startswith("http"):
+        return ""
+    url = inert(source.split()[0].strip(",;"))
+    for ch in "|()[]<> ":
+        url = url.replace(ch, f"%{ord(ch):02X}")
+    return url
+
+
 def markdown(checks: list[Check]) -> str:
+    """The fidelity table; each data-provided field escaped on its own (_cell)."""
     lines = ["| measurement | setup | measures | measured | vramrules | error | known gap |",
              "|---|---|---|---|---|---|---|"]
     for c in checks:
         gap = c.gap.split(". Expected sign")[0] if c.gap else ""
-        lines.append(f"| [{c.id}]({c.source.split()[0].strip(',;') if c.source.startswith('http') else ''}) | {c.summary} ({c.framework}) | {c.measures} | "
-                     f"{c.measured_text} | {_fmt(c.predicted, c.measured_text)} | {c.error:+.1%}{'' if c.ok else ' ✗'} | {gap} |")
+        ident = _cell(c.id).replace("[", "\\[").replace("]", "\\]")
+        lines.append(f"| [{ident}]({_link(c.source)}) | {_cell(c.summary)} ({_cell(c.framework)}) | {_cell(c.measures)} | "
+                     f"{_cell(c.measured_text)} | {_fmt(c.predicted, c.measured_text)} | {c.error:+.1%}{'' if c.ok else ' ✗'} | {_cell(gap)} |")
     lines.append("")
     lines.append("| group | entries | median abs. error | worst |")
     lines.append("|---|---|---|---|")
     for s in summary(checks):
-        lines.append(f"| {s['group']} | {s['entries']} | {s['median_abs_error']:.1%} | {s['worst']} ({s['worst_error']:+.1%}) |")
+        lines.append(f"| {_cell(s['group'])} | {s['entries']} | {s['median_abs_error']:.1%} | {_cell(s['worst'])} ({s['worst_error']:+.1%}) |")
     return "\n".join(lines) + "\n"
 
 
 def text(checks: list[Check]) -> str:
+    """For a terminal: each data-provided field made inert on its own (a newline or an escape
+    sequence in an id, a rule name or a measured figure cannot start a line or move the cursor)."""
+    t = inert
     lines = []
-    w = max(len(c.id) for c in checks) if checks else 10
+    w = max(len(t(c.id)) for c in checks) if checks else 10
     lines.append(f"{'measurement'.ljust(w)}  {'measures':16s} {'measured':>14s} {'predicted':>14s}  {'error':>7s}  tol")
     for c in checks:
-        lines.append(f"{c.id.ljust(w)}  {c.measures:16s} {c.measured_text:>14s} {_fmt(c.predicted, c.measured_text):>14s}  {c.error:+7.1%}  "
+        lines.append(f"{t(c.id).ljust(w)}  {t(c.measures):16s} {t(c.measured_text):>14s} {_fmt(c.predicted, c.measured_text):>14s}  {c.error:+7.1%}  "
                      f"{c.tolerance:.0%}{'' if c.ok else '  FAIL'}")
     lines.append("")
     for s in summary(checks):
-        lines.append(f"{s['group']}: {s['entries']} entries, median |error| {s['median_abs_error']:.1%}, worst {s['worst']} {s['worst_error']:+.1%}, failing {s['failing']}")
+        lines.append(f"{t(s['group'])}: {s['entries']} entries, median |error| {s['median_abs_error']:.1%}, worst {t(s['worst'])} {s['worst_error']:+.1%}, failing {s['failing']}")
     return "\n".join(lines) + "\n"
 
 
