@@ -3,10 +3,13 @@ nvidia-smi output) is shown, never obeyed: ESC, CSI, OSC, BEL and every other C0
 line separator or bidi override becomes a visible escape (\\x1b, \\x9b, \\u202e), also when the
 output is piped. And what is printed fits the output stream's encoding: on a cp1252 or latin-1
 terminal the bar and box characters fall back to ASCII instead of raising UnicodeEncodeError.
+And it fits the width it is printed on (width(), wrap()): long cells (names, sources, formulas)
+wrap between words, never inside a number or between a number and its unit.
 """
 from __future__ import annotations
 
 import codecs
+import os
 import sys
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -67,3 +70,78 @@ def for_stream(text: str, stream=None) -> str:
 def shown(text: str, stream=None) -> str:
     """A rendered text output, ready for click.echo: inert, and encodable by the stream."""
     return for_stream(inert_lines(text), stream)
+
+
+# ---------------------------------------------------------------- the width of the output
+
+DEFAULT_WIDTH = 80  # a pipe, a file, a terminal that does not say: what a reader, a diff or a review shows well
+MIN_WIDTH = 40      # a narrower window gets 40-column lines, which it folds itself
+
+
+def width(stream=None) -> int:
+    """The columns text output may use: $COLUMNS when it is a whole number >= 1 (the user's word,
+    as shutil.get_terminal_size and click honour it), else the terminal's width when the stream
+    is a terminal, else DEFAULT_WIDTH (80): piped or redirected output does not depend on the
+    window it happened to be started from. Never below MIN_WIDTH."""
+    env = os.environ.get("COLUMNS", "").strip()
+    if env.isascii() and env.isdigit() and int(env) >= 1:
+        return max(MIN_WIDTH, int(env))
+    stream = sys.stdout if stream is None else stream
+    try:
+        if stream.isatty():
+            columns = os.get_terminal_size(stream.fileno()).columns
+            if columns >= 1:
+                return max(MIN_WIDTH, columns)
+    except (AttributeError, OSError, ValueError):  # no fileno (a test's buffer), closed, not a terminal
+        pass
+    return DEFAULT_WIDTH
+
+
+def cells(text: str) -> int:
+    """The columns `text` takes on a terminal: 2 for a wide (East Asian) character, 0 for a
+    combining mark, 1 for every other."""
+    if text.isascii():
+        return len(text)
+    import unicodedata  # only for text that is not ASCII
+
+    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _glued(words: list) -> list:
+    """Words that must stay on one line, joined: a number keeps the word after it (its unit:
+    '147.64 GiB', '(327,680 B)'; '2 x h100')."""
+    out: list = []
+    for w in words:
+        if out and out[-1][-1:].isdigit() and w:
+            out[-1] += " " + w
+        else:
+            out.append(w)
+    return out
+
+
+def wrap(text: str, width: int, indent: str = "", hang: str | None = None, sep: str = " ") -> list:
+    """`text` as lines of at most `width` columns: the first begins with `indent`, the others
+    with `hang` (default: indent). Lines break only at `sep` (' · ' keeps each item of a list
+    whole; an item longer than a line breaks at its spaces); a number is never parted from the
+    word after it, nor broken. A word longer than the line (a URL, a path) stays whole on a
+    line of its own, so it can be copied: the terminal folds it."""
+    hang = indent if hang is None else hang
+    if cells(indent) + cells(text) <= width:
+        return [indent + text]
+    pieces = _glued(text.split(" ")) if sep == " " else text.split(sep)
+    lines: list = []
+    line, empty = indent, True
+    for piece in pieces:
+        if sep != " " and cells(hang) + cells(piece) > width:  # an item too long for any line: at its spaces
+            first = wrap(piece, width, line + ("" if empty else sep), hang)
+            lines += first[:-1]
+            line, empty = first[-1], False
+            continue
+        joined = line + piece if empty else line + sep + piece
+        if empty or cells(joined) <= width:
+            line, empty = joined, False
+        else:
+            lines.append(line.rstrip())
+            line = hang + piece
+    lines.append(line)
+    return lines
