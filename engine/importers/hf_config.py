@@ -12,11 +12,11 @@ from pathlib import Path
 
 from ..errors import DataError, Location, Problem, UsageError
 from ..reading.loader import MAX_FILE_BYTES, pointer_text
-from . import jsondoc
+from . import hf_layers, jsondoc
 from .localfile import read_limited
 
 FAMILIES = ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gemma", "gemma2", "gemma3", "gemma3_text",
-            "phi3", "deepseek_v3", "gpt_oss")
+            "phi3", "deepseek_v3", "gpt_oss", "qwen3_next")
 MAX_CONFIG_BYTES = MAX_FILE_BYTES
 HINT = "fix '{key}' in {file}, or write the models.yaml entry by hand"
 
@@ -112,6 +112,7 @@ def convert(cfg: dict, shown: str) -> dict:
             entry["sliding_window"] = window
             entry["sliding_window_layers"] = layers
     _mixture(f, family, entry)
+    _hybrid(f, family, entry)
     if family == "deepseek_v3" and "intermediate_size" not in entry:
         entry["intermediate_size"] = f.need("intermediate_size", "intermediate_size")
     return entry
@@ -147,13 +148,14 @@ def _core(f: _Config, family: str) -> dict:
         "mlp": "gated",
         "norm": "rms",
         "norms_per_layer": 4 if family.startswith("gemma") and family != "gemma" else 2,
-        "qk_norm": family in ("qwen3", "qwen3_moe", "gemma3", "gemma3_text"),
+        "qk_norm": family in ("qwen3", "qwen3_moe", "gemma3", "gemma3_text", "qwen3_next"),
         "attention_bias": f.bool("attention_bias", False),
         "attention_out_bias": False,
         "mlp_bias": f.bool("mlp_bias", False),
     }
-    dense_mlp = ("llama", "mistral", "phi3", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "gemma3_text", "deepseek_v3", "qwen2_moe", "qwen3_moe")
-    if family in dense_mlp and (family not in ("qwen2_moe", "qwen3_moe", "deepseek_v3") or f.has("intermediate_size")):
+    dense_mlp = ("llama", "mistral", "phi3", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "gemma3_text", "deepseek_v3", "qwen2_moe", "qwen3_moe",
+                 "qwen3_next")
+    if family in dense_mlp and (family not in ("qwen2_moe", "qwen3_moe", "deepseek_v3", "qwen3_next") or f.has("intermediate_size")):
         entry["intermediate_size"] = f.need("intermediate_size", "intermediate_size")
     if family in ("qwen2", "qwen2_moe"):
         entry["attention_bias"] = True  # Qwen2Attention: q, k, v with bias, o without
@@ -166,7 +168,7 @@ def _mixture(f: _Config, family: str, entry: dict):
     quant = jsondoc.Fields(f.dict("quantization_config"), f.shown, f.text, HINT, prefix=f.pointer("quantization_config"))
     if family == "mixtral":
         entry["moe"] = _experts(f, "num_local_experts", "intermediate_size")
-    elif family in ("qwen2_moe", "qwen3_moe"):
+    elif family in ("qwen2_moe", "qwen3_moe", "qwen3_next"):
         moe = _experts(f, "num_experts", "moe_intermediate_size")
         shared = f.int("shared_expert_intermediate_size", 0, minimum=0, field="moe.shared_expert_intermediate_size")
         if shared:
@@ -199,6 +201,24 @@ def _mixture(f: _Config, family: str, entry: dict):
         entry["attention_bias"] = entry["attention_out_bias"] = entry["attention_sinks"] = True
         if quant.str("quant_method") == "mxfp4":
             entry["native_precision"] = "mxfp4-moe"
+
+
+def _hybrid(f: _Config, family: str, entry: dict):
+    """The layer stack of a hybrid family (hf_layers) and the blocks its recurrent layers read."""
+    L = entry["num_layers"]
+    if family == "qwen3_next":
+        entry["attention_gate"] = f.bool("attn_output_gate", True)  # Qwen3NextAttention: q_proj is 2 x heads x head_dim wide
+        entry["linear_attention"] = {"num_key_heads": f.need("linear_num_key_heads", "linear_attention.num_key_heads"),
+                                     "num_value_heads": f.need("linear_num_value_heads", "linear_attention.num_value_heads"),
+                                     "key_head_dim": f.need("linear_key_head_dim", "linear_attention.key_head_dim"),
+                                     "value_head_dim": f.need("linear_value_head_dim", "linear_attention.value_head_dim"),
+                                     "conv_kernel": f.need("linear_conv_kernel_dim", "linear_attention.conv_kernel")}
+        layers = hf_layers.qwen3_next(f, L, entry.get("moe", {}).get("num_experts", 0))
+    else:
+        return
+    entry["layers"] = hf_layers.groups(layers)
+    if any(g["mlp"] == "dense" for g in entry["layers"]) and "intermediate_size" not in entry:
+        entry["intermediate_size"] = f.need("intermediate_size", "intermediate_size")
 
 
 def _experts(f: _Config, count_key: str, size_key: str) -> dict:

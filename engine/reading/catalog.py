@@ -227,13 +227,13 @@ def _field_type(spec) -> FieldType | None:
     if t in ("integer", "number"):
         return FieldType(NUM, "", default=spec.get("default"), default_from=spec.get("x-default-from"), description=desc)
     if t == "boolean":
-        return FieldType(BOOL, default=spec.get("default"), description=desc)
+        return FieldType(BOOL, default=spec.get("default"), default_from=spec.get("x-default-from"), description=desc)
     if t == "string" and "x-dimension" in spec:
         return FieldType(NUM, spec["x-dimension"], default=spec.get("default"), default_from=spec.get("x-default-from"), description=desc)
     return None
 
 
-GROUP_FIELDS = ("count", "attention", "window", "mlp")
+GROUP_FIELDS = ("count", "attention", "window", "mlp", "recurrent")
 
 
 def group_types() -> dict[str, FieldType]:
@@ -259,7 +259,7 @@ def layer_groups(entry: Entry, merged: Merged | None = None, pointer: tuple = ()
     layers = raw.get("layers")
     problems: list[Problem] = []
     if layers:
-        groups = [(float(g["count"]), g.get("attention", "full"), float(g.get("window", 0)), g["mlp"]) for g in layers]
+        groups = [(float(g["count"]), g.get("attention", "full"), float(g.get("window", 0)), g["mlp"], g.get("recurrent", "none")) for g in layers]
         total = sum(g[0] for g in groups)
         if merged is not None:
             at = merged.where(pointer + ("layers",))
@@ -270,13 +270,20 @@ def layer_groups(entry: Entry, merged: Merged | None = None, pointer: tuple = ()
                     problems.append(Problem(merged.where(pointer + ("layers", i)), f"/models/{entry.id}/layers/{i}", "a window group needs window: TOKENS"))
                 if g[3] == "moe" and not f.get("moe.num_experts"):
                     problems.append(Problem(merged.where(pointer + ("layers", i)), f"/models/{entry.id}/layers/{i}", "an moe group in a model without moe.num_experts"))
+                need = {"linear": ("linear_attention.num_value_heads", "a linear_attention block"), "mamba": ("ssm.inner_size", "an ssm block"),
+                        "mamba2": ("ssm.num_heads", "an ssm block with num_heads")}.get(g[4])
+                if need and not f.get(need[0]):
+                    problems.append(Problem(merged.where(pointer + ("layers", i)), f"/models/{entry.id}/layers/{i}",
+                                            f"a recurrent: {g[4]} group in a model without {need[1]}", f"give the model's {need[0]}"))
+                if g[1] == "none" and g[4] == "none" and g[3] == "none":
+                    problems.append(Problem(merged.where(pointer + ("layers", i)), f"/models/{entry.id}/layers/{i}", "a layer group with no attention, no recurrent mixer and no MLP"))
     else:
         n = f.get("num_layers", 0.0)
         w = f.get("sliding_window_layers", 0.0) if f.get("sliding_window", 0.0) > 0 else 0.0
         dense = f.get("moe.dense_layers", 0.0) if f.get("moe.num_experts", 0.0) else n
         wd = float(round(w * dense / n)) if n else 0.0  # window layers among the dense ones
-        cells = [(n - w - (dense - wd), "full", 0.0, "moe"), (w - wd, "window", f.get("sliding_window", 0.0), "moe")]
-        cells = [(dense - wd, "full", 0.0, "dense")] + cells[:1] + [(wd, "window", f.get("sliding_window", 0.0), "dense")] + cells[1:]
+        cells = [(n - w - (dense - wd), "full", 0.0, "moe", "none"), (w - wd, "window", f.get("sliding_window", 0.0), "moe", "none")]
+        cells = [(dense - wd, "full", 0.0, "dense", "none")] + cells[:1] + [(wd, "window", f.get("sliding_window", 0.0), "dense", "none")] + cells[1:]
         groups = [c for c in cells if c[0] > 0]
     for k, field in enumerate(GROUP_FIELDS):
         f["group." + field] = [g[k] for g in groups]
