@@ -5,6 +5,7 @@ device.FIELD per device (`per: device`) and reduce with device_min/device_sum/de
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from click.testing import CliRunner
@@ -46,12 +47,12 @@ def test_two_gpu_types_through_eval_json_and_explain():
     assert [(d["gpu"], d["count"], d["usable"]["bytes"]) for d in fit["devices"]] == \
         [("rtx-4090", 1, usable("rtx-4090")), ("rtx-3060-12gb", 1, usable("rtx-3060-12gb"))]
     one = vramrules.evaluate("llama3.1-8b", "inference", gpu="rtx-3060-12gb", gpus=2, seq_len=8192, needed=False)
-    assert fit["needed_per_gpu"]["bytes"] == one.fit.needed_per_gpu.bytes  # the same even split
+    assert fit["needed_per_gpu"]["bytes"] == math.ceil(one.fit.needed_per_gpu.bytes)  # the same even split, in whole bytes
     code, text = run("eval", "--model", "llama3.1-8b", "--gpu", "rtx-4090+rtx-3060-12gb", "--seq-len", 8192, "--explain")
     assert "GPUs: rtx-4090+rtx-3060-12gb (2 GPUs, tp 2 x pp 1 x dp 1)" in text
     assert "verdict          FITS on rtx-4090+rtx-3060-12gb" in text
     assert "usable_memory_per_gpu = " in text and "device_min(usable_per_device)" in text
-    assert "device.memory_reported = [" in text and "data/gpus.yaml:" in text
+    assert "device.memory_reported = [" in text and "built-in:gpus.yaml:" in text
 
 
 def test_a_placement_through_fit_and_sweep():

@@ -1,28 +1,57 @@
 """--format json: stable, documented keys (see README 'JSON output'); every quantity is
-{"value", "unit"} plus exact "bytes"."""
+{"value", "unit"} plus "bytes": whole bytes, rounded up for what is needed and down for what a GPU
+offers and the headroom (reading/quantity.py says why). Integer inputs are JSON integers."""
 from __future__ import annotations
 
+from ..reading.quantity import available, needed, whole_bytes
 from ..reading.units import DISPLAY_UNITS
 from ..version import __version__
 from .explain import derivation
 
 SCHEMA_VERSION = 1
+# the rules (engine contract names) whose memory is what a GPU offers or leaves, not what is
+# needed: rounded down
+AVAILABLE = frozenset({"usable_memory_per_gpu", "usable_per_device", "headroom"})
 
 
-def quantity(nbytes: float, unit: str) -> dict:
-    return {"value": round(nbytes / DISPLAY_UNITS[unit], 6), "unit": unit, "bytes": nbytes}
+def quantity(nbytes: float, unit: str, down: bool = False) -> dict:
+    """{"value", "unit", "bytes"}: `bytes` whole (needed: rounded up; `down`: rounded down), and
+    `value` that many bytes in `unit`."""
+    whole = available(nbytes) if down else needed(nbytes)
+    return {"value": round(whole / DISPLAY_UNITS[unit], 6), "unit": unit, "bytes": whole}
 
 
-def plain(x, dim: str, unit: str):
+def plain(x, dim: str, unit: str, down: bool = False):
     if isinstance(x, list):  # a per-layer-group value: {"per_group": [...]} of the same shapes
-        return {"per_group": [plain(v, dim, unit) for v in x]}
+        return {"per_group": [plain(v, dim, unit, down) for v in x]}
     if isinstance(x, (bool, str)):
         return x
     if dim == "[information]":
-        return quantity(x, unit)
+        whole = whole_bytes(x, down)  # one element's size below 1 KiB keeps its fraction
+        return {"value": round(whole / DISPLAY_UNITS[unit], 6), "unit": unit, "bytes": whole}
     if dim == "[information] / [time]":
         return {"value": x, "unit": "B/s"}
     return {"value": x, "unit": "1"}
+
+
+def _integers(values: dict, vocab) -> dict:
+    """The inputs with those the vocabulary declares `kind: integer` as JSON integers (2048, not
+    2048.0: the engine computes on floats)."""
+    out = dict(values)
+    for name, v in values.items():
+        spec = vocab.inputs.get(name)
+        if spec is not None and spec.decl == "integer" and isinstance(v, float) and v == int(v):
+            out[name] = int(v)
+    return out
+
+
+def _input_value(i, unit: str, vocab):
+    """A derivation input's value: an integer input as an integer count."""
+    if i.name.startswith("input."):
+        spec = vocab.inputs.get(i.name[len("input."):])
+        if spec is not None and spec.decl == "integer" and isinstance(i.value, float) and i.value == int(i.value):
+            return {"value": int(i.value), "unit": "1"}
+    return plain(i.value, i.dim, unit, i.name in AVAILABLE)
 
 
 def document(result, unit: str = "GiB", explain: bool = False) -> dict:
@@ -31,6 +60,8 @@ def document(result, unit: str = "GiB", explain: bool = False) -> dict:
     from ..language.rules import report_names
 
     rs = result.catalog.rulesets[comp.ruleset]
+    vocab = result.catalog.vocabulary
+    inputs = _integers(sc.inputs, vocab)
     doc = {
         "vramrules": __version__,
         "schema": SCHEMA_VERSION,
@@ -38,17 +69,17 @@ def document(result, unit: str = "GiB", explain: bool = False) -> dict:
         "mode": sc.mode,
         "rules": sc.ruleset,
         "units": unit,
-        "inputs": {**{k: e.id for k, e in sc.selections.items()}, **sc.inputs},
+        "inputs": {**{k: e.id for k, e in sc.selections.items()}, **inputs},
         "input_origin": dict(sc.origin),
         "components": [
             {"name": c.name, "label": c.label, "memory": quantity(c.memory.bytes, unit), "share": round(c.share, 6)}
             for c in result.components
         ],
         "total": quantity(result.total.bytes, unit),
-        "layout": {k: sc.inputs[k] for k in ("gpus", "tp", "pp", "dp", "ep", "zero", "fsdp", "sequence_parallel", "offload")},
+        "layout": {k: inputs[k] for k in ("gpus", "tp", "pp", "dp", "ep", "zero", "fsdp", "sequence_parallel", "offload")},
         "host": {"components": [{"name": h.name, "label": h.label, "memory": quantity(h.memory.bytes, unit)} for h in result.host],
                  "per_rank": quantity(sum(h.memory.bytes for h in result.host), unit)},
-        "figures": {n: plain(result.values[n], comp.dims.get(n, ""), unit) for n in report_names(rs, rs.modes[comp.mode])},
+        "figures": {n: plain(result.values[n], comp.dims.get(n, ""), unit, n in AVAILABLE) for n in report_names(rs, rs.modes[comp.mode])},
         "fit": None,
         "warnings": list(result.warnings),
         "overrides": {f"assume.{n}": {"value": now, "was": was} for n, (was, now) in result.catalog.overrides.items()},
@@ -57,21 +88,21 @@ def document(result, unit: str = "GiB", explain: bool = False) -> dict:
         f = result.fit
         doc["fit"] = {
             "gpu": f.gpu, "gpu_name": f.gpu_name, "gpus": f.gpus,
-            "capacity_marketed": quantity(f.capacity_marketed.bytes, unit),
-            "usable_per_gpu": quantity(f.capacity_per_gpu.bytes, unit),
+            "capacity_marketed": quantity(f.capacity_marketed.bytes, unit, down=True),
+            "usable_per_gpu": quantity(f.capacity_per_gpu.bytes, unit, down=True),
             "needed_per_gpu": quantity(f.needed_per_gpu.bytes, unit),
-            "headroom_per_gpu": quantity(f.headroom_per_gpu.bytes, unit),
+            "headroom_per_gpu": quantity(f.headroom_per_gpu.bytes, unit, down=True),
             "fits": f.fits, "gpus_needed": f.gpus_needed,
             # the placement: each GPU type with its count (one entry on GPUs of one type)
-            "devices": [{"gpu": g.id, "count": c if c is not None else f.gpus,
-                         "usable": quantity(u, unit) if isinstance(u, float) else None}
+            "devices": [{"gpu": g.id, "count": int(c) if c is not None else f.gpus,
+                         "usable": quantity(u, unit, down=True) if isinstance(u, float) else None}
                         for (g, c), u in zip(sc.devices, result.values.get("usable_per_device") or [None] * len(sc.devices))],
         }
     if explain:
         doc["derivation"] = [
             {"rule": s.name, "label": s.label, "formula": s.formula, "location": s.where,
-             "value": plain(s.value, s.dim, unit), "source": s.source,
-             "inputs": [{"name": i.name, "value": plain(i.value, i.dim, unit), "from": i.where, "entry": i.entry, "source": i.source}
+             "value": plain(s.value, s.dim, unit, s.name in AVAILABLE), "source": s.source,
+             "inputs": [{"name": i.name, "value": _input_value(i, unit, vocab), "from": i.where, "entry": i.entry, "source": i.source}
                         for i in s.inputs]}
             for s in derivation(result)
         ]
