@@ -37,6 +37,8 @@ def fit_cmd(model_config, params, mode, maximize, suggest, rules, data, sets, un
 
     vocab = vocabulary()
     model, gpu, opts = split(vocab, values(vocab, scenario))
+    # the words a check command repeats so that, pasted, it evaluates in the same catalog
+    words = {"data": tuple(data), "sets": tuple(sets), "model_config": model_config, "gpu": gpu, "units": units}
     cat, model, gpu, gpus = scenario_catalog(tuple(data), tuple(sets), model, model_config, gpu, opts.get("gpus"), opts)
     if gpus is not None:
         opts["gpus"] = gpus
@@ -53,9 +55,10 @@ def fit_cmd(model_config, params, mode, maximize, suggest, rules, data, sets, un
         from ..api import evaluate
 
         one = evaluate(model, mode, gpu=gpu, catalog=cat, needed=False, **args["base_options"], rules=rules, params=params)
-        out = {"question": "min-gpus", "one": one, "answer": F.min_gpus(cat, model, mode, gpu, **args),
+        # the user's --tp/--pp/--dp stay as given: the search grows only the axes left out
+        out = {"question": "min-gpus", "one": one, "answer": F.min_gpus(cat, model, mode, gpu, keep_layout=True, **args),
                "suggestions": F.suggestions(cat, model, mode, gpu, **args) if suggest and not one.fit.fits else []}
-    out.update(model=model, params=params, mode=mode, gpu=gpu, options=opts, rules=rules)
+    out.update(model=model, params=params, mode=mode, gpu=gpu, options=opts, rules=rules, words=words, vocabulary=vocab)
     text, doc = render(out, units, explain)
     if fmt == "json":
         from .output import echo_json

@@ -7,7 +7,9 @@
 
 Layout policy for min_gpus (stated in the README): inference grows tensor parallelism over the
 head-compatible sizes, then pipeline stages; training grows data parallelism with ZeRO-3
-(unless the user fixed a ZeRO stage or FSDP strategy), then tensor x data parallelism.
+(unless the user fixed a ZeRO stage or FSDP strategy), then tensor x data parallelism. With
+`keep_layout`, the axes the user gave (--tp, --pp, --dp) stay as given and only the others
+grow (training with a fixed --dp grows tensor parallelism, then pipeline stages).
 """
 from __future__ import annotations
 
@@ -18,9 +20,14 @@ MAX_GPUS = 4096
 MAX_PROBES = 50
 
 
+LAYOUT = ("tp", "pp", "dp")
+
+
 class Probe:
-    def __init__(self, options: dict, fits: bool | None, per_gpu: float = 0.0, capacity: float = 0.0, error: str = ""):
+    def __init__(self, options: dict, fits: bool | None, per_gpu: float = 0.0, capacity: float = 0.0, error: str = "",
+                 layout: dict | None = None):
         self.options, self.fits, self.per_gpu, self.capacity, self.error = options, fits, per_gpu, capacity, error
+        self.layout = {} if layout is None else layout  # {"gpus", "tp", "pp", "dp"} the probe evaluated (per_gpu is per GPU of it)
 
     def __repr__(self):
         return f"Probe({self.options}, fits={self.fits}{', ' + self.error if self.error else ''})"
@@ -30,12 +37,15 @@ class Answer:
     """(Plain classes, not dataclasses: `eval --gpu` imports this module when a workload does not
     fit, and dataclass decoration costs more than the search.)"""
 
-    def __init__(self, question: str, value: int | None, options: dict | None = None, probes: list | None = None, note: str = ""):
+    def __init__(self, question: str, value: int | None, options: dict | None = None, probes: list | None = None, note: str = "",
+                 layout: dict | None = None):
         self.question = question
         self.value = value                # GPUs, tokens or sequences; None when nothing fits
         self.options = {} if options is None else options
         self.probes = [] if probes is None else probes
         self.note = note
+        # {"gpus", "tp", "pp", "dp"}: the layout the answer holds on (a maximum is per GPU of it)
+        self.layout = {} if layout is None else layout
 
     def __repr__(self):
         return f"Answer({self.question}={self.value}, {len(self.probes)} probes)"
@@ -69,7 +79,9 @@ class Search:
                             once=True, **opts)
             fit = r.fit
             assert fit is not None  # evaluated with a GPU
-            p = Probe(options, fit.fits, fit.needed_per_gpu.bytes, fit.capacity_per_gpu.bytes)
+            i = r.scenario.inputs
+            layout = {"gpus": int(fit.gpus), **{a: int(i[a]) for a in LAYOUT if a in i}}
+            p = Probe(options, fit.fits, fit.needed_per_gpu.bytes, fit.capacity_per_gpu.bytes, layout=layout)
         except UsageError as exc:          # an invalid layout for this model: not a candidate
             p = Probe(options, None, error=str(exc))
         self.probes.append(p)
@@ -111,9 +123,25 @@ def _first_fitting(search: Search, candidates: list[dict]) -> tuple[int | None, 
     return best
 
 
-def min_gpus(cat, model, mode, gpu, *, rules="default", params=None, base_options=None) -> Answer | None:
+def _layouts(family: list[dict], fixed: dict) -> list[dict]:
+    """A family with the user's fixed axes put back (gpus = tp x pp x dp), repeats left out."""
+    out, seen = [], set()
+    for c in family:
+        c = {**c, **fixed}
+        c["gpus"] = c["tp"] * c["pp"] * c["dp"]
+        key = tuple(sorted(c.items()))
+        if key not in seen and c["gpus"] <= MAX_GPUS:
+            seen.add(key)
+            out.append(c)
+    return out
+
+
+def min_gpus(cat, model, mode, gpu, *, rules="default", params=None, base_options=None, keep_layout: bool = False) -> Answer | None:
+    """The fewest GPUs of type `gpu` that hold the workload. With `keep_layout`, the layout axes
+    in base_options (--tp, --pp, --dp) stay as given and the search grows only the others."""
     base = dict(base_options or {})
-    for k in ("gpus", "tp", "pp", "dp"):
+    fixed = {k: int(base[k]) for k in LAYOUT if keep_layout and base.get(k) is not None}
+    for k in ("gpus", *LAYOUT):
         base.pop(k, None)
     search = Search(cat, model, mode, gpu, rules, params, base)
     if len(search.devices) > 1 or search.devices[0][1] != 1:
@@ -124,28 +152,34 @@ def min_gpus(cat, model, mode, gpu, *, rules="default", params=None, base_option
     inference = m.role in ("inference", "serve") if m.role else m.defaults.get("split") == "tp"
     families = []
     tps = _tp_sizes(facts)
-    if inference:
-        families.append([{"tp": t, "pp": 1, "dp": 1, "gpus": t} for t in tps])
-        tmax = max([t for t in tps if t <= 8] or [1])
+    tmax = fixed.get("tp") or max([t for t in tps if t <= 8] or [1])
+    sharding = {} if (inference or base.get("zero") or base.get("fsdp") or fixed.get("dp") == 1) else {"zero": 3}
+    if inference or "dp" in fixed:  # training with a fixed --dp: grow what is left, as inference does
         layers = int(facts.get("num_layers", 0) or 64)
-        families.append([{"tp": tmax, "pp": k, "dp": 1, "gpus": tmax * k} for k in range(2, layers + 1) if tmax * k <= MAX_GPUS])
+        families.append([{"tp": t, "pp": 1, "dp": 1, **sharding} for t in tps])
+        families.append([{"tp": tmax, "pp": k, "dp": 1, **sharding} for k in range(2, layers + 1)])
     else:
-        sharding = {} if (base.get("zero") or base.get("fsdp")) else {"zero": 3}
         sizes = [n for n in range(1, 65)] + [2 ** k for k in range(7, 13)]
-        families.append([{"dp": n, "tp": 1, "pp": 1, "gpus": n, **sharding} for n in sizes])
-        tmax = max([t for t in tps if t <= 8] or [1])
+        families.append([{"dp": n, "tp": 1, "pp": 1, **sharding} for n in sizes])
         if tmax > 1:
-            families.append([{"tp": tmax, "dp": n, "pp": 1, "gpus": tmax * n, **sharding} for n in sizes if tmax * n <= MAX_GPUS])
+            families.append([{"tp": tmax, "dp": n, "pp": 1, **sharding} for n in sizes])
     best = None
-    for fam in families:
-        if best is not None and fam and fam[0]["gpus"] >= best[0]["gpus"]:
-            continue  # every layout of this family needs at least as many GPUs as the answer found
+    searched: list = []
+    for fam in (_layouts(f, fixed) for f in families):
+        if fam in searched or (best is not None and fam and fam[0]["gpus"] >= best[0]["gpus"]):
+            continue  # the same layouts again, or every one needs at least as many GPUs as the answer found
+        searched.append(fam)
         idx, p = _first_fitting(search, fam)
         if p is not None and idx is not None and (best is None or fam[idx]["gpus"] < best[0]["gpus"]):
             best = (fam[idx], p)
     if best is None:
-        return Answer("min-gpus", None, probes=search.probes, note=f"nothing up to {MAX_GPUS} GPUs fits with this layout policy")
-    return Answer("min-gpus", best[0]["gpus"], best[0], search.probes)
+        kept = " ".join(f"--{k} {v}" for k, v in fixed.items())
+        note = f"nothing up to {MAX_GPUS} GPUs fits with this layout policy"
+        if fixed:
+            note = (f"with {kept} as given nothing fits; the search grows only the layout axes "
+                    "you leave out of --tp, --pp, --dp: leave one out to let it grow")
+        return Answer("min-gpus", None, probes=search.probes, note=note)
+    return Answer("min-gpus", best[0]["gpus"], best[0], search.probes, layout=best[1].layout)
 
 
 def fill_gpus_needed(result, cat, model, mode, gpu, *, rules="default", params=None, options=None) -> None:
@@ -170,7 +204,7 @@ def gpus_that_fit(cat, model, mode, *, rules="default", params=None, base_option
             continue
         fit = r.fit
         assert fit is not None  # evaluated with a GPU
-        rows.append((gid, fit.fits, fit.headroom_per_gpu.bytes, fit.capacity_per_gpu.bytes, fit.needed_per_gpu.bytes))
+        rows.append((gid, fit.fits, fit.headroom_per_gpu.bytes, fit.capacity_per_gpu.bytes, fit.needed_per_gpu.bytes, int(fit.gpus)))
     fits = sorted((r for r in rows if r[1]), key=lambda r: (-r[2], r[0]))
     return fits
 
@@ -191,7 +225,7 @@ def max_value(cat, model, mode, gpu, name: str, *, rules="default", params=None,
     if lo_p.error:
         raise UsageError(lo_p.error)
     if not lo_p.fits:
-        return Answer(f"max-{name}", None, {name: 1}, search.probes, f"even {name} = 1 does not fit")
+        return Answer(f"max-{name}", None, {name: 1}, search.probes, f"even {name} = 1 does not fit", layout=lo_p.layout)
     cap = LIMITS[name]
     x2 = min(1024, cap)
     p2 = search.probe(**{name: x2})
@@ -224,7 +258,8 @@ def max_value(cat, model, mode, gpu, name: str, *, rules="default", params=None,
         if hi is None:
             p = search.probe(**{name: cap})
             if p.fits:
-                return _within_context(cat, model, name, Answer(f"max-{name}", cap, {name: cap}, search.probes, f"fits up to the search limit {cap}"))
+                return _within_context(cat, model, name, Answer(f"max-{name}", cap, {name: cap}, search.probes,
+                                                                f"fits up to the search limit {cap}", layout=lo_p.layout))
             hi = cap
     while hi - lo > 1:
         mid = (lo + hi) // 2
@@ -232,7 +267,7 @@ def max_value(cat, model, mode, gpu, name: str, *, rules="default", params=None,
             lo = mid
         else:
             hi = mid
-    return _within_context(cat, model, name, Answer(f"max-{name}", lo, {name: lo}, search.probes))
+    return _within_context(cat, model, name, Answer(f"max-{name}", lo, {name: lo}, search.probes, layout=lo_p.layout))
 
 
 def _within_context(cat, model, name: str, answer: Answer) -> Answer:
@@ -241,7 +276,7 @@ def _within_context(cat, model, name: str, answer: Answer) -> Answer:
     ctx = _model_facts(cat, model).get("max_context", 0) if name == "seq_len" else 0
     if ctx and answer.value is not None and answer.value > ctx:
         return Answer(answer.question, int(ctx), {name: int(ctx)}, answer.probes,
-                      f"the model's context is {int(ctx):,} tokens; memory alone would allow {answer.value:,}")
+                      f"the model's context is {int(ctx):,} tokens; memory alone would allow {answer.value:,}", layout=answer.layout)
     return answer
 
 
