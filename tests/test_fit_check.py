@@ -174,3 +174,10 @@ def test_gpus_that_fit_with_tp_is_labelled_per_gpu():
     text, doc = fit("--model", "llama3-70b", "--tp", "4")
     assert "on one card" not in text and "on 4 GPUs of one type" in text
     assert doc["gpus_per_layout"] == 4 and all(g["count"] == 4 for g in doc["gpus"])
+
+
+def test_a_gpu_alias_made_of_digits_is_not_taken_for_a_placement():
+    text, doc = fit("--model", "llama3.1-8b", "--gpu", "4090", "--tp", "2", "--max", "batch", "--seq-len", "8192")
+    assert "on 2 x 4090 (tp 2 x pp 1 x dp 1):" in text and doc["layout"]["gpus"] == 2
+    fits, over = assert_checks_reproduce(text, doc)
+    assert fits["fit"]["gpus"] == 2 and fits["inputs"]["batch"] == doc["answer"]

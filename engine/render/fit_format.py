@@ -7,6 +7,7 @@ for a POSIX shell. `checks` in the JSON document are the same commands, with wha
 """
 from __future__ import annotations
 
+import re
 import shlex
 
 from ..evaluation.document import quantity
@@ -78,7 +79,7 @@ def _layout_text(lay: dict) -> str:
 def _on(gpu: str, lay: dict) -> str:
     """Where an answer holds: 'one rtx-4090', '4 x rtx-4090 (tp 4 x pp 1 x dp 1)', a placement."""
     n = int(lay.get("gpus", 1) or 1)
-    placed = "+" in gpu or gpu.partition("x")[0].isdigit()  # a placement: rtx-4090+rtx-3090, 2xrtx-3090
+    placed = "+" in gpu or "," in gpu or re.match(r"\d+x.", gpu) is not None  # a placement: rtx-4090+rtx-3090, 2xrtx-3090
     if placed:
         return f"{t(gpu)} ({n} GPUs, {_layout_text(lay)})" if lay else t(gpu)
     if n == 1:
