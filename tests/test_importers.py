@@ -243,3 +243,15 @@ def test_shell_completion_names_catalog_entries():
     exe = shutil.which("vramrules")
     out = subprocess.run([exe], env=env, capture_output=True, text=True).stdout
     assert out.split() == ["plain,llama3.1-405b", "plain,llama3.1-70b", "plain,llama3.1-8b"]
+
+
+def test_every_missing_field_is_named_in_one_error(tmp_path):
+    """Issue 14: a config missing several fields names all of them at once, not one per run."""
+    cfg = json.loads((HF / "llama3.1-8b.json").read_text())
+    for key in ("num_hidden_layers", "vocab_size", "hidden_size", "max_position_embeddings"):
+        del cfg[key]
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    r = run("eval", "--model-config", str(tmp_path))
+    assert r.exit_code == 1
+    assert "llama config lacks 'hidden_size', 'num_hidden_layers', 'vocab_size', 'max_position_embeddings'" in r.output
+    assert r.output.count("lacks") == 1

@@ -68,11 +68,22 @@ class _Config(jsondoc.Fields):
     """A family's config: `need` is a field the family cannot do without."""
 
     family = ""
+    missing: list
 
     def need(self, key: str, field: str, minimum: int = 1) -> int:
+        """The field's whole number; a missing one is noted (every missing field is named in one
+        error, by missing_error) and stands in as 1 meanwhile."""
         if not self.has(key):
-            raise ConfigProblem(self.shown, f"{self.family} config lacks '{key}'", f"add '{key}' to {self.shown}, or write the models.yaml entry by hand")
+            if key not in self.missing:
+                self.missing.append(key)
+            return 1
         return self.int(key, minimum=minimum, field=field)
+
+    def missing_error(self) -> None:
+        if self.missing:
+            keys = ", ".join(f"'{k}'" for k in self.missing)
+            raise ConfigProblem(self.shown, f"{self.family} config lacks {keys}",
+                                f"add {'it' if len(self.missing) == 1 else 'them'} to {self.shown}, or write the models.yaml entry by hand")
 
 
 def _merged(top: jsondoc.Fields, cfg: dict) -> tuple[dict, dict]:
@@ -102,8 +113,9 @@ def convert(cfg: dict, shown: str) -> dict:
         raise Unsupported(Location(shown, line, col), ("model_type",), f"model_type {jsondoc._short(family)!r} is not one vramrules can import",
                           "supported: " + ", ".join(FAMILIES) + "; or write the models.yaml entry by hand")
     f = _Config(cfg, shown, top.text, HINT, origin=origin)
-    f.family = family
+    f.family, f.missing = family, []
     entry = _core(f, family)
+    f.missing_error()  # the sizes everything below divides by
     L = entry["num_layers"]
     window = f.int("sliding_window", 0, minimum=0, field="sliding_window")
     if window and f.bool("use_sliding_window", True):
@@ -115,6 +127,7 @@ def convert(cfg: dict, shown: str) -> dict:
     _hybrid(f, family, entry)
     if family == "deepseek_v3" and "intermediate_size" not in entry:
         entry["intermediate_size"] = f.need("intermediate_size", "intermediate_size")
+    f.missing_error()
     return entry
 
 
