@@ -78,3 +78,63 @@ def test_report_renders_in_headless_chromium(tmp_path):
     weights_blue = bytes((0x4E, 0x79, 0xA7))
     hits = sum(1 for row in rows for x in range(0, width * bpp, bpp) if row[x:x + 3] == weights_blue)
     assert hits > 500, "the weights segments (#4e79a7) are not visible in the rendered page"
+
+
+# Injected into a copy of the report (which itself has no script): every chart's <text> boxes as
+# the browser lays them out, the pairs that overlap and the boxes outside the chart.
+MEASURE = """<script>
+const found = {overlaps: [], outside: [], texts: 0, charts: 0, font: getComputedStyle(document.body).fontFamily};
+for (const svg of document.querySelectorAll("svg.chart")) {
+  found.charts++;
+  const vb = svg.viewBox.baseVal;
+  const boxes = [...svg.querySelectorAll("text")].map(t => {
+    const b = t.getBBox();
+    return {text: [...t.childNodes].filter(n => n.nodeType === 3).map(n => n.nodeValue).join(""), x: b.x, y: b.y, w: b.width, h: b.height};
+  });
+  found.texts += boxes.length;
+  boxes.forEach((a, i) => {
+    if (a.x < -0.5 || a.x + a.w > vb.width + 0.5 || a.y < -0.5 || a.y + a.h > vb.height + 0.5) found.outside.push(a.text);
+    for (const b of boxes.slice(i + 1))
+      if (a.x + a.w > b.x + 0.5 && b.x + b.w > a.x + 0.5 && a.y + a.h > b.y + 0.5 && b.y + b.h > a.y + 0.5) found.overlaps.push([a.text, b.text]);
+  });
+}
+const pre = document.createElement("pre"); pre.id = "layout"; pre.textContent = JSON.stringify(found); document.body.appendChild(pre);
+</script>"""
+
+
+def _layout(tmp_path, page: str) -> dict:
+    import html
+    import json
+    import re
+
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.replace("</body>", MEASURE + "</body>"), encoding="utf-8")
+    dom = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,2400", "--dump-dom", probe.as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
+    return json.loads(html.unescape(re.search(r'<pre id="layout">(.*?)</pre>', dom, re.S).group(1)))
+
+
+def test_chart_labels_do_not_overlap_in_the_browser(tmp_path):
+    """Long model names (Latin, CJK, Cyrillic), 14 components and six GPUs within 2 GiB of each
+    other: as Chromium lays the labels out, none overlaps another or leaves the chart."""
+    assert CHROMIUM, "chromium is required in CI: .ci/run installs Debian's chromium package"
+    from test_report_layout import _synthetic
+
+    from vramrules.render.html import render
+
+    found = _layout(tmp_path, render(_synthetic()))
+    assert found["charts"] == 1 and found["texts"] >= 5 + 6 + 5 + 1
+    assert found["overlaps"] == [] and found["outside"] == []
+    assert "Noto Sans CJK SC" in found["font"] and "Microsoft YaHei" in found["font"]
+
+
+def test_report_labels_do_not_overlap_in_the_browser(tmp_path):
+    """The report of the whole catalog (every mode, the four reference GPUs, l4 and rtx-4090
+    within 1.5 GiB): no label overlaps another or leaves its chart."""
+    assert CHROMIUM, "chromium is required in CI: .ci/run installs Debian's chromium package"
+    out = tmp_path / "review.html"
+    r = CliRunner().invoke(main, ["report", "--out", str(out), "--modes", "inference,train-full"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    found = _layout(tmp_path, out.read_text(encoding="utf-8"))
+    assert found["charts"] == 2 and found["texts"] > 80
+    assert found["overlaps"] == [] and found["outside"] == []

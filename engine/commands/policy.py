@@ -82,4 +82,6 @@ def report_cmd(out, fmt, data, base, models, modes, gpu_list, rules, units, toda
         from ..render.report_markdown import render
     path = atomic_write(out, render(rep, units), force=force)
     click.echo(f"wrote {shown(inert(path))} ({len(rep.rows)} scenarios, {len(rep.assumptions)} assumptions"
-               + (f", {len(rep.impact.flips)} flipped verdicts" if rep.impact is not None else "") + ")")
+               + (f", {len(rep.impact.flips)} flipped verdicts" if rep.impact is not None else "")
+               + (f", {len(rep.impact.failed) + len(rep.impact.errors)} not evaluated" if rep.impact is not None and (rep.impact.failed or rep.impact.errors) else "")
+               + ")")

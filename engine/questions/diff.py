@@ -50,6 +50,7 @@ class Flip:
     old_need: float
     new_need: float
     capacity: float
+    key: tuple = ()   # the scenario's (model, mode, gpu, options)
 
 
 @dataclass
@@ -189,6 +190,6 @@ def impact(base: str, new: str, *, models=None, modes=None, gpus=None, rules="de
             opts = " ".join(f"{k}={v}" for k, v in sc.options)
             result.moves.append(Move(f"{sc.model} · {sc.mode}" + (f" · {opts}" if opts else ""), o.total, n.total))
         if o.fits != n.fits:
-            result.flips.append(Flip(sc.label(), o.fits, n.fits, o.per_gpu, n.per_gpu, n.capacity))
+            result.flips.append(Flip(sc.label(), o.fits, n.fits, o.per_gpu, n.per_gpu, n.capacity, sc.key))
     result.moves.sort(key=lambda m: (-abs(m.rel), m.label))
     return result

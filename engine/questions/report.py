@@ -1,6 +1,7 @@
-"""`vramrules report`: the material of a policy review - the assumptions with sources and review
-dates, the scenario matrix (components per scenario against each GPU's capacity) and, with a
-base, the impact diff. Rendered by render/html.py (one self-contained file) or as Markdown."""
+"""`vramrules report`: the material of a policy review - with a base, the impact diff (the change
+under review, shown first), the scenario matrix (components per scenario against each GPU's
+capacity), the verdicts, and the assumptions with sources and review dates. Rendered by
+render/html.py (one self-contained file) or render/report_markdown.py."""
 from __future__ import annotations
 
 import datetime
