@@ -236,3 +236,13 @@ def test_diff_gate_one_sided_failures(tmp_path):
     r = run("diff", "builtin", str(mine), "--matrix", str(m), "--fail-on", "flip")
     assert r.exit_code == 0, r.output
     assert "scenarios not evaluated: 1\n  our-llama · inference · l4: on the base side: unknown model 'our-llama'" in r.output
+
+
+def test_matrix_file_values_that_are_not_names_are_usage_errors(tmp_path):
+    m = tmp_path / "matrix.yaml"
+    m.write_text("scenarios:\n  - {model: llama3.1-8b, mode: inference, gpu: l4}\n  - {model: 5, mode: inference, gpu: l4}\n", encoding="utf-8")
+    r = run("diff", "builtin", "builtin", "--matrix", str(m))
+    assert r.exit_code == 2 and "matrix.yaml:3:13: model: 5 is not a name" in r.output
+    m.write_text("scenarios:\n  - {model: llama3.1-8b, mode: inference, gpu: l4, seq_len: [1, 2]}\n", encoding="utf-8")
+    r = run("diff", "builtin", "builtin", "--matrix", str(m))
+    assert r.exit_code == 2 and "seq_len: [1, 2] is not a value (a number or a word)" in r.output

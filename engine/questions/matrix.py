@@ -80,6 +80,10 @@ def _from_file(path) -> list[Scenario]:
     for i, item in enumerate(items):
         if not isinstance(item, dict) or not {"model", "mode", "gpu"} <= set(item):
             raise UsageError(f"{doc.where(('scenarios', i))}: each scenario needs model, mode and gpu")
+        for k, v in item.items():  # names and option values are words and numbers, not lists or mappings
+            if not isinstance(k, str) or not isinstance(v, (str, int, float)) or (k in ("model", "mode", "gpu") and not isinstance(v, str)):
+                raise UsageError(f"{doc.where(('scenarios', i, k))}: {k}: {v!r} is not "
+                                 + ("a name" if k in ("model", "mode", "gpu") else "a value (a number or a word)"))
         opts = tuple(sorted((k, v) for k, v in item.items() if k not in ("model", "mode", "gpu")))
         out.append(Scenario(item["model"], item["mode"], item["gpu"], opts))
     return out
