@@ -197,3 +197,18 @@ def test_end_to_end_with_a_long_model_name(tmp_path):
     assert min(b[0] for b in boxes) >= 0
     caps = sorted((_extent(t) for t in _texts(svg) if t[0] == "cap"), key=lambda b: (b[2], b[0]))
     assert all(a[1] <= b[0] for a, b in zip(caps, caps[1:]) if a[2] == b[2])
+
+
+def test_markdown_report_puts_the_change_first(tmp_path):
+    (tmp_path / "frag").mkdir()
+    (tmp_path / "frag" / "assumptions.yaml").write_text(FRAG, encoding="utf-8")
+    out = tmp_path / "review.md"
+    r = run("report", "--out", str(out), "--data", str(tmp_path / "frag"), "--base", "builtin",
+            "--models", "llama3.1-8b", "--modes", "inference", "--gpus", "l4")
+    assert r.exit_code == 0, r.output
+    md = out.read_text(encoding="utf-8")
+    heads = [line for line in md.splitlines() if line.startswith("## ")]
+    assert heads == ["## Change under review", "## Scenario matrix", "## Assumptions"]
+    assert "| **`assume.allocator_fragmentation`** | 0.5 |" in md
+    assert "stress test \\| 压力测试 \\| нагрузочный тест" in md  # a | in a source stays inside its cell
+    assert "| model | mode | total (GiB) |" in md and "| l4 (22.49 GiB usable) |" in md
