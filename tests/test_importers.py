@@ -255,3 +255,44 @@ def test_every_missing_field_is_named_in_one_error(tmp_path):
     assert r.exit_code == 1
     assert "llama config lacks 'hidden_size', 'num_hidden_layers', 'vocab_size', 'max_position_embeddings'" in r.output
     assert r.output.count("lacks") == 1
+
+
+QUANT_CONFIGS = {  # quantization_config blocks as AutoAWQ, AutoGPTQ, bitsandbytes, DeepSeek and llm-compressor write them
+    "awq": ({"quant_method": "awq", "bits": 4, "group_size": 128, "zero_point": True, "version": "gemm"}, "awq-int4-g128"),
+    "gptq": ({"quant_method": "gptq", "bits": 4, "group_size": 128, "desc_act": True, "sym": True}, "gptq-int4-g128"),
+    "bnb-nf4-dq": ({"quant_method": "bitsandbytes", "load_in_4bit": True, "bnb_4bit_quant_type": "nf4",
+                    "bnb_4bit_use_double_quant": True}, "nf4-dq"),
+    "bnb-nf4": ({"quant_method": "bitsandbytes", "load_in_4bit": True, "bnb_4bit_quant_type": "nf4"}, "nf4"),
+    "bnb-int8": ({"quant_method": "bitsandbytes", "load_in_8bit": True}, "int8"),
+    "fp8-block": ({"quant_method": "fp8", "fmt": "e4m3", "weight_block_size": [128, 128]}, "fp8-block128"),
+    "compressed-fp8": ({"quant_method": "compressed-tensors",
+                        "config_groups": {"group_0": {"weights": {"type": "float", "num_bits": 8, "strategy": "channel"}}}}, "fp8"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(QUANT_CONFIGS))
+def test_quantization_config_sets_the_precision(tmp_path, case):
+    """Issue 14: an AWQ or GPTQ config.json was estimated as bf16 (14.96 GiB of weights for
+    Llama-3.1-8B instead of 5.33). The quantization_config decides the precision, and the header
+    says which."""
+    block, precision = QUANT_CONFIGS[case]
+    cfg = json.loads((HF / "llama3.1-8b.json").read_text())
+    cfg["quantization_config"] = block
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    r = vramrules.evaluate(mode="inference", model_config=str(tmp_path))
+    assert r.scenario.selections["precision"].id == precision
+    r2 = run("eval", "--model-config", str(tmp_path))
+    assert f"precision {precision} " in r2.output
+    if case == "awq":  # 8,030,261,248 parameters; linear layers at 4.15625 bit, embeddings, head and norms at 16
+        assert round(r.component("weights").memory.gib, 2) == 5.33
+
+
+def test_an_unknown_quantization_is_refused_unless_the_precision_is_given(tmp_path):
+    cfg = json.loads((HF / "llama3.1-8b.json").read_text())
+    cfg["quantization_config"] = {"quant_method": "gptq", "bits": 4, "group_size": 32}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    r = run("eval", "--model-config", str(tmp_path))
+    assert r.exit_code == 2
+    assert "/quantization_config/quant_method: the checkpoint is quantized (bits=4, group_size=32, quant_method=\"gptq\")" in r.output
+    r = run("eval", "--model-config", str(tmp_path), "--precision", "gptq-int4-g128")
+    assert r.exit_code == 0, r.output

@@ -8,6 +8,7 @@ truncated, never the entry field it would have become). The parameter count is d
 rules (params_total) and marked as such."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ..errors import DataError, Location, Problem, UsageError
@@ -99,8 +100,10 @@ def _merged(top: jsondoc.Fields, cfg: dict) -> tuple[dict, dict]:
     return merged, origin
 
 
-def convert(cfg: dict, shown: str) -> dict:
-    """The models.yaml fields for this config (without params, which the rules derive)."""
+def convert(cfg: dict, shown: str, precision_given: bool = False) -> dict:
+    """The models.yaml fields for this config (without params, which the rules derive).
+    `precision_given`: the user chose the precision, so a quantization format the data lacks is
+    not an error."""
     top = _fields(cfg, shown)
     family = top.str("model_type")
     origin: dict[str, tuple] = {}
@@ -125,6 +128,9 @@ def convert(cfg: dict, shown: str) -> dict:
             entry["sliding_window_layers"] = layers
     _mixture(f, family, entry)
     _hybrid(f, family, entry)
+    precision = quantized_precision(f, strict=not precision_given)
+    if precision:
+        entry["native_precision"] = precision
     if family == "deepseek_v3" and "intermediate_size" not in entry:
         entry["intermediate_size"] = f.need("intermediate_size", "intermediate_size")
     f.missing_error()
@@ -146,7 +152,8 @@ def _core(f: _Config, family: str) -> dict:
             f.fail("num_attention_heads", f"{heads} heads leave no head_dim for hidden_size {hidden}")
     name = f.data.get("_name_or_path")
     if not (isinstance(name, str) and name.strip() and len(name) <= 200 and name.isprintable()):
-        name = Path(f.shown).parent.name or family
+        shown_path = Path(f.shown)
+        name = (shown_path.parent.name if shown_path.name == "config.json" else shown_path.stem) or family
     entry = {
         "name": name,
         "family": family,
@@ -178,7 +185,6 @@ def _core(f: _Config, family: str) -> dict:
 def _mixture(f: _Config, family: str, entry: dict):
     """Experts (mixtral, qwen MoE, deepseek_v3, gpt_oss), MLA, and precisions a config declares."""
     L = entry["num_layers"]
-    quant = jsondoc.Fields(f.dict("quantization_config"), f.shown, f.text, HINT, prefix=f.pointer("quantization_config"))
     if family == "mixtral":
         entry["moe"] = _experts(f, "num_local_experts", "intermediate_size")
     elif family in ("qwen2_moe", "qwen3_moe", "qwen3_next"):
@@ -207,13 +213,53 @@ def _mixture(f: _Config, family: str, entry: dict):
                         "qk_nope_head_dim": f.need("qk_nope_head_dim", "mla.qk_nope_head_dim", minimum=0),
                         "v_head_dim": f.need("v_head_dim", "mla.v_head_dim")}
         entry["head_dim"] = entry["mla"]["qk_rope_head_dim"] + entry["mla"]["qk_nope_head_dim"]
-        if quant.str("quant_method") == "fp8":
-            entry["native_precision"] = "fp8-block128"
     elif family == "gpt_oss":
         entry["moe"] = {**_experts(f, "num_local_experts", "intermediate_size"), "router_bias": True, "expert_bias": True}
         entry["attention_bias"] = entry["attention_out_bias"] = entry["attention_sinks"] = True
-        if quant.str("quant_method") == "mxfp4":
-            entry["native_precision"] = "mxfp4-moe"
+
+
+def quantized_precision(f: jsondoc.Fields, strict: bool = True) -> str | None:
+    """The precision (data/precisions.yaml id) of the checkpoint's weights from its
+    `quantization_config`, or None when there is none. A quantization without an entry in the
+    data is an error naming what was found, never an estimate at 16 bit."""
+    if not f.has("quantization_config"):
+        return None
+    q = jsondoc.Fields(f.dict("quantization_config"), f.shown, f.text, HINT, prefix=f.pointer("quantization_config"))
+    method = q.str("quant_method")
+    bits = q.int("bits", 4) if method in ("gptq", "awq") else None
+    group = q.int("group_size", 128, minimum=-1) if method in ("gptq", "awq") else None
+    if method in ("gptq", "awq") and bits == 4 and group == 128:
+        return f"{method}-int4-g128"            # packing, scales and zero points: data/precisions.yaml
+    if method == "bitsandbytes":
+        if q.bool("load_in_4bit", False):
+            kind = q.str("bnb_4bit_quant_type", "fp4")
+            if kind not in ("nf4", "fp4"):
+                q.fail("bnb_4bit_quant_type", f"must be nf4 or fp4, got {jsondoc.describe(kind)}")
+            return "nf4-dq" if kind == "nf4" and q.bool("bnb_4bit_use_double_quant", False) else kind
+        if q.bool("load_in_8bit", False):
+            return "int8"
+    if method == "fp8":
+        block = q.list("weight_block_size")
+        if block == [128, 128]:
+            return "fp8-block128"
+        if not block:
+            return "fp8"
+    if method == "mxfp4":
+        return "mxfp4-moe"                      # gpt-oss: experts in MXFP4, the rest bf16
+    if method == "compressed-tensors":
+        groups = q.dict("config_groups")
+        weights = [g.get("weights") for g in groups.values() if isinstance(g, dict)]
+        if weights and all(isinstance(w, dict) and w.get("type") == "float" and w.get("num_bits") == 8 for w in weights):
+            return "fp8"                        # FP8 weights with per-tensor or per-channel scales
+    found = ", ".join(f"{k}={jsondoc._short(json.dumps(v), 40)}" for k, v in sorted(f.dict("quantization_config").items())
+                      if k in ("quant_method", "bits", "group_size", "load_in_4bit", "load_in_8bit", "weight_block_size", "format"))
+    if not strict:
+        return None
+    at = q.pointer("quant_method") if q.has("quant_method") else f.pointer("quantization_config")
+    line, col = jsondoc.position(f.text, at)
+    raise Unsupported(Location(f.shown, line, col), at,
+                      f"the checkpoint is quantized ({found or 'no quant_method'}), and data/precisions.yaml has no entry for that format",
+                      "give --precision with the closest entry (vramrules list precisions), or add the format to precisions.yaml with its source")
 
 
 def _hybrid(f: _Config, family: str, entry: dict):

@@ -18,7 +18,7 @@ def scenario_catalog(data, sets, model, model_config, gpu, gpus, options, catalo
         if model is not None:
             raise UsageError("give either --model or --model-config, not both")
         try:
-            model, entry, shown = from_path(model_config, None, data, sets)
+            model, entry, shown = from_path(model_config, None, data, sets, precision_given=options.get("precision") is not None)
         except DataError as exc:
             raise DataError(coded(exc.problems, "import_error")) from None
         docs.append(("models.yaml", document(model, entry, shown)))

@@ -16,7 +16,7 @@ def _is_gguf(path: Path) -> bool:
 
 
 def ident_for(path: Path) -> str:
-    base = path.stem if _is_gguf(path) else (path.name if path.is_dir() else path.parent.name)
+    base = path.name if path.is_dir() else path.parent.name if path.name == "config.json" else path.stem
     ident = re.sub(r"[^a-z0-9.]+", "-", base.lower()).strip("-.") or "imported"
     return ident if ident[0].isalnum() else "m-" + ident
 
@@ -25,8 +25,9 @@ def document(ident: str, entry: dict, shown: str) -> Document:
     return Document(path=shown, data={"models": {ident: entry}}, layer="--model-config")
 
 
-def from_path(path, ident: str | None = None, data=(), sets=()) -> tuple[str, dict, str]:
-    """(id, entry, display path). The entry validates against schemas/models.schema.json."""
+def from_path(path, ident: str | None = None, data=(), sets=(), precision_given: bool = False) -> tuple[str, dict, str]:
+    """(id, entry, display path). The entry validates against schemas/models.schema.json.
+    `precision_given`: the user chose the precision (a quantization the data lacks is no error)."""
     from . import hf_config, safetensors
 
     p = Path(path)
@@ -50,7 +51,7 @@ def from_path(path, ident: str | None = None, data=(), sets=()) -> tuple[str, di
             entry["native_precision"] = "bf16"
         return ident, entry, shown
     cfg, shown = hf_config.read(p)
-    entry = hf_config.convert(cfg, shown)
+    entry = hf_config.convert(cfg, shown, precision_given)
     entry["source"] = f"{shown} (imported by vramrules)"
     folder = p if p.is_dir() else p.parent
     summary = safetensors.summarize(folder, hf_config.packed_bits(cfg, shown)) if folder.is_dir() else None
