@@ -54,13 +54,13 @@ def read(path) -> tuple[dict, str]:
     return doc, shown
 
 
-def _fields(cfg: dict, shown: str) -> jsondoc.Fields:
+def config_fields(cfg: dict, shown: str) -> jsondoc.Fields:
     return jsondoc.Fields(cfg, shown, getattr(cfg, "text", ""), HINT)
 
 
 def packed_bits(cfg: dict, shown: str) -> int:
     """Bits per weight of packed GPTQ/AWQ `qweight` tensors (quantization_config.bits, else 4)."""
-    top = _fields(cfg, shown)
+    top = config_fields(cfg, shown)
     q = top.dict("quantization_config")
     return jsondoc.Fields(q, shown, top.text, HINT, prefix=("quantization_config",)).int("bits", 4, minimum=1, maximum=16)
 
@@ -104,7 +104,7 @@ def convert(cfg: dict, shown: str, precision_given: bool = False) -> dict:
     """The models.yaml fields for this config (without params, which the rules derive).
     `precision_given`: the user chose the precision, so a quantization format the data lacks is
     not an error."""
-    top = _fields(cfg, shown)
+    top = config_fields(cfg, shown)
     family = top.str("model_type")
     origin: dict[str, tuple] = {}
     if family == "gemma3" and cfg.get("text_config") is not None:

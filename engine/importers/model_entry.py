@@ -51,7 +51,7 @@ def from_path(path, ident: str | None = None, data=(), sets=(), precision_given:
             entry["native_precision"] = "bf16"
         return ident, entry, shown
     cfg, shown = hf_config.read(p)
-    entry = hf_config.convert(cfg, shown, precision_given)
+    entry = hf_config.convert(cfg, shown, precision_given=True)  # a format the data lacks: decided below
     entry["source"] = f"{shown} (imported by vramrules)"
     folder = p if p.is_dir() else p.parent
     summary = safetensors.summarize(folder, hf_config.packed_bits(cfg, shown)) if folder.is_dir() else None
@@ -62,6 +62,8 @@ def from_path(path, ident: str | None = None, data=(), sets=(), precision_given:
         entry["params"] = summary["params"]
         entry["params_source"] = f"counted from the safetensors headers in {folder} ({len(summary['files'])} file(s))"
     else:
+        if not precision_given and "native_precision" not in entry:
+            hf_config.quantized_precision(hf_config.config_fields(cfg, shown))  # no tensors to weigh: an unknown format is an error
         entry["params"] = derived_params(ident, entry, shown, data, sets)
         entry["params_source"] = "derived: params_total of the default rules over this config's fields"
     return ident, entry, shown
