@@ -22,7 +22,16 @@ def run(*args, **kw):
     return CliRunner().invoke(main, list(args), catch_exceptions=False, **kw)
 
 
-@pytest.mark.parametrize("model", sorted(p.stem for p in HF.glob("*.json")))
+CATALOG_IDS = set(vramrules.load_catalog().kind("model"))
+# configs in tests/cases/hf/ (SOURCES.yaml says where each is from) that the importer does not
+# read yet, with the part of issue 14 they wait for; every other config must import
+NOT_YET_IMPORTED = {
+    "jamba-v0.1": "jamba: Mamba-1 layers (issue 14)",
+    "opt-1.3b": "opt: learned positions, LayerNorm (issue 14)",
+}
+
+
+@pytest.mark.parametrize("model", sorted(p.stem for p in HF.glob("*.json") if p.stem in CATALOG_IDS))
 def test_config_json_imports_to_the_catalog_architecture(model, tmp_path):
     folder = tmp_path / model
     folder.mkdir()
@@ -296,3 +305,17 @@ def test_an_unknown_quantization_is_refused_unless_the_precision_is_given(tmp_pa
     assert "/quantization_config/quant_method: the checkpoint is quantized (bits=4, group_size=32, quant_method=\"gptq\")" in r.output
     r = run("eval", "--model-config", str(tmp_path), "--precision", "gptq-int4-g128")
     assert r.exit_code == 0, r.output
+
+
+@pytest.mark.parametrize("config", sorted(p.stem for p in HF.glob("*.json")))
+def test_every_collected_config_imports(config, tmp_path):
+    """Every real config.json collected for the harness imports, or waits in NOT_YET_IMPORTED with
+    its reason (a config nobody accounted for fails here)."""
+    folder = tmp_path / config
+    folder.mkdir()
+    shutil.copy(HF / f"{config}.json", folder / "config.json")
+    r = run("eval", "--model-config", str(folder))
+    if config in NOT_YET_IMPORTED:
+        assert r.exit_code == 2 and "is not one vramrules can import" in r.output, f"{config} imports now: remove it from NOT_YET_IMPORTED"
+    else:
+        assert r.exit_code == 0, r.output
