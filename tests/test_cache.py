@@ -104,18 +104,25 @@ def test_stat_memo_skips_files_edited_within_the_clock_tick(tmp_path, monkeypatc
 
 
 def test_locations_are_right_from_any_folder_sharing_one_cache(tmp_path):
-    """The cache is built once; each run shows file paths that resolve from its own folder."""
+    """The cache is built once; each run shows file paths that resolve: the built-in data's
+    relative to the data folder (built-in:models.yaml:12:5, the same from every folder), an
+    overlay's from the run's own folder."""
     import re
 
     from vramrules.reading.datadir import builtin_data
 
     env = {"VRAMRULES_CACHE_DIR": str(tmp_path / "cache")}
     data = builtin_data().resolve()
+    org = tmp_path / "org"
+    org.mkdir()
+    (org / "assumptions.yaml").write_text("assumptions:\n  cuda_context:\n    value: 1 GiB\n    source: test\n", encoding="utf-8")
     for cwd in [data.parent, data.parent.parent, tmp_path, data.parent]:  # inside, above, elsewhere
-        r = subprocess.run([sys.executable, "-m", "vramrules.cli", "eval", "--model", "llama3.1-8b", "--explain"],
-                           capture_output=True, text=True, env={**os.environ, **env}, cwd=cwd)
+        r = subprocess.run([sys.executable, "-m", "vramrules.cli", "eval", "--model", "llama3.1-8b", "--explain", "--data", str(org)],
+                           capture_output=True, text=True, env={**os.environ, **env, "COLUMNS": "300"}, cwd=cwd)
         paths = set(re.findall(r"(\S+\.yaml):\d+:\d+", r.stdout))
-        assert paths and all((cwd / p).is_file() for p in paths), (cwd, sorted(paths)[:3])
+        builtin = {p for p in paths if p.startswith("built-in:")}
+        assert builtin and all((data / p[len("built-in:"):]).is_file() for p in builtin), (cwd, sorted(builtin)[:3])
+        assert paths - builtin and all((cwd / p).is_file() for p in paths - builtin), (cwd, sorted(paths - builtin)[:3])
 
 
 def test_no_cache_flag_and_env(tmp_path):

@@ -109,22 +109,28 @@ def cells(text: str) -> int:
 
 def _glued(words: list) -> list:
     """Words that must stay on one line, joined: a number keeps the word after it (its unit:
-    '147.64 GiB', '(327,680 B)'; '2 x h100')."""
+    '147.64 GiB', '(327,680 B)'; '2 x h100'), unless that opens a parenthesis."""
     out: list = []
     for w in words:
-        if out and out[-1][-1:].isdigit() and w:
+        if out and w and w[0] != "(" and _number(out[-1].rpartition(" ")[2]):
             out[-1] += " " + w
         else:
             out.append(w)
     return out
 
 
+def _number(word: str) -> bool:
+    """'2,048', '147.64', '(327,680', '-67.99', '2': a word that is a number (not fp8_e5m2)."""
+    word = word.lstrip("([~-+")
+    return word[:1].isdigit() and word[-1:].isdigit()
+
+
 def wrap(text: str, width: int, indent: str = "", hang: str | None = None, sep: str = " ") -> list:
     """`text` as lines of at most `width` columns: the first begins with `indent`, the others
-    with `hang` (default: indent). Lines break only at `sep` (' · ' keeps each item of a list
-    whole; an item longer than a line breaks at its spaces); a number is never parted from the
-    word after it, nor broken. A word longer than the line (a URL, a path) stays whole on a
-    line of its own, so it can be copied: the terminal folds it."""
+    with `hang` (default: indent). Lines break only at `sep` (' · ' or ', ' keeps each item of a
+    list whole; an item longer than a line breaks at its spaces); a number is never parted from
+    the word after it, nor broken. A word longer than any line (a URL, a path) is not broken
+    either, so it can be copied: the terminal folds it."""
     hang = indent if hang is None else hang
     if cells(indent) + cells(text) <= width:
         return [indent + text]
@@ -138,10 +144,26 @@ def wrap(text: str, width: int, indent: str = "", hang: str | None = None, sep: 
             line, empty = first[-1], False
             continue
         joined = line + piece if empty else line + sep + piece
-        if empty or cells(joined) <= width:
+        mark = 0 if sep[:1] == " " else len(sep.rstrip())  # room for the ',' a broken line would end with
+        if empty or cells(joined) + mark <= width or cells(joined) <= cells(hang) + cells(piece):  # the last: fits no line anyway
             line, empty = joined, False
         else:
-            lines.append(line.rstrip())
+            lines.append((line + sep).rstrip() if sep[:1] != " " else line.rstrip())  # a list's ',' stays at the line's end
             line = hang + piece
     lines.append(line)
     return lines
+
+
+def truncate(text: str, width: int, ellipsis: str = "…") -> str:
+    """`text` cut to at most `width` columns, ending with `ellipsis` when it was cut."""
+    if cells(text) <= width:
+        return text
+    room = max(0, width - cells(ellipsis))
+    out, used = [], 0
+    for ch in text:
+        w = cells(ch)
+        if used + w > room:
+            break
+        out.append(ch)
+        used += w
+    return "".join(out) + ellipsis

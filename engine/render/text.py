@@ -1,9 +1,15 @@
-"""The terminal table: components, shares, total with an explicit unit, fit verdict."""
+"""The terminal table: components, shares, total with an explicit unit, fit verdict.
+
+It fits the width it is given (terminal.width(): $COLUMNS, the terminal's, else 80): long lines
+wrap between words with a hanging indent, a number never parted from its unit. Memory is whole
+bytes: what is needed rounded up, what a GPU offers and the headroom left rounded down
+(reading/quantity.py)."""
 from __future__ import annotations
 
-from ..reading.quantity import count, memory, value
+from ..reading.quantity import available, count, memory, needed, value
+from .terminal import cells, shown, wrap
 from .terminal import inert as t
-from .terminal import shown
+from .terminal import width as terminal_width
 
 
 def _inputs_line(result) -> str:
@@ -27,47 +33,65 @@ def _inputs_line(result) -> str:
     return " · ".join(parts)
 
 
-def table(result, unit: str = "GiB", explain: bool = False) -> str:
-    """The eval table. Data-provided text is escaped (terminal.inert) and the whole fits the
-    stream's encoding (terminal.shown)."""
-    sc = result.scenario
-    lines = [f"{t(sc.model.id)} · {t(sc.mode)} · rules: {t(sc.ruleset)}", f"  {_inputs_line(result)}", ""]
-    rows = [(t(c.label), memory(c.memory.bytes, unit), f"{100 * c.share:5.1f}%") for c in result.components]
-    width = max(len(r[0]) for r in rows + [("component", "", "")])
-    vwidth = max(len(r[1]) for r in rows + [("", memory(result.total.bytes, unit), "")])
-    lines.append(f"  {'component'.ljust(width)}  {'memory'.rjust(vwidth)}   share")
+def _pad(text: str, n: int) -> str:
+    return text + " " * max(0, n - cells(text))
+
+
+def _component_rows(rows, total: str, cols: int) -> list:
+    """The component table; a label too long for the width wraps within its column, the memory
+    and share stay on its first line."""
+    vwidth = max(cells(r[1]) for r in rows + [("", total, "")])
+    room = max(12, cols - vwidth - 13)  # 2 + label + 2 + memory + 2 + share (6) + 1
+    width = min(room, max(cells(r[0]) for r in rows + [("component", "", "")]))
+    out = [f"  {_pad('component', width)}  {'memory'.rjust(vwidth)}   share"]
     for label, mem, share in rows:
-        lines.append(f"  {label.ljust(width)}  {mem.rjust(vwidth)}  {share}")
-    lines.append(f"  {'-' * (width + vwidth + 10)}")
-    lines.append(f"  {'total'.ljust(width)}  {memory(result.total.bytes, unit).rjust(vwidth)}")
+        parts = wrap(label, width) if cells(label) > width else [label]
+        out.append(f"  {_pad(parts[0], width)}  {mem.rjust(vwidth)}  {share}")
+        out += [f"  {p}" for p in parts[1:]]
+    out.append(f"  {'-' * (width + vwidth + 10)}")
+    out.append(f"  {_pad('total', width)}  {total.rjust(vwidth)}")
+    return out
+
+
+def table(result, unit: str = "GiB", explain: bool = False, width: int | None = None) -> str:
+    """The eval table, `width` columns wide (default: terminal.width()). Data-provided text is
+    escaped (terminal.inert) and the whole fits the stream's encoding (terminal.shown)."""
+    cols = terminal_width() if width is None else width
+    sc = result.scenario
+    lines = wrap(f"{t(sc.model.id)} · {t(sc.mode)} · rules: {t(sc.ruleset)}", cols, "", "  ", " · ")
+    lines += wrap(_inputs_line(result), cols, "  ", "  ", " · ") + [""]
+    rows = [(t(c.label), memory(needed(c.memory.bytes), unit), f"{100 * c.share:5.1f}%") for c in result.components]
+    lines += _component_rows(rows, memory(needed(result.total.bytes), unit), cols)
     figures = _figures(result)
     if figures:
         lines.append("")
         for label, text in figures:
-            lines.append(f"  {label}: {text}")
+            lines += wrap(f"{label}: {text}", cols, "  ", "      ")
     if result.fit:
         lines.append("")
-        lines.extend(_fit_lines(result, unit))
+        lines.extend(_fit_lines(result, unit, cols))
     lines.append("")
-    lines.extend(bar_lines(result, unit))
+    lines.extend(bar_lines(result, unit, cols))
     if result.host and any(h.memory.bytes for h in result.host):
         lines.append("")
         n = result.scenario.inputs["gpus"]
-        host = sum(h.memory.bytes for h in result.host)
-        lines.append(f"  host (CPU) memory per GPU rank: {memory(host, unit)}" + (f"; {memory(host * n, unit)} for all {n:g} ranks" if n > 1 else ""))
+        host = needed(sum(h.memory.bytes for h in result.host))
+        lines += wrap(f"host (CPU) memory per GPU rank: {memory(host, unit)}" + (f"; {memory(host * n, unit)} for all {n:g} ranks" if n > 1 else ""),
+                      cols, "  ", "    ")
         for h in result.host:
             if h.memory.bytes:
-                lines.append(f"    {t(h.label)}: {memory(h.memory.bytes, unit)}")
+                lines += wrap(f"{t(h.label)}: {memory(needed(h.memory.bytes), unit)}", cols, "    ", "      ")
     if result.catalog.overrides:
         lines.append("")
         for name, (was, now) in result.catalog.overrides.items():
-            lines.append(f"  overridden: assume.{t(name)} = {t(now)} (was {t(was)}; --set)")
+            lines += wrap(f"overridden: assume.{t(name)} = {t(now)} (was {t(was)}; --set)", cols, "  ", "    ")
     if result.warnings:
         lines.append("")
-        lines.extend(f"  warning: {t(w)}" for w in result.warnings)
+        for w in result.warnings:
+            lines += wrap(f"warning: {t(w)}", cols, "  ", "           ")
     if explain:
         lines.append("")
-        lines.extend(explain_lines(result))
+        lines.extend(explain_lines(result, cols))
     return shown("\n".join(lines) + "\n")
 
 
@@ -87,27 +111,32 @@ BAR_WIDTH = 48
 BAR_CHARS = "█▓▒#=+*~%"
 
 
-def bar_lines(result, unit) -> list:
+def bar_lines(result, unit, cols: int = 80) -> list:
     """A compact bar of the breakdown (per GPU) against the usable capacity:
-    [█████████▓▒▒=====|·····]  one character per 1/48 of the larger of the two."""
+    [█████████▓▒▒=====|·····]  one character per 1/48 of the larger of the two; what it shows
+    follows on the bar's line when the width has room, else on the next; the legend wraps
+    between its items."""
     comps = result.components
     total = result.total.bytes
     fit = result.fit
     need = fit.needed_per_gpu.bytes if fit else total
     cap = fit.capacity_per_gpu.bytes if fit else 0.0
     scale = BAR_WIDTH / max(need, cap, 1.0)
-    cells, acc = [], 0.0
+    marks, acc = [], 0.0
     for i, c in enumerate(comps):
         share = c.memory.bytes / total * need if total else 0.0
         start, acc = round(acc * scale), acc + share
-        cells += [BAR_CHARS[i % len(BAR_CHARS)]] * (round(acc * scale) - start)
+        marks += [BAR_CHARS[i % len(BAR_CHARS)]] * (round(acc * scale) - start)
     if fit:
         cap_at = round(cap * scale)
-        cells += ["·"] * max(0, cap_at - len(cells))
-        cells.insert(min(cap_at, len(cells)), "|")
+        marks += ["·"] * max(0, cap_at - len(marks))
+        marks.insert(min(cap_at, len(marks)), "|")
     legend = "  ".join(f"{BAR_CHARS[i % len(BAR_CHARS)]} {t(c.label)}" for i, c in enumerate(comps))
-    what = f"{memory(need, unit)} per GPU of {memory(cap, unit)} usable (| marks capacity)" if fit else memory(total, unit)
-    return [f"  [{''.join(cells)}] {what}", f"   {legend}"]
+    what = f"{memory(needed(need), unit)} per GPU of {memory(available(cap), unit)} usable (| marks capacity)" if fit \
+        else memory(needed(total), unit)
+    bar = f"  [{''.join(marks)}]"
+    out = [f"{bar} {what}"] if len(bar) + 1 + len(what) <= cols else [bar] + wrap(what, cols, "   ")
+    return out + wrap(legend, cols, "   ", "   ", "  ")
 
 
 def layout(result) -> str:
@@ -127,63 +156,93 @@ def layout(result) -> str:
     return text
 
 
-def _fit_lines(result, unit):
+def _fit_lines(result, unit, cols: int = 80):
     if result.scenario.mixed:
-        return _placement_lines(result, unit)
+        return _placement_lines(result, unit, cols)
     f = result.fit
     g = result.scenario.gpu
     marketed = t(g.raw.get("memory"))
     reported = g.raw.get("memory_reported") and t(g.raw.get("memory_reported"))
-    cap = memory(f.capacity_per_gpu.bytes, unit)
+    cap = memory(available(f.capacity_per_gpu.bytes), unit)
     how = f"driver reports {reported}" if reported else f"as marketed: {marketed}; no driver figure on file"
     if g.facts.get("usable_fraction", 1.0) < 1.0:
         how += f"; {g.facts['usable_fraction']:.0%} usable by the GPU"
     gid = t(g.id)
-    out = [f"  GPU: {f.gpus} x {gid} ({t(g.name)}, {marketed})",
-           f"    usable per GPU   {cap}  ({how})",
-           f"    needed per GPU   {memory(f.needed_per_gpu.bytes, unit)}" + (f"  (the busiest GPU of {layout(result)})" if f.gpus > 1 else ""),
-           f"    headroom         {memory(f.headroom_per_gpu.bytes, unit)}"]
+    rows = [f"usable per GPU   {cap}  ({how})",
+            f"needed per GPU   {memory(needed(f.needed_per_gpu.bytes), unit)}" + (f"  (the busiest GPU of {layout(result)})" if f.gpus > 1 else ""),
+            f"headroom         {memory(available(f.headroom_per_gpu.bytes), unit)}"]
     if f.fits:
-        out.append(f"    verdict          FITS on {f.gpus} x {gid}")
+        rows.append(f"verdict          FITS on {f.gpus} x {gid}")
     elif f.gpus_needed:
-        out.append(f"    verdict          DOES NOT FIT on {f.gpus} x {gid}; needs {f.gpus_needed} x {gid}")
+        rows.append(f"verdict          DOES NOT FIT on {f.gpus} x {gid}; needs {f.gpus_needed} x {gid}")
     else:
-        out.append(f"    verdict          DOES NOT FIT: one {gid} cannot even hold the per-GPU runtime")
+        rows.append(f"verdict          DOES NOT FIT: one {gid} cannot even hold the per-GPU runtime")
+    out = wrap(f"GPU: {f.gpus} x {gid} ({t(g.name)}, {marketed})", cols, "  ", "    ")
+    for row in rows:
+        out += wrap(row, cols, "    ", VALUE_HANG)
     return out
 
 
-def _placement_lines(result, unit):
+VALUE_HANG = " " * 21  # under the values of the fit lines ('    usable per GPU   ')
+
+
+def _placement_lines(result, unit, cols: int = 80):
     """GPUs of several types: each type's usable memory, and the verdict for the smallest."""
     f, sc = result.fit, result.scenario
-    out = [f"  GPUs: {t(sc.placement)} ({f.gpus:g} GPUs, {t(layout(result))})"]
+    out = wrap(f"GPUs: {t(sc.placement)} ({f.gpus:g} GPUs, {t(layout(result))})", cols, "  ", "    ")
     usable = result.values.get("usable_per_device")
     for k, (g, c) in enumerate(sc.devices):
-        cap = memory(usable[k], unit) if isinstance(usable, list) and k < len(usable) else "?"
-        out.append(f"    {c:g} x {t(g.id)} ({t(g.name)}, {t(g.raw.get('memory'))}): usable {cap} each")
-    out += [f"    usable per GPU   {memory(f.capacity_per_gpu.bytes, unit)}  (the smallest: an even split)",
-            f"    needed per GPU   {memory(f.needed_per_gpu.bytes, unit)}" + (f"  (the busiest GPU of {layout(result)})" if f.gpus > 1 else ""),
-            f"    headroom         {memory(f.headroom_per_gpu.bytes, unit)}",
-            f"    verdict          {'FITS' if f.fits else 'DOES NOT FIT'} on {t(sc.placement)}"]
+        cap = memory(available(usable[k]), unit) if isinstance(usable, list) and k < len(usable) else "?"
+        out += wrap(f"{c:g} x {t(g.id)} ({t(g.name)}, {t(g.raw.get('memory'))}): usable {cap} each", cols, "    ", "      ")
+    for row in [f"usable per GPU   {memory(available(f.capacity_per_gpu.bytes), unit)}  (the smallest: an even split)",
+                f"needed per GPU   {memory(needed(f.needed_per_gpu.bytes), unit)}" + (f"  (the busiest GPU of {layout(result)})" if f.gpus > 1 else ""),
+                f"headroom         {memory(available(f.headroom_per_gpu.bytes), unit)}",
+                f"verdict          {'FITS' if f.fits else 'DOES NOT FIT'} on {t(sc.placement)}"]:
+        out += wrap(row, cols, "    ", VALUE_HANG)
     return out
 
 
-def explain_lines(result) -> list:
-    from ..evaluation.explain import derivation
+def explain_lines(result, cols: int = 80) -> list:
+    """--explain: the derivation from the total down (evaluation.explain.top_down), each rule
+    once with its formula, the file:line of its rule and every value it reads (a fact's source
+    the first time its entry cites it); the rules that are zero or read only on a branch not
+    taken are folded into the closing lines."""
+    from ..evaluation.explain import NOT_TAKEN, ZERO, top_down
 
-    out = ["derivation (evaluation order):"]
-    for step in derivation(result):
-        out.append(f"  {t(step.name)} = {t(value(step.value, step.dim))}")
-        out.append(f"      formula: {t(' '.join(str(step.formula).split()))}")
-        out.append(f"      rule at: {t(step.where)}")
+    steps, folded, untaken = top_down(result)
+    warnings = set(result.compiled.warnings)
+    cited: set = set()
+    out = wrap("derivation, from the total down (each rule once, where it is first read):", cols, "", "  ")
+    for step in steps:
+        skip = untaken.get(step.name, ())
+        down = step.name in AVAILABLE
+        out += wrap(f"{t(step.name)} = {t(value(step.value, step.dim, down=down))}", cols, "  ", "      ")
+        out += wrap(t(" ".join(str(step.formula).split())), cols, "      formula: ", " " * 15)
+        out += wrap(f"rule at: {t(step.where)}", cols, "      ", " " * 15)
         if step.source:
-            out.append(f"      source:  {t(step.source)}")
+            out += wrap(f"source:  {t(step.source)}", cols, "      ", " " * 15)
         for inp in step.inputs:
-            v = t(value(inp.value, inp.dim))
-            if inp.where == "rule":
-                out.append(f"      {t(inp.name)} = {v}")
+            v = t(value(inp.value, inp.dim, down=inp.name in AVAILABLE))
+            if inp.name in skip:
+                out += wrap(f"{t(inp.name)} = {v}   (branch not taken)", cols, "      ", "          ")
+            elif inp.where == "rule":
+                out += wrap(f"{t(inp.name)} = {v}" + ("   (zero: folded)" if folded.get(inp.name) == ZERO else ""), cols, "      ", "          ")
             else:
                 entry = f" [{t(inp.entry)}]" if inp.entry else ""
-                out.append(f"      {t(inp.name)} = {v}   <- {t(inp.where)}{entry}")
-                if inp.source:
-                    out.append(f"          source: {t(inp.source)}")
+                out += wrap(f"{t(inp.name)} = {v}   <- {t(inp.where)}{entry}", cols, "      ", "          ")
+                if inp.source and (inp.entry, inp.source) not in cited:  # an entry's source once, where first cited
+                    cited.add((inp.entry, inp.source))
+                    out += wrap(f"source: {t(inp.source)}", cols, "          ", " " * 18)
+    if folded:
+        out += wrap(f"folded: {len(folded)} rule(s) that do not shape the answer (--format json --explain has every step)", cols, "", "  ")
+        groups = (("zero", [n for n, why in folded.items() if why == ZERO and n not in warnings]),
+                  ("on a branch not taken", [n for n, why in folded.items() if why == NOT_TAKEN]),
+                  ("warnings that do not hold", [n for n in folded if n in warnings]))
+        for label, names in groups:
+            if names:
+                out += wrap(f"{label}: " + ", ".join(t(n) for n in names), cols, "  ", "    ", ", ")
     return out
+
+
+# the rules (engine contract names) whose memory is what a GPU offers or leaves: rounded down
+AVAILABLE = frozenset({"usable_memory_per_gpu", "usable_per_device", "headroom"})
