@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from ..render.terminal import for_stream, inert
+from ..render.terminal import cells, for_stream, inert, width, wrap
 from .common import _catalog, data_option
 from .output import echo_json
 
@@ -14,6 +14,19 @@ def _cell(value) -> str:
     """A data-provided value as one line of terminal text: escapes shown, not obeyed (a name's
     ESC or newline cannot clear the screen or fake a line); fitting the stream's encoding."""
     return for_stream(inert(value))
+
+
+def _echo(lines) -> None:
+    """Lines built of inert() text, written in the stream's encoding."""
+    for line in lines:
+        click.echo(for_stream(line))
+
+
+def _where(row) -> str:
+    """'<- models.yaml:141:11 (built-in)': the file relative to its layer's data folder, then the layer."""
+    from ..evaluation.explain import in_layer
+
+    return f"<- {inert(in_layer(str(row['from']), str(row['layer'])))} ({inert(row['layer'])})"
 
 LISTS = ("models", "gpus", "precisions", "modes", "optimizers", "lora-targets", "rulesets", "assumptions")
 
@@ -32,12 +45,32 @@ def list_cmd(what, rules, data, fmt):
     if fmt == "json":
         echo_json(items, indent=2)
         return
-    cols = [h for h in header]
-    table = [[_cell(it.get(c, "")) for c in cols] for it in items]
-    widths = [max([len(c)] + [len(r[i]) for r in table]) for i, c in enumerate(cols)]
-    click.echo("  ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip())
+    _echo(table_lines(header, [[inert(it.get(c, "")) for c in header] for it in items], width()))
+
+
+NARROWEST = 24  # the fewest columns the last column of `list` wraps in beside its row
+
+
+def table_lines(header, table, cols: int) -> list:
+    """The `list` table in `cols` columns. Every column but the last (ids, numbers, units) is
+    whole and aligned; the last (a name, a summary) wraps between its words under its own
+    column, or, when the others leave it fewer than NARROWEST columns, on lines of its own below
+    its row, indented. Nothing is cut: COLUMNS=200 gives one line per entry, --format json the
+    data."""
+    widths = [max([cells(c)] + [cells(r[i]) for r in table]) for i, c in enumerate(header)]
+    start = sum(w + 2 for w in widths[:-1])
+    beside = cols - start >= NARROWEST
+
+    def lines(values):
+        head = "".join(v + " " * (w - cells(v) + 2) for v, w in zip(values[:-1], widths[:-1]))
+        if beside:
+            return wrap(values[-1], cols, head, " " * start)
+        return [head.rstrip()] + (wrap(values[-1], cols, "    ") if values[-1] else [])
+
+    out = [line.rstrip() for line in lines(list(header))]
     for r in table:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+        out += [line.rstrip() for line in lines(r)]
+    return out
 
 
 @click.command("validate")
@@ -85,12 +118,28 @@ def show_cmd(kind, ident, rules, data, sets, fmt):
     if fmt == "json":
         echo_json(rows, indent=2, default=str)
         return
-    click.echo(f"{kind} {_cell(ident)}")
-    names = [_cell(r["field"]) for r in rows]
-    width = max(len(n) for n in names)
+    _echo(show_lines(kind, ident, rows, width()))
+
+
+def show_lines(kind, ident, rows, cols: int) -> list:
+    """`show` in `cols` columns: each field, its value wrapped in the value column, and where it
+    came from (relative to its layer's data folder). A value with a word too long for the value
+    column (a URL), or any value when the field names leave that column fewer than 30 columns,
+    goes on the lines below its field, indented."""
+    out = [f"{kind} {inert(ident)}"]
+    names = [inert(r["field"]) for r in rows]
+    pad = max(cells(n) for n in names) if names else 0
+    room = cols - pad - 4
     for name, r in zip(names, rows):
-        click.echo(f"  {name.ljust(width)}  {_cell(r['value'])}")
-        click.echo(f"  {''.ljust(width)}    <- {_cell(r['from'])} ({_cell(r['layer'])})")
+        value = inert(r["value"])
+        if room >= 30 and all(cells(w) <= room for w in value.split(" ")):
+            hang = " " * (pad + 4)
+            out += wrap(value, cols, f"  {name}{' ' * (pad - cells(name))}  ", hang)
+        else:
+            hang = "      "
+            out += [f"  {name}"] + wrap(value, cols, hang)
+        out += wrap(_where(r), cols, hang + "  ", hang + "     ")
+    return out
 
 
 @click.command("assumptions")
@@ -112,11 +161,12 @@ def assumptions_cmd(data, sets, stale, today, fmt):
     if fmt == "json":
         echo_json(rows, indent=2)
     else:
+        cols = width()
         for r in rows:
-            age = "never reviewed" if r["age_days"] is None else f"reviewed {_cell(r['reviewed'])} ({r['age_days']} days ago)"
-            click.echo(f"{_cell(r['name'])} = {_cell(r['value'])}   [{_cell(r['owner'] or 'no owner')}; {age}]")
-            click.echo(f"    {_cell(r['source'])}")
-            click.echo(f"    <- {_cell(r['from'])} ({_cell(r['layer'])})")
+            age = "never reviewed" if r["age_days"] is None else f"reviewed {inert(r['reviewed'])} ({r['age_days']} days ago)"
+            _echo(wrap(f"{inert(r['name'])} = {inert(r['value'])}   [{inert(r['owner'] or 'no owner')}; {age}]", cols, "", "    "))
+            _echo(wrap(inert(r["source"]), cols, "    "))
+            _echo(wrap(_where(r), cols, "    ", "       "))
         if stale is not None:
             click.echo(f"{len(rows)} assumption(s) not reviewed within {stale} days" if rows else f"every assumption reviewed within {stale} days")
     if stale is not None and rows:
