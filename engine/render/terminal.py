@@ -97,12 +97,18 @@ def width(stream=None) -> int:
     return DEFAULT_WIDTH
 
 
+def _narrow(o: int) -> bool:
+    """One column, no combining mark: Latin-1 and Latin Extended, general punctuation (· — …),
+    arrows, mathematical operators, box drawing and block elements (the bar)."""
+    return 0x20 <= o < 0x300 or 0x2000 <= o < 0x20d0 or 0x2190 <= o < 0x2300 or 0x2500 <= o < 0x25a0
+
+
 def cells(text: str) -> int:
     """The columns `text` takes on a terminal: 2 for a wide (East Asian) character, 0 for a
     combining mark, 1 for every other."""
-    if text.isascii():
+    if text.isascii() or all(_narrow(ord(ch)) for ch in text):
         return len(text)
-    import unicodedata  # only for text that is not ASCII
+    import unicodedata  # only for text beyond the blocks our own output draws from
 
     return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 

@@ -66,7 +66,10 @@ def table(result, unit: str = "GiB", explain: bool = False, width: int | None = 
     if figures:
         lines.append("")
         for label, text in figures:
-            lines += wrap(f"{label}: {text}", cols, "  ", "      ")
+            if cells(f"  {label}: {text}") <= cols:
+                lines.append(f"  {label}: {text}")
+            else:  # the value whole on the next line: '320.00 KiB (327,680 B)' is not parted
+                lines += wrap(f"{label}:", cols, "  ", "      ") + wrap(text, cols, "      ")
     if result.fit:
         lines.append("")
         lines.extend(_fit_lines(result, unit, cols))
