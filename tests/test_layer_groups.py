@@ -5,6 +5,8 @@ fidelity and parameter-count suites prove that); these tests pin the mechanism i
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -176,3 +178,32 @@ def test_a_cached_per_group_name_outside_a_reduction_never_becomes_code():
         ir_source(["op", "*", ["n", "group.count"], ["c", 2]], lambda n: "x", lambda n: None)
     with pytest.raises(FormulaError, match="a reduction inside a reduction"):
         ir_source(["call", "group_sum", [["call", "group_max", [["n", "group.count"]]]]], lambda n: "x", lambda n: None)
+
+
+def _import(tmp_path, name):
+    folder = tmp_path / name
+    folder.mkdir()
+    shutil.copy(Path(__file__).parent / "cases" / "hf" / f"{name}.json", folder / "config.json")
+    return folder
+
+
+def test_a_hybrid_model_caches_keys_only_in_its_attention_layers(tmp_path):
+    """Jamba-v0.1 (config.json as published, tests/cases/hf/SOURCES.yaml): 4 attention layers of 32.
+    Its paper's Table 1 gives a 4 GB KV cache at 256K tokens in 16-bit (Lieber et al.,
+    arXiv:2403.19887); 4 layers x 262,144 tokens x 2 x 8 heads x 128 x 2 B is 4 GiB exactly. The
+    Mamba layers hold a fixed-size state of their own, shown as its own component."""
+    folder = _import(tmp_path, "jamba-v0.1")
+    r = vramrules.evaluate(mode="inference", model_config=str(folder), seq_len=262144)
+    assert r.values["attention_layers"] == 4
+    assert r.component("kv_cache").memory.bytes == 4 * 262144 * 2 * 8 * 128 * 2 == 4 * 2**30
+    assert r.values["kv_bytes_per_token"] * 8 == 32 * 2 * 8 * 128 * 2  # 8x below every layer attending
+    # per Mamba layer: (d_conv - 1) x inner conv positions + inner x d_state, at bf16; inner = 2 x 4096
+    assert r.component("recurrent_state").memory.bytes == 28 * ((4 - 1) * 8192 + 8192 * 16) * 2
+    assert abs(r.values["params_total"] / 52e9 - 1) < 0.01  # the model card's 52B total (rounded)
+    assert abs(r.values["params_active"] / 12e9 - 1) < 0.01  # and 12B active
+
+
+def test_a_classic_model_lists_no_recurrent_state():
+    r = vramrules.evaluate("llama3.1-8b", "inference")
+    assert "recurrent_state" not in [c.name for c in r.components]
+    assert r.values["recurrent_state"] == 0

@@ -427,9 +427,9 @@ def test_error_block_is_real_output(reader):
     shown = [line for _, line in block.lines]
     unit = _validate_copy(reader, [("gpus.yaml", "memory: 80 GiB", "memory: 80 GiBB")])
     rules = _validate_copy(reader, [
-        ("rules/default.yaml", "formula: model.num_layers * kv_values_per_token_per_layer * kv_precision.bits",
+        ("rules/default.yaml", "formula: attention_layers * kv_values_per_token_per_layer * kv_precision.bits",
          "formula: model.num_layer * kv_values_per_token_per_layer * kv_precision.bits"),
-        ("rules/default.yaml", "else input.seq_len)\"", "else input.seq_len) + kv_cache / B\"")])
+        ("rules/default.yaml", "else input.seq_len)\n", "else input.seq_len) + kv_cache / B\n")])
     def lineless(text):
         return re.sub(r"^(\S+?\.yaml):\d+:", r"\1:LINE:", text)
 

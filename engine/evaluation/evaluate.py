@@ -88,7 +88,10 @@ def _not_applied(cat, sc, comp) -> list:
 def _result(cat, sc, comp, values) -> Result:
     total = values["total"]
     comps = []
+    optional = cat.rulesets[sc.ruleset].modes[sc.mode].optional  # shown only when not zero (a model's recurrent state)
     for name in comp.components:
+        if name in optional and values[name] == 0:
+            continue
         rule = comp.rules[name]
         comps.append(Component(name, rule.label, Memory(values[name]), values[name] / total if total else 0.0))
     fit = None

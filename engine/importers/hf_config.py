@@ -17,7 +17,7 @@ from . import hf_layers, jsondoc
 from .localfile import read_limited
 
 FAMILIES = ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gemma", "gemma2", "gemma3", "gemma3_text",
-            "phi3", "deepseek_v3", "gpt_oss", "qwen3_next")
+            "phi3", "deepseek_v3", "gpt_oss", "qwen3_next", "jamba")
 MAX_CONFIG_BYTES = MAX_FILE_BYTES
 HINT = "fix '{key}' in {file}, or write the models.yaml entry by hand"
 
@@ -174,7 +174,7 @@ def _core(f: _Config, family: str) -> dict:
         "mlp_bias": f.bool("mlp_bias", False),
     }
     dense_mlp = ("llama", "mistral", "phi3", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "gemma3_text", "deepseek_v3", "qwen2_moe", "qwen3_moe",
-                 "qwen3_next")
+                 "qwen3_next", "jamba")
     if family in dense_mlp and (family not in ("qwen2_moe", "qwen3_moe", "deepseek_v3", "qwen3_next") or f.has("intermediate_size")):
         entry["intermediate_size"] = f.need("intermediate_size", "intermediate_size")
     if family in ("qwen2", "qwen2_moe"):
@@ -187,6 +187,9 @@ def _mixture(f: _Config, family: str, entry: dict):
     L = entry["num_layers"]
     if family == "mixtral":
         entry["moe"] = _experts(f, "num_local_experts", "intermediate_size")
+    elif family == "jamba":
+        if f.int("num_experts", 16) > 1:  # JambaSparseMoeBlock: a router and num_experts JambaMLPs of intermediate_size
+            entry["moe"] = _experts(f, "num_experts", "intermediate_size")
     elif family in ("qwen2_moe", "qwen3_moe", "qwen3_next"):
         moe = _experts(f, "num_experts", "moe_intermediate_size")
         shared = f.int("shared_expert_intermediate_size", 0, minimum=0, field="moe.shared_expert_intermediate_size")
@@ -273,6 +276,16 @@ def _hybrid(f: _Config, family: str, entry: dict):
                                      "value_head_dim": f.need("linear_value_head_dim", "linear_attention.value_head_dim"),
                                      "conv_kernel": f.need("linear_conv_kernel_dim", "linear_attention.conv_kernel")}
         layers = hf_layers.qwen3_next(f, L, entry.get("moe", {}).get("num_experts", 0))
+    elif family == "jamba":
+        hidden = entry["hidden_size"]
+        rank = f.data.get("mamba_dt_rank", "auto")
+        entry["ssm"] = {"inner_size": f.int("mamba_expand", 2) * hidden, "state_size": f.int("mamba_d_state", 16, field="ssm.state_size"),
+                        "conv_kernel": f.int("mamba_d_conv", 4, field="ssm.conv_kernel"),
+                        # JambaMambaMixer: time_step_rank = ceil(hidden_size / 16) when "auto"
+                        "dt_rank": -(-hidden // 16) if rank == "auto" else f.int("mamba_dt_rank", field="ssm.dt_rank"),
+                        "conv_bias": f.bool("mamba_conv_bias", True), "proj_bias": f.bool("mamba_proj_bias", False),
+                        "inner_norm": False, "dt_norms": True}
+        layers = hf_layers.jamba(f, L, entry.get("moe", {}).get("num_experts", 0))
     else:
         return
     entry["layers"] = hf_layers.groups(layers)

@@ -38,15 +38,16 @@ class Rule:
 
 class Mode:
     FIELDS = ("name", "summary", "components", "defaults", "rules", "location", "note", "report", "warnings", "constraints",
-              "host", "requires_gpu", "role", "extends", "preallocated")
+              "host", "requires_gpu", "role", "extends", "preallocated", "optional")
 
     def __init__(self, name: str, summary: str, components: list, defaults: dict, rules: dict, location: Location,
                  note: str = "", report: list | None = None, warnings: list | None = None, constraints: list | None = None,
                  host: list | None = None, requires_gpu: bool = False, role: str | None = None, extends: str | None = None,
-                 preallocated: list | None = None):
+                 preallocated: list | None = None, optional: list | None = None):
         self.name, self.summary, self.components, self.defaults = name, summary, components, defaults
         self.role, self.extends = role, extends  # role: inference | serve | train (what the engine may assume)
         self.preallocated = [] if preallocated is None else preallocated  # components outside the working set
+        self.optional = [] if optional is None else optional  # components left out of the breakdown when zero
         self.rules, self.location, self.note = rules, location, note
         self.report = [] if report is None else report
         self.warnings = [] if warnings is None else warnings           # Rule objects whose label is the message
@@ -145,7 +146,7 @@ def _modes(m, problems) -> dict:
                           _warnings(spec.get("warnings"), m, ("modes", mname, "warnings"), mname, problems),
                           _warnings(spec.get("constraints"), m, ("modes", mname, "constraints"), mname, problems, "constraint"),
                           list(spec.get("host") or []), bool(spec.get("requires_gpu", False)), spec.get("role"), spec.get("extends"),
-                          list(spec.get("preallocated") or []))
+                          list(spec.get("preallocated") or []), list(spec.get("optional") or []))
     done: dict = {}
 
     def resolve(name, chain):
@@ -175,12 +176,19 @@ def _modes(m, problems) -> dict:
         mode.constraints = parent.constraints + mode.constraints
         mode.host = mode.host if "host" in spec else list(parent.host)
         mode.preallocated = mode.preallocated if "preallocated" in spec else list(parent.preallocated)
+        mode.optional = mode.optional if "optional" in spec else list(parent.optional)
         mode.requires_gpu = bool(spec["requires_gpu"]) if "requires_gpu" in spec else parent.requires_gpu
         mode.role = mode.role or parent.role
         done[name] = mode
         return mode
 
-    return {name: resolve(name, []) for name in own}
+    modes = {name: resolve(name, []) for name in own}
+    for name, mode in modes.items():
+        for c in mode.optional:
+            if c not in mode.components:
+                problems.append(Problem(m.where(("modes", name, "optional")), f"/modes/{name}/optional",
+                                        f"optional '{c}' is not a component of mode '{name}'", "list only the mode's components"))
+    return modes
 
 
 def _derive_working_set(rs: RuleSet, mode: Mode) -> None:

@@ -52,6 +52,7 @@ def run(cat, models, modes, precisions, gpus, rules="default", options=None, pro
     for mode in modes:
         sw = compiled_sweep(cat, rules, mode)
         comp, fn, components = sw.compiled, sw.fn, sw.compiled.components
+        optional = cat.rulesets[rules].modes[mode].optional
         gpu_entries = [cat.kind("gpu")[g] for g in gpus]
         rows_of: dict = {}  # GPUs of the layout -> the GPU rows (device.count is the layout's size)
         for model in models:
@@ -76,13 +77,13 @@ def run(cat, models, modes, precisions, gpus, rules="default", options=None, pro
                     done += len(gpus)
                     continue
                 if results is None:
-                    yield from _one_by_one(comp, facts, sw.gpu_leaves, gpu_rows, model, mode, pname, gpus)
+                    yield from _one_by_one(comp, facts, sw.gpu_leaves, gpu_rows, model, mode, pname, gpus, optional)
                 else:
                     for g, (ok, total, usable, fits, *values) in zip(gpus, results):
                         if not ok:
                             yield Row(model, mode, pname, g, 0.0, 0.0, False, {}, "breaks a layout constraint")
                         else:
-                            yield Row(model, mode, pname, g, total, usable, bool(fits), dict(zip(components, values)))
+                            yield Row(model, mode, pname, g, total, usable, bool(fits), _shown(dict(zip(components, values)), optional))
                 done += len(gpus)
                 if progress:
                     progress(done, total_n)
@@ -118,7 +119,7 @@ def _gpu_fact(gpu, leaf: str, n: float):
     return [n] if field == "count" else [gpu.facts[field]]
 
 
-def _one_by_one(comp, facts, gpu_leaves, gpu_rows, model, mode, pname, gpus):
+def _one_by_one(comp, facts, gpu_leaves, gpu_rows, model, mode, pname, gpus, optional=()):
     """The located evaluator, GPU by GPU: a failing GPU's row carries the rule and its file:line."""
     from ..backends.compiler import run as run_rules
 
@@ -132,4 +133,10 @@ def _one_by_one(comp, facts, gpu_leaves, gpu_rows, model, mode, pname, gpus):
         if not all(v[c] for c in comp.constraints):
             yield Row(model, mode, pname, g, 0.0, 0.0, False, {}, "breaks a layout constraint")
         else:
-            yield Row(model, mode, pname, g, v["total"], v["usable_memory_per_gpu"], bool(v["fits"]), {c: v[c] for c in comp.components})
+            yield Row(model, mode, pname, g, v["total"], v["usable_memory_per_gpu"], bool(v["fits"]),
+                      _shown({c: v[c] for c in comp.components}, optional))
+
+
+def _shown(components: dict, optional) -> dict:
+    """The components as a single evaluation lists them: an optional one only when not zero."""
+    return {c: v for c, v in components.items() if not (c in optional and v == 0)} if optional else components
