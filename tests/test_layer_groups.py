@@ -207,3 +207,28 @@ def test_a_classic_model_lists_no_recurrent_state():
     r = vramrules.evaluate("llama3.1-8b", "inference")
     assert "recurrent_state" not in [c.name for c in r.components]
     assert r.values["recurrent_state"] == 0
+
+
+# The architecture fields of nvidia/NVIDIA-Nemotron-Nano-9B-v2's published config.json
+# (https://huggingface.co/nvidia/NVIDIA-Nemotron-Nano-9B-v2/blob/main/config.json); the whole
+# file is not in tests/cases/hf (SOURCES.yaml: not found in a source this work could read).
+NEMOTRON_NANO_9B_V2 = {
+    "model_type": "nemotron_h", "vocab_size": 131072, "hidden_size": 4480, "intermediate_size": 15680, "num_hidden_layers": 56,
+    "num_attention_heads": 40, "num_key_value_heads": 8, "head_dim": 128, "max_position_embeddings": 131072,
+    "hybrid_override_pattern": "M-M-M-MM-M-M-M*-M-M-M*-M-M-M-M*-M-M-M-M*-M-MM-M-M-M-M-M-",
+    "mamba_num_heads": 128, "mamba_head_dim": 80, "n_groups": 8, "ssm_state_size": 128, "conv_kernel": 4, "tie_word_embeddings": False,
+}
+
+
+def test_nemotron_h_blocks_are_mamba2_attention_or_mlp(tmp_path):
+    """One mixer per block (hybrid_override_pattern: 27 Mamba-2, 4 attention, 25 MLP blocks); the
+    model card's 8.89B parameters; 4 attention layers of 56 make a KV cache 14x below all-attention."""
+    (tmp_path / "config.json").write_text(json.dumps(NEMOTRON_NANO_9B_V2))
+    r = vramrules.evaluate(mode="inference", model_config=str(tmp_path), seq_len=131072)
+    groups = r.scenario.model.facts
+    assert dict(zip(groups["group.recurrent"], groups["group.count"]))["mamba2"] == 27
+    assert r.values["attention_layers"] == 4
+    assert abs(r.values["params_total"] / 8.89e9 - 1) < 0.005
+    assert r.component("kv_cache").memory.bytes == 4 * 131072 * 2 * 8 * 128 * 2 == 2 * 2**30
+    conv = (4 - 1) * (128 * 80 + 2 * 8 * 128)  # (d_conv - 1) x (inner + 2 groups x state)
+    assert r.component("recurrent_state").memory.bytes == 27 * (conv + 128 * 80 * 128) * 2

@@ -17,7 +17,7 @@ from . import hf_layers, jsondoc
 from .localfile import read_limited
 
 FAMILIES = ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gemma", "gemma2", "gemma3", "gemma3_text",
-            "phi3", "deepseek_v3", "gpt_oss", "qwen3_next", "jamba")
+            "phi3", "deepseek_v3", "gpt_oss", "qwen3_next", "jamba", "nemotron_h")
 MAX_CONFIG_BYTES = MAX_FILE_BYTES
 HINT = "fix '{key}' in {file}, or write the models.yaml entry by hand"
 
@@ -174,11 +174,13 @@ def _core(f: _Config, family: str) -> dict:
         "mlp_bias": f.bool("mlp_bias", False),
     }
     dense_mlp = ("llama", "mistral", "phi3", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "gemma3_text", "deepseek_v3", "qwen2_moe", "qwen3_moe",
-                 "qwen3_next", "jamba")
+                 "qwen3_next", "jamba", "nemotron_h")
     if family in dense_mlp and (family not in ("qwen2_moe", "qwen3_moe", "deepseek_v3", "qwen3_next") or f.has("intermediate_size")):
         entry["intermediate_size"] = f.need("intermediate_size", "intermediate_size")
     if family in ("qwen2", "qwen2_moe"):
         entry["attention_bias"] = True  # Qwen2Attention: q, k, v with bias, o without
+    if family == "nemotron_h":
+        entry.update(mlp="plain", norms_per_layer=1)  # NemotronHMLP: up and down with relu2; NemotronHBlock: one norm, one mixer
     return entry
 
 
@@ -286,6 +288,13 @@ def _hybrid(f: _Config, family: str, entry: dict):
                         "conv_bias": f.bool("mamba_conv_bias", True), "proj_bias": f.bool("mamba_proj_bias", False),
                         "inner_norm": False, "dt_norms": True}
         layers = hf_layers.jamba(f, L, entry.get("moe", {}).get("num_experts", 0))
+    elif family == "nemotron_h":
+        heads, head_dim = f.need("mamba_num_heads", "ssm.num_heads"), f.need("mamba_head_dim", "ssm.head_dim")
+        entry["ssm"] = {"inner_size": heads * head_dim, "num_heads": heads, "head_dim": head_dim,
+                        "state_size": f.need("ssm_state_size", "ssm.state_size"), "n_groups": f.int("n_groups", 8, field="ssm.n_groups"),
+                        "conv_kernel": f.int("conv_kernel", 4, field="ssm.conv_kernel"),
+                        "conv_bias": f.bool("use_conv_bias", True), "proj_bias": f.bool("use_bias", False), "inner_norm": True}
+        layers = hf_layers.nemotron_h(f, L)
     else:
         return
     entry["layers"] = hf_layers.groups(layers)
