@@ -232,3 +232,29 @@ def test_nemotron_h_blocks_are_mamba2_attention_or_mlp(tmp_path):
     assert r.component("kv_cache").memory.bytes == 4 * 131072 * 2 * 8 * 128 * 2 == 2 * 2**30
     conv = (4 - 1) * (128 * 80 + 2 * 8 * 128)  # (d_conv - 1) x (inner + 2 groups x state)
     assert r.component("recurrent_state").memory.bytes == 27 * (conv + 128 * 80 * 128) * 2
+
+
+# The architecture fields of Qwen/Qwen3-Next-80B-A3B-Instruct's published config.json
+# (https://huggingface.co/Qwen/Qwen3-Next-80B-A3B-Instruct/blob/main/config.json), the same
+# architecture as Qwen/Qwen3-Coder-Next; the whole file is not in tests/cases/hf (SOURCES.yaml).
+QWEN3_NEXT_80B = {
+    "model_type": "qwen3_next", "hidden_size": 2048, "num_hidden_layers": 48, "vocab_size": 151936, "head_dim": 256,
+    "num_attention_heads": 16, "num_key_value_heads": 2, "num_experts": 512, "num_experts_per_tok": 10, "moe_intermediate_size": 512,
+    "shared_expert_intermediate_size": 512, "intermediate_size": 5120, "linear_num_key_heads": 16, "linear_key_head_dim": 128,
+    "linear_num_value_heads": 32, "linear_value_head_dim": 128, "linear_conv_kernel_dim": 4, "full_attention_interval": 4,
+    "tie_word_embeddings": False, "max_position_embeddings": 262144,
+}
+
+
+def test_qwen3_next_counts_its_gated_deltanet_and_gated_attention_exactly(tmp_path):
+    """79,674,391,296 parameters and 3,874,929,408 active: the tensor totals of the checkpoint
+    without its multi-token-prediction weights (the model card: 80B total, 3B activated); 12 of 48
+    layers attend, the other 36 carry a 32 x 128 x 128 state per sequence."""
+    (tmp_path / "config.json").write_text(json.dumps(QWEN3_NEXT_80B))
+    r = vramrules.evaluate(mode="inference", model_config=str(tmp_path), seq_len=32768)
+    assert r.values["params_total"] == 79_674_391_296
+    assert r.values["params_active"] == 3_874_929_408
+    assert r.values["attention_layers"] == 12
+    assert r.component("kv_cache").memory.bytes == 12 * 32768 * 2 * 2 * 256 * 2
+    conv = (4 - 1) * (2 * 16 * 128 + 32 * 128)  # (kernel - 1) x (q + k + v widths)
+    assert r.component("recurrent_state").memory.bytes == 36 * (conv + 32 * 128 * 128) * 2
