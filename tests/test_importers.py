@@ -26,7 +26,6 @@ CATALOG_IDS = set(vramrules.load_catalog().kind("model"))
 # configs in tests/cases/hf/ (SOURCES.yaml says where each is from) that the importer does not
 # read yet, with the part of issue 14 they wait for; every other config must import
 NOT_YET_IMPORTED = {
-    "opt-1.3b": "opt: learned positions, LayerNorm (issue 14)",
 }
 
 

@@ -17,7 +17,7 @@ from . import hf_layers, jsondoc
 from .localfile import read_limited
 
 FAMILIES = ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gemma", "gemma2", "gemma3", "gemma3_text",
-            "phi3", "deepseek_v3", "gpt_oss", "qwen3_next", "jamba", "nemotron_h")
+            "phi3", "deepseek_v3", "gpt_oss", "qwen3_next", "jamba", "nemotron_h", "opt")
 MAX_CONFIG_BYTES = MAX_FILE_BYTES
 HINT = "fix '{key}' in {file}, or write the models.yaml entry by hand"
 
@@ -181,6 +181,18 @@ def _core(f: _Config, family: str) -> dict:
         entry["attention_bias"] = True  # Qwen2Attention: q, k, v with bias, o without
     if family == "nemotron_h":
         entry.update(mlp="plain", norms_per_layer=1)  # NemotronHMLP: up and down with relu2; NemotronHBlock: one norm, one mixer
+    if family == "opt":
+        # OPTDecoderLayer: fc1/fc2 with ReLU, LayerNorms with bias, every projection with bias (enable_bias);
+        # OPTLearnedPositionalEmbedding has max_position_embeddings + 2 rows (offset 2)
+        bias = f.bool("enable_bias", True)
+        entry.update(intermediate_size=f.need("ffn_dim", "intermediate_size"), mlp="plain", norm="layer",
+                     attention_bias=bias, attention_out_bias=bias, mlp_bias=bias, tie_word_embeddings=f.bool("tie_word_embeddings", True),
+                     position_embeddings=entry["max_context"] + 2)
+        if f.int("word_embed_proj_dim", hidden, field="hidden_size") != hidden:
+            f.fail("word_embed_proj_dim", f"differs from hidden_size {hidden}: OPT's project_in/project_out are not imported",
+                   "write the models.yaml entry by hand (extra_params for the two projections)")
+        if not f.bool("do_layer_norm_before", True):
+            f.fail("do_layer_norm_before", "post-norm OPT (no final LayerNorm) is not imported", "write the models.yaml entry by hand")
     return entry
 
 
