@@ -144,11 +144,17 @@ def scan(path: Path, shown: str | None = None) -> tuple[dict, list[dict]]:
     quants = _quant_sizes()
     f, size = open_regular(path, shown)
     with f:
-        w = _Walk(f, size, shown)
-        try:
-            return _scan(w, quants)
-        except OSError as exc:
-            raise DataError([Problem(Location(shown), "", f"cannot read: {exc.strerror or exc}")]) from None
+        return scan_stream(f, size, shown, quants)
+
+
+def scan_stream(f, size: int, shown: str, quants: dict | None = None) -> tuple[dict, list[dict]]:
+    """scan() of any binary stream of `size` bytes that has read(n) and seek(n, 1): an open
+    file, or the bytes of a file on the Hub fetched by range requests as they are read."""
+    w = _Walk(f, size, shown)
+    try:
+        return _scan(w, quants if quants is not None else _quant_sizes())
+    except OSError as exc:
+        raise DataError([Problem(Location(shown), "", f"cannot read: {exc.strerror or exc}")]) from None
 
 
 def _scan(w: _Walk, quants: dict):
@@ -273,6 +279,42 @@ class _Meta:
 def read(path: Path) -> dict:
     shown = str(path)
     meta, tensor_list = scan(path, shown)
+    return entry_of(meta, tensor_list, shown, path.stem)
+
+
+SPLIT_COUNT = "split.count"
+
+
+def split_count(meta: dict) -> int:
+    """How many files the model is split over (llama.cpp's gguf-split: split.count), 1 if not."""
+    vtype, value = meta.get(SPLIT_COUNT, (None, 1))
+    return value if vtype in INTEGERS and isinstance(value, int) and value > 0 else 1
+
+
+def entry_of_parts(parts: list[tuple[dict, list[dict], str]], stem: str) -> dict:
+    """entry_of() of a model split over several files ([(metadata, tensors, shown)], in order):
+    the first holds the metadata, every part its own tensors; each must say it is part i of n."""
+    n = len(parts)
+    names: dict = {}
+    tensor_list = []
+    for i, (meta, tensors, shown) in enumerate(parts):
+        m = _Meta(meta, shown)
+        count = m.number(SPLIT_COUNT, 1, field=None)
+        number = m.number("split.no", 0, minimum=0, field=None)
+        if count != n or number != i:
+            m.fail(f"this file says it is part {number + 1} of {count}, read as part {i + 1} of {n}", "split.no",
+                   "give the first part of a complete split (name-00001-of-0000N.gguf)")
+        for t in tensors:
+            if t["name"] in names:
+                m.fail(f"the tensor is also in {names[t['name']]}", t["pointer"], "the parts of a split hold each tensor once")
+            names[t["name"]] = shown
+        tensor_list += tensors
+    return entry_of(parts[0][0], tensor_list, parts[0][2], stem)
+
+
+def entry_of(meta: dict, tensor_list: list[dict], shown: str, stem: str) -> dict:
+    """The models.yaml entry of a scanned GGUF (scan() or scan_stream()); `stem` names it when
+    its metadata does not."""
     m = _Meta(meta, shown)
     arch = m.string("general.architecture")
     family = ARCHS.get(arch)
@@ -286,7 +328,7 @@ def read(path: Path) -> dict:
     tensors = {t["name"]: t for t in tensor_list}
     entry = _architecture(m, arch, family, tensors)
     if not entry["name"]:
-        entry["name"] = path.stem
+        entry["name"] = stem
     _experts_and_window(m, arch, family, entry)
     nbytes, params = 0, 0
     dtypes: dict[str, int] = {}

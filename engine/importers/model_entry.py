@@ -41,32 +41,58 @@ def from_path(path, ident: str | None = None, data=(), sets=(), precision_given:
     if _is_gguf(p):  # by name: a pipe or device called x.gguf is refused by the GGUF reader, not read as JSON
         from .gguf_file import read
 
-        entry = read(p)
-        shown = str(p)
-        entry["source"] = f"GGUF metadata and tensor table of {p.name}"
-        counted = entry["checkpoint_params"]
-        entry["params"] = counted
-        entry["params_source"] = f"counted from the GGUF tensor table of {p.name}"
-        if "native_precision" not in entry:
-            entry["native_precision"] = "bf16"
-        return ident, entry, shown
+        return ident, gguf_entry(read(p), p.name), str(p)
     cfg, shown = hf_config.read(p)
-    entry = hf_config.convert(cfg, shown, precision_given=True)  # a format the data lacks: decided below
-    entry["source"] = f"{shown} (imported by vramrules)"
     folder = p if p.is_dir() else p.parent
     summary = safetensors.summarize(folder, hf_config.packed_bits(cfg, shown)) if folder.is_dir() else None
+    where = f"in {folder} ({len(summary['files'])} file(s))" if summary else ""
+    return ident, config_entry(ident, cfg, shown, summary, where, data, sets, precision_given), shown
+
+
+def gguf_entry(entry: dict, file: str) -> dict:
+    """A GGUF importer's entry (gguf_file.entry_of) completed: its source, the parameter count
+    of its tensor table, bf16 where it names no native precision. `file` names the file."""
+    entry["source"] = f"GGUF metadata and tensor table of {file}"
+    entry["params"] = entry["checkpoint_params"]
+    entry["params_source"] = f"counted from the GGUF tensor table of {file}"
+    if "native_precision" not in entry:
+        entry["native_precision"] = "bf16"
+    return entry
+
+
+def config_from_bytes(raw: bytes, shown: str):
+    """config.json's bytes as hf_config.read gives a file's: a jsondoc.Doc that keeps its text."""
+    from . import hf_config, jsondoc
+
+    cfg, text = jsondoc.load(raw, shown, "config.json")
+    if not isinstance(cfg, dict):
+        raise hf_config.ConfigProblem(shown, "config.json must hold a JSON object")
+    doc = jsondoc.Doc(cfg)
+    doc.text, doc.shown = text, shown
+    return doc
+
+
+def config_entry(ident: str, cfg, shown: str, summary: dict | None, counted: str, data=(), sets=(), precision_given: bool = False,
+                 source: str | None = None) -> dict:
+    """The entry of a config.json (`cfg`, read from `shown`) and what safetensors.summarize or
+    safetensors.count found in its checkpoint (`summary`, None when there are no tensors to
+    weigh); `counted` says where they were counted ('in FOLDER (N file(s))')."""
+    from . import hf_config
+
+    entry = hf_config.convert(cfg, shown, precision_given=True)  # a format the data lacks: decided below
+    entry["source"] = source or f"{shown} (imported by vramrules)"
     if summary:
         entry["checkpoint_bytes"] = f"{summary['bytes']} B"
         entry["checkpoint_params"] = summary["params"]
         entry["checkpoint_dtypes"] = {k: f"{v} B" for k, v in sorted(summary["dtypes"].items())}
         entry["params"] = summary["params"]
-        entry["params_source"] = f"counted from the safetensors headers in {folder} ({len(summary['files'])} file(s))"
+        entry["params_source"] = f"counted from the safetensors headers {counted}"
     else:
         if not precision_given and "native_precision" not in entry:
             hf_config.quantized_precision(hf_config.config_fields(cfg, shown))  # no tensors to weigh: an unknown format is an error
         entry["params"] = derived_params(ident, entry, shown, data, sets)
         entry["params_source"] = "derived: params_total of the default rules over this config's fields"
-    return ident, entry, shown
+    return entry
 
 
 def derived_params(ident, entry, shown, data=(), sets=()) -> int:

@@ -50,46 +50,59 @@ def _int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def read_header(path: Path, shown: str | None = None) -> tuple[dict, int]:
-    """(header, bytes of tensor data after it) of one .safetensors file."""
-    shown = shown or str(path)
+def _bad(shown: str, message: str, hint: str = "") -> DataError:
+    return DataError([Problem(Location(shown), "", message, hint)])
 
-    def bad(message, hint=""):
-        return DataError([Problem(Location(shown), "", message, hint)])
 
-    f, size = open_regular(path, shown)
-    with f:
-        try:
-            raw = f.read(8)
-            if len(raw) != 8:
-                raise bad("not a safetensors file: shorter than its 8-byte header length")
-            (n,) = struct.unpack("<Q", raw)
-            if n > MAX_HEADER:
-                raise bad(f"safetensors header of {n} bytes is implausibly large", "is this a safetensors file?")
-            if n > size - 8:
-                raise bad(f"the header claims {n} bytes but the file holds only {size - 8} after its length", "the file is truncated, or not a safetensors file")
-            text = f.read(n)
-        except OSError as exc:
-            raise bad(f"cannot read: {exc.strerror or exc}") from None
+def header_length(raw: bytes, size: int, shown: str) -> int:
+    """The header's length from a file's first 8 bytes (`raw`; fewer when the file is shorter),
+    checked against the file's `size`."""
+    if len(raw) < 8:
+        raise _bad(shown, "not a safetensors file: shorter than its 8-byte header length")
+    (n,) = struct.unpack("<Q", raw[:8])
+    if n > MAX_HEADER:
+        raise _bad(shown, f"safetensors header of {n} bytes is implausibly large", "is this a safetensors file?")
+    if n > size - 8:
+        raise _bad(shown, f"the header claims {n} bytes but the file holds only {size - 8} after its length", "the file is truncated, or not a safetensors file")
+    return n
+
+
+def decode_header(text: bytes, n: int, size: int, shown: str) -> tuple[dict, int]:
+    """(header, bytes of tensor data after it) from the `n` header bytes that follow the length
+    (`text`, as read: fewer when the file or the answer was cut short) of a file of `size` bytes.
+    The entry point for headers read without a local file (HTTP range requests)."""
     if len(text) != n:
-        raise bad(f"the header claims {n} bytes but the file holds only {len(text)} after its length", "the file is truncated, or not a safetensors file")
+        raise _bad(shown, f"the header claims {n} bytes but the file holds only {len(text)} after its length", "the file is truncated, or not a safetensors file")
     try:
         decoded = text.decode("utf-8")
     except UnicodeDecodeError:
-        raise bad("safetensors header is not UTF-8 JSON", "is this a safetensors file?") from None
+        raise _bad(shown, "safetensors header is not UTF-8 JSON", "is this a safetensors file?") from None
     try:
         head = json.loads(decoded, object_pairs_hook=jsondoc._pairs)
     except json.JSONDecodeError as exc:
-        raise bad(f"safetensors header is not JSON ({exc.msg} at byte {8 + len(decoded[: exc.pos].encode())})", "is this a safetensors file?") from None
+        raise _bad(shown, f"safetensors header is not JSON ({exc.msg} at byte {8 + len(decoded[: exc.pos].encode())})", "is this a safetensors file?") from None
     except jsondoc.DuplicateKey as dup:
         raise DataError([Problem(Location(shown), _ptr(dup.key), "the header lists this tensor twice")]) from None
     except RecursionError:
-        raise bad("safetensors header is nested too deeply", "is this a safetensors file?") from None
+        raise _bad(shown, "safetensors header is nested too deeply", "is this a safetensors file?") from None
     except ValueError:
-        raise bad("a number in the safetensors header has more than 4300 digits") from None
+        raise _bad(shown, "a number in the safetensors header has more than 4300 digits") from None
     if not isinstance(head, dict):
-        raise bad("safetensors header is not a JSON object")
+        raise _bad(shown, "safetensors header is not a JSON object")
     return head, size - 8 - n
+
+
+def read_header(path: Path, shown: str | None = None) -> tuple[dict, int]:
+    """(header, bytes of tensor data after it) of one .safetensors file."""
+    shown = shown or str(path)
+    f, size = open_regular(path, shown)
+    with f:
+        try:
+            n = header_length(f.read(8), size, shown)
+            text = f.read(n)
+        except OSError as exc:
+            raise _bad(shown, f"cannot read: {exc.strerror or exc}") from None
+    return decode_header(text, n, size, shown)
 
 
 def header(path: Path) -> dict:
@@ -101,6 +114,12 @@ def tensors(path: Path, shown: str | None = None) -> list[tuple[str, str, int, i
     file: all problems found (up to MAX_PROBLEMS) are reported together."""
     shown = shown or str(path)
     head, data = read_header(path, shown)
+    return check_tensors(head, data, shown)
+
+
+def check_tensors(head: dict, data: int, shown: str) -> list[tuple[str, str, int, int]]:
+    """tensors() of a header already read: every entry checked against the `data` bytes of
+    tensor data that follow it."""
     where = Location(shown)
     problems: list[Problem] = []
     out, spans = [], []
@@ -252,7 +271,24 @@ def _from_index(folder: Path, index: Path, roots) -> tuple[list[Path], dict, str
     wrong = _escapes(index, roots)
     if wrong:
         raise DataError([Problem(Location(shown), "", wrong, "copy the file into the folder, or point at the folder that holds it")])
-    doc, text = jsondoc.load(read_limited(index, shown, MAX_INDEX, "an index"), shown, "the index")
+    names, found = index_names(read_limited(index, shown, MAX_INDEX, "an index"), shown)
+    f = found["fields"]
+    missing = sorted(n for n in names if not os.path.lexists(folder / n))
+    if missing:
+        raise DataError([Problem(Location(shown), "", f"the index names shards that are not in the folder: {', '.join(jsondoc._short(m) for m in missing[:3])}",
+                                 "download every shard, or point at a folder that holds the whole checkpoint")])
+    for shard, tensor in names.items():
+        wrong = _escapes(folder / shard, roots)
+        if wrong:
+            f.fail(("weight_map", tensor), f"{jsondoc._short(shard, 300)!r}: {wrong}", "copy the file into the folder, or point at the folder that holds it")
+    return [folder / n for n in sorted(names)], found, shown
+
+
+def index_names(raw: bytes, shown: str) -> tuple[dict, dict]:
+    """({shard file: the first tensor the index puts in it}, {'map': weight_map, 'fields': its
+    Fields}) of a model.safetensors.index.json's bytes; every shard name must be a file inside
+    the model's folder (relative, no '..')."""
+    doc, text = jsondoc.load(raw, shown, "the index")
     if not isinstance(doc, dict):
         raise DataError([Problem(Location(shown), "", "the index must hold a JSON object")])
     f = jsondoc.Fields(doc, shown, text, "")
@@ -271,15 +307,13 @@ def _from_index(folder: Path, index: Path, roots) -> tuple[list[Path], dict, str
             f.fail(("weight_map", tensor), f"{jsondoc._short(shard, 300)!r} is not a file inside the model folder",
                    "an index may only name files in its own folder")
         names.setdefault(str(PurePosixPath(shard)), tensor)
-    missing = sorted(n for n in names if not os.path.lexists(folder / n))
-    if missing:
-        raise DataError([Problem(Location(shown), "", f"the index names shards that are not in the folder: {', '.join(jsondoc._short(m) for m in missing[:3])}",
-                                 "download every shard, or point at a folder that holds the whole checkpoint")])
-    for shard, tensor in names.items():
-        wrong = _escapes(folder / shard, roots)
-        if wrong:
-            f.fail(("weight_map", tensor), f"{jsondoc._short(shard, 300)!r}: {wrong}", "copy the file into the folder, or point at the folder that holds it")
-    return [folder / n for n in sorted(names)], {"map": weight_map, "fields": f}, shown
+    return names, {"map": weight_map, "fields": f}
+
+
+def series(label: str, names: list[str]) -> list[str]:
+    """The complete shard series among `names` (.safetensors files of one folder, no index), as
+    plan() takes it from a folder; `label` names the folder in messages."""
+    return _series(Path(label), names)
 
 
 def files(folder: Path) -> list[Path]:
@@ -296,31 +330,39 @@ def summarize(folder: Path, packed_bits: int = 4) -> dict | None:
     shards, index, _ = plan(folder)
     if not shards:
         return None
+    return count(((str(s), tensors(s, str(s))) for s in shards), packed_bits, index, lambda shard: str(folder / PurePosixPath(shard)), str(folder))
+
+
+def count(shards, packed_bits: int = 4, index: dict | None = None, place=None, where: str = "") -> dict:
+    """summarize() of shards read by any means: `shards` yields (shown, tensors() of it) per
+    shard; `place(name)` is the shown name of the shard an index entry names (checked against
+    where each tensor was found); `where` names the checkpoint."""
     params, nbytes = 0, 0
     dtypes: dict[str, int] = {}
     stored: dict[str, str] = {}
-    for shard in shards:
-        shown = str(shard)
-        for name, dtype, count, size in tensors(shard, shown):
+    read = []
+    for shown, found in shards:
+        read.append(shown)
+        for name, dtype, n, size in found:
             if name in stored:
-                raise DataError([Problem(Location(shown), _ptr(name), f"this tensor is also stored in {Path(stored[name]).name}",
+                raise DataError([Problem(Location(shown), _ptr(name), f"this tensor is also stored in {PurePosixPath(stored[name]).name}",
                                          "a checkpoint stores each tensor once")])
             stored[name] = shown
             leaf = name.rsplit(".", 1)[-1]
             if leaf == "qweight" and dtype == "I32":
-                if (count * 32) % packed_bits:
-                    raise DataError([Problem(Location(shown), _ptr(name), f"{count} int32 values do not hold a whole number of {packed_bits}-bit weights",
+                if (n * 32) % packed_bits:
+                    raise DataError([Problem(Location(shown), _ptr(name), f"{n} int32 values do not hold a whole number of {packed_bits}-bit weights",
                                              "check quantization_config.bits in config.json")])
-                params += count * 32 // packed_bits
+                params += n * 32 // packed_bits
             elif leaf not in OVERHEAD:
-                params += count
+                params += n
             nbytes += size
             dtypes[dtype] = dtypes.get(dtype, 0) + size
-    if index:
+    if index and place is not None:
         for tensor, shard in index["map"].items():
-            if stored.get(tensor) != str(folder / PurePosixPath(shard)):
+            if stored.get(tensor) != place(shard):
                 index["fields"].fail(("weight_map", tensor), f"the index puts this tensor in {jsondoc._short(shard)}, whose header lacks it",
                                      "the index and the shards disagree; download them again")
     if params <= 0:
-        raise DataError([Problem(Location(str(folder)), "", "the checkpoint's tensors hold no parameters")])
-    return {"params": params, "bytes": nbytes, "dtypes": dtypes, "files": [str(s) for s in shards]}
+        raise DataError([Problem(Location(where), "", "the checkpoint's tensors hold no parameters")])
+    return {"params": params, "bytes": nbytes, "dtypes": dtypes, "files": read}
