@@ -17,7 +17,10 @@ from . import hf_layers, jsondoc
 from .localfile import read_limited
 
 FAMILIES = ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gemma", "gemma2", "gemma3", "gemma3_text",
-            "phi3", "deepseek_v3", "gpt_oss", "qwen3_next", "jamba", "nemotron_h", "opt")
+            "phi3", "deepseek_v3", "gpt_oss", "qwen3_next", "qwen3_5_text", "qwen3_5_moe_text", "jamba", "nemotron_h", "falcon_h1",
+            "granitemoehybrid", "mamba2", "opt")
+# families read as another one: the same modules under another model_type
+LIKE = {"qwen3_5_text": "qwen3_next", "qwen3_5_moe_text": "qwen3_next"}
 MAX_CONFIG_BYTES = MAX_FILE_BYTES
 HINT = "fix '{key}' in {file}, or write the models.yaml entry by hand"
 
@@ -117,7 +120,9 @@ def convert(cfg: dict, shown: str, precision_given: bool = False) -> dict:
                           "supported: " + ", ".join(FAMILIES) + "; or write the models.yaml entry by hand")
     f = _Config(cfg, shown, top.text, HINT, origin=origin)
     f.family, f.missing = family, []
-    entry = _core(f, family)
+    family = LIKE.get(family, family)
+    entry = _ssm_only(f) if family == "mamba2" else _core(f, family)
+    entry["family"] = f.family
     f.missing_error()  # the sizes everything below divides by
     L = entry["num_layers"]
     window = f.int("sliding_window", 0, minimum=0, field="sliding_window")
@@ -137,11 +142,38 @@ def convert(cfg: dict, shown: str, precision_given: bool = False) -> dict:
     return entry
 
 
+def _ssm_only(f: _Config) -> dict:
+    """Mamba-2 (Mamba2ForCausalLM): every block one norm and one Mamba-2 mixer, no attention, no
+    MLP, no position limit."""
+    hidden, L = f.need("hidden_size", "hidden_size"), f.need("num_hidden_layers", "num_layers")
+    heads, head_dim = f.need("num_heads", "ssm.num_heads"), f.need("head_dim", "ssm.head_dim")
+    return {"name": _name(f, "mamba2"), "family": "mamba2", "hidden_size": hidden, "num_layers": L,
+            "num_attention_heads": 0, "num_kv_heads": 0, "head_dim": 0,
+            "vocab_size": f.need("vocab_size", "vocab_size"), "tie_word_embeddings": f.bool("tie_word_embeddings", False),
+            "max_context": 1_000_000_000,  # a recurrent model has no position limit: the schema's largest figure stands for none
+            "mlp": "gated", "norm": "rms", "norms_per_layer": 1,
+            "ssm": {"inner_size": heads * head_dim, "num_heads": heads, "head_dim": head_dim, "state_size": f.need("state_size", "ssm.state_size"),
+                    "n_groups": f.int("n_groups", 8, field="ssm.n_groups"), "conv_kernel": f.int("conv_kernel", 4, field="ssm.conv_kernel"),
+                    "conv_bias": f.bool("use_conv_bias", True), "proj_bias": f.bool("use_bias", False), "inner_norm": True},
+            "layers": [{"count": L, "attention": "none", "recurrent": "mamba2", "mlp": "none"}]}
+
+
+def _name(f: _Config, family: str) -> str:
+    name = f.data.get("_name_or_path")
+    if not (isinstance(name, str) and name.strip() and len(name) <= 200 and name.isprintable()):
+        shown_path = Path(f.shown)
+        name = (shown_path.parent.name if shown_path.name == "config.json" else shown_path.stem) or family
+    return name
+
+
 def _core(f: _Config, family: str) -> dict:
     """The fields every family has: sizes, heads, vocabulary, norms, biases."""
     hidden = f.need("hidden_size", "hidden_size")
     heads = f.need("num_attention_heads", "num_attention_heads")
-    L = f.need("num_hidden_layers", "num_layers")
+    if family == "nemotron_h" and not f.has("num_hidden_layers") and f.has("layers_block_type"):
+        L = len(f.list("layers_block_type"))  # transformers 5 writes the block list and derives the count
+    else:
+        L = f.need("num_hidden_layers", "num_layers")
     kv = f.int("num_key_value_heads", heads, field="num_kv_heads")
     if heads % kv:
         f.fail("num_key_value_heads", f"{kv} does not divide num_attention_heads {heads}")
@@ -150,12 +182,8 @@ def _core(f: _Config, family: str) -> dict:
         head_dim = hidden // heads  # as the model code computes it
         if head_dim < 1:
             f.fail("num_attention_heads", f"{heads} heads leave no head_dim for hidden_size {hidden}")
-    name = f.data.get("_name_or_path")
-    if not (isinstance(name, str) and name.strip() and len(name) <= 200 and name.isprintable()):
-        shown_path = Path(f.shown)
-        name = (shown_path.parent.name if shown_path.name == "config.json" else shown_path.stem) or family
     entry = {
-        "name": name,
+        "name": _name(f, family),
         "family": family,
         "hidden_size": hidden,
         "num_layers": L,
@@ -174,13 +202,17 @@ def _core(f: _Config, family: str) -> dict:
         "mlp_bias": f.bool("mlp_bias", False),
     }
     dense_mlp = ("llama", "mistral", "phi3", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "gemma3_text", "deepseek_v3", "qwen2_moe", "qwen3_moe",
-                 "qwen3_next", "jamba", "nemotron_h")
+                 "qwen3_next", "jamba", "nemotron_h", "falcon_h1")
     if family in dense_mlp and (family not in ("qwen2_moe", "qwen3_moe", "deepseek_v3", "qwen3_next") or f.has("intermediate_size")):
         entry["intermediate_size"] = f.need("intermediate_size", "intermediate_size")
     if family in ("qwen2", "qwen2_moe"):
         entry["attention_bias"] = True  # Qwen2Attention: q, k, v with bias, o without
     if family == "nemotron_h":
         entry.update(mlp="plain", norms_per_layer=1)  # NemotronHMLP: up and down with relu2; NemotronHBlock: one norm, one mixer
+    if family == "granitemoehybrid":
+        entry["attention_out_bias"] = entry["attention_bias"]  # GraniteMoeHybridAttention: o_proj has attention_bias too
+    if family == "falcon_h1":
+        entry["attention_out_bias"] = entry["attention_bias"]  # FalconH1Attention: o_proj has attention_bias too
     if family == "opt":
         # OPTDecoderLayer: fc1/fc2 with ReLU, LayerNorms with bias, every projection with bias (enable_bias);
         # OPTLearnedPositionalEmbedding has max_position_embeddings + 2 rows (offset 2)
@@ -204,7 +236,13 @@ def _mixture(f: _Config, family: str, entry: dict):
     elif family == "jamba":
         if f.int("num_experts", 16) > 1:  # JambaSparseMoeBlock: a router and num_experts JambaMLPs of intermediate_size
             entry["moe"] = _experts(f, "num_experts", "intermediate_size")
-    elif family in ("qwen2_moe", "qwen3_moe", "qwen3_next"):
+    elif family == "granitemoehybrid":
+        shared = f.need("shared_intermediate_size", "moe.shared_expert_intermediate_size")
+        if f.int("num_local_experts", 0, minimum=0) > 0:  # GraniteMoeHybridMoE beside the always-present shared MLP
+            entry["moe"] = {**_experts(f, "num_local_experts", "intermediate_size"), "shared_experts": 1, "shared_expert_intermediate_size": shared}
+        else:  # only GraniteMoeHybridMLP, a gated MLP of shared_intermediate_size
+            entry["intermediate_size"] = shared
+    elif family in ("qwen2_moe", "qwen3_moe") or family == "qwen3_next" and f.has("num_experts"):  # Qwen3.5's dense models have none
         moe = _experts(f, "num_experts", "moe_intermediate_size")
         shared = f.int("shared_expert_intermediate_size", 0, minimum=0, field="moe.shared_expert_intermediate_size")
         if shared:
@@ -284,6 +322,12 @@ def _hybrid(f: _Config, family: str, entry: dict):
     L = entry["num_layers"]
     if family == "qwen3_next":
         entry["attention_gate"] = f.bool("attn_output_gate", True)  # Qwen3NextAttention: q_proj is 2 x heads x head_dim wide
+        dtype = f.str("mamba_ssm_dtype")
+        if dtype is not None:  # Qwen3.5 declares the state's dtype (float32)
+            widths = {"float32": "32 bit", "bfloat16": "16 bit", "float16": "16 bit"}
+            if dtype not in widths:
+                f.fail("mamba_ssm_dtype", f"must be one of {', '.join(widths)}, got {jsondoc.describe(dtype)}")
+            entry["recurrent_state_bits"] = widths[dtype]
         entry["linear_attention"] = {"num_key_heads": f.need("linear_num_key_heads", "linear_attention.num_key_heads"),
                                      "num_value_heads": f.need("linear_num_value_heads", "linear_attention.num_value_heads"),
                                      "key_head_dim": f.need("linear_key_head_dim", "linear_attention.key_head_dim"),
@@ -307,6 +351,23 @@ def _hybrid(f: _Config, family: str, entry: dict):
                         "conv_kernel": f.int("conv_kernel", 4, field="ssm.conv_kernel"),
                         "conv_bias": f.bool("use_conv_bias", True), "proj_bias": f.bool("use_bias", False), "inner_norm": True}
         layers = hf_layers.nemotron_h(f, L)
+    elif family in ("falcon_h1", "granitemoehybrid"):
+        hidden = entry["hidden_size"]
+        heads, head_dim = f.need("mamba_n_heads", "ssm.num_heads"), f.need("mamba_d_head", "ssm.head_dim")
+        inner = f.int("mamba_expand", 2) * hidden
+        if family == "falcon_h1" and f.has("mamba_d_ssm"):  # FalconH1Mixer: mamba_d_ssm, else mamba_expand x hidden
+            inner = f.int("mamba_d_ssm", field="ssm.inner_size")
+        entry["ssm"] = {"inner_size": inner, "num_heads": heads, "head_dim": head_dim,
+                        "state_size": f.need("mamba_d_state", "ssm.state_size"), "n_groups": f.int("mamba_n_groups", 1, field="ssm.n_groups"),
+                        "conv_kernel": f.int("mamba_d_conv", 4, field="ssm.conv_kernel"), "conv_bias": f.bool("mamba_conv_bias", True),
+                        "proj_bias": f.bool("mamba_proj_bias", False),
+                        "inner_norm": f.bool("mamba_rms_norm", False) if family == "falcon_h1" else True}
+        if family == "falcon_h1":
+            if f.bool("projectors_bias", False) != entry["ssm"]["proj_bias"]:
+                f.fail("projectors_bias", "differs from mamba_proj_bias: one bias flag for in_proj and out_proj is imported", "write the models.yaml entry by hand")
+            layers = [("full", 0, "mamba2", "dense")] * L  # FalconH1DecoderLayer: attention and Mamba-2 side by side, then the MLP
+        else:
+            layers = hf_layers.granite_hybrid(f, L, entry.get("moe", {}).get("num_experts", 0))
     else:
         return
     entry["layers"] = hf_layers.groups(layers)

@@ -62,16 +62,27 @@ def qwen3_next(f: jsondoc.Fields, L: int, experts: int) -> list[Layer]:
 
 def nemotron_h(f: jsondoc.Fields, L: int) -> list[Layer]:
     """Nemotron-H: `hybrid_override_pattern`, one character per block - M a Mamba-2 mixer,
-    * attention, - an MLP (NemotronHBlock: one mixer per block)."""
-    pattern = f.str("hybrid_override_pattern")
+    * attention, - an MLP (NemotronHBlock: one mixer per block); transformers 5 writes the same
+    as `layers_block_type` (linear_attention, full_attention, mlp)."""
+    if f.has("layers_block_type"):
+        spelled = {"mamba": "M", "linear_attention": "M", "attention": "*", "full_attention": "*", "mlp": "-", "moe": "E"}
+        blocks = f.list("layers_block_type")
+        if len(blocks) != L:
+            f.fail("layers_block_type", f"lists {len(blocks)} blocks, but num_hidden_layers is {L}")
+        for b in blocks:
+            if not isinstance(b, str) or b not in spelled:
+                f.fail("layers_block_type", f"must list block kinds from {', '.join(sorted(spelled))}, got {jsondoc.describe(b)}")
+        pattern, key = "".join(spelled[b] for b in blocks), "layers_block_type"
+    else:
+        pattern, key = f.str("hybrid_override_pattern"), "hybrid_override_pattern"
     if pattern is None:
         f.fail("hybrid_override_pattern", "missing 'hybrid_override_pattern'")
     if len(pattern) != L:
-        f.fail("hybrid_override_pattern", f"has {len(pattern)} blocks, but num_hidden_layers is {L}")
+        f.fail(key, f"has {len(pattern)} blocks, but num_hidden_layers is {L}")
     kinds = {"M": ("none", 0, "mamba2", "none"), "*": ("full", 0, "none", "none"), "-": ("none", 0, "none", "dense")}
     for c in pattern:
         if c not in kinds:
-            f.fail("hybrid_override_pattern", f"block kind {c!r} is not one vramrules imports (M: Mamba-2, *: attention, -: MLP)")
+            f.fail(key, f"block kind {c!r} is not one vramrules imports (M: Mamba-2, *: attention, -: MLP; the MoE blocks of Nemotron 3 are not yet)")
     return [kinds[c] for c in pattern]
 
 
@@ -88,9 +99,17 @@ def jamba(f: jsondoc.Fields, L: int, experts: int) -> list[Layer]:
 
 
 def granite_hybrid(f: jsondoc.Fields, L: int, experts: int) -> list[Layer]:
-    """Granite 4.0-H: `layer_types` of mamba and attention layers, each with the MoE block (or
-    only the shared MLP when the model has no experts)."""
-    mixers = layer_kinds(f, L, {"mamba": "mamba2", "attention": "full"})
+    """Granite 4.0-H: `layer_types` (or `layers_block_type`) of mamba and attention layers -
+    transformers 5 spells them linear_attention and full_attention - each with the MoE block and
+    the shared MLP (only the shared MLP when the model has no experts)."""
+    spelled = {"mamba": "mamba2", "attention": "full", "linear_attention": "mamba2", "full_attention": "full"}
+    if f.has("layers_block_type") and not f.has("layer_types"):
+        blocks = f.list("layers_block_type")
+        if len(blocks) != L or any(b not in spelled for b in blocks if isinstance(b, str)) or not all(isinstance(b, str) for b in blocks):
+            f.fail("layers_block_type", f"must list {L} layer kinds from {', '.join(sorted(spelled))}")
+        mixers = [spelled[b] for b in blocks]
+    else:
+        mixers = layer_kinds(f, L, spelled)
     mlp = "moe" if experts else "dense"
     return [("full", 0, "none", mlp) if m == "full" else ("none", 0, "mamba2", mlp) for m in mixers]
 

@@ -176,7 +176,7 @@ def _modes(m, problems) -> dict:
         mode.constraints = parent.constraints + mode.constraints
         mode.host = mode.host if "host" in spec else list(parent.host)
         mode.preallocated = mode.preallocated if "preallocated" in spec else list(parent.preallocated)
-        mode.optional = mode.optional if "optional" in spec else list(parent.optional)
+        mode.optional = mode.optional if "optional" in spec else [c for c in parent.optional if c in mode.components]
         mode.requires_gpu = bool(spec["requires_gpu"]) if "requires_gpu" in spec else parent.requires_gpu
         mode.role = mode.role or parent.role
         done[name] = mode

@@ -407,7 +407,8 @@ def build(merged: dict) -> tuple[Catalog, list[Problem]]:
         problems.extend(coded(vproblems, "vocabulary_error"))
         m = merged.get("measurements.yaml")
         if m is not None and not vproblems:
-            for mid, e in ((m.data or {}).get("measurements") or {}).items():
+            entries = m.data.get("measurements") if isinstance(m.data, dict) else None  # not an object: a schema error already
+            for mid, e in (entries.items() if isinstance(entries, dict) else ()):
                 if isinstance(e, dict):
                     problems.extend(coded(cat.vocabulary.check_block(e.get("scenario"), m.where, ("measurements", mid, "scenario"),
                                                                      vocabulary.SCENARIO_FRAME), "schema_error"))
@@ -479,7 +480,11 @@ def _check_entries(cat: Catalog) -> list[Problem]:
         if native and native not in cat.kind("precision"):
             out.append(Problem(m.location, f"/models/{m.id}/native_precision", f"unknown precision '{native}'", _hint(native, cat.kind("precision"))))
         f = m.facts
-        if f["num_attention_heads"] % f["num_kv_heads"]:
+        attends = any(a != "none" for a in f.get("group.attention", ["full"]))
+        if attends and not (f["num_attention_heads"] and f["num_kv_heads"] and f["head_dim"]):
+            out.append(Problem(m.location, f"/models/{m.id}", "a model with attention layers needs num_attention_heads, num_kv_heads and head_dim of at least 1",
+                               "a model without attention says so in its layers: (attention: none)"))
+        elif f["num_kv_heads"] and f["num_attention_heads"] % f["num_kv_heads"]:
             out.append(Problem(m.fact_where["num_kv_heads"], f"/models/{m.id}/num_kv_heads", f"num_kv_heads {f['num_kv_heads']:g} does not divide num_attention_heads {f['num_attention_heads']:g}", "grouped-query attention needs heads to be a multiple of kv heads"))
         if f["sliding_window_layers"] > f["num_layers"]:
             out.append(Problem(m.fact_where["sliding_window_layers"], f"/models/{m.id}/sliding_window_layers", "more sliding-window layers than layers"))
@@ -489,8 +494,8 @@ def _check_entries(cat: Catalog) -> list[Problem]:
             out.append(Problem(m.fact_where["moe.experts_per_token"], f"/models/{m.id}/moe/experts_per_token", "more experts per token than experts"))
         if f["moe.dense_layers"] > f["num_layers"]:
             out.append(Problem(m.fact_where["moe.dense_layers"], f"/models/{m.id}/moe/dense_layers", "more dense layers than layers"))
-        if not f["moe.num_experts"] and not f["intermediate_size"]:
-            out.append(Problem(m.location, f"/models/{m.id}", "a dense model needs intermediate_size"))
+        if "dense" in f.get("group.mlp", ["dense"]) and not f["intermediate_size"]:
+            out.append(Problem(m.location, f"/models/{m.id}", "a model with dense MLP layers needs intermediate_size"))
     for g in cat.kind("gpu").values():
         for fld in ("memory", "memory_reported"):
             if g.facts[fld] <= 0:
