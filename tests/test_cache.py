@@ -154,6 +154,25 @@ def test_damaged_cache_file_is_rebuilt(tmp_path, damage):
     assert json.loads(r.stdout) == json.loads(good.stdout)
 
 
+def test_a_run_reads_only_the_lines_it_uses(tmp_path):
+    """A warm run reads the header and the lines of what it evaluates, not the file: the line of
+    a model it does not evaluate is never read (here made unreadable, and the run is unaffected),
+    so a 10,000-model catalog costs a run its header, not its size."""
+    env = {"VRAMRULES_CACHE_DIR": str(tmp_path)}
+    good = fresh("eval", "--model", "llama3.1-8b", "--format", "json", env=env)
+    p = _catalog_file(tmp_path)
+    data = p.read_bytes()
+    header = json.loads(data[:data.index(b"\n")])
+    start, end, _crc = header["index"]["entries"]["model"]["llama3-70b"]
+    base = data.index(b"\n") + 1
+    p.write_bytes(data[:base + start] + b"{" * (end - start - 1) + b"\n" + data[base + end:])
+    r = fresh("eval", "--model", "llama3.1-8b", "--format", "json", env=env)
+    assert r.returncode == 0 and json.loads(r.stdout) == json.loads(good.stdout)
+    assert p.exists()  # served from the cache: its damaged line was never read
+    r = fresh("eval", "--model", "llama3-70b", "--format", "json", env=env)
+    assert r.returncode == 1 and json.loads(r.stdout)[0]["code"] == "cache_error"
+
+
 def test_damaged_record_is_a_located_error_and_removed(tmp_path):
     """A line edited by hand (same length, so the header still matches) is found when it is
     parsed: a clear error naming the file, the file removed, and the next run is right."""

@@ -16,6 +16,7 @@ from ..reading import cache
 from ..reading.catalog import FILES, RULES_DIR, Assumption, Catalog, Entry, FieldType
 
 FORMAT = 9  # 9: objects stored as their FIELDS lists
+MAX_HEADER_BYTES = 1 << 28  # the index line of a very large catalog; longer is not a header
 _ENGINE = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # the package: its sources key the cache
 MEMO = "statkeys"      # cache file: stat signature of every input -> content key
 MEMO_KEEP = 8
@@ -230,21 +231,29 @@ def _header_intact(line: bytes) -> bool:
 
 
 class _Records:
-    """The lines after the header, parsed one at a time on request. A line found damaged only
-    then (the file was edited by hand: writes are atomic) removes the file and stops the run
-    with a located error; the next run rebuilds it."""
+    """The lines after the header, read from the open file and parsed one at a time on request:
+    a run reads the header and the few lines it uses, not the file (a 10,000-model overlay's
+    cache is tens of MB). Writes replace the file atomically, so the open file stays the one
+    whose header was read. A line found damaged only then (edited by hand) removes the file and
+    stops the run with a located error; the next run rebuilds it."""
 
-    def __init__(self, name: str, data: bytes, base: int):
-        self.name, self._data, self._base = name, data, base
+    def __init__(self, name: str, f, base: int, size: int):
+        self.name, self._file, self._base, self._size = name, f, base, size
+
+    def _read(self, start: int, end: int) -> bytes:
+        if hasattr(os, "pread"):
+            return os.pread(self._file.fileno(), end - start, self._base + start)
+        self._file.seek(self._base + start)
+        return self._file.read(end - start)
 
     def build(self, span, build, *args):
         import json
 
         try:
             start, end, crc = span
-            if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(self._data) - self._base):
+            if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= self._size):
                 raise ValueError("bad record span")
-            line = self._data[self._base + start:self._base + end]
+            line = self._read(start, end)
             if zlib.crc32(line) != crc:
                 raise ValueError("the line's checksum does not match (the file changed after it was written)")
             return build(*args, json.loads(line))
@@ -315,16 +324,19 @@ def read(key: str) -> Catalog | None:
     (ValueError, KeyError, TypeError, ...): the caller rebuilds, never trusts it."""
     import json
 
-    data = cache.read_bytes(key + ".jsonl")
-    if data is None:
+    f = cache.open_file(key + ".jsonl")
+    if f is None:
         return None
-    nl = data.find(b"\n")
-    if not _header_intact(data[:nl]):
+    head = f.readline(MAX_HEADER_BYTES)
+    if not head.endswith(b"\n") or not _header_intact(head[:-1]):
+        f.close()
         return None  # damaged or foreign: rebuilt
-    header = json.loads(data[:nl])
-    if not isinstance(header, dict) or header.get("format") != FORMAT or header.get("size") != len(data) - nl - 1:
+    header = json.loads(head[:-1])
+    size = os.fstat(f.fileno()).st_size - len(head)
+    if not isinstance(header, dict) or header.get("format") != FORMAT or header.get("size") != size:
+        f.close()
         return None  # another format, or cut short / grown by hand: rebuilt
-    records = _Records(key + ".jsonl", data, nl + 1)
+    records = _Records(key + ".jsonl", f, len(head), size)
     index = header["index"]
     cat = Catalog()
     for kind, spans in index["entries"].items():

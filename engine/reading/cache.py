@@ -50,12 +50,12 @@ def read_json(key: str):
         return None
 
 
-def read_bytes(name: str) -> bytes | None:
+def open_file(name: str):
+    """The cache file open for reading (binary), or None: a caller that reads only parts of it."""
     if not enabled():
         return None
     try:
-        with open(os.path.join(directory(), name), "rb") as f:
-            return f.read()
+        return open(os.path.join(directory(), name), "rb")
     except OSError:
         return None
 
