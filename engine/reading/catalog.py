@@ -233,7 +233,7 @@ def _field_type(spec) -> FieldType | None:
     return None
 
 
-GROUP_FIELDS = ("count", "attention", "window", "mlp", "recurrent")
+GROUP_FIELDS = ("count", "attention", "window", "mlp", "recurrent", "chunk")
 
 
 def group_types() -> dict[str, FieldType]:
@@ -259,7 +259,8 @@ def layer_groups(entry: Entry, merged: Merged | None = None, pointer: tuple = ()
     layers = raw.get("layers")
     problems: list[Problem] = []
     if layers:
-        groups = [(float(g["count"]), g.get("attention", "full"), float(g.get("window", 0)), g["mlp"], g.get("recurrent", "none")) for g in layers]
+        groups = [(float(g["count"]), g.get("attention", "full"), float(g.get("window", 0)), g["mlp"], g.get("recurrent", "none"), float(g.get("chunk", 0)))
+                  for g in layers]
         total = sum(g[0] for g in groups)
         if merged is not None:
             at = merged.where(pointer + ("layers",))
@@ -268,6 +269,8 @@ def layer_groups(entry: Entry, merged: Merged | None = None, pointer: tuple = ()
             for i, g in enumerate(groups):
                 if g[1] == "window" and g[2] <= 0:
                     problems.append(Problem(merged.where(pointer + ("layers", i)), f"/models/{entry.id}/layers/{i}", "a window group needs window: TOKENS"))
+                if g[1] == "chunked" and g[5] <= 0:
+                    problems.append(Problem(merged.where(pointer + ("layers", i)), f"/models/{entry.id}/layers/{i}", "a chunked group needs chunk: TOKENS"))
                 if g[3] == "moe" and not f.get("moe.num_experts"):
                     problems.append(Problem(merged.where(pointer + ("layers", i)), f"/models/{entry.id}/layers/{i}", "an moe group in a model without moe.num_experts"))
                 need = {"linear": ("linear_attention.num_value_heads", "a linear_attention block"), "mamba": ("ssm.inner_size", "an ssm block"),
@@ -282,8 +285,8 @@ def layer_groups(entry: Entry, merged: Merged | None = None, pointer: tuple = ()
         w = f.get("sliding_window_layers", 0.0) if f.get("sliding_window", 0.0) > 0 else 0.0
         dense = f.get("moe.dense_layers", 0.0) if f.get("moe.num_experts", 0.0) else n
         wd = float(round(w * dense / n)) if n else 0.0  # window layers among the dense ones
-        cells = [(n - w - (dense - wd), "full", 0.0, "moe", "none"), (w - wd, "window", f.get("sliding_window", 0.0), "moe", "none")]
-        cells = [(dense - wd, "full", 0.0, "dense", "none")] + cells[:1] + [(wd, "window", f.get("sliding_window", 0.0), "dense", "none")] + cells[1:]
+        cells = [(n - w - (dense - wd), "full", 0.0, "moe", "none", 0.0), (w - wd, "window", f.get("sliding_window", 0.0), "moe", "none", 0.0)]
+        cells = [(dense - wd, "full", 0.0, "dense", "none", 0.0)] + cells[:1] + [(wd, "window", f.get("sliding_window", 0.0), "dense", "none", 0.0)] + cells[1:]
         groups = [c for c in cells if c[0] > 0]
     for k, field in enumerate(GROUP_FIELDS):
         f["group." + field] = [g[k] for g in groups]
