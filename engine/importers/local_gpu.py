@@ -3,6 +3,7 @@ memory is what the driver reports. No tool on PATH is a clear message, not a gue
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 
@@ -50,6 +51,8 @@ def _nvidia(smi) -> list[dict]:
             name, total, used = ",".join(parts[:-2]), float(parts[-2]), float(parts[-1])
         except (ValueError, IndexError):
             raise UsageError(f"--gpu auto: cannot read nvidia-smi line {line!r}") from None
+        if not (math.isfinite(total) and total > 0):  # a NaN would hide behind another GPU's total in min()
+            raise UsageError(f"--gpu auto: nvidia-smi line {line!r} gives no positive memory.total")
         out.append({"name": name, "total_mib": total, "used_mib": used, "vendor": "nvidia", "tool": "nvidia-smi"})
     if not out:
         raise UsageError("--gpu auto: nvidia-smi lists no GPUs")
@@ -61,6 +64,8 @@ def _rocm(rocm) -> list[dict]:
         doc = json.loads(_run([rocm, "--showproductname", "--showmeminfo", "vram", "--json"]))
     except json.JSONDecodeError:
         raise UsageError("--gpu auto: cannot read rocm-smi's JSON") from None
+    if not isinstance(doc, dict):
+        raise UsageError("--gpu auto: rocm-smi's JSON is not an object of cards")
     out = []
     for card, info in sorted(doc.items()):
         if not card.startswith("card") or not isinstance(info, dict):
@@ -68,20 +73,30 @@ def _rocm(rocm) -> list[dict]:
         try:
             total = float(info["VRAM Total Memory (B)"]) / 2**20
             used = float(info.get("VRAM Total Used Memory (B)", 0)) / 2**20
-        except (KeyError, ValueError):
+        except (KeyError, ValueError, TypeError):  # TypeError: null, a list or an object where a number belongs
             raise UsageError(f"--gpu auto: rocm-smi gives no VRAM total for {card}") from None
-        out.append({"name": info.get("Card series") or info.get("Card SKU") or card, "total_mib": total, "used_mib": used,
+        if not (math.isfinite(total) and total > 0):
+            raise UsageError(f"--gpu auto: rocm-smi gives no positive VRAM total for {card}")
+        name = next((v for v in (info.get("Card series"), info.get("Card SKU")) if isinstance(v, str) and v.strip()), card)
+        out.append({"name": name, "total_mib": total, "used_mib": used,
                     "vendor": "amd", "tool": "rocm-smi"})
     if not out:
         raise UsageError("--gpu auto: rocm-smi lists no GPUs")
     return out
 
 
+def _mib(x: float) -> str:
+    """The shortest text that reads back as exactly this float: `:g` keeps 6 digits, so 1,048,576
+    MiB became 1.04858e+06 and rocm-smi's byte totals lost bytes."""
+    text = repr(float(x))
+    return text[:-2] if text.endswith(".0") else text
+
+
 def document(gpus: list[dict]) -> Document:
     smallest = min(gpus, key=lambda g: g["total_mib"])
     names = sorted({g["name"] for g in gpus})
     entry = {"name": " + ".join(names), "vendor": smallest["vendor"], "class": "accelerator",
-             "memory": f"{smallest['total_mib']:g} MiB", "memory_reported": f"{smallest['total_mib']:g} MiB",
+             "memory": f"{_mib(smallest['total_mib'])} MiB", "memory_reported": f"{_mib(smallest['total_mib'])} MiB",
              "source": f"{smallest['tool']} on this machine ({len(gpus)} GPU(s))",
              "reported_source": f"{smallest['tool']} memory.total of the smallest local GPU",
              "note": "; ".join(f"{g['name']}: {g['used_mib']:g} of {g['total_mib']:g} MiB in use" for g in gpus)}
