@@ -154,6 +154,9 @@ def _reduce(raw: dict, full_config, k: int) -> tuple[dict, dict]:
         elif isinstance(value, list) and any(isinstance(v, int) and v >= REDUCED_VOCAB for v in value):
             put(key, [v for v in value if v < REDUCED_VOCAB] or [0])
     per_tok = next((text[key] for key in PER_TOKEN_KEYS if isinstance(text.get(key), int)), 1)
+    for key in PER_TOKEN_KEYS:   # a default config may leave it unset (DeepseekV2Config: None), and its router cannot run
+        if key in text and text[key] is None and any(isinstance(text.get(k), int) for k in EXPERT_KEYS):
+            put(key, 1)
     for key in EXPERT_KEYS:
         value = text.get(key)
         if isinstance(value, int) and value > MAX_EXPERTS:
@@ -320,9 +323,13 @@ def measure_cache(raw: dict, full_config) -> dict:
 
 
 def _sliding_probe(reduced_raw: dict) -> dict:
-    """Run past a small window: how many positions does a sliding layer keep?"""
+    """Run past a small window: how many positions does a sliding (or chunked) layer keep?"""
     probe = copy.deepcopy(reduced_raw)
-    _text_part(probe)["sliding_window"] = PROBE_WINDOW
+    text = _text_part(probe)
+    if text.get("sliding_window") is not None or text.get("attention_chunk_size") is None:
+        text["sliding_window"] = PROBE_WINDOW
+    if text.get("attention_chunk_size") is not None:   # chunked layers (Llama 4) take their cache size from the chunk
+        text["attention_chunk_size"] = PROBE_WINDOW
     cfg = _load_config(probe)
     kinds, _ = layer_kinds(cfg)
     layers = cache_tensors(_forward(_build_reduced(cfg), PROBE_LEN))

@@ -7,7 +7,6 @@ SSM state in float32. No torch needed."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,12 @@ MEASURED = {f"{kind}/{name}": entry
             for kind, file in (("hf", "transformers.json"), ("hf-defaults", "transformers-defaults.json"))
             for name, entry in json.loads((CASES / "measured" / file).read_text(encoding="utf-8"))["entries"].items()}
 # measured, but with a layer kind vramrules does not import yet
-NOT_YET = {"hf-defaults/nemotron_h.json": "Nemotron 3's MoE blocks (issue 14)"}
+NOT_YET = {"hf-defaults/nemotron_h.json": "Nemotron 3's MoE blocks (issue 14)",
+           "hf-defaults/llama4.json": "Llama 4's vision tower is refused (test_llama4_vision_tower_is_refused)"}
+# fields a default config leaves null that the import needs, set as the harness set them for its run
+# (reduced_model.changes): DeepseekV2Config() has num_experts_per_tok None; it enters no parameter
+# count and no cache, only the active parameters
+FILL = {"hf-defaults/deepseek_v2.json": {"num_experts_per_tok": 1}}
 TRANSFORMERS = ("assume.conv_state_trim=0", "assume.recurrent_state_bits=4 B")
 # where a count of ours is the checkpoint's and transformers' differs, with why
 PARAMS_DIFFER = {
@@ -37,7 +41,11 @@ def _evaluate(name, tmp_path):
     entry = MEASURED[name]
     folder = tmp_path / Path(name).stem
     folder.mkdir()
-    shutil.copy(CASES.parent.parent / entry["config"], folder / "config.json")
+    config = json.loads((CASES.parent.parent / entry["config"]).read_text(encoding="utf-8"))
+    for key, value in FILL.get(name, {}).items():
+        assert config[key] is None and entry["cache"]["reduced_model"]["changes"][key] == [None, value]
+        config[key] = value
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
     return entry, vramrules.evaluate(mode="inference", model_config=str(folder), sets=TRANSFORMERS, batch=1, seq_len=16)
 
 
@@ -65,3 +73,45 @@ def test_every_measured_config_is_compared():
     assert set(NOT_YET) <= set(MEASURED)
     kinds = {k for e in MEASURED.values() for k in e["cache"]["kinds"]}
     assert {"full_attention", "sliding_attention", "linear_attention", "hybrid"} <= kinds
+
+
+def test_every_new_family_is_compared():
+    """Issue 14's families, each held to transformers' own default config (tests/cases/hf-defaults/README.md)."""
+    for stem in ("deepseek_v2", "gpt2", "falcon", "phi3", "llama4_text", "gemma3", "qwen2_5_vl", "qwen3_5"):
+        assert f"hf-defaults/{stem}.json" in MEASURED and f"hf-defaults/{stem}.json" not in NOT_YET
+
+
+@pytest.mark.parametrize("name", ["hf-defaults/gemma3.json", "hf-defaults/qwen2_5_vl.json", "hf-defaults/qwen3_5.json"])
+def test_vision_tower_equals_what_transformers_builds(name, tmp_path):
+    """The vision encoder and projector (vision_params) are what transformers builds outside the language model."""
+    entry, r = _evaluate(name, tmp_path)
+    assert entry["params"]["vision"] > 0
+    assert r.values["vision_params"] == entry["params"]["vision"], entry["source"]
+
+
+def test_chunked_layers_keep_one_chunk(tmp_path):
+    """Llama 4's chunked layers are transformers' DynamicSlidingWindowLayer sized by attention_chunk_size:
+    past the chunk they keep chunk - 1 positions (probe: chunk 24, 40 tokens, 23 kept; the full layers
+    all 40). The rules keep min(seq_len, chunk), one position more per chunked layer."""
+    entry = MEASURED["hf-defaults/llama4_text.json"]
+    probe = entry["cache"]["sliding_window_probe"]
+    assert probe["positions_kept_by_kind"] == {"chunked_attention": probe["sliding_window"] - 1, "full_attention": probe["tokens"]}
+    kinds = entry["params"]["full_model_layer_kinds"]
+    folder = tmp_path / "llama4"
+    folder.mkdir()
+    (folder / "config.json").write_bytes((CASES.parent.parent / entry["config"]).read_bytes())
+    chunk = json.loads((folder / "config.json").read_text())["attention_chunk_size"]
+    for seq_len in (4096, 3 * chunk):
+        r = vramrules.evaluate(mode="inference", model_config=str(folder), batch=1, seq_len=seq_len)
+        assert r.values["kv_layer_tokens"] == kinds["full_attention"] * seq_len + kinds["chunked_attention"] * min(seq_len, chunk)
+
+
+def test_llama4_vision_tower_is_refused(tmp_path):
+    """Llama 4's multimodal config is refused at its vision_config (exit 2), never counted without its tower."""
+    from vramrules.errors import UsageError
+
+    folder = tmp_path / "llama4"
+    folder.mkdir()
+    (folder / "config.json").write_bytes((CASES / "hf-defaults" / "llama4.json").read_bytes())
+    with pytest.raises(UsageError, match="vision tower"):
+        vramrules.evaluate(mode="inference", model_config=str(folder), batch=1, seq_len=16)

@@ -18,9 +18,12 @@ from .localfile import read_limited
 
 FAMILIES = ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gemma", "gemma2", "gemma3", "gemma3_text",
             "phi3", "deepseek_v3", "gpt_oss", "qwen3_next", "qwen3_5_text", "qwen3_5_moe_text", "jamba", "nemotron_h", "falcon_h1",
-            "granitemoehybrid", "mamba2", "opt")
+            "granitemoehybrid", "mamba2", "opt", "deepseek_v2", "gpt2", "falcon", "llama4_text", "llama4", "qwen2_5_vl", "qwen2_5_vl_text",
+            "qwen3_5", "qwen3_5_moe")
 # families read as another one: the same modules under another model_type
-LIKE = {"qwen3_5_text": "qwen3_next", "qwen3_5_moe_text": "qwen3_next"}
+LIKE = {"qwen3_5_text": "qwen3_next", "qwen3_5_moe_text": "qwen3_next", "deepseek_v2": "deepseek_v3", "qwen2_5_vl_text": "qwen2"}
+# multimodal wrappers: the language model's config is text_config (or the top level), read as this family
+TEXT_OF = {"gemma3": "gemma3", "llama4": "llama4_text", "qwen2_5_vl": "qwen2_5_vl_text", "qwen3_5": "qwen3_5_text", "qwen3_5_moe": "qwen3_5_moe_text"}
 MAX_CONFIG_BYTES = MAX_FILE_BYTES
 HINT = "fix '{key}' in {file}, or write the models.yaml entry by hand"
 
@@ -90,16 +93,17 @@ class _Config(jsondoc.Fields):
                                 f"add {'it' if len(self.missing) == 1 else 'them'} to {self.shown}, or write the models.yaml entry by hand")
 
 
-def _merged(top: jsondoc.Fields, cfg: dict) -> tuple[dict, dict]:
-    """A multimodal gemma3 config's text_config, as the config to read, and where each key came from."""
+def _merged(top: jsondoc.Fields, cfg: dict, family: str) -> tuple[dict, dict]:
+    """A multimodal config's text_config, as the config to read, and where each key came from.
+    The wrapper's tie_word_embeddings decides (the wrapper model owns lm_head)."""
     text = top.dict("text_config")
     origin: dict[str, tuple] = {k: ("text_config", k) for k in text}
-    merged = {**text, "model_type": "gemma3"}
+    merged = {**text, "model_type": TEXT_OF[family]}
     if "tie_word_embeddings" in cfg:
         merged["tie_word_embeddings"] = cfg["tie_word_embeddings"]
         origin["tie_word_embeddings"] = ("tie_word_embeddings",)
     elif "tie_word_embeddings" not in text:
-        merged["tie_word_embeddings"] = True
+        merged["tie_word_embeddings"] = family == "gemma3"
     return merged, origin
 
 
@@ -110,8 +114,12 @@ def convert(cfg: dict, shown: str, precision_given: bool = False) -> dict:
     top = config_fields(cfg, shown)
     family = top.str("model_type")
     origin: dict[str, tuple] = {}
-    if family == "gemma3" and cfg.get("text_config") is not None:
-        cfg, origin = _merged(top, cfg)
+    vision_cfg = cfg.get("vision_config") if family in TEXT_OF else None
+    if family in TEXT_OF and cfg.get("text_config") is not None:
+        cfg, origin = _merged(top, cfg, family)
+        family = cfg["model_type"]
+    elif family in TEXT_OF and family != "gemma3":
+        cfg, family = {**cfg, "model_type": TEXT_OF[family]}, TEXT_OF[family]  # Qwen2.5-VL: the text fields at the top level
     if family is None:
         raise ConfigProblem(shown, "config.json has no 'model_type'", "add the model's model_type, or write the models.yaml entry by hand")
     if family not in FAMILIES:
@@ -121,7 +129,14 @@ def convert(cfg: dict, shown: str, precision_given: bool = False) -> dict:
     f = _Config(cfg, shown, top.text, HINT, origin=origin)
     f.family, f.missing = family, []
     family = LIKE.get(family, family)
-    entry = _ssm_only(f) if family == "mamba2" else _core(f, family)
+    if family == "mamba2":
+        entry = _ssm_only(f)
+    elif family == "gpt2":
+        entry = _gpt2(f)
+    elif family == "falcon":
+        entry = _falcon(f)
+    else:
+        entry = _core(f, family)
     entry["family"] = f.family
     f.missing_error()  # the sizes everything below divides by
     L = entry["num_layers"]
@@ -133,6 +148,8 @@ def convert(cfg: dict, shown: str, precision_given: bool = False) -> dict:
             entry["sliding_window_layers"] = layers
     _mixture(f, family, entry)
     _hybrid(f, family, entry)
+    if vision_cfg is not None:
+        entry["vision"] = _vision(top, str(top.str("model_type")), entry)
     precision = quantized_precision(f, strict=not precision_given)
     if precision:
         entry["native_precision"] = precision
@@ -213,6 +230,12 @@ def _core(f: _Config, family: str) -> dict:
         entry["attention_out_bias"] = entry["attention_bias"]  # GraniteMoeHybridAttention: o_proj has attention_bias too
     if family == "falcon_h1":
         entry["attention_out_bias"] = entry["attention_bias"]  # FalconH1Attention: o_proj has attention_bias too
+    if family == "phi3":
+        entry.update(fused_qkv=True, fused_gate_up=True)  # Phi3Attention.qkv_proj, Phi3MLP.gate_up_proj
+    if family == "llama4_text":
+        # Llama4TextDecoderLayer: dense layers a Llama4TextMLP of intermediate_size_mlp; the MoE layers' experts and shared
+        # expert are intermediate_size wide (_mixture); Llama4TextL2Norm on q and k has no weight
+        entry["intermediate_size"] = f.need("intermediate_size_mlp", "intermediate_size")
     if family == "opt":
         # OPTDecoderLayer: fc1/fc2 with ReLU, LayerNorms with bias, every projection with bias (enable_bias);
         # OPTLearnedPositionalEmbedding has max_position_embeddings + 2 rows (offset 2)
@@ -268,9 +291,115 @@ def _mixture(f: _Config, family: str, entry: dict):
                         "qk_nope_head_dim": f.need("qk_nope_head_dim", "mla.qk_nope_head_dim", minimum=0),
                         "v_head_dim": f.need("v_head_dim", "mla.v_head_dim")}
         entry["head_dim"] = entry["mla"]["qk_rope_head_dim"] + entry["mla"]["qk_nope_head_dim"]
+    elif family == "llama4_text":
+        # Llama4TextMoe: Llama4TextExperts (gate_up_proj E x h x 2I, down_proj E x I x h), a router without bias, one shared
+        # Llama4TextMLP of intermediate_size beside them
+        moe = _experts(f, "num_local_experts", "intermediate_size")
+        moe.update(shared_experts=1, shared_expert_intermediate_size=moe["expert_intermediate_size"])
+        entry["moe"] = moe
+        entry["layers"] = hf_layers.groups(hf_layers.llama4(f, L))
     elif family == "gpt_oss":
         entry["moe"] = {**_experts(f, "num_local_experts", "intermediate_size"), "router_bias": True, "expert_bias": True}
         entry["attention_bias"] = entry["attention_out_bias"] = entry["attention_sinks"] = True
+
+
+def _gpt2(f: _Config) -> dict:
+    """GPT-2 (GPT2LMHeadModel): Conv1D c_attn (fused q, k, v, with bias) and c_proj, a plain MLP of n_inner (4 x n_embd
+    when null) with biases, LayerNorms ln_1, ln_2 and ln_f, learned positions wpe of n_positions, lm_head tied to wte."""
+    hidden, heads = f.need("n_embd", "hidden_size"), f.need("n_head", "num_attention_heads")
+    if f.bool("add_cross_attention", False):
+        f.fail("add_cross_attention", "a GPT-2 with cross-attention (an encoder-decoder's decoder) is not imported", "write the models.yaml entry by hand")
+    if hidden % heads:
+        f.fail("n_head", f"{heads} does not divide n_embd {hidden}")
+    positions = f.need("n_positions", "max_context")
+    return {"name": _name(f, "gpt2"), "family": "gpt2", "hidden_size": hidden, "num_layers": f.need("n_layer", "num_layers"),
+            "num_attention_heads": heads, "num_kv_heads": heads, "head_dim": hidden // heads,
+            "vocab_size": f.need("vocab_size", "vocab_size"), "tie_word_embeddings": f.bool("tie_word_embeddings", True),
+            "max_context": positions, "position_embeddings": positions,
+            "intermediate_size": f.int("n_inner", 4 * hidden, field="intermediate_size"),
+            "mlp": "plain", "norm": "layer", "norms_per_layer": 2, "qk_norm": False,
+            "attention_bias": True, "attention_out_bias": True, "mlp_bias": True, "fused_qkv": True}
+
+
+def _falcon(f: _Config) -> dict:
+    """Falcon (FalconForCausalLM): a fused query_key_value - multi-query (one K/V head, falcon-7b), all heads, or with
+    new_decoder_architecture num_kv_heads groups (falcon-40b) -, dense, a plain MLP of ffn_hidden_size (4 x hidden when
+    null), `bias` on every linear layer, LayerNorms: one per layer for parallel attention (two with
+    new_decoder_architecture's num_ln_in_parallel_attn 2, the default there), two for sequential; rotary or ALiBi
+    positions, neither with parameters; lm_head tied by default."""
+    hidden = f.need("hidden_size", "hidden_size")
+    heads = f.need("num_attention_heads" if f.has("num_attention_heads") or not f.has("n_head") else "n_head", "num_attention_heads")
+    L = f.need("num_hidden_layers" if f.has("num_hidden_layers") or not f.has("n_layer") else "n_layer", "num_layers")
+    new_arch = f.bool("new_decoder_architecture", False)
+    kv_key = "num_kv_heads" if f.has("num_kv_heads") or not f.has("n_head_kv") else "n_head_kv"
+    if new_arch:
+        kv = f.int(kv_key, heads, field="num_kv_heads")
+        if heads % kv:
+            f.fail(kv_key, f"{kv} does not divide num_attention_heads {heads}")
+    else:
+        kv = 1 if f.bool("multi_query", True) else heads  # FalconAttention: the old layout's qkv is hidden + 2 head_dim, or 3 x hidden
+    if hidden % heads:
+        f.fail("num_attention_heads", f"{heads} does not divide hidden_size {hidden}")
+    parallel = f.bool("parallel_attn", True)
+    norms = f.int("num_ln_in_parallel_attn", 2 if new_arch else 1) if parallel else 2
+    bias = f.bool("bias", False)
+    return {"name": _name(f, "falcon"), "family": "falcon", "hidden_size": hidden, "num_layers": L,
+            "num_attention_heads": heads, "num_kv_heads": kv, "head_dim": hidden // heads,
+            "vocab_size": f.need("vocab_size", "vocab_size"), "tie_word_embeddings": f.bool("tie_word_embeddings", True),
+            "max_context": f.int("max_position_embeddings", 2048, field="max_context"),
+            "intermediate_size": f.int("ffn_hidden_size", 4 * hidden, field="intermediate_size"),
+            "mlp": "plain", "norm": "layer", "norms_per_layer": 2 if norms == 2 else 1, "qk_norm": False,
+            "attention_bias": bias, "attention_out_bias": bias, "mlp_bias": bias, "fused_qkv": True}
+
+
+def _vision(top: jsondoc.Fields, family: str, entry: dict) -> dict:
+    """The vision tower of a multimodal config (its vision_config) as the models.yaml vision block; the rules count
+    its parameters (vision_params). A tower whose structure the block cannot describe is refused at vision_config."""
+    v = jsondoc.Fields(top.dict("vision_config"), top.shown, top.text, HINT, prefix=("vision_config",))
+    text_hidden = entry["hidden_size"]
+    if family == "gemma3":
+        # SiglipVisionModel (patch Conv2d with bias, position_embedding of (image_size / patch_size)^2 patches, blocks
+        # with LayerNorms and biases, post_layernorm, the pooling head when vision_use_head) and Gemma3MultiModalProjector
+        # (mm_soft_emb_norm, a Gemma3RMSNorm over the vision width, and mm_input_projection_weight, vision x text width)
+        if v.str("model_type", "siglip_vision_model") != "siglip_vision_model":
+            v.fail("model_type", f"gemma3's vision tower must be siglip_vision_model, got {jsondoc.describe(v.str('model_type'))}")
+        hidden, patch = v.int("hidden_size", 768), v.int("patch_size", 16)
+        image = v.int("image_size", 224)
+        return {"depth": v.int("num_hidden_layers", 12), "hidden_size": hidden, "intermediate_size": v.int("intermediate_size", 3072),
+                "num_heads": v.int("num_attention_heads", 12), "patch_size": patch, "num_channels": v.int("num_channels", 3),
+                "position_embeddings": (image // patch) ** 2, "post_norm": True, "pooling_head": v.bool("vision_use_head", True),
+                "projector_norm": hidden, "projector_norm_kind": "rms", "projector_in": hidden, "projector_out": text_hidden,
+                "tokens_per_image": top.int("mm_tokens_per_image", 256),
+                "source": "transformers, src/transformers/models/siglip/modeling_siglip.py, src/transformers/models/gemma3/modeling_gemma3.py"}
+    if family in ("qwen2_5_vl", "qwen3_5", "qwen3_5_moe"):
+        hidden, merge = v.int("hidden_size", 1280 if family == "qwen2_5_vl" else 1152), v.int("spatial_merge_size", 2)
+        out = v.int("out_hidden_size", text_hidden)
+        block = {"depth": v.int("depth", 32 if family == "qwen2_5_vl" else 27), "hidden_size": hidden,
+                 "intermediate_size": v.int("intermediate_size", 3420 if family == "qwen2_5_vl" else 4304),
+                 "num_heads": v.int("num_heads", 16), "patch_size": v.int("patch_size", 14 if family == "qwen2_5_vl" else 16),
+                 "temporal_patch_size": v.int("temporal_patch_size", 2), "num_channels": v.int("in_channels", 3),
+                 "projector_norm": hidden, "projector_in": hidden * merge * merge, "projector_hidden": hidden * merge * merge,
+                 "projector_out": out, "projector_bias": True}
+        if family == "qwen2_5_vl":
+            # Qwen2_5_VisionTransformerPretrainedModel: Conv3d patch embedding without bias, rotary positions, blocks
+            # with RMSNorms, a biased fused qkv and a gated MLP with biases; the merger's ln_q (RMSNorm) and two linears
+            block.update(patch_bias=False, norm="rms", mlp="gated", projector_norm_kind="rms",
+                         source="transformers, src/transformers/models/qwen2_5_vl/modeling_qwen2_5_vl.py")
+        else:
+            # Qwen3_5VisionModel: Conv3d with bias, learned pos_embed of num_position_embeddings, LayerNorm blocks with a
+            # plain MLP, the merger's LayerNorm over the encoder width and two linears
+            block.update(position_embeddings=v.int("num_position_embeddings", 2304), projector_norm_kind="layer",
+                         source="transformers, src/transformers/models/qwen3_5/modeling_qwen3_5.py")
+            if v.list("deepstack_visual_indexes"):
+                v.fail("deepstack_visual_indexes", "deepstack mergers are not imported", "write the models.yaml entry by hand (extra_params)")
+        return block
+    at = top.pointer("vision_config")
+    line, col = jsondoc.position(top.text, at)
+    raise Unsupported(Location(top.shown, line, col), at,
+                      f"{family}'s vision tower (Llama4VisionModel: an unfold patch embedding, class embedding and a pixel-shuffle "
+                      "adapter before the projector) is not one vramrules counts; counting the language model alone would under-count",
+                      "import the text model's config (text_config, model_type llama4_text), or write the models.yaml entry by hand "
+                      "with the tower's parameters as extra_params")
 
 
 def quantized_precision(f: jsondoc.Fields, strict: bool = True) -> str | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from . import jsondoc
 
-# a layer: (attention: full | window | none, window tokens, recurrent: none | linear | mamba | mamba2, mlp: dense | moe | none)
+# a layer: (attention: full | window | chunked | none, window or chunk tokens, recurrent: none | linear | mamba | mamba2, mlp: dense | moe | none)
 Layer = tuple
 
 
@@ -22,6 +22,8 @@ def groups(layers: list[Layer]) -> list[dict]:
         g: dict = {"count": n, "attention": attention}
         if attention == "window":
             g["window"] = window
+        if attention == "chunked":
+            g["chunk"] = window
         if recurrent != "none":
             g["recurrent"] = recurrent
         g["mlp"] = mlp
@@ -112,6 +114,30 @@ def granite_hybrid(f: jsondoc.Fields, L: int, experts: int) -> list[Layer]:
         mixers = layer_kinds(f, L, spelled)
     mlp = "moe" if experts else "dense"
     return [("full", 0, "none", mlp) if m == "full" else ("none", 0, "mamba2", mlp) for m in mixers]
+
+
+def llama4(f: jsondoc.Fields, L: int) -> list[Layer]:
+    """Llama 4: chunked attention (attention_chunk_size tokens) on the RoPE layers, full attention on the NoPE ones
+    (no_rope_layers: 1 RoPE, 0 NoPE; by default every no_rope_layer_interval-th layer is NoPE), as `layer_types` says when
+    given; MoE in `moe_layers`, by default every interleave_moe_layer_step-th layer (Llama4TextConfig.__post_init__)."""
+    chunk = f.int("attention_chunk_size", 0, minimum=0)
+    rope = f.list("no_rope_layers")
+    interval = f.int("no_rope_layer_interval", 4)
+    if rope and len(rope) < L:
+        f.fail("no_rope_layers", f"lists {len(rope)} layers, but num_hidden_layers is {L}")
+    if any(r not in (0, 1) or isinstance(r, bool) for r in rope):
+        f.fail("no_rope_layers", "must list 1 (RoPE) or 0 (NoPE) per layer")
+    uses_rope = [bool(r) for r in rope[:L]] if rope else [(i + 1) % interval != 0 for i in range(L)]
+    default = ["chunked" if r and chunk else "full" for r in uses_rope]
+    kinds = layer_kinds(f, L, {"chunked_attention": "chunked", "full_attention": "full"}, default)
+    if "chunked" in kinds and not chunk:
+        f.fail("attention_chunk_size", "layer_types has chunked_attention layers, but no attention_chunk_size")
+    if f.has("moe_layers"):
+        moe = _layer_numbers(f, "moe_layers", L)
+    else:
+        step = f.int("interleave_moe_layer_step", 1)
+        moe = set(range(step - 1, L, step))
+    return [(kind, chunk if kind == "chunked" else 0, "none", "moe" if i in moe else "dense") for i, kind in enumerate(kinds)]
 
 
 def _layer_numbers(f: jsondoc.Fields, key: str, L: int) -> set:
