@@ -317,3 +317,50 @@ def test_every_collected_config_imports(config, tmp_path):
         assert r.exit_code == 2 and "is not one vramrules can import" in r.output, f"{config} imports now: remove it from NOT_YET_IMPORTED"
     else:
         assert r.exit_code == 0, r.output
+
+
+DEFAULTS = Path(__file__).resolve().parent / "cases" / "hf-defaults"
+
+
+def _defaults_eval(stem, tmp_path, change=None, **kw):
+    cfg = json.loads((DEFAULTS / f"{stem}.json").read_text(encoding="utf-8"))
+    cfg.update(change or {})
+    folder = tmp_path / stem
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(cfg), encoding="utf-8")
+    return vramrules.evaluate(model_config=str(folder), batch=1, seq_len=16, **kw)
+
+
+@pytest.mark.parametrize("stem,peft_params", [
+    # PEFT 0.21.2 get_peft_model(LoraConfig(r=16, target_modules="all-linear")) on the model transformers 5.24
+    # builds from tests/cases/hf-defaults/STEM.json (meta device), trainable parameters
+    ("phi3", 25_165_824),   # fused qkv_proj and gate_up_proj: one adapter each
+    ("gpt2", 2_359_296),    # Conv1D c_attn (fused q, k, v), c_proj, c_fc, mlp.c_proj
+    ("falcon", 32_636_928),  # fused query_key_value (multi-query: hidden + 2 head_dim wide)
+])
+def test_lora_on_fused_modules_equals_peft(stem, peft_params, tmp_path):
+    r = _defaults_eval(stem, tmp_path, mode="train-lora", lora_rank=16)
+    assert r.values["lora_params"] == peft_params
+
+
+def test_falcon_new_decoder_architecture(tmp_path):
+    """falcon-40b's layout (new_decoder_architecture, 8 K/V groups, two LayerNorms per layer): 41,303,293,952
+    parameters, as transformers 5.24 FalconForCausalLM builds FalconConfig(new_decoder_architecture=True,
+    num_kv_heads=8, num_attention_heads=128, hidden_size=8192, num_hidden_layers=60) on the meta device. The KV
+    cache is num_kv_heads wide (vLLM's layout); transformers' own cache broadcasts K and V to all 128 heads
+    (FalconAttention._split_heads)."""
+    r = _defaults_eval("falcon", tmp_path, {"new_decoder_architecture": True, "num_kv_heads": 8, "num_attention_heads": 128,
+                                            "hidden_size": 8192, "num_hidden_layers": 60, "ffn_hidden_size": None}, mode="inference")
+    assert r.values["params_total"] == 41_303_293_952
+    assert r.values["kv_bytes_per_token"] == 60 * 2 * 8 * 64 * 2
+
+
+def test_vision_tower_stays_16_bit_under_weight_quantization(tmp_path):
+    """A 4-bit language model keeps its vision tower at the unquantized width (as the embeddings: data/rules/default.yaml weights_all); the tower of
+    transformers' default Gemma3Config is 94,654,464 parameters (tests/cases/measured/transformers-defaults.json)."""
+    r16 = _defaults_eval("gemma3", tmp_path / "a", mode="inference", precision="bf16")
+    r4 = _defaults_eval("gemma3", tmp_path / "b", mode="inference", precision="nf4")
+    assert r16.values["vision_params"] == r4.values["vision_params"] == 94_654_464
+    # weights_all puts gpu_embedding_params (embeddings, head, the tower) at precision.unquantized_bits
+    assert r4.values["gpu_embedding_params"] - r4.values["embedding_params"] - r4.values["lm_head_params"] == 94_654_464
+    assert r4.values["layer_linear_params"] == r16.values["layer_linear_params"]  # the tower is not among the quantized matrices
