@@ -1,18 +1,44 @@
 """The catalog a scenario is evaluated in, with what the user's words import joined to it: a
-checkpoint's config (--model-config) and this machine's GPUs (--gpu auto), as in-memory
-documents over the data folders."""
+checkpoint's config (--model-config), a model named on the Hub or installed by Ollama or LM
+Studio (--model hf:ORG/NAME, ollama:NAME:TAG, lmstudio:PUBLISHER/REPO) and this machine's GPUs
+(--gpu auto), as in-memory documents over the data folders."""
 from __future__ import annotations
 
 from ..errors import DataError, UsageError, coded
 from ..evaluation.load import load_catalog
+from ..reading.names import source_of
+
+
+def read_model(source: str, text: str, data=(), sets=(), precision_given: bool = False) -> tuple[str, dict, str]:
+    """(id, models.yaml entry, shown) of a model named hf:..., ollama:... or lmstudio:...; each
+    importer is imported only when its spelling is used (huggingface_hub only for hf:)."""
+    if source == "hf:":
+        from . import hub
+
+        return hub.read(text, data, sets, precision_given)
+    from . import local_models
+
+    return local_models.ollama_entry(text) if source == "ollama:" else local_models.lmstudio_entry(text)
 
 
 def scenario_catalog(data, sets, model, model_config, gpu, gpus, options, catalog=None):
     """The catalog a scenario is evaluated in, and its model and GPU ids: an imported config
-    (--model-config) and this machine's GPUs (--gpu auto) join it as in-memory documents.
+    (--model-config), a model read from the Hub, Ollama or LM Studio (`model` spelled hf:,
+    ollama:, lmstudio:) and this machine's GPUs (--gpu auto) join it as in-memory documents.
     Returns (catalog, model id, gpu id, gpus)."""
     docs = []
-    if model_config is not None:
+    source = source_of(model)
+    if source:  # a model to read: hf:ORG/NAME (the Hub), ollama:NAME[:TAG], lmstudio:PUBLISHER/REPO
+        from .model_entry import document
+
+        if model_config is not None:
+            raise UsageError("give either --model or --model-config, not both")
+        try:
+            model, entry, shown = read_model(source, model, data, sets, options.get("precision") is not None)
+        except DataError as exc:
+            raise DataError(coded(exc.problems, "import_error")) from None
+        docs.append(("models.yaml", document(model, entry, shown, layer="--model")))
+    elif model_config is not None:
         from .model_entry import document, from_path
 
         if model is not None:

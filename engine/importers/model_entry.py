@@ -21,8 +21,8 @@ def ident_for(path: Path) -> str:
     return ident if ident[0].isalnum() else "m-" + ident
 
 
-def document(ident: str, entry: dict, shown: str) -> Document:
-    return Document(path=shown, data={"models": {ident: entry}}, layer="--model-config")
+def document(ident: str, entry: dict, shown: str, layer: str = "--model-config") -> Document:
+    return Document(path=shown, data={"models": {ident: entry}}, layer=layer)
 
 
 def from_path(path, ident: str | None = None, data=(), sets=(), precision_given: bool = False) -> tuple[str, dict, str]:
