@@ -557,23 +557,22 @@ def test_lmstudio_models_by_name(tmp_path, monkeypatch):
     _fails(2, "no file Two-Q2_K.gguf", args=["lmstudio:someone/Two-GGUF/Two-Q2_K.gguf"])
 
 
-def test_lmstudio_split_gguf_counts_every_part(tmp_path, monkeypatch):
-    """A model split by gguf-split: the first part holds the metadata, every part its tensors."""
+def split_gguf(folder, tmp_path, stem="Split-Q8_0") -> list:
+    """The tiny model as gguf-split writes it, in two parts: the first holds the metadata, each
+    part about half the tensors; returns the parts' paths."""
     gguf = pytest.importorskip("gguf")
     import numpy as np
 
-    monkeypatch.setenv("HOME", str(tmp_path))
-    folder = tmp_path / ".lmstudio" / "models" / "pub" / "Split-GGUF"
-    folder.mkdir(parents=True)
-    whole = gguf_bytes(tmp_path)
     from vramrules.importers.gguf_file import scan
 
-    (tmp_path / "whole.gguf").write_bytes(whole)
+    (tmp_path / "whole.gguf").write_bytes(gguf_bytes(tmp_path))
     _meta, tensors = scan(tmp_path / "whole.gguf")
     names = [t["name"] for t in tensors]
     halves = [names[: len(names) // 2], names[len(names) // 2:]]
+    paths = []
     for i, part in enumerate(halves):
-        w = gguf.GGUFWriter(str(folder / f"Split-Q8_0-{i + 1:05d}-of-00002.gguf"), "llama")
+        path = folder / f"{stem}-{i + 1:05d}-of-00002.gguf"
+        w = gguf.GGUFWriter(str(path), "llama")
         w.add_uint16("split.no", i)
         w.add_uint16("split.count", 2)
         if i == 0:
@@ -585,21 +584,53 @@ def test_lmstudio_split_gguf_counts_every_part(tmp_path, monkeypatch):
             w.add_context_length(256)
             w.add_feed_forward_length(128)
         for t in tensors:
-            if t["name"] in part:
-                if t["type"] == "Q8_0":
-                    w.add_tensor(t["name"], np.zeros((t["dims"][1], t["dims"][0] // 32 * 34), dtype=np.uint8), raw_dtype=gguf.GGMLQuantizationType.Q8_0)
-                else:
-                    dtype = np.float16 if t["type"] == "F16" else np.float32
-                    shape = tuple(reversed(t["dims"])) if len(t["dims"]) > 1 else (t["dims"][0],)
-                    w.add_tensor(t["name"], np.zeros(shape, dtype=dtype))
+            if t["name"] not in part:
+                continue
+            if t["type"] == "Q8_0":
+                w.add_tensor(t["name"], np.zeros((t["dims"][1], t["dims"][0] // 32 * 34), dtype=np.uint8), raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+            else:
+                w.add_tensor(t["name"], np.zeros(tuple(reversed(t["dims"])), dtype=np.float16 if t["type"] == "F16" else np.float32))
         w.write_header_to_file()
         w.write_kv_data_to_file()
         w.write_tensors_to_file()
         w.close()
+        paths.append(path)
+    return paths
+
+
+def test_lmstudio_split_gguf_counts_every_part(tmp_path, monkeypatch):
+    """A model split by gguf-split: the first part holds the metadata, every part its tensors."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    folder = tmp_path / ".lmstudio" / "models" / "pub" / "Split-GGUF"
+    folder.mkdir(parents=True)
+    split_gguf(folder, tmp_path)
     r = vramrules.evaluate("lmstudio:pub/Split-GGUF", needed=False)
     assert r.component("weights").memory.bytes == GGUF_STORED
+    _fails(2, "part 2 of a split model", "Split-Q8_0-00001-of-00002.gguf", args=["lmstudio:pub/Split-GGUF/Split-Q8_0-00002-of-00002.gguf"])
     (folder / "Split-Q8_0-00002-of-00002.gguf").unlink()
     _fails(1, "part 2 of the 2 parts", args=["lmstudio:pub/Split-GGUF"])
+
+
+def test_hf_split_gguf_in_a_subfolder(hub, tmp_path):
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    files = {f"Q8_0/{p.name}": p.read_bytes() for p in split_gguf(folder, tmp_path, stem="tiny-Q8_0")}
+    hub.add("tiny-org/Tiny-GGUF", {**files, "tiny-Q4_K_M.gguf": gguf_bytes(tmp_path, name="q4", layers=1)})
+    r = vramrules.evaluate("hf:tiny-org/Tiny-GGUF:Q8_0", needed=False)
+    assert r.component("weights").memory.bytes == GGUF_STORED
+    assert {p for _m, p, _r in hub.ranges()} == {f"/tiny-org/Tiny-GGUF/resolve/{SHA}/{n}" for n in files}
+
+
+def test_hf_gguf_already_in_the_hugging_face_cache(hub, tmp_path, monkeypatch):
+    from huggingface_hub import hf_hub_download
+
+    hub.add("tiny-org/Tiny-GGUF", {"tiny-Q8_0.gguf": gguf_bytes(tmp_path)})
+    hf_hub_download("tiny-org/Tiny-GGUF", "tiny-Q8_0.gguf", cache_dir=str(tmp_path / "hf-home" / "hub"), endpoint=hub.url)
+    hub.requests.clear()
+    monkeypatch.setenv("VRAMRULES_NO_CACHE", "1")
+    for spelling in ["hf:tiny-org/Tiny-GGUF", "hf:tiny-org/Tiny-GGUF:Q8_0", "hf:tiny-org/Tiny-GGUF:tiny-Q8_0.gguf"]:
+        assert vramrules.evaluate(spelling, needed=False).component("weights").memory.bytes == GGUF_STORED
+    assert hub.requests == []
 
 
 # --- the warm path -----------------------------------------------------------------------------
