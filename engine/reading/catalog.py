@@ -415,6 +415,11 @@ def build(merged: dict) -> tuple[Catalog, list[Problem]]:
                 if isinstance(e, dict):
                     problems.extend(coded(cat.vocabulary.check_block(e.get("scenario"), m.where, ("measurements", mid, "scenario"),
                                                                      vocabulary.SCENARIO_FRAME), "schema_error"))
+                    scenario = e.get("scenario")
+                    if isinstance(scenario, dict) and not {"model", "params", "model_config"} & set(scenario):
+                        where = ("measurements", mid, "scenario")  # else validate passes what check-measurements cannot evaluate
+                        problems.append(Problem(m.where(where), "/" + "/".join(map(str, where)), "the scenario names no model",
+                                                "give model (a catalog id), model_config (a file) or params", code="schema_error"))
     problems.extend(coded(_check_entries(cat), "data_error"))
     return cat, problems
 

@@ -608,6 +608,18 @@ def test_a_data_file_that_is_not_an_object_is_a_schema_error():
             assert r.exit_code == 1 and f"{kind}:1:1: 1 is not of type object" in r.output.replace(os.sep, "/"), (kind, r.output)
 
 
+def test_a_measurement_that_names_no_model_fails_validate_not_check_measurements():
+    """validate passed a scenario without model, model_config or params, which check-measurements
+    then could not evaluate (found by the mutated-entry property)."""
+    entry = dict(REAL["measurements.yaml"]["measurements"]["llamacpp-llama2-7b-kv"])
+    with folder() as d:
+        (d / "measurements.yaml").write_text(as_text({"measurements": {"fuzz-entry": dict(entry, scenario={"mode": "inference"})}}, True))
+        r = cli("validate", "--data", d)
+        assert r.exit_code == 1 and "/measurements/fuzz-entry/scenario: the scenario names no model" in r.output, r.output
+        (d / "measurements.yaml").write_text(as_text({"measurements": {"fuzz-entry": dict(entry, scenario={"mode": "inference", "params": 7e9})}}, True))
+        assert cli("validate", "--data", d).exit_code == 0
+
+
 # ---------------------------------------------------------------- --set values
 
 SETTABLE = sorted(REAL["assumptions.yaml"]["assumptions"])
