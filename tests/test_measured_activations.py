@@ -24,6 +24,12 @@ SEQ = 64   # the estimate's per-token part does not depend on it; the s x s part
 # (entry, regime, layer) -> vramrules / measured, per token (rounded to 3 places), as measured on
 # the date in the entry's source. Filled from the table below; a change on either side fails.
 PINNED: dict[tuple[str, str, str], float] = {
+    ('gpt2', 'full/eager', '0'): 0.533,
+    ('gpt2', 'full/eager', '1'): 0.533,
+    ('gpt2', 'full/sdpa', '0'): 0.486,
+    ('gpt2', 'full/sdpa', '1'): 0.486,
+    ('gpt2', 'lora-fp32/sdpa', '0'): 0.409,
+    ('gpt2', 'lora-fp32/sdpa', '1'): 0.399,
     ('llama3.1-8b', 'full/eager', '0'): 0.788,
     ('llama3.1-8b', 'full/eager', '1'): 0.788,
     ('llama3.1-8b', 'full/sdpa', '0'): 0.837,
@@ -42,12 +48,26 @@ PINNED: dict[tuple[str, str, str], float] = {
     ('llama3.1-8b', 'lora-fp32/sdpa', '1'): 0.569,
     ('llama3.1-8b', 'lora-fp32/sdpa/checkpointing', '0'): 1.0,
     ('llama3.1-8b', 'lora-fp32/sdpa/checkpointing', '1'): 1.0,
+    ('qwen2.5-7b', 'full/eager', '0'): 0.828,
+    ('qwen2.5-7b', 'full/eager', '1'): 0.828,
+    ('qwen2.5-7b', 'full/sdpa', '0'): 0.873,
+    ('qwen2.5-7b', 'full/sdpa', '1'): 0.873,
+    ('qwen2.5-7b', 'lora-fp32/sdpa', '0'): 0.641,
+    ('qwen2.5-7b', 'lora-fp32/sdpa', '1'): 0.613,
 }
 PINNED_SCORES: dict[tuple[str, str, str], float] = {
+    ('gpt2', 'full/eager', '0'): 0.333,
+    ('gpt2', 'full/eager', '1'): 0.333,
+    ('gpt2', 'full/sdpa', '0'): 0.0,
+    ('gpt2', 'full/sdpa', '1'): 0.0,
+    ('gpt2', 'lora-fp32/sdpa', '0'): 0.0,
+    ('gpt2', 'lora-fp32/sdpa', '1'): 0.0,
     ('llama3.1-8b', 'full/eager', '0'): 0.333,
     ('llama3.1-8b', 'full/eager', '1'): 0.333,
     ('llama3.1-8b', 'lora-fp32/eager', '0'): 0.333,
     ('llama3.1-8b', 'lora-fp32/eager', '1'): 0.333,
+    ('qwen2.5-7b', 'full/eager', '0'): 0.333,
+    ('qwen2.5-7b', 'full/eager', '1'): 0.333,
 }
 
 
