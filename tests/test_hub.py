@@ -324,6 +324,12 @@ def test_fit_and_the_api_take_hf_names(hub):
     hub.add(REPO, sharded_files())
     r = run("fit", "--model", f"hf:{REPO}", "--gpu", "l4", "--max", "seq-len")
     assert r.exit_code == 0, r.output
+    j = json.loads(run("fit", "--model", f"hf:{REPO}", "--gpu", "l4", "--max", "seq-len", "--format", "json").output)
+    assert len(j["checks"]) >= 2
+    for check in j["checks"]:  # pasted, each check reads the same Hub model (not the imported id)
+        assert check["argv"][check["argv"].index("--model") + 1] == f"hf:{REPO}"
+        again = run(*check["argv"], "--format", "json")
+        assert json.loads(again.output)["fit"]["fits"] is (check["expect"] == "fits"), (check, again.output)
     r = vramrules.evaluate(f"hf:{REPO}", mode="train-lora", gpu="l4")
     assert r.fit.fits
 

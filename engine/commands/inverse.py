@@ -38,7 +38,10 @@ def fit_cmd(model_config, params, mode, maximize, suggest, rules, data, sets, un
     vocab = vocabulary()
     model, gpu, opts = split(vocab, values(vocab, scenario))
     # the words a check command repeats so that, pasted, it evaluates in the same catalog
-    words = {"data": tuple(data), "sets": tuple(sets), "model_config": model_config, "gpu": gpu, "units": units}
+    from ..reading.names import source_of
+
+    words = {"data": tuple(data), "sets": tuple(sets), "model_config": model_config, "gpu": gpu, "units": units,
+             "model_source": model if source_of(model) else None}  # hf:/ollama:/lmstudio: names are repeated as given
     cat, model, gpu, gpus = scenario_catalog(tuple(data), tuple(sets), model, model_config, gpu, opts.get("gpus"), opts)
     if gpus is not None:
         opts["gpus"] = gpus

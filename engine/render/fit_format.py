@@ -43,6 +43,8 @@ def argv(out, extra: dict, mode: str | None = None) -> list[str]:
     parts = ["eval"]
     if words.get("model_config"):
         parts += ["--model-config", str(words["model_config"])]
+    elif words.get("model_source"):
+        parts += ["--model", str(words["model_source"])]
     elif out["model"]:
         parts += ["--model", str(out["model"])]
     if out.get("params") is not None:
