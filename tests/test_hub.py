@@ -325,7 +325,7 @@ def test_fit_and_the_api_take_hf_names(hub):
     r = run("fit", "--model", f"hf:{REPO}", "--gpu", "l4", "--max", "seq-len")
     assert r.exit_code == 0, r.output
     j = json.loads(run("fit", "--model", f"hf:{REPO}", "--gpu", "l4", "--max", "seq-len", "--format", "json").output)
-    assert len(j["checks"]) >= 2
+    assert j["checks"]  # the answer is the model's context limit here: one check, no answer + 1
     for check in j["checks"]:  # pasted, each check reads the same Hub model (not the imported id)
         assert check["argv"][check["argv"].index("--model") + 1] == f"hf:{REPO}"
         again = run(*check["argv"], "--format", "json")
