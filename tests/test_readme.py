@@ -392,6 +392,11 @@ def test_the_json_section_names_every_key_the_program_writes(reader):
         | {f"overrides.{k}" for k in doc["overrides"]["assume.cuda_context"]} | {f"total.{k}" for k in doc["total"]}
     missing = sorted(k for k in keys if f"`{k.rsplit('.', 1)[-1]}`" not in section and f'"{k.rsplit(".", 1)[-1]}"' not in section)
     assert not missing, f"keys the JSON has and the README's JSON section does not name: {missing}"
+    # the example quantity is llama3-70b's bf16 weights, as the program writes it
+    shown = json.loads(re.search(r"Every memory quantity is `(\{.*?\})`", section, re.S).group(1))
+    r = bash(reader, "vramrules eval --model llama3-70b --mode train-lora --format json")
+    weights = next(c for c in json.loads(r.stdout)["components"] if c["name"] == "weights")
+    assert weights["memory"] == shown, (weights["memory"], shown)
 
 
 def test_error_codes_are_the_ones_the_program_has():
