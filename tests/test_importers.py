@@ -343,6 +343,14 @@ def test_lora_on_fused_modules_equals_peft(stem, peft_params, tmp_path):
     assert r.values["lora_params"] == peft_params
 
 
+def test_catalog_phi3_adapts_its_fused_modules_as_peft_does():
+    """The catalog's phi3-mini-4k is the architecture of transformers' default Phi3Config: its LoRA
+    count is PEFT's 25,165,824 (one adapter on qkv_proj, one on gate_up_proj), not the 29,884,416
+    of separate q, k, v, gate and up modules."""
+    r = vramrules.evaluate("phi3-mini-4k", "train-lora", lora_rank=16)
+    assert r.values["lora_params"] == 25_165_824
+
+
 def test_falcon_new_decoder_architecture(tmp_path):
     """falcon-40b's layout (new_decoder_architecture, 8 K/V groups, two LayerNorms per layer): 41,303,293,952
     parameters, as transformers 5.24 FalconForCausalLM builds FalconConfig(new_decoder_architecture=True,
