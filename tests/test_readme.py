@@ -32,6 +32,9 @@ HF = Path(__file__).resolve().parent / "cases" / "hf"
 # run by .ci/run in a fresh virtual environment.
 SKIP = {
     "pip install '.[test]' && python -m pytest -q": "the test suite itself (.ci/run runs it)",
+    "vramrules eval --model hf:Qwen/Qwen3-8B --gpu rtx-4090": "needs the Hugging Face Hub (tests/test_hub.py serves a fake one)",
+    "vramrules eval --model hf:bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M --gpu l4": "needs the Hugging Face Hub (tests/test_hub.py serves a fake one)",
+    "vramrules eval --model ollama:llama3.1:8b --gpu rtx-4090": "needs an Ollama install (tests/test_hub.py builds one in tmp_path)",
     "vramrules record --into org-data/measurements.yaml --model llama3.1-8b --mode train-lora -b 4 -- train.py --lr 1e-4":
         "needs torch (the optional extra vramrules[torch]), a CUDA GPU and the reader's train.py",
 }
