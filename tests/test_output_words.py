@@ -280,3 +280,18 @@ def test_a_size_of_one_element_keeps_its_fraction():
     doc = json.loads(run("eval", "--model", "llama3.1-8b", "--mode", "train-qlora", "--explain", "--format", "json")[1])
     bits = next(i for s in doc["derivation"] for i in s["inputs"] if i["name"] == "precision.bits")
     assert 0.5 < bits["value"]["bytes"] < 0.6 and isinstance(bits["value"]["bytes"], float)
+
+
+def test_figures_follow_the_chosen_unit_family():
+    """--units GB writes the key figures in GB too (they were GiB whatever the unit): ZeRO's
+    Figure 1, 7.5B parameters on 64 GPUs with stage 3, 1.9 GB of model states per GPU
+    (Rajbhandari et al., arXiv:1910.02054)."""
+    from click.testing import CliRunner
+
+    from vramrules.cli import main
+
+    args = ["eval", "--params", "7.5e9", "--mode", "train-full", "--dp", "64", "--zero", "3"]
+    gb = CliRunner().invoke(main, args + ["--units", "GB"]).output
+    assert "model states per GPU (ZeRO's measure): 1.88 GB (1,875,000,000 B)" in gb
+    gib = CliRunner().invoke(main, args).output
+    assert "model states per GPU (ZeRO's measure): 1.75 GiB (1,875,000,000 B)" in gib

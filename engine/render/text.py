@@ -62,7 +62,7 @@ def table(result, unit: str = "GiB", explain: bool = False, width: int | None = 
     lines += wrap(_inputs_line(result), cols, "  ", "  ", " · ") + [""]
     rows = [(t(c.label), memory(needed(c.memory.bytes), unit), f"{100 * c.share:5.1f}%") for c in result.components]
     lines += _component_rows(rows, memory(needed(result.total.bytes), unit), cols)
-    figures = _figures(result)
+    figures = _figures(result, unit)
     if figures:
         lines.append("")
         for label, text in figures:
@@ -98,15 +98,17 @@ def table(result, unit: str = "GiB", explain: bool = False, width: int | None = 
     return shown("\n".join(lines) + "\n")
 
 
-def _figures(result):
+def _figures(result, unit: str = "GiB"):
+    """The mode's key figures; memory in the binary or the decimal family of the chosen unit."""
     comp = result.compiled
+    binary = "i" in unit  # GiB, MiB, TiB; GB, MB, TB are decimal
     from ..language.rules import report_names
 
     rs = result.catalog.rulesets[comp.ruleset]
     out = []
     for name in report_names(rs, rs.modes[comp.mode]):
         rule = comp.rules[name]
-        out.append((t(rule.label), t(value(result.values[name], comp.dims.get(name, "")))))
+        out.append((t(rule.label), t(value(result.values[name], comp.dims.get(name, ""), binary=binary))))
     return out
 
 
