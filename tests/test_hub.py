@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
 import pytest
+import tiny_gguf
 from click.testing import CliRunner
 
 import vramrules
@@ -67,34 +68,10 @@ def sharded_files() -> dict:
 
 
 def gguf_bytes(tmp_path, name="tiny", layers=2, vocab=100, extra_kv=0) -> bytes:
-    """A tiny llama GGUF written by the gguf package (as tests/test_importers.py does)."""
-    gguf = pytest.importorskip("gguf")
-    import numpy as np
-
-    path = tmp_path / f"{name}-{layers}-{vocab}-{extra_kv}.gguf"
-    w = gguf.GGUFWriter(str(path), "llama")
-    w.add_name(name)
-    w.add_block_count(layers)
-    w.add_embedding_length(64)
-    w.add_head_count(4)
-    w.add_head_count_kv(2)
-    w.add_context_length(256)
-    w.add_feed_forward_length(128)
-    if extra_kv:  # a long metadata array: the header spans several range requests
-        w.add_array("tokenizer.ggml.tokens", [f"token-{i:06d}" for i in range(extra_kv)])
-    w.add_tensor("token_embd.weight", np.zeros((vocab, 64), dtype=np.float16))
-    for i in range(layers):
-        for t, rows in (("attn_q", 64), ("attn_k", 32), ("attn_v", 32), ("attn_output", 64), ("ffn_gate", 128), ("ffn_up", 128)):
-            w.add_tensor(f"blk.{i}.{t}.weight", np.zeros((rows, 64 // 32 * 34), dtype=np.uint8), raw_dtype=gguf.GGMLQuantizationType.Q8_0)
-        w.add_tensor(f"blk.{i}.ffn_down.weight", np.zeros((64, 128 // 32 * 34), dtype=np.uint8), raw_dtype=gguf.GGMLQuantizationType.Q8_0)
-        w.add_tensor(f"blk.{i}.attn_norm.weight", np.zeros(64, dtype=np.float32))
-        w.add_tensor(f"blk.{i}.ffn_norm.weight", np.zeros(64, dtype=np.float32))
-    w.add_tensor("output_norm.weight", np.zeros(64, dtype=np.float32))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    return path.read_bytes()
+    """A tiny llama GGUF written by the gguf package (tests/tiny_gguf.py)."""
+    pytest.importorskip("gguf")
+    return tiny_gguf.write(tmp_path / f"{name}-{layers}-{vocab}-{extra_kv}.gguf", layers=layers, vocab=vocab, name=name,
+                           extra_kv=extra_kv).read_bytes()
 
 
 GGUF_LINEAR = 2 * (64 * 64 * 2 + 32 * 64 * 2 + 3 * 128 * 64)
