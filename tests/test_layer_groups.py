@@ -260,3 +260,17 @@ def test_qwen3_next_counts_its_gated_deltanet_and_gated_attention_exactly(tmp_pa
     assert r.component("kv_cache").memory.bytes == 12 * 32768 * 2 * 2 * 256 * 2
     conv = (4 - 1) * (2 * 16 * 128 + 32 * 128)  # (kernel - 1) x (q + k + v widths)
     assert r.component("recurrent_state").memory.bytes == 36 * (conv + 32 * 128 * 128) * 2
+
+
+@pytest.mark.parametrize("model,measured,config", [
+    # parameters transformers 5.24 builds (tests/cases/measured/*.json) from the config the entry was written from
+    ("jamba-v0.1", 51_570_323_328, "transformers.json:jamba-v0.1.json"),
+    ("qwen3-next-80b-a3b", 79_674_391_296, "transformers-defaults.json:qwen3_next.json"),
+])
+def test_catalog_hybrid_models_count_what_transformers_builds(model, measured, config):
+    file, entry = config.split(":")
+    doc = json.loads((Path(__file__).parent / "cases" / "measured" / file).read_text(encoding="utf-8"))
+    assert doc["entries"][entry]["params"]["total"] == measured
+    r = vramrules.evaluate(model, "inference", seq_len=262144)
+    assert r.values["params_total"] == measured
+    assert "recurrent_state" in [c.name for c in r.components]
