@@ -24,6 +24,7 @@ COMMANDS = {
     "calibrate": ("measure", "calibrate_cmd"),
     "import": ("files", "import_cmd"),
     "record": ("files", "record_cmd"),
+    "ingest": ("ingest", "ingest_cmd"),
 }
 
 
