@@ -18,11 +18,12 @@ from .common import data_option
 @click.option("--model", "model", metavar="ID", help="The catalog model (required when the log does not name one the catalog knows).")
 @click.option("--precision", metavar="ID", help="Weight precision of the run (vramrules list precisions) when not the model's default.")
 @click.option("--kv-precision", metavar="ID", help="KV cache precision when the log does not print it.")
+@click.option("--tp", type=int, metavar="N", help="Tensor-parallel size when the log does not print it.")
 @click.option("--source", metavar="TEXT", help="Where the log was published (URL or repository + path); default: the log's path.")
 @click.option("--tolerance", type=float, default=0.05, show_default=True, help="Relative error the entries may show.")
 @click.option("--dry-run", is_flag=True, help="Print the entries instead of appending them.")
 @data_option
-def ingest_cmd(logfiles, into, gpu, model, precision, kv_precision, source, tolerance, dry_run, data):
+def ingest_cmd(logfiles, into, gpu, model, precision, kv_precision, tp, source, tolerance, dry_run, data):
     """Read vLLM, SGLang, llama.cpp / llama-server and TensorRT-LLM start-up logs, recognize the
     scenario (model, engine and version, GPU, parallelism, context, dtypes) and append the
     measured weights and KV pool as measurements entries, each citing the log line it came from.
@@ -51,6 +52,10 @@ def ingest_cmd(logfiles, into, gpu, model, precision, kv_precision, source, tole
     planned = []
     for log in logfiles:
         rec = E.parse_file(log)
+        if tp and rec.setting("tp") and rec.setting("tp") != tp:
+            raise UsageError(f"{log}:{rec.settings['tp'].line}: the log says tensor parallel {rec.setting('tp')}, --tp says {tp}")
+        if tp and not rec.setting("tp"):
+            rec.settings["tp"] = E.Setting("tp", tp, 0)
         text = E.model_name(rec)
         name = model or text
         if not name:

@@ -120,7 +120,7 @@ _MARKERS = {
                        r"gpu_model_runner\.py|vLLM API server version|Estimated CUDA graph memory|"
                        r"Maximum concurrency for [0-9,]+ tokens per request|maximum number of tokens that can be stored in KV cache"),
     "sglang": re.compile(r"KV Cache is allocated\.|Load weight end\.|max_total_num_tokens=|Memory pool end\.|Capture cuda graph (?:begin|end)\.|"
-                         r"Mamba Cache is allocated"),
+                         r"Mamba Cache is allocated|Using KV cache dtype: torch\.|\] Load weight begin"),
     "llama.cpp": re.compile(r"\b(?:llm_)?load_tensors:|llama_(?:new_context_with_model|context|kv_cache\w*|model_loader|init_from_model|memory_recurrent)\b|"
                             r"\bggml_\w+:|llm_load_print_meta:|print_info:|^init: kv_size"),
     "trtllm": re.compile(r"\[TensorRT-LLM\]|\[TRT-LLM\]"),
@@ -166,7 +166,7 @@ _VLLM = [
     _p("kv_available", r"Available KV cache memory", rf"Available KV cache memory: {_V} ?{_U}"),
     _p("kv_available", r"the rest of the memory reserved for KV Cache is", rf"reserved for KV Cache is {_V} ?{_U}"),
     _p("kv_available", r"kv_cache_size=", rf"kv_cache_size={_V}{_U}"),
-    _p("kv_tokens", r"GPU KV cache size:", rf"GPU KV cache size: (?P<v>[0-9][0-9,]*) tokens", "tokens"),
+    _p("kv_tokens", r"GPU KV cache size:", r"GPU KV cache size: (?P<v>[0-9][0-9,]*) tokens", "tokens"),
     _p("kv_tokens", r"maximum number of tokens that can be stored in KV cache", r"stored in KV cache \((?P<v>[0-9]+)\)", "tokens"),
     _p("gpu_blocks", r"(?:# )?(?:GPU|cuda) blocks:", r"(?:GPU|cuda) blocks: (?P<v>[0-9]+)", "blocks"),
     _p("non_torch", r"non_torch_memory", rf"non_torch_memory(?: takes |=){_V} ?{_U}"),
@@ -215,7 +215,7 @@ _SMI = [
 _PATTERNS = {"vllm": _VLLM, "sglang": _SGLANG, "llama.cpp": _LLAMA, "trtllm": _TRT, "nvidia-smi": _SMI}
 
 # settings: (name, regex with group v, cast)
-_SETTINGS = {
+_SETTINGS: dict[str, list[tuple[str, str, object]]] = {
     "vllm": [
         ("version", r"vLLM API server version (?P<v>\S+)", str), ("version", r"█  version (?P<v>\S+)", str),
         ("version", r"LLM engine \(v(?P<v>[^)]+)\)", str),
@@ -257,7 +257,7 @@ _GPU = [re.compile(r"Device \d+: (?P<v>NVIDIA [^,]+|AMD [^,]+), compute capabili
 _RANK = re.compile(r"\b(?:TP|Worker_TP|rank )(\d+)\b|VllmWorkerProcess pid=(\d+)|Rank (\d+) is using GPU")
 
 
-def _cast(kind, text):
+def _cast(kind, text):  # kind: a type, or "int," for a number printed with thousands separators
     if kind == "int,":
         return int(text.replace(",", ""))
     return kind(text)
@@ -314,8 +314,8 @@ def parse(text: str, path: str = "<log>") -> LogRecord:
                 except ValueError:
                     problems.append(Problem(Location(path, i), "", f"setting '{name}': {m2.group('v')!r} does not parse", "", "import_error"))
         if "gpu" not in rec.settings:
-            for rx in _GPU:
-                m3 = rx.search(ln)
+            for grx in _GPU:
+                m3 = grx.search(ln)
                 if m3:
                     rec.settings["gpu"] = Setting("gpu", m3.group("v").strip(), i)
                     break
@@ -387,7 +387,7 @@ def model_name(rec: LogRecord) -> str | None:
 
 def _weights(rec: LogRecord):
     if rec.engine == "llama.cpp":
-        bufs = {}
+        bufs: dict[str, Figure] = {}
         for f in rec.all("model_buffer"):
             bufs.setdefault(f.device, f)
         if not bufs:
@@ -449,7 +449,7 @@ def plan(rec: LogRecord, model: str, *, gpu: str | None = None, precision: str |
     version = rec.setting("version")
     framework = f"{ {'vllm': 'vLLM', 'sglang': 'SGLang', 'llama.cpp': 'llama.cpp', 'trtllm': 'TensorRT-LLM'}.get(rec.engine, rec.engine)} " \
                 f"{version or '(version not stated in the log)'}"
-    base = {"model": model, "mode": "inference"}
+    base: dict[str, object] = {"model": model, "mode": "inference"}
     if precision:
         base["precision"] = precision
     if tp and tp > 1:
