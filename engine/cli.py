@@ -24,6 +24,8 @@ COMMANDS = {
     "calibrate": ("measure", "calibrate_cmd"),
     "import": ("files", "import_cmd"),
     "record": ("files", "record_cmd"),
+    "serve": ("service", "serve_cmd"),
+    "mcp": ("service", "mcp_cmd"),
     "ingest": ("ingest", "ingest_cmd"),
 }
 

@@ -11,7 +11,7 @@ import vramrules
 ENGINE = Path(vramrules.__file__).parent
 
 # the folders in the order of the flow; a module may import its own folder and any folder before it
-FLOW = ["foundation", "reading", "language", "backends", "evaluation", "importers", "render", "questions", "api", "commands", "cli"]
+FLOW = ["foundation", "reading", "language", "backends", "evaluation", "importers", "render", "questions", "api", "service", "commands", "cli"]
 # the top-level modules: shared declarations every folder may import, and the surfaces
 FOUNDATION = {"errors", "contract", "valuekinds", "writefile", "version"}
 SURFACE = {"": "api", "api": "api", "cli": "cli"}  # the package (lazy re-exports) and the Python API; the click entry point
