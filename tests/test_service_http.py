@@ -208,6 +208,10 @@ def test_health(server):
     assert status == 200 and doc["status"] == "ok"
     assert doc["catalog"]["models"] == len(server.service.catalog.kind("model")) > 50
     assert call(server, "HEAD", "health")[2] == b""
+    status, doc = ask(server, "GET", "")
+    assert status == 200 and "POST /v1/eval" in doc["endpoints"]
+    status, objects = ask(server, "GET", "schema/sweep")
+    assert status == 404 and objects[0]["hint"] == "one of: eval, fit, list, show"
 
 
 # -- refusals: the CLI's error objects, with their statuses -------------------------------------

@@ -142,6 +142,8 @@ class Service:
         try:
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
+            if future.done():  # the job's own TimeoutError, not the bound's
+                return future.result()
             future.cancel()  # not started yet: never runs; started: it finishes alone, its answer dropped
             raise TimedOut(f"the {question} request took longer than {timeout:g} s (the server's --timeout)") from None
 
