@@ -300,6 +300,22 @@ def test_a_slow_body_is_408_within_the_read_timeout(server):
     assert 0.9 < took < 8
 
 
+def test_expect_100_continue_is_answered(server):
+    """curl sends `Expect: 100-continue` before a body over 1 KiB and waits for the go-ahead."""
+    body = json.dumps({"model": "llama3.1-8b", "gpu": "rtx-4090", "precision": "bf16" + " " * 2000}).encode()
+    host, port = server.server_address[:2]
+    with socket.create_connection((host, port), timeout=10) as s:
+        s.sendall(b"POST /v1/eval HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body))
+        assert s.recv(100).startswith(b"HTTP/1.1 100 Continue")
+        s.sendall(body)
+        reply = b""
+        while chunk := s.recv(65536):
+            reply += chunk
+    status, objects = status_and_objects(reply)
+    assert status == 400 and objects[0]["pointer"] == "/precision"  # read whole, then refused: over MAX_TEXT characters
+
+
 def test_a_silent_client_is_dropped(server):
     host, port = server.server_address[:2]
     started = time.monotonic()

@@ -111,6 +111,7 @@ def refused(status: int, message: str, hint: str = "", headers: dict | None = No
 class Handler(BaseHTTPRequestHandler):
     server_version = f"vramrules/{__version__}"
     sys_version = ""
+    protocol_version = "HTTP/1.1"  # `Expect: 100-continue` (curl, for bodies over 1 KiB) is answered; each answer closes
     server: Server
 
     def setup(self) -> None:
@@ -155,7 +156,7 @@ class Handler(BaseHTTPRequestHandler):
             status, answer = 200, self._answer(name, body, params)
         except Refused as exc:
             status, answer = exc.status, exc.objects
-            self._send(status, answer, exc.headers, body=method != "HEAD", close=status in (408, 411, 413))
+            self._send(status, answer, exc.headers, body=method != "HEAD")
             self._log(method, status, started)
             return
         except VramrulesError as exc:
@@ -263,7 +264,7 @@ class Handler(BaseHTTPRequestHandler):
         self.connection.settimeout(self.server.read_timeout)
         return b"".join(chunks)
 
-    def _send(self, status: int, answer, headers: dict | None = None, body: bool = True, close: bool = False) -> None:
+    def _send(self, status: int, answer, headers: dict | None = None, body: bool = True) -> None:
         data = (json.dumps(answer, indent=2, default=str) + "\n").encode("ascii")
         try:
             self.send_response(status)
@@ -273,9 +274,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("X-Content-Type-Options", "nosniff")
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
-            if close:
-                self.send_header("Connection", "close")
-                self.close_connection = True
+            self.send_header("Connection", "close")  # one request per connection: no idle keep-alive threads
+            self.close_connection = True
             self.end_headers()
             if body:
                 self.wfile.write(data)
@@ -289,7 +289,7 @@ class Handler(BaseHTTPRequestHandler):
         if code == 501:
             code, message = 405, f"method {str(self.command)[:20]!r} is not served"
         self._send(code, [error_object("request_error", message or self.responses.get(code, ("error",))[0], explain or "")],
-                   body=self.command != "HEAD", close=True)
+                   body=self.command != "HEAD")
 
     def log_request(self, code="-", size="-") -> None:
         pass  # _log writes one line per request, with its time
