@@ -226,6 +226,8 @@ def plan() -> list[tuple[str, dict]]:
         for unified in (False, True):
             add(m, n_ctx=4096, n_seq_max=n_seq, kv_unified=unified)
     add(m, n_ctx=1000, n_seq_max=3)
+    add(m, n_ctx=1000, n_seq_max=3, kv_unified=True)
+    add(m, n_ctx=300, kv_unified=True)
     for ngl in (0, 2):
         add(m, n_ctx=4096, n_gpu_layers=ngl)
     add(m, n_ctx=4096, offload_kqv=False)
