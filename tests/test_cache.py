@@ -163,7 +163,7 @@ def test_a_run_reads_only_the_lines_it_uses(tmp_path):
     p = _catalog_file(tmp_path)
     data = p.read_bytes()
     header = json.loads(data[:data.index(b"\n")])
-    start, end, _crc = header["index"]["entries"]["model"]["llama3-70b"]
+    start, end = header["index"]["entries"]["model"]["llama3-70b"][:2]
     base = data.index(b"\n") + 1
     p.write_bytes(data[:base + start] + b"{" * (end - start - 1) + b"\n" + data[base + end:])
     r = fresh("eval", "--model", "llama3.1-8b", "--format", "json", env=env)
@@ -181,7 +181,7 @@ def test_damaged_record_is_a_located_error_and_removed(tmp_path):
     p = _catalog_file(tmp_path)
     data = p.read_bytes()
     header = json.loads(data[:data.index(b"\n")])
-    start, end, _crc = header["index"]["entries"]["model"]["llama3.1-8b"]
+    start, end = header["index"]["entries"]["model"]["llama3.1-8b"][:2]
     base = data.index(b"\n") + 1
     p.write_bytes(data[:base + start] + b"{" * (end - start - 1) + b"\n" + data[base + end:])
     r = fresh("eval", "--model", "llama3.1-8b", "--format", "json", env=env)
@@ -234,7 +234,7 @@ def test_a_flipped_digit_in_the_cache_is_never_served(tmp_path):
     data = p.read_bytes()
     nl = data.index(b"\n")
     header = json.loads(data[:nl])
-    start, end, _crc = header["index"]["entries"]["model"]["llama3.1-8b"]
+    start, end = header["index"]["entries"]["model"]["llama3.1-8b"][:2]
     line = data[nl + 1 + start:nl + 1 + end]
     assert b'"hidden_size":4096.0' in line
     p.write_bytes(data[:nl + 1 + start] + line.replace(b'"hidden_size":4096.0', b'"hidden_size":4097.0') + data[nl + 1 + end:])

@@ -15,7 +15,7 @@ from ..language.rules import Mode, Rule, RuleSet
 from ..reading import cache
 from ..reading.catalog import FILES, RULES_DIR, Assumption, Catalog, Entry, FieldType
 
-FORMAT = 9  # 9: objects stored as their FIELDS lists
+FORMAT = 10  # 10: entries stored with lines relative to their first line, with the hash of their text
 MAX_HEADER_BYTES = 1 << 28  # the index line of a very large catalog; longer is not a header
 _ENGINE = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # the package: its sources key the cache
 MEMO = "statkeys"      # cache file: stat signature of every input -> content key
@@ -185,30 +185,53 @@ def load(cls, values: list):
     return cls(*[codecs[f][1](v, row) if f in codecs else v for f, v in row.items()])
 
 
-def write(key: str, cat: Catalog) -> None:
+def write(key: str, cat: Catalog, context: str = "", dirs=None) -> None:
     """One JSON Lines file: a header (types, assumptions, overrides, and the byte span of every
     other line), then one line per entry, rule set and mode check result. A run parses the
-    header and only the lines it uses: one model, one rule set, one check result."""
+    header and only the lines it uses: one model, one rule set, one check result.
+
+    An entry read from a file in parts (reading/chunks.py) is stored with its lines relative to
+    its first line and with the hash of its text; its span is [start, end, crc, first line, hash].
+    An entry taken unchanged from the catalog built before (`_Joined`) is copied as it was stored,
+    never decoded. `context`: what every stored entry also depends on (reuse_context); `dirs`:
+    the layers, so that the next run after an edit finds this file (lineage)."""
     import json
 
     lines: list = []
     offset = 0
 
-    def record(value) -> list:
+    def add(line: bytes, *extra) -> list:
         nonlocal offset
-        line = json.dumps(value, separators=(",", ":")).encode() + b"\n"
         lines.append(line)
-        span = [offset, offset + len(line), zlib.crc32(line)]  # the checksum finds a flipped bit
+        span = [offset, offset + len(line), zlib.crc32(line), *extra]  # the checksum finds a flipped bit
         offset += len(line)
         return span
 
+    def record(value, *extra) -> list:
+        return add(json.dumps(value, separators=(",", ":")).encode() + b"\n", *extra)
+
+    def entries(kind, bucket) -> dict:
+        parts = cat.parts.get(kind, {})
+        out = {}
+        for eid in bucket:
+            kept = bucket.stored(eid) if isinstance(bucket, _Joined) else None
+            if kept is not None:
+                out[eid] = add(kept[0], kept[1], kept[2])
+                continue
+            first, h = parts.get(eid, (0, ""))
+            row = dump(bucket[eid])
+            if first:
+                _rebase(row, -first)
+            out[eid] = record(row, first, h)
+        return out
+
     index = {
-        "entries": {kind: {eid: record(dump(e)) for eid, e in bucket.items()} for kind, bucket in cat.entries.items()},
+        "entries": {kind: entries(kind, bucket) for kind, bucket in cat.entries.items()},
         "rulesets": {name: record(dump(rs)) for name, rs in cat.rulesets.items()},
         "checked": [[rs, mode, fit, *record([order, kinds, dims, deps])] for (rs, mode, fit), (order, kinds, dims, deps) in cat.checked.items()],
     }
     header = {
-        "format": FORMAT, "size": offset, "index": index,
+        "format": FORMAT, "size": offset, "index": index, "context": context,
         "types": {kind: {f: dump(t) for f, t in fields.items()} for kind, fields in cat.types.items()},
         "assumptions": {n: dump(a) for n, a in cat.assumptions.items()},
         "overrides": {n: list(v) for n, v in cat.overrides.items()},
@@ -217,6 +240,141 @@ def write(key: str, cat: Catalog) -> None:
     head = json.dumps(header, separators=(",", ":")).encode()
     head = head[:-1] + b',"crc":' + str(zlib.crc32(head)).encode() + b"}"  # the header's own checksum, its last key
     cache.write_bytes(key + ".jsonl", b"".join([head + b"\n", *lines]))
+    if dirs is not None and context:
+        cache.write_json(_lineage(dirs), {"key": key})
+
+
+def _rebase(row: list, delta: int) -> None:
+    """Shift a stored entry's lines in its own file by delta (its location and fact_where)."""
+    loc = row[3]
+    if loc:
+        row[3] = [loc[0], loc[1] + delta, loc[2]]
+    row[6] = {k: ([w[0] + delta, w[1]] if w is not None and len(w) == 2 else w) for k, w in row[6].items()}
+
+
+assert Entry.FIELDS[3] == "location" and Entry.FIELDS[6] == "fact_where"  # _rebase's indexes
+
+
+def _lineage(dirs) -> str:
+    import hashlib
+
+    return "lineage-" + hashlib.sha256(repr([(str(d), label) for d, label in dirs]).encode()).hexdigest()[:32]
+
+
+def reuse_context(dirs) -> str:
+    """What a built model or GPU entry depends on besides its own text: the engine, the schemas,
+    units.txt and (a model's native_precision names one) every layer's precisions.yaml."""
+    import hashlib
+
+    from ..reading.datadir import builtin_data_dir, schemas_dir
+
+    h = hashlib.sha256(f"vramrules-entries-{FORMAT}".encode())
+    paths = sorted(_engine_sources(_ENGINE, [])) + listing(schemas_dir(), ".json") + [os.path.join(builtin_data_dir(), "units.txt")]
+    paths += [os.path.join(str(d), "precisions.yaml") for d, _layer in dirs]
+    for p in paths:
+        h.update(f"\0{p}\0".encode())
+        try:
+            with open(p, "rb") as f:
+                h.update(f.read())
+        except OSError:
+            h.update(b"-")
+    return h.hexdigest()[:32]
+
+
+class Previous:
+    """The catalog built last for these layers, as far as a run after an edit uses it: its entries'
+    spans and hashes, and their stored lines (read at once: one read, not one per entry)."""
+
+    def __init__(self, records: "_Records", spans: dict, context: str):
+        self.records, self.spans, self.context = records, spans, context
+        self._body = records.body()
+
+    def reusable(self, kind: str, eid: str, h: str) -> bool:
+        """The entry was stored from text of hash h, and its line is intact."""
+        span = self.spans.get(kind, {}).get(eid)
+        if span is None or len(span) < 5 or span[4] != h or not h:
+            return False
+        start, end, crc = span[0], span[1], span[2]
+        return isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(self._body) and zlib.crc32(self._body[start:end]) == crc
+
+    def line(self, kind: str, eid: str) -> bytes:
+        span = self.spans[kind][eid]
+        return self._body[span[0]:span[1]]
+
+
+def previous(dirs) -> Previous | None:
+    """The last catalog written for these layers, or None (none, another format, damaged)."""
+    memo = cache.read_json(_lineage(dirs))
+    if not isinstance(memo, dict) or not isinstance(memo.get("key"), str):
+        return None
+    opened = _open(memo["key"])
+    if opened is None:
+        return None
+    header, records = opened
+    return Previous(records, header["index"]["entries"], header.get("context", ""))
+
+
+class _Joined(Mapping):
+    """A kind's entries after an edit: those built in this run, and those taken unchanged from the
+    catalog built before, in the order the layers define them. An unchanged entry is decoded only
+    if this run asks for it, and is written to the new cache file as the bytes it was stored as,
+    at its new first line."""
+
+    def __init__(self, order, built: dict, prev: Previous, kind: str, firsts: dict):
+        self._order, self._built, self._prev, self._kind, self._firsts = list(order), built, prev, kind, firsts
+        self._done: dict = {}
+
+    def _span(self, k):
+        return self._prev.spans.get(self._kind, {}).get(k)
+
+    def __getitem__(self, k):
+        hit = self._built.get(k)
+        if hit is not None:
+            return hit
+        hit = self._done.get(k)
+        if hit is None:
+            span = self._span(k)
+            if span is None or k not in self._firsts:
+                raise KeyError(k)
+            hit = self._done[k] = self._prev.records.build(span, _entry, self._firsts[k])
+        return hit
+
+    def stored(self, k):
+        """(line bytes, first line, hash) of an entry taken unchanged, else None."""
+        if k in self._built:
+            return None
+        span = self._span(k)
+        return (self._prev.line(self._kind, k), self._firsts[k], span[4]) if span is not None else None
+
+    def __contains__(self, k):
+        return k in self._built or (k in self._firsts and self._span(k) is not None)
+
+    def __iter__(self):
+        return iter(self._order)
+
+    def __len__(self):
+        return len(self._order)
+
+
+def join_reused(cat: Catalog, merged: dict, prev: Previous | None) -> None:
+    """Put the entries the loader left out (unchanged since `prev`) into cat.entries, and record
+    every entry's first line and text hash (cat.parts) for the cache file."""
+    from ..reading.catalog import FILES
+
+    for fkey, m in merged.items():
+        sections = FILES.get(fkey, ("", {}))[1]
+        for section, kind in sections.items():
+            firsts = {eid: part[1] for (s, eid), part in m.parts.items() if s == section and part is not None}
+            cat.parts[kind] = {eid: (part[1], part[0]) for (s, eid), part in m.parts.items() if s == section and part is not None}
+            if prev is not None and any(s == section for s, _eid in m.reused):
+                built = cat.entries.get(kind, {})
+                cat.entries[kind] = _Joined(m.ids.get(section, {}), built, prev, kind, firsts)
+
+
+def _entry(first, row):
+    if first:
+        _rebase(row, first)
+    return load(Entry, row)
 
 
 def _header_intact(line: bytes) -> bool:
@@ -246,17 +404,25 @@ class _Records:
         self._file.seek(self._base + start)
         return self._file.read(end - start)
 
+    def body(self) -> bytes:
+        """Every line after the header."""
+        return self._read(0, self._size)
+
+    def line(self, span) -> bytes:
+        """The stored line of this span, checked against its checksum."""
+        start, end, crc = span[0], span[1], span[2]
+        if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= self._size):
+            raise ValueError("bad record span")
+        line = self._read(start, end)
+        if zlib.crc32(line) != crc:
+            raise ValueError("the line's checksum does not match (the file changed after it was written)")
+        return line
+
     def build(self, span, build, *args):
         import json
 
         try:
-            start, end, crc = span
-            if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= self._size):
-                raise ValueError("bad record span")
-            line = self._read(start, end)
-            if zlib.crc32(line) != crc:
-                raise ValueError("the line's checksum does not match (the file changed after it was written)")
-            return build(*args, json.loads(line))
+            return build(*args, json.loads(self.line(span)))
         except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
             from ..errors import DataError, Problem
 
@@ -280,7 +446,8 @@ class _Built(Mapping):
     def __getitem__(self, k):
         v = self._done.get(k)
         if v is None:
-            v = self._done[k] = self._records.build(self._spans[k], self._build, k)
+            span = self._spans[k]
+            v = self._done[k] = self._records.build(span, self._build, k, span)
         return v
 
     def __contains__(self, k):
@@ -319,9 +486,8 @@ def _check_result(doc):
     return (order, kinds, dims, deps)
 
 
-def read(key: str) -> Catalog | None:
-    """The cached catalog, or None when there is none of this format. A damaged file raises
-    (ValueError, KeyError, TypeError, ...): the caller rebuilds, never trusts it."""
+def _open(key: str):
+    """(header, records) of a cache file of this format, or None."""
     import json
 
     f = cache.open_file(key + ".jsonl")
@@ -336,15 +502,24 @@ def read(key: str) -> Catalog | None:
     if not isinstance(header, dict) or header.get("format") != FORMAT or header.get("size") != size:
         f.close()
         return None  # another format, or cut short / grown by hand: rebuilt
-    records = _Records(key + ".jsonl", f, len(head), size)
+    return header, _Records(key + ".jsonl", f, len(head), size)
+
+
+def read(key: str) -> Catalog | None:
+    """The cached catalog, or None when there is none of this format. A damaged file raises
+    (ValueError, KeyError, TypeError, ...): the caller rebuilds, never trusts it."""
+    opened = _open(key)
+    if opened is None:
+        return None
+    header, records = opened
     index = header["index"]
     cat = Catalog()
     for kind, spans in index["entries"].items():
-        cat.entries[kind] = _Built(spans, records, lambda _eid, e: load(Entry, e))
+        cat.entries[kind] = _Built(spans, records, lambda _eid, span, e: _entry(span[3] if len(span) > 3 else 0, e))
     for kind, fields in header["types"].items():
         cat.types[kind] = {f: load(FieldType, t) for f, t in fields.items()}
     cat.assumptions = {n: load(Assumption, a) for n, a in header["assumptions"].items()}
-    cat.rulesets = _Built(index["rulesets"], records, lambda _name, r: load(RuleSet, r))
+    cat.rulesets = _Built(index["rulesets"], records, lambda _name, _span, r: load(RuleSet, r))
     cat.checked = _Checked({(rs, mode, fit): (a, b, c) for rs, mode, fit, a, b, c in index["checked"]}, records)
     cat.overrides = {n: tuple(v) for n, v in header["overrides"].items()}
     from ..reading.vocabulary import from_raw

@@ -55,10 +55,29 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
             return cat
     from ..language.rules import build_rulesets
     from ..reading import overrides
-    from ..reading.catalog import Merged, build, load_layers, merge_into
+    from ..reading.catalog import FILES, Merged, build, load_layers, merge_into
 
     parsed = overrides.parse(sets)
-    merged, problems = load_layers(dirs)
+    prev, context, reuse = None, "", None
+    if not full and catalog_cache.cache.enabled():
+        # After an edit: the entries whose text is unchanged since the catalog built last for these
+        # layers are neither parsed nor checked again (a one-entry edit of a 10,000-model overlay
+        # costs one entry's work, not the catalog's).
+        context = catalog_cache.reuse_context(dirs)
+        try:
+            prev = catalog_cache.previous(dirs)
+        except Exception:  # an unreadable cache file is never trusted
+            prev = None
+        if prev is not None and prev.context == context:
+            known = prev
+            kept_out = {(k, s, e) for k, d in docs if isinstance(d.data, dict)
+                        for s, v in d.data.items() if isinstance(v, dict) for e in v}  # in-memory documents' entries
+
+            def reuse(fkey, section, eid, h):
+                return known.reusable(FILES[fkey][1][section], eid, h) and (fkey, section, eid) not in kept_out
+        else:
+            prev = None
+    merged, problems = load_layers(dirs, reuse)
     for file_key, doc in docs:
         merge_into(merged.setdefault(file_key, Merged(file_key)), doc)
     previous = {}
@@ -79,8 +98,10 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
     if problems:
         raise DataError(problems)
     assert cat is not None
+    if not full:
+        catalog_cache.join_reused(cat, merged, prev)
     _remember(key, cat)
-    catalog_cache.write(disk_key, cat)
+    catalog_cache.write(disk_key, cat, context, dirs)
     return cat
 
 

@@ -23,6 +23,15 @@ FILES = {
     "vocabulary.yaml": ("vocabulary", {}),
 }
 RULES_DIR = "rules"
+# Kinds whose entries a run after an edit may take from the catalog built before, unparsed and
+# unchecked, when their text is unchanged (evaluation/load.py): each is checked on its own text,
+# the schemas and the engine, and (models) the precisions' ids, which the reuse key includes.
+REUSABLE = ("model", "gpu")
+
+
+def reusable_sections(file_key: str) -> tuple:
+    """The sections of a data file whose entries may be reused."""
+    return tuple(s for s, kind in FILES.get(file_key, ("", {}))[1].items() if kind in REUSABLE)
 
 
 
@@ -72,6 +81,9 @@ class Merged:
         self.where_map = {} if where_map is None else where_map  # pointer -> (Location, layer)
         self.files = [] if files is None else files
         self.digests = [] if digests is None else digests        # what each merged document was (content hash, or its data)
+        self.parts: dict = {}   # (section, id) -> (text hash, 0-based first line) of an entry one document alone defines
+        self.reused: list = []  # [(section, id)]: entries left out of data, to be taken from the catalog built before
+        self.ids: dict = {}     # section -> {id: None} in the order the layers define them (reused ones included)
 
     @property
     def identity(self) -> str:
@@ -127,6 +139,7 @@ def merge_into(target: Merged, doc):  # doc: loader.Document
 
     if target.data is None:
         target.data = {}
+    _merge_parts(target, doc)
     if not isinstance(doc.data, dict):
         target.data = doc.data  # schema validation reports the wrong type
         record(doc.data, ())
@@ -135,13 +148,59 @@ def merge_into(target: Merged, doc):  # doc: loader.Document
     merge(target.data, doc.data, ())
 
 
-def load_layers(dirs: list[tuple[str, str]]) -> tuple[dict, list[Problem]]:
-    """Load and merge every known file of each (dir, layer). Returns ({name: Merged}, problems)."""
+def _merge_parts(target: Merged, doc) -> None:
+    """Which entries one document alone defines (reusable), and the order of every section's ids."""
+    if not isinstance(doc.data, dict):
+        return
+    by_section: dict = {}
+    for section, eid in doc.parts:
+        by_section.setdefault(section, []).append(eid)
+    for section, value in doc.data.items():
+        if isinstance(value, dict) and section not in by_section:
+            by_section[section] = list(value)
+    for section, ids in by_section.items():
+        order = target.ids.setdefault(section, {})
+        for eid in ids:
+            k = (section, eid)
+            if eid in order:
+                target.parts[k] = None  # a second layer defines it: merged, never reused
+            else:
+                order[eid] = None
+                part = doc.parts.get(k)
+                if part is not None:
+                    target.parts[k] = part
+    target.reused.extend(doc.reused)
+
+
+def load_layers(dirs: list[tuple[str, str]], reuse=None) -> tuple[dict, list[Problem]]:
+    """Load and merge every known file of each (dir, layer). Returns ({name: Merged}, problems).
+    `reuse(file key, section, id, text hash)`: True for an entry the caller has built from that
+    text (loader.load_file); one that turns out to be defined in two layers is read after all."""
+    docs, problems = _load_docs(dirs, reuse)
+    if reuse is not None:
+        defined: dict = {}
+        for key, doc, _again in docs:
+            for k in list(doc.parts) or [(s, e) for s, v in (doc.data.items() if isinstance(doc.data, dict) else ()) if isinstance(v, dict) for e in v]:
+                defined[(key, *k)] = defined.get((key, *k), 0) + 1
+        for i, (key, doc, again) in enumerate(docs):
+            if any(defined[(key, *k)] > 1 for k in doc.reused):
+                try:
+                    docs[i] = (key, again(), again)
+                except DataError as exc:
+                    problems.extend(coded(exc.problems, "yaml_error"))
+    merged: dict[str, Merged] = {}
+    for key, doc, _again in docs:
+        merge_into(merged.setdefault(key, Merged(key)), doc)
+    return merged, problems
+
+
+def _load_docs(dirs, reuse) -> tuple[list, list[Problem]]:
+    """[(file key, Document, a function that reads it again without reuse)], problems."""
     from pathlib import Path
 
     from .loader import load_file  # the YAML loader: only a run that reads files imports it
 
-    merged: dict[str, Merged] = {}
+    docs: list = []
     problems: list[Problem] = []
     for folder, layer in dirs:
         directory = Path(folder)
@@ -161,13 +220,15 @@ def load_layers(dirs: list[tuple[str, str]]) -> tuple[dict, list[Problem]]:
                                             "make it a YAML file, or remove it"))
                 continue
             shown = _display(path)
+            sections = reusable_sections(key)
+            take = (lambda s, e, h, _k=key: reuse(_k, s, e, h)) if reuse is not None and sections else None
             try:
-                doc = load_file(path, shown, layer)
+                doc = load_file(path, shown, layer, sections, take)
             except DataError as exc:
                 problems.extend(coded(exc.problems, "yaml_error"))
                 continue
-            merge_into(merged.setdefault(key, Merged(key)), doc)
-    return merged, problems
+            docs.append((key, doc, lambda _p=path, _s=shown, _l=layer, _x=sections: load_file(_p, _s, _l, _x)))
+    return docs, problems
 
 
 def ignored_files(directory) -> list[Problem]:
@@ -337,6 +398,7 @@ class Catalog:
         self.checked = {} if checked is None else checked              # (rule set, mode, with_fit) -> (order, kinds, dims, deps)
         self.vocabulary = vocabulary                                   # vocabulary.Vocabulary: inputs and slots
         self.functions: dict = {}                                      # compiled modes of this catalog (api.compiled_mode)
+        self.parts: dict = {}                                          # kind -> {id: (first line, text hash)}: entries read in parts
 
     def kind(self, kind: str) -> dict:
         return self.entries.get(kind, {})

@@ -21,7 +21,8 @@ from . import cache
 
 PARSE_FORMAT = 2  # bump when the parse cache's layout or the loader's rules change
 
-MAX_FILE_BYTES = 16 * 2**20  # data files are small; a larger one is refused, not parsed
+MAX_FILE_BYTES = 16 * 2**20  # a file parsed whole, or one entry of a file read in parts (chunks.py); larger is refused
+MAX_PARTS_FILE_BYTES = 2**31  # a file read entry by entry: an organization's catalog of any size that fits in memory
 MAX_DEPTH = 64
 
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -170,6 +171,8 @@ class Document:
         self.path, self.data, self.layer = path, data, layer
         self.positions = {} if positions is None else positions  # Pointer -> (line, col), 1-based
         self.digest = digest  # sha256 of the file's bytes ('' for in-memory documents)
+        self.parts: dict = {}   # (section, id) -> (hash of the entry's text, its 0-based first line): files read in parts
+        self.reused: list = []  # [(section, id)] entries left out: the caller has them built from the same text
 
     def __repr__(self):
         return f"Document({self.path!r}, layer={self.layer!r})"
@@ -216,35 +219,143 @@ def load_text(text: str, path: str, layer: str = "built-in") -> Document:
     return doc
 
 
-def load_file(path: Path, display: str | None = None, layer: str = "built-in") -> Document:
+def load_file(path: Path, display: str | None = None, layer: str = "built-in", sections=(), reuse=None) -> Document:
+    """The file's Document. `sections`: top-level keys whose entries may be read one by one
+    (chunks.py); each such entry's text hash and first line go into doc.parts. `reuse(section, id,
+    hash)`: True for an entry the caller already has built from this very text; it is left out of
+    doc.data (listed in doc.reused) and never parsed. A file read in parts may be larger than
+    MAX_FILE_BYTES, up to MAX_PARTS_FILE_BYTES."""
     shown = display or str(path)
     try:
         size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise DataError([Problem(Location(shown), "", f"file is {size} bytes; data files are limited to {MAX_FILE_BYTES} bytes", "split it, or check that this is the right file")])
+        if size > (MAX_PARTS_FILE_BYTES if sections else MAX_FILE_BYTES):
+            raise DataError([_too_large(shown, size, MAX_PARTS_FILE_BYTES if sections else MAX_FILE_BYTES)])
         raw = path.read_bytes()
     except OSError as exc:
         raise DataError([Problem(Location(shown), "", f"cannot read file: {exc.strerror or exc}")])
     import hashlib  # only when a file is read: a warm run reads none
 
     digest = hashlib.sha256(raw).hexdigest()
+    parts = None
+    if sections:
+        from . import chunks
+
+        parts = chunks.split(_decode(raw, shown), set(sections))
+        if parts is None and len(raw) > MAX_FILE_BYTES:
+            raise DataError([_too_large(shown, len(raw), MAX_FILE_BYTES, "a larger file must be read entry by entry: write its sections "
+                                        "in block style (one plain `id:` key per entry at one indentation)")])
+        if parts is not None and (reuse is not None or len(raw) > MAX_FILE_BYTES):
+            doc = _from_parts(parts, shown, layer, digest, reuse, authoritative=len(raw) > MAX_FILE_BYTES)
+            if doc is not None:
+                return doc
     key = "yaml-" + hashlib.sha256(f"{PARSE_FORMAT}\0{shown}\0{digest}".encode()).hexdigest()[:32]
     hit = cache.read_json(key)
+    doc = None
     if isinstance(hit, dict) and "data" in hit:
         try:  # a parse of these exact bytes made earlier: no YAML work
             positions = {tuple(p[0]): (p[1], p[2]) for p in hit["positions"]}
-            return Document(shown, hit["data"], positions, layer, digest)
+            doc = Document(shown, hit["data"], positions, layer, digest)
         except (TypeError, IndexError, KeyError):
-            pass
+            doc = None
+    if doc is None:
+        doc = load_text(_decode(raw, shown), shown, layer)
+        doc.digest = digest
+        cache.write_json(key, {"data": doc.data, "positions": [[list(p), l, c] for p, (l, c) in doc.positions.items()]})
+    if parts is not None:
+        _hashes(doc, parts, shown, layer)
+    return doc
+
+
+def _too_large(shown: str, size: int, limit: int, hint: str = "split it, or check that this is the right file") -> Problem:
+    return Problem(Location(shown), "", f"file is {size} bytes; data files are limited to {limit} bytes", hint)
+
+
+def _decode(raw: bytes, shown: str) -> str:
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise DataError([Problem(Location(shown, line, col), "", f"not UTF-8: byte 0x{raw[exc.start]:02x}", "save the file as UTF-8")])
-    doc = load_text(text, shown, layer)
-    doc.digest = digest
-    cache.write_json(key, {"data": doc.data, "positions": [[list(p), l, c] for p, (l, c) in doc.positions.items()]})
+
+
+def _part_hash(shown: str, layer: str, text: str) -> str:
+    """What an entry built from this text depends on besides the engine and the schemas: the text,
+    and the file and layer its locations name."""
+    import hashlib
+
+    return hashlib.sha256(f"{PARSE_FORMAT}\0{shown}\0{layer}\0{text}".encode()).hexdigest()[:32]
+
+
+def _hashes(doc: Document, parts, shown: str, layer: str) -> None:
+    """doc.parts for a file parsed whole, when the parts read as the whole does (every entry id
+    found by the cut is an entry of the parse)."""
+    found = {}
+    for part in parts:
+        if part.key is not None:
+            section = doc.data.get(part.section) if isinstance(doc.data, dict) else None
+            if not isinstance(section, dict) or part.key not in section or (part.section, part.key) in found:
+                return
+            found[(part.section, part.key)] = (_part_hash(shown, layer, part.text), part.first)
+    doc.parts = found
+
+
+def _from_parts(parts, shown: str, layer: str, digest: str, reuse, authoritative: bool) -> Document | None:
+    """The Document read part by part, or None when a part does not read as one entry of the
+    whole would (the caller then parses the file whole, which says what is wrong). When the file
+    is too large to parse whole (`authoritative`), a part's error is reported at its place."""
+    data: dict = {}
+    positions: dict = {}
+    doc = Document(shown, data, positions, layer, digest)
+    for part in parts:
+        if part.section is not None and part.key is None:  # `models:` itself
+            if part.section in data:
+                return None
+            data[part.section] = {}
+            if not positions:
+                positions[()] = (part.first + 1, 1)
+            continue
+        if part.key is not None:
+            h = _part_hash(shown, layer, part.text)
+            section = data[part.section]
+            if part.key in section or (part.section, part.key) in doc.parts:
+                return None  # a duplicate id: the whole parse reports it
+            doc.parts[(part.section, part.key)] = (h, part.first)
+            if (part.section,) not in positions:
+                positions[(part.section,)] = (part.first + 1, len(part.text) - len(part.text.lstrip(" ")) + 1)
+            if reuse is not None and reuse(part.section, part.key, h):
+                doc.reused.append((part.section, part.key))
+                continue
+        if len(part.text) > MAX_FILE_BYTES:
+            raise DataError([Problem(Location(shown, part.first + 1, 1), "", f"this part of the file is {len(part.text)} bytes; "
+                                     f"one entry (or one section not in block style) is limited to {MAX_FILE_BYTES} bytes",
+                                     "write the section in block style, one plain `id:` key per entry at one indentation, so it is read entry by entry")])
+        try:
+            sub = load_text(part.text, shown, layer)
+        except DataError as exc:
+            if not authoritative:
+                return None
+            raise DataError([Problem(Location(p.location.file, p.location.line + part.first, p.location.col) if p.location.line else p.location,
+                                     (f"/{part.section}" if part.key is not None else "") + p.pointer, p.message, p.hint, p.code)
+                            for p in exc.problems]) from None
+        if not isinstance(sub.data, dict) or len(sub.data) != 1:
+            return None
+        (key, value), = sub.data.items()
+        if part.key is not None:
+            if key != part.key:
+                return None
+            data[part.section][key] = value
+            prefix: tuple = (part.section,)
+        else:
+            if key in data:
+                return None
+            data[key] = value
+            prefix = ()
+            if not positions:
+                positions[()] = (part.first + 1, 1)
+        for p, (line, col) in sub.positions.items():
+            if p:
+                positions[prefix + p] = (line + part.first, col)
     return doc
 
 

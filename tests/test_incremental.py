@@ -1,0 +1,223 @@
+"""A run after an edit reads and checks only what changed (issues 13 and 21): a data file is cut
+into its entries (reading/chunks.py), each entry whose text is unchanged since the catalog built
+last is taken from that catalog unparsed, and everything else is built as before. The answers,
+the file:line of every fact and every error must be exactly those of a build from nothing."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vramrules import api
+from vramrules.errors import DataError
+from vramrules.reading import chunks, loader
+from vramrules.reading.catalog import FILES
+from vramrules.reading.datadir import builtin_data_dir
+
+DATA = Path(builtin_data_dir())
+
+
+def fresh(*args, env):
+    return subprocess.run([sys.executable, "-m", "vramrules.cli", *args], capture_output=True, text=True, env={**os.environ, **env})
+
+
+def overlay(n: int) -> str:
+    """n renamed copies of built-in models (the way bench/org_scale.py makes a 10,000-model one)."""
+    models = yaml.safe_load((DATA / "models.yaml").read_text(encoding="utf-8"))["models"]
+    ids = list(models)
+    out = ["# an organization's models", "models:"]
+    for i in range(n):
+        e = dict(models[ids[i % len(ids)]])
+        e.pop("hub", None)
+        e["name"] = f"{e.get('name')} copy {i}"
+        body = json.dumps({f"org-{i}": e})  # JSON is YAML: one flow line per entry would not be cut; re-dump as block
+        out += ["  " + line for line in yaml.safe_dump(json.loads(body), sort_keys=False, width=10**6).splitlines()]
+        out.append("  # end of entry")
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------- the cut reads as the whole
+
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_every_builtin_file_reads_in_parts_as_it_reads_whole(name):
+    text = (DATA / name).read_text(encoding="utf-8")
+    parts = chunks.split(text, set(FILES[name][1]))
+    whole = loader.load_text(text, name)
+    assert parts is not None, "the built-in files are in the plain layout"
+    doc = loader._from_parts(parts, name, "built-in", "", None, authoritative=False)
+    assert doc is not None and doc.data == whole.data
+    assert doc.positions == whole.positions  # every value's line and column
+
+
+def test_a_generated_overlay_reads_in_parts_as_whole():
+    text = overlay(30)
+    whole = loader.load_text(text, "m.yaml")
+    doc = loader._from_parts(chunks.split(text, {"models"}), "m.yaml", "x", "", None, authoritative=False)
+    assert doc.data == whole.data and doc.positions == whole.positions
+    assert [k for _s, k in doc.parts] == [f"org-{i}" for i in range(30)]
+    assert doc.parts[("models", "org-1")][1] == text.split("\n").index("  org-1:")  # the 0-based line of its key
+
+
+@pytest.mark.parametrize("text", [
+    "models:\n  a:\n    name: x\n---\n",                          # a second document
+    "%YAML 1.2\n---\nmodels:\n  a:\n    name: x\n",              # a directive
+    "models:\n\ta:\n",                                          # a tab
+    "models:\r\n  a:\r\n    name: x\r\n",                         # CRLF: parsed whole
+    "models:\n  - a\n  - b\n",                                  # a list
+    "models:\n  'a': {}\n  b: {}\n",                            # a quoted key
+    "models: {a: {}, b: {}}\n",                                 # a flow section
+    "models:\n    a: {}\n  b: {}\n",                            # a line indented less than the entries
+    "models:\n",                                                # an empty section is null
+])
+def test_layouts_that_are_not_cut(text):
+    parts = chunks.split(text, {"models"})
+    assert parts is None or all(p.key is None for p in parts)  # parsed whole (a flow section is one part)
+
+
+@pytest.mark.parametrize("text", [
+    'models:\n  a:\n    source: "one\n  b: two"\n',               # a quoted value running over an entry boundary
+    "models:\n  a:\n    layers: [1,\n  b: 2]\n",                  # a flow value running over it
+    "models:\n  a:\n    name: x\n  a:\n    name: y\n",             # a duplicate id: the whole parse says so
+    "models:\n  a:\n    name: *x\n",                               # an alias
+])
+def test_a_cut_that_would_change_the_meaning_falls_back_to_the_whole(text, tmp_path):
+    parts = chunks.split(text, {"models"})
+    assert parts is not None
+    assert loader._from_parts(parts, "m.yaml", "x", "", None, authoritative=False) is None
+    p = tmp_path / "m.yaml"
+    p.write_text(text, encoding="utf-8")
+
+    def outcome(read):
+        try:
+            doc = read()
+        except DataError as exc:
+            return [(str(q.location), q.message) for q in exc.problems]
+        return doc.data, doc.positions
+
+    # what load_file then does: the whole parse, its data or its located error
+    assert outcome(lambda: loader.load_file(p, str(p), sections=("models",), reuse=lambda *a: False)) == outcome(lambda: loader.load_text(text, str(p)))
+
+
+def test_a_file_too_large_to_parse_whole_is_read_in_parts(tmp_path, monkeypatch):
+    """No size ceiling for a catalog in the plain layout (the 16 MiB limit is per entry); one that
+    cannot be cut is refused with what to do, and an entry's error is reported at its own line."""
+    text = overlay(4)
+    monkeypatch.setattr(loader, "MAX_FILE_BYTES", 1500)
+    p = tmp_path / "models.yaml"
+    p.write_text(text, encoding="utf-8")
+    doc = loader.load_file(p, sections=("models",))
+    assert list(doc.data["models"]) == ["org-0", "org-1", "org-2", "org-3"]
+    p.write_text("models: {" + ", ".join(f"m{i}: {{name: {'x' * 40}}}" for i in range(40)) + "}\n", encoding="utf-8")
+    with pytest.raises(DataError) as exc:
+        loader.load_file(p, sections=("models",))
+    assert "entry by entry" in exc.value.problems[0].hint
+    broken = text.replace("    num_layers: 40\n", "    num_layers: [40\n", 1)
+    assert broken != text
+    p.write_text(broken, encoding="utf-8")
+    with pytest.raises(DataError) as exc:
+        loader.load_file(p, sections=("models",))
+    whole_line = next(i for i, line in enumerate(broken.split("\n")) if line == "    num_layers: [40")
+    assert exc.value.problems[0].location.line > whole_line  # past the broken value, as a whole parse reports it
+
+
+# ---------------------------------------------------------------- a run after an edit
+
+@pytest.fixture()
+def org(tmp_path):
+    d = tmp_path / "org"
+    d.mkdir()
+    (d / "models.yaml").write_text(overlay(40), encoding="utf-8")
+    return d, {"VRAMRULES_CACHE_DIR": str(tmp_path / "cache")}
+
+
+def _edit(d: Path, old: str, new: str) -> None:
+    p = d / "models.yaml"
+    text = p.read_text(encoding="utf-8")
+    assert old in text
+    p.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_after_an_edit_answers_and_locations_equal_a_build_from_nothing(org):
+    d, env = org
+    args = ["eval", "--data", str(d), "--format", "json", "--explain"]
+    assert fresh(*args, "--model", "org-30", env=env).returncode == 0  # the catalog built once
+    # two lines more in org-1: every entry after it moves down two lines
+    _edit(d, "  org-1:\n", "  org-1:\n    # reviewed\n    # twice\n")
+    _edit(d, "copy 5\n", "copy 5 (edited)\n")
+    for model in ("org-30", "org-5", "llama3.1-8b"):
+        now = fresh(*args, "--model", model, env=env)
+        scratch = fresh(*args, "--model", model, env={**env, "VRAMRULES_NO_CACHE": "1"})
+        assert now.returncode == 0 and scratch.returncode == 0, now.stderr + scratch.stderr
+        assert json.loads(now.stdout) == json.loads(scratch.stdout)  # values, and the file:line of every fact
+    # and the catalog written after the edit serves the same again
+    again = fresh(*args, "--model", "org-30", env=env)
+    assert json.loads(again.stdout) == json.loads(fresh(*args, "--model", "org-30", env={**env, "VRAMRULES_NO_CACHE": "1"}).stdout)
+    assert "(edited)" in fresh("show", "model", "org-5", "--data", str(d), env=env).stdout
+
+
+def test_only_the_edited_entry_is_parsed(org, monkeypatch):
+    d, env = org
+    monkeypatch.setenv("VRAMRULES_CACHE_DIR", env["VRAMRULES_CACHE_DIR"])
+    api.load_catalog((str(d),))
+    _edit(d, "copy 7\n", "copy 7 (edited)\n")
+    parsed = []
+    real = loader.load_text
+
+    def counting(text, path, layer="built-in"):
+        if path.endswith(os.path.join("org", "models.yaml")):
+            parsed.append(text.split("\n", 1)[0])
+        return real(text, path, layer)
+
+    monkeypatch.setattr(loader, "load_text", counting)
+    cat = api.load_catalog((str(d),))
+    assert parsed == ["  org-7:"]
+    assert cat.kind("model")["org-7"].name.endswith("(edited)")
+    assert len(cat.kind("model")) == 40 + len(yaml.safe_load((DATA / "models.yaml").read_text(encoding="utf-8"))["models"])
+    assert list(cat.kind("model"))[-40:] == [f"org-{i}" for i in range(40)]  # the layers' order
+
+
+def test_an_error_in_the_edited_entry_is_located_as_from_nothing(org):
+    d, env = org
+    assert fresh("eval", "--data", str(d), "--model", "org-3", env=env).returncode == 0
+    _edit(d, "  org-9:\n    name:", "  org-9:\n    hidden_size: -5\n    name:")
+    now = fresh("validate", "--data", str(d), "--format", "json", env=env)
+    scratch = fresh("validate", "--data", str(d), "--format", "json", env={**env, "VRAMRULES_NO_CACHE": "1"})
+    assert now.returncode == 1 and json.loads(now.stdout) == json.loads(scratch.stdout)
+    r = fresh("eval", "--data", str(d), "--model", "org-3", "--format", "json", env=env)
+    assert r.returncode == 1 and json.loads(r.stdout) == json.loads(scratch.stdout)[:len(json.loads(r.stdout))]
+
+
+def test_an_entry_a_second_layer_redefines_is_merged_not_reused(org, tmp_path):
+    d, env = org
+    assert fresh("eval", "--data", str(d), "--model", "org-2", env=env).returncode == 0
+    second = tmp_path / "second"
+    second.mkdir()
+    (second / "models.yaml").write_text("models:\n  org-2:\n    max_context: 1024\n", encoding="utf-8")
+    args = ["show", "model", "org-2", "--data", str(d), "--data", str(second), "--format", "json"]
+    now = fresh("eval", "--data", str(d), "--data", str(second), "--model", "org-2", "--format", "json", "--explain", env=env)
+    scratch = fresh("eval", "--data", str(d), "--data", str(second), "--model", "org-2", "--format", "json", "--explain",
+                    env={**env, "VRAMRULES_NO_CACHE": "1"})
+    assert json.loads(now.stdout) == json.loads(scratch.stdout)
+    rows = json.loads(fresh(*args, env=env).stdout)
+    assert next(r for r in rows if r["field"] == "max_context")["value"] in (1024, "1024", "1,024")
+
+
+def test_a_damaged_previous_catalog_is_not_reused(org):
+    d, env = org
+    assert fresh("eval", "--data", str(d), "--model", "org-2", env=env).returncode == 0
+    cache_dir = Path(env["VRAMRULES_CACHE_DIR"])
+    (p,) = [p for p in cache_dir.glob("catalog-*.jsonl")]
+    data = bytearray(p.read_bytes())
+    at = data.index(b"copy 11")
+    data[at:at + 7] = b"copy 99"  # same length: the header still matches, the line's checksum does not
+    p.write_bytes(bytes(data))
+    _edit(d, "copy 3\n", "copy 3 (edited)\n")
+    now = fresh("show", "model", "org-11", "--data", str(d), "--format", "json", env=env)
+    r = fresh("eval", "--data", str(d), "--model", "org-11", "--format", "json", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "copy 11" in now.stdout and "copy 99" not in now.stdout
+    listed = fresh("list", "models", "--data", str(d), "--format", "json", env=env)
+    assert "copy 99" not in listed.stdout
