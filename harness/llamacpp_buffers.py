@@ -1,7 +1,8 @@
 """What real llama.cpp allocates for tiny GGUF models: every buffer it reports, as committed data.
 
 Writes the models of tests/tiny_gguf_llamacpp.py (llama with GQA in f16/q8_0/q4_0, gemma3 with
-sliding-window layers, qwen3moe with experts, mamba2 with a recurrent state), loads each through
+sliding-window layers, qwen3moe with experts, mamba2 with a recurrent state, jamba with Mamba and
+attention layers), loads each through
 llama-cpp-python's low-level bindings (llama_cpp.llama_model_load_from_file and
 llama_init_from_model, so every llama_context_params field can be set: n_seq_max, kv_unified,
 swa_full, flash_attn_type, type_k/type_v), and records for each run:
@@ -262,6 +263,12 @@ def plan() -> list[tuple[str, dict]]:
     for n_seq in (2, 4):
         add(m, n_ctx=4096, n_seq_max=n_seq)
     add(m, n_ctx=4096, n_ubatch=128)
+
+    m = "jamba-f16"
+    for n_ctx in (512, 4096):
+        add(m, n_ctx=n_ctx)
+    add(m, n_ctx=4096, n_seq_max=2)
+    add(m, n_ctx=4096, flash_attn="on", type_k="q8_0", type_v="q8_0")
     return runs
 
 

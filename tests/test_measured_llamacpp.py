@@ -75,6 +75,13 @@ def _swa_layers(spec: dict) -> int:
     return sum(1 for il in range(spec["n_layer"]) if il % 6 < 5) if spec["arch"] == "gemma3" else 0
 
 
+def _attention_layers(spec: dict) -> int:
+    """jamba's attention layers are those with KV heads (src/models/jamba.cpp:11-13: a layer with
+    head_count_kv 0 is recurrent); the other models attend in every layer."""
+    kv = spec["n_head_kv"]
+    return sum(1 for h in kv if h) if isinstance(kv, list) else spec["n_layer"]
+
+
 def _kv_caches(run: dict) -> list[tuple[int, int, int]]:
     """(layers, cells per stream, streams) of each KV cache llama.cpp makes for the run.
     llama_kv_cache (src/llama-kv-cache.cpp:233-234): per layer K [n_embd_k_gqa, kv_size, n_stream]
@@ -86,7 +93,7 @@ def _kv_caches(run: dict) -> list[tuple[int, int, int]]:
     spec = MODELS[run["model"]]["spec"]
     c = _cparams(run["params"])
     n_swa_layers = _swa_layers(spec)
-    caches = [(spec["n_layer"] - n_swa_layers, c["n_ctx_seq"], c["n_stream"])]
+    caches = [(_attention_layers(spec) - n_swa_layers, c["n_ctx_seq"], c["n_stream"])]
     if n_swa_layers:
         p = run["params"]
         size_swa = _pad(min(c["n_ctx_seq"], spec["sliding_window"] * (c["n_seq"] if p["kv_unified"] else 1) + c["n_ubatch"]), 256)
@@ -96,7 +103,7 @@ def _kv_caches(run: dict) -> list[tuple[int, int, int]]:
 
 def _kv_bytes(run: dict) -> tuple[int, int]:
     spec, p = MODELS[run["model"]]["spec"], run["params"]
-    row = spec["head_dim"] * spec["n_head_kv"]
+    row = spec["head_dim"] * max(spec["n_head_kv"]) if isinstance(spec["n_head_kv"], list) else spec["head_dim"] * spec["n_head_kv"]
     k = sum(layers * cells * streams * _row_bytes(p["type_k"], row) for layers, cells, streams in _kv_caches(run))
     v = sum(layers * cells * streams * _row_bytes(p["type_v"], row) for layers, cells, streams in _kv_caches(run))
     return k, v
@@ -104,6 +111,12 @@ def _kv_bytes(run: dict) -> tuple[int, int]:
 
 def _attention_runs():
     return [rid for rid, r in RUNS.items() if MODELS[r["model"]]["spec"]["arch"] != "mamba2"]
+
+
+def _imported_runs():
+    """The runs of the models vramrules imports from a GGUF (not mamba2, jamba)."""
+    return [rid for rid, r in RUNS.items() if MODELS[r["model"]]["spec"]["arch"] not in ("mamba2", "jamba")
+            and r["params"]["type_k"] == r["params"]["type_v"]]
 
 
 # --- the file itself ---------------------------------------------------------------------------
@@ -115,7 +128,7 @@ def test_file_names_its_versions_and_covers_the_issue():
     v = DATA["versions"]
     assert v["llama_cpp_python"] == "0.3.36" and v["llama_cpp_commit"] == "0c1e57098"
     assert "0.3.36" in DATA["source"] and "0c1e57098" in DATA["source"] and "CPU" in DATA["source"]
-    assert {MODELS[m]["spec"]["arch"] for m in MODELS} == {"llama", "gemma3", "qwen3moe", "mamba2"}
+    assert {MODELS[m]["spec"]["arch"] for m in MODELS} == {"llama", "gemma3", "qwen3moe", "mamba2", "jamba"}
     assert {t for m in MODELS.values() for _, t, _, _ in m["tensors"]} == {"f32", "f16", "q8_0", "q4_0"}
     params = [r["params"] for r in RUNS.values()]
     for key, values in (("flash_attn", {"off", "on", "auto"}), ("type_k", {"f16", "q8_0", "q4_0"}), ("type_v", {"f16", "q8_0", "q4_0"}),
@@ -254,10 +267,11 @@ def test_layers_and_kv_offload_change_nothing_without_a_gpu():
 @pytest.mark.parametrize("rid", _attention_runs())
 def test_kv_cache_is_cells_times_rows(rid):
     """KV bytes = sum over caches of layers x cells x streams x (K row + V row), rows in the type's
-    block layout (_kv_caches); the cells, layers and K/V split llama.cpp printed agree."""
+    block layout (_kv_caches); the cells, layers and K/V split llama.cpp printed agree. (jamba's
+    context also holds its recurrent state, test_recurrent_state_is_r_plus_s_per_sequence.)"""
     r = RUNS[rid]
     k, v = _kv_bytes(r)
-    assert _total(r, "context_bytes") == k + v
+    assert _total(r, "context_bytes") == k + v + _rs_bytes(r)
     printed = r["logged"]["kv_caches"]
     assert [(c["layers"], c["cells"], c["n_stream"]) for c in printed] == _kv_caches(r)
     assert abs(sum(_mib(c["k_mib_printed"]) for c in printed) - k / MIB) <= 0.005 * len(printed) + 1e-9
@@ -275,23 +289,38 @@ def test_swa_cache_is_window_plus_ubatch():
     assert RUNS["gemma3-swa-f16 n_ctx=4096 n_ubatch=128"]["logged"]["iswa_cells"] == {"non-SWA": 4096, "SWA": 256}
 
 
-@pytest.mark.parametrize("rid", [rid for rid, r in RUNS.items() if r["model"].startswith("mamba2")])
+def _rs(spec: dict) -> tuple[int, int, int]:
+    """(recurrent layers, n_embd_r, n_embd_s): src/llama-hparams.cpp:208-257, n_embd_r =
+    (d_conv - 1)(d_inner + 2 n_group d_state), n_embd_s = d_state d_inner (Mamba-1: n_group 0)."""
+    if spec["arch"] not in ("mamba2", "jamba"):
+        return 0, 0, 0
+    layers = spec["n_layer"] - (_attention_layers(spec) if spec["arch"] == "jamba" else 0)
+    n_embd_r = (spec["ssm_d_conv"] - 1) * (spec["ssm_d_inner"] + 2 * spec.get("ssm_n_group", 0) * spec["ssm_d_state"])
+    return layers, n_embd_r, spec["ssm_d_state"] * spec["ssm_d_inner"]
+
+
+def _rs_bytes(run: dict) -> int:
+    layers, r, s = _rs(MODELS[run["model"]]["spec"])
+    return layers * max(1, run["params"]["n_seq_max"]) * (r + s) * 4
+
+
+@pytest.mark.parametrize("rid", [rid for rid, r in RUNS.items() if _rs(MODELS[r["model"]]["spec"])[0]])
 def test_recurrent_state_is_r_plus_s_per_sequence(rid):
-    """llama_memory_recurrent (src/llama-memory-recurrent.cpp:101-103): per layer r_l [n_embd_r,
-    mem_size] and s_l [n_embd_s, mem_size], f32 (src/llama-model.cpp:2670-2678), mem_size =
-    max(1, n_seq_max); n_embd_r = (d_conv - 1)(d_inner + 2 n_group d_state), n_embd_s = d_state
-    d_inner (src/llama-hparams.cpp:208-257). Independent of n_ctx and n_ubatch."""
+    """llama_memory_recurrent (src/llama-memory-recurrent.cpp:101-103): per recurrent layer r_l
+    [n_embd_r, mem_size] and s_l [n_embd_s, mem_size], f32 (src/llama-model.cpp:2670-2678; the
+    hybrid's at :2756-2773), mem_size = max(1, n_seq_max). Independent of n_ctx and n_ubatch.
+    Its log line counts every layer of the model (jamba: 4), the tensors only the recurrent ones."""
     r = RUNS[rid]
     s = MODELS[r["model"]]["spec"]
-    n_embd_r = (s["ssm_d_conv"] - 1) * (s["ssm_d_inner"] + 2 * s["ssm_n_group"] * s["ssm_d_state"])
-    n_embd_s = s["ssm_d_state"] * s["ssm_d_inner"]
+    layers, n_embd_r, n_embd_s = _rs(s)
     cells = max(1, r["params"]["n_seq_max"])
-    assert _total(r, "context_bytes") == s["n_layer"] * cells * (n_embd_r + n_embd_s) * 4
     (rs,) = r["logged"]["rs_caches"]
     assert (rs["cells"], rs["layers"], rs["type_r"], rs["type_s"]) == (cells, s["n_layer"], "f32", "f32")
-    assert _printed_ok(rs["r_mib_printed"], s["n_layer"] * cells * n_embd_r * 4)
-    assert _printed_ok(rs["s_mib_printed"], s["n_layer"] * cells * n_embd_s * 4)
-    assert r["logged"]["kv_caches"] == []
+    assert _printed_ok(rs["r_mib_printed"], layers * cells * n_embd_r * 4)
+    assert _printed_ok(rs["s_mib_printed"], layers * cells * n_embd_s * 4)
+    if s["arch"] == "mamba2":
+        assert _total(r, "context_bytes") == _rs_bytes(r) == s["n_layer"] * cells * (n_embd_r + n_embd_s) * 4
+        assert r["logged"]["kv_caches"] == []
 
 
 @pytest.mark.parametrize("rid", sorted(RUNS))
@@ -363,13 +392,14 @@ def test_flash_attention_is_not_always_smaller():
 # kind, each present difference pinned (in % of llama.cpp's figure, derived: (vramrules -
 # llama.cpp) / llama.cpp); a NOT_YET entry is a difference the llama.cpp profile must remove.
 
+NOT_IMPORTED = {"mamba2", "jamba"}
 KV_PRECISION = {"f16": "fp16", "q8_0": "gguf-q8-0", "q4_0": "gguf-q4-0"}
 NOT_YET = {
     "kv padding": "llama.cpp pads n_ctx to 256 cells (src/llama-context.cpp:290, :296); vramrules counts seq_len tokens",
     "swa cells": "llama.cpp's SWA cache holds PAD(window + n_ubatch, 256) cells, or all with swa_full; vramrules the window",
     "q4_0 repack": "on an AVX2 CPU llama.cpp copies q4_0 matrices to CPU_REPACK while the mapped file range stays",
     "compute": "llama.cpp's compute buffer scales with n_ubatch and n_kv, vramrules' activations with seq_len",
-    "mamba2": "vramrules does not import a mamba2 GGUF (engine/importers/gguf_file.py ARCHS)",
+    "mamba2": "vramrules does not import a mamba2 or jamba GGUF (engine/importers/gguf_file.py ARCHS)",
 }
 
 
@@ -377,7 +407,7 @@ NOT_YET = {
 def ggufs(tmp_path_factory):
     pytest.importorskip("gguf")
     folder = tmp_path_factory.mktemp("llamacpp-ggufs")
-    return {name: tg.write(spec, folder / f"{name}.gguf") for name, spec in tg.SPECS.items() if spec["arch"] != "mamba2"}
+    return {name: tg.write(spec, folder / f"{name}.gguf") for name, spec in tg.SPECS.items() if spec["arch"] not in NOT_IMPORTED}
 
 
 def _ours(ggufs, rid):
@@ -392,7 +422,7 @@ def _pct(ours, theirs):
     return round(100 * (ours - theirs) / theirs, 1)
 
 
-@pytest.mark.parametrize("rid", [rid for rid in _attention_runs() if RUNS[rid]["params"]["type_k"] == RUNS[rid]["params"]["type_v"]])
+@pytest.mark.parametrize("rid", _imported_runs())
 def test_vramrules_parameters_and_weights(ggufs, rid):
     """Parameters: vramrules' count = llama_model_n_params, every model. Weights: vramrules' stored
     bytes = llama_model_size; the printed buffers differ only where q4_0 is repacked with mmap."""
@@ -425,7 +455,7 @@ KV_DIFFERS = {
 }
 
 
-@pytest.mark.parametrize("rid", [rid for rid in _attention_runs() if RUNS[rid]["params"]["type_k"] == RUNS[rid]["params"]["type_v"]])
+@pytest.mark.parametrize("rid", _imported_runs())
 def test_vramrules_kv_cache(ggufs, rid):
     """KV cache: vramrules' kv_cache (batch = n_seq_max sequences of n_ctx / n_seq_max tokens, the
     KV precision of type_k) against llama.cpp's exact KV bytes."""
@@ -456,12 +486,13 @@ def test_vramrules_activations_against_the_compute_buffer(ggufs, rid):
     assert _pct(_ours(ggufs, rid)["activations_inference"], _total(RUNS[rid], "compute_bytes")) == COMPUTE_DIFFERS[rid], NOT_YET["compute"]
 
 
-def test_vramrules_does_not_import_mamba2(tmp_path):
+@pytest.mark.parametrize("name", ["mamba2-f16", "jamba-f16"])
+def test_vramrules_does_not_import_the_recurrent_ggufs(name, tmp_path):
     """The recurrent state is measured (test_recurrent_state_is_r_plus_s_per_sequence) but not
     compared: NOT_YET["mamba2"]."""
     pytest.importorskip("gguf")
     from vramrules.errors import UsageError
 
-    path = tg.write(tg.SPECS["mamba2-f16"], tmp_path / "mamba2-f16.gguf")
-    with pytest.raises(UsageError, match="mamba2"):
+    path = tg.write(tg.SPECS[name], tmp_path / f"{name}.gguf")
+    with pytest.raises(UsageError, match=tg.SPECS[name]["arch"]):
         vramrules.evaluate(mode="inference", model_config=str(path), batch=1, seq_len=512)

@@ -1,6 +1,6 @@
 """Tiny GGUF models that real llama.cpp loads, for harness/llamacpp_buffers.py and
 tests/test_measured_llamacpp.py: several architectures (llama with GQA, gemma3 with sliding
-windows, qwen3moe with experts, mamba2 with a recurrent state) and tensor types (f16, q8_0,
+windows, qwen3moe with experts, mamba2 with a recurrent state, jamba: Mamba and attention layers) and tensor types (f16, q8_0,
 q4_0), each with a real SentencePiece-style tokenizer table (control, byte and normal tokens)
 so llama.cpp's vocabulary loader accepts it.
 
@@ -46,6 +46,11 @@ SPECS: dict[str, dict] = {
                       "n_ff": 512, "n_vocab": VOCAB, "n_ctx_train": 4096, "n_expert": 8, "n_expert_used": 2, "n_ff_exp": 128,
                       "tied_embeddings": False},
     # mamba2: d_inner = 2 n_embd, 8 heads (ssm_dt_rank) of 64, one group, state 16, conv 4
+    # jamba: a hybrid, Mamba-1 layers (head_count_kv 0) and one attention layer (index 2);
+    # d_inner = 2 n_embd (asserted by src/models/jamba.cpp), dense FFN
+    "jamba-f16": {"arch": "jamba", "quant": "f16", "n_layer": 4, "n_embd": 256, "n_head": 4, "n_head_kv": [0, 0, 2, 0], "head_dim": 64,
+                  "n_ff": 512, "n_vocab": VOCAB, "n_ctx_train": 4096, "ssm_d_conv": 4, "ssm_d_inner": 512, "ssm_d_state": 16,
+                  "ssm_dt_rank": 16, "tied_embeddings": False},
     "mamba2-f16": {"arch": "mamba2", "quant": "f16", "n_layer": 2, "n_embd": 256, "n_vocab": VOCAB, "n_ctx_train": 1 << 20,
                    "ssm_d_conv": 4, "ssm_d_inner": 512, "ssm_d_state": 16, "ssm_dt_rank": 8, "ssm_n_group": 1, "tied_embeddings": False},
 }
@@ -86,7 +91,27 @@ def tensors(spec: dict) -> list[tuple[str, str, tuple[int, ...]]]:
                     (b + "ssm_norm.weight", "f32", (d_inner // n_group, n_group)),
                     (b + "ssm_out.weight", q, (d_inner, e))]
             continue
-        hd, nh, nkv = spec["head_dim"], spec["n_head"], spec["n_head_kv"]
+        if arch == "jamba" and spec["n_head_kv"][i] == 0:
+            d_inner, d_state, dt_rank, d_conv = (spec[k] for k in ("ssm_d_inner", "ssm_d_state", "ssm_dt_rank", "ssm_d_conv"))
+            out += [(b + "attn_norm.weight", "f32", (e,)),
+                    (b + "ssm_in.weight", q, (e, 2 * d_inner)),
+                    (b + "ssm_conv1d.weight", "f32", (d_conv, d_inner)),
+                    (b + "ssm_conv1d.bias", "f32", (d_inner,)),
+                    (b + "ssm_x.weight", q, (d_inner, dt_rank + 2 * d_state)),
+                    (b + "ssm_dt_norm.weight", "f32", (dt_rank,)),
+                    (b + "ssm_dt.weight", "f32", (dt_rank, d_inner)),
+                    (b + "ssm_dt.bias", "f32", (d_inner,)),
+                    (b + "ssm_b_norm.weight", "f32", (d_state,)),
+                    (b + "ssm_c_norm.weight", "f32", (d_state,)),
+                    (b + "ssm_a", "f32", (d_state, d_inner)),
+                    (b + "ssm_d", "f32", (d_inner,)),
+                    (b + "ssm_out.weight", q, (d_inner, e)),
+                    (b + "ffn_norm.weight", "f32", (e,)),
+                    (b + "ffn_gate.weight", q, (e, spec["n_ff"])), (b + "ffn_up.weight", q, (e, spec["n_ff"])),
+                    (b + "ffn_down.weight", q, (spec["n_ff"], e))]
+            continue
+        hd, nh = spec["head_dim"], spec["n_head"]
+        nkv = spec["n_head_kv"][i] if isinstance(spec["n_head_kv"], list) else spec["n_head_kv"]
         out += [(b + "attn_norm.weight", "f32", (e,)),
                 (b + "attn_q.weight", q, (e, hd * nh)),
                 (b + "attn_k.weight", q, (e, hd * nkv)),
@@ -164,6 +189,11 @@ def write(spec: dict, path: Path) -> Path:
         w.add_rope_dimension_count(spec["head_dim"])
         w.add_rope_freq_base(10000.0)
         w.add_feed_forward_length(spec["n_ff"])
+    if arch == "jamba":
+        w.add_ssm_conv_kernel(spec["ssm_d_conv"])
+        w.add_ssm_inner_size(spec["ssm_d_inner"])
+        w.add_ssm_state_size(spec["ssm_d_state"])
+        w.add_ssm_time_step_rank(spec["ssm_dt_rank"])
     if arch == "gemma3":
         w.add_sliding_window(spec["sliding_window"])
     if arch == "qwen3moe":
