@@ -236,8 +236,8 @@ def test_a_flipped_digit_in_the_cache_is_never_served(tmp_path):
     header = json.loads(data[:nl])
     start, end = header["index"]["entries"]["model"]["llama3.1-8b"][:2]
     line = data[nl + 1 + start:nl + 1 + end]
-    assert b'"hidden_size":4096.0' in line
-    p.write_bytes(data[:nl + 1 + start] + line.replace(b'"hidden_size":4096.0', b'"hidden_size":4097.0') + data[nl + 1 + end:])
+    assert b'"hidden_size":4096,' in line
+    p.write_bytes(data[:nl + 1 + start] + line.replace(b'"hidden_size":4096,', b'"hidden_size":4097,') + data[nl + 1 + end:])
     r = fresh("eval", "--model", "llama3.1-8b", "--format", "json", env=env)
     assert r.returncode == 1 and json.loads(r.stdout)[0]["code"] == "cache_error" and "checksum" in r.stdout
     fresh("eval", "--model", "llama3.1-8b", "--format", "json", env=env)  # rebuilt

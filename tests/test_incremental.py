@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from vramrules import api
+from vramrules.evaluation import load
 from vramrules.errors import DataError
 from vramrules.reading import chunks, loader
 from vramrules.reading.catalog import FILES
@@ -221,3 +222,53 @@ def test_a_damaged_previous_catalog_is_not_reused(org):
     assert "copy 11" in now.stdout and "copy 99" not in now.stdout
     listed = fresh("list", "models", "--data", str(d), "--format", "json", env=env)
     assert "copy 99" not in listed.stdout
+
+
+# ---------------------------------------------------------------- a large kind's index, validate's memo
+
+def test_a_large_kind_is_indexed_in_buckets_and_found_by_every_word(org, monkeypatch):
+    """Over BUCKET_SIZE entries the header holds no per-entry spans: a warm run parses one bucket
+    line to find an id, the names line to find a name or Hub id, and builds only what it uses."""
+    from vramrules.evaluation import catalog_cache
+    from vramrules.reading.names import find
+
+    d, env = org
+    monkeypatch.setenv("VRAMRULES_CACHE_DIR", env["VRAMRULES_CACHE_DIR"])
+    monkeypatch.setattr(catalog_cache, "BUCKET_SIZE", 16)
+    monkeypatch.setattr(load, "_CATALOGS", {})
+    built = api.load_catalog((str(d),))
+    (path,) = Path(env["VRAMRULES_CACHE_DIR"]).glob("catalog-*.jsonl")
+    header = json.loads(path.read_bytes().split(b"\n", 1)[0])
+    index = header["index"]["entries"]["model"]
+    assert set(index) == {"n", "order", "names", "buckets"} and index["n"] == len(built.kind("model")) and len(index["buckets"]) > 1
+    cat = catalog_cache.read(path.name[:-len(".jsonl")])
+    models = cat.kind("model")
+    assert list(models) == list(built.kind("model")) and len(models) == len(built.kind("model"))
+    assert "org-33" in models and "org-999" not in models
+    assert find("model", "meta-llama/Llama-3.1-8B-Instruct", models).id == "llama3.1-8b"  # a Hub id, through the names line
+    assert find("model", "Llama-2-7b copy 0", models).id == "org-0"                         # a display name
+    assert set(models._done) == {"llama3.1-8b", "org-0"}                                   # nothing else built
+    for eid in ("org-33", "llama3.1-8b", "qwen3-8b"):
+        assert models[eid].facts == built.kind("model")[eid].facts and models[eid].fact_where == built.kind("model")[eid].fact_where
+    # an edit after a bucketed catalog: the next build reuses through the buckets
+    _edit(d, "copy 12\n", "copy 12 (edited)\n")
+    again = api.load_catalog((str(d),))
+    assert again.kind("model")["org-12"].name.endswith("(edited)") and again.kind("model")["org-13"].facts == built.kind("model")["org-13"].facts
+
+
+def test_validate_after_an_edit_evaluates_only_the_edited_model(org, monkeypatch):
+    from vramrules.evaluation import evaluate
+    from vramrules.questions.validate import param_checks
+
+    d, env = org
+    monkeypatch.setenv("VRAMRULES_CACHE_DIR", env["VRAMRULES_CACHE_DIR"])
+    first = param_checks(api.load_catalog((str(d),)))
+    _edit(d, "  org-4:\n", "  org-4:\n    # a comment: the same model\n")
+    _edit(d, "copy 6\n", "copy 6 (edited)\n")
+    asked = []
+    real = evaluate.evaluate_in
+    monkeypatch.setattr(evaluate, "evaluate_in", lambda cat, mid, *a, **k: asked.append(mid) or real(cat, mid, *a, **k))
+    second = param_checks(api.load_catalog((str(d),)))
+    assert sorted(asked) == ["org-4", "org-6"]  # the two entries whose text changed
+    assert [(c.model, c.derived, c.published) for c in second] == [(c.model, c.derived, c.published) for c in first]
+    assert next(c for c in second if c.model == "llama3.1-8b").derived == 8030261248  # transformers' count (tests/cases/parameter_counts.yaml)

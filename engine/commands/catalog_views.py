@@ -85,7 +85,7 @@ def validate_cmd(data, only, fmt):
     from ..errors import DataError
     from ..questions.validate import problems
 
-    cat = load_catalog(tuple(data), builtin=not only, full=True)
+    cat = load_catalog(tuple(data), builtin=not only)  # a cached catalog is one that passed every load check; only edits are checked again
     tol = cat.assumptions["param_count_tolerance"].value if "param_count_tolerance" in cat.assumptions else 0.005
     found = problems(cat, tol)
     if found:

@@ -210,28 +210,46 @@ def write(key: str, cat: Catalog, context: str = "", dirs=None) -> None:
     def record(value, *extra) -> list:
         return add(json.dumps(value, separators=(",", ":")).encode() + b"\n", *extra)
 
-    def entries(kind, bucket) -> dict:
+    fact_keys = {kind: facts_order(kind, cat.types) for kind in cat.entries}
+
+    def entries(kind, bucket, names: dict) -> dict:
         parts = cat.parts.get(kind, {})
+        keys = fact_keys[kind]
+        joined = bucket if isinstance(bucket, _Joined) and bucket.copies(keys) else None
         out = {}
         for eid in bucket:
-            kept = bucket.stored(eid) if isinstance(bucket, _Joined) else None
-            if kept is not None:
+            kept = joined.stored(eid) if joined is not None else None
+            if kept is not None and joined is not None:
                 out[eid] = add(kept[0], kept[1], kept[2])
+                names[eid] = joined.light_raw(eid)
                 continue
             first, h = parts.get(eid, (0, ""))
-            row = dump(bucket[eid])
+            e = bucket[eid]
+            names[eid] = {k: e.raw[k] for k in LIGHT if k in e.raw}
+            row = dump(e)
             if first:
                 _rebase(row, -first)
-            out[eid] = record(row, first, h)
+            out[eid] = record(_compact(row, keys), first, h)
         return out
 
+    def indexed(kind, bucket):
+        names: dict = {}
+        spans = entries(kind, bucket, names)
+        if len(spans) <= BUCKET_SIZE:
+            return spans
+        n = -(-len(spans) // BUCKET_SIZE)
+        buckets: list = [{} for _ in range(n)]
+        for eid, span in spans.items():
+            buckets[_bucket(eid, n)][eid] = span
+        return {"n": len(spans), "order": record(list(spans)), "names": record(names), "buckets": [record(b) for b in buckets]}
+
     index = {
-        "entries": {kind: entries(kind, bucket) for kind, bucket in cat.entries.items()},
+        "entries": {kind: indexed(kind, bucket) for kind, bucket in cat.entries.items()},
         "rulesets": {name: record(dump(rs)) for name, rs in cat.rulesets.items()},
         "checked": [[rs, mode, fit, *record([order, kinds, dims, deps])] for (rs, mode, fit), (order, kinds, dims, deps) in cat.checked.items()],
     }
     header = {
-        "format": FORMAT, "size": offset, "index": index, "context": context,
+        "format": FORMAT, "size": offset, "index": index, "context": context, "fact_keys": fact_keys,
         "types": {kind: {f: dump(t) for f, t in fields.items()} for kind, fields in cat.types.items()},
         "assumptions": {n: dump(a) for n, a in cat.assumptions.items()},
         "overrides": {n: list(v) for n, v in cat.overrides.items()},
@@ -242,6 +260,105 @@ def write(key: str, cat: Catalog, context: str = "", dirs=None) -> None:
     cache.write_bytes(key + ".jsonl", b"".join([head + b"\n", *lines]))
     if dirs is not None and context:
         cache.write_json(_lineage(dirs), {"key": key})
+
+
+BUCKET_SIZE = 256  # a kind with more entries has its index in lines of about this many: the header stays small
+LIGHT = ("name", "aliases", "hub")  # what finding an entry by the user's words reads (reading/names.py)
+
+
+def _bucket(eid: str, n: int) -> int:
+    return zlib.crc32(eid.encode()) % n
+
+
+class _Index:
+    """A kind's entry spans: a dict, or (a large kind) buckets of spans parsed one at a time, the
+    ids in order and their names on their own lines. A warm run that evaluates one model of a
+    50,000-model catalog parses one bucket."""
+
+    def __init__(self, stored, records: _Records):
+        self._records = records
+        if isinstance(stored, dict) and "buckets" in stored and "n" in stored:
+            self._spans: dict | None = None
+            self._n, self._order, self._names, self._buckets = stored["n"], stored["order"], stored["names"], stored["buckets"]
+            self._parsed: dict = {}
+        else:
+            self._spans = stored
+
+    def get(self, eid):
+        if self._spans is not None:
+            return self._spans.get(eid)
+        if not isinstance(eid, str):
+            return None
+        i = _bucket(eid, len(self._buckets))
+        b = self._parsed.get(i)
+        if b is None:
+            b = self._parsed[i] = self._records.build(self._buckets[i], lambda doc: doc)
+        return b.get(eid)
+
+    def ids(self):
+        return list(self._spans) if self._spans is not None else self._records.build(self._order, lambda doc: doc)
+
+    def all(self) -> dict:
+        """Every span by id (each bucket parsed once)."""
+        if self._spans is not None:
+            return self._spans
+        out: dict = {}
+        for i in range(len(self._buckets)):
+            self.get_bucket(i, out)
+        return out
+
+    def get_bucket(self, i: int, into: dict) -> None:
+        b = self._parsed.get(i)
+        if b is None:
+            b = self._parsed[i] = self._records.build(self._buckets[i], lambda doc: doc)
+        into.update(b)
+
+    def __len__(self):
+        return len(self._spans) if self._spans is not None else self._n
+
+    def names(self):
+        """{id: {name, aliases, hub}} of a large kind, else None."""
+        if self._spans is not None:
+            return None
+        if "names" not in self._parsed:
+            self._parsed["names"] = self._records.build(self._names, lambda doc: doc)
+        return self._parsed["names"]
+
+
+class _Light:
+    """What names.find reads of an entry (its id and the words it is known by), without building it."""
+
+    __slots__ = ("id", "raw")
+
+    def __init__(self, eid: str, raw: dict):
+        self.id, self.raw = eid, raw
+
+
+def facts_order(kind: str, types: dict) -> list:
+    """The order build_entry gives an entry's facts (its kind's fields, then a model's layer
+    groups): a stored entry whose facts are in this order keeps their values only."""
+    from ..reading.catalog import GROUP_FIELDS
+
+    keys = list(types.get(kind, {}))
+    return keys + (["group." + f for f in GROUP_FIELDS] if kind == "model" else [])
+
+
+def _compact(row: list, keys: list) -> list:
+    """Facts and fact_where as lists in `keys` order when they have exactly those keys (half the
+    bytes of a model's line); otherwise left as objects."""
+    if list(row[5]) == keys and list(row[6]) == keys:
+        row[5] = list(row[5].values())
+        row[6] = list(row[6].values())
+    return row
+
+
+def _expand(row: list, keys: list) -> list:
+    if isinstance(row[5], list):
+        if len(row[5]) != len(keys) or len(row[6]) != len(keys):
+            raise ValueError("a stored entry's facts do not match its kind's fields")
+        row[5] = dict(zip(keys, row[5]))
+        row[6] = dict(zip(keys, row[6]))
+    return row
 
 
 def _rebase(row: list, delta: int) -> None:
@@ -285,21 +402,41 @@ class Previous:
     """The catalog built last for these layers, as far as a run after an edit uses it: its entries'
     spans and hashes, and their stored lines (read at once: one read, not one per entry)."""
 
-    def __init__(self, records: "_Records", spans: dict, context: str):
-        self.records, self.spans, self.context = records, spans, context
+    def __init__(self, records: _Records, spans: dict, context: str, fact_keys: dict):
+        self.records, self.context, self.fact_keys = records, context, fact_keys
+        self.spans = {kind: _Index(stored, records) for kind, stored in spans.items()}
+        self._flat: dict = {}
         self._body = records.body()
+
+    def span(self, kind: str, eid: str):
+        flat = self._flat.get(kind)
+        if flat is None:
+            index = self.spans.get(kind)
+            flat = self._flat[kind] = index.all() if index is not None else {}
+        return flat.get(eid)
 
     def reusable(self, kind: str, eid: str, h: str) -> bool:
         """The entry was stored from text of hash h, and its line is intact."""
-        span = self.spans.get(kind, {}).get(eid)
+        span = self.span(kind, eid)
         if span is None or len(span) < 5 or span[4] != h or not h:
             return False
         start, end, crc = span[0], span[1], span[2]
         return isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(self._body) and zlib.crc32(self._body[start:end]) == crc
 
     def line(self, kind: str, eid: str) -> bytes:
-        span = self.spans[kind][eid]
+        span = self.span(kind, eid)
         return self._body[span[0]:span[1]]
+
+    def light_raw(self, kind: str, eid: str) -> dict:
+        """The LIGHT fields of a stored entry (for the names line of the next file)."""
+        import json
+
+        index = self.spans.get(kind)
+        names = index.names() if index is not None else None
+        if names is not None:
+            return names.get(eid, {})
+        raw = json.loads(self.line(kind, eid))[2]
+        return {k: raw[k] for k in LIGHT if k in raw}
 
 
 def previous(dirs) -> Previous | None:
@@ -311,7 +448,7 @@ def previous(dirs) -> Previous | None:
     if opened is None:
         return None
     header, records = opened
-    return Previous(records, header["index"]["entries"], header.get("context", ""))
+    return Previous(records, header["index"]["entries"], header.get("context", ""), header.get("fact_keys") or {})
 
 
 class _Joined(Mapping):
@@ -325,7 +462,15 @@ class _Joined(Mapping):
         self._done: dict = {}
 
     def _span(self, k):
-        return self._prev.spans.get(self._kind, {}).get(k)
+        return self._prev.span(self._kind, k)
+
+    def light_raw(self, k) -> dict:
+        return self._prev.light_raw(self._kind, k)
+
+    def copies(self, keys: list) -> bool:
+        """Whether an unchanged entry's stored line can be copied as it is: its facts were stored
+        in the order the new file uses (else each is decoded and stored again)."""
+        return self._prev.fact_keys.get(self._kind) == keys
 
     def __getitem__(self, k):
         hit = self._built.get(k)
@@ -336,7 +481,7 @@ class _Joined(Mapping):
             span = self._span(k)
             if span is None or k not in self._firsts:
                 raise KeyError(k)
-            hit = self._done[k] = self._prev.records.build(span, _entry, self._firsts[k])
+            hit = self._done[k] = self._prev.records.build(span, _entry, self._firsts[k], self._prev.fact_keys.get(self._kind, []))
         return hit
 
     def stored(self, k):
@@ -356,6 +501,17 @@ class _Joined(Mapping):
         return len(self._order)
 
 
+def text_hash(cat: Catalog, kind: str, eid: str) -> str:
+    """The hash of the text an entry was built from ('' when it was not read in parts, or was merged
+    from two layers): what a memo of a per-entry answer (validate's parameter counts) is keyed by."""
+    bucket = cat.entries.get(kind)
+    if isinstance(bucket, _Built):
+        span = bucket.span(eid)
+        return span[4] if span is not None and len(span) > 4 else ""
+    part = cat.parts.get(kind, {}).get(eid)
+    return part[1] if part else ""
+
+
 def join_reused(cat: Catalog, merged: dict, prev: Previous | None) -> None:
     """Put the entries the loader left out (unchanged since `prev`) into cat.entries, and record
     every entry's first line and text hash (cat.parts) for the cache file."""
@@ -371,7 +527,8 @@ def join_reused(cat: Catalog, merged: dict, prev: Previous | None) -> None:
                 cat.entries[kind] = _Joined(m.ids.get(section, {}), built, prev, kind, firsts)
 
 
-def _entry(first, row):
+def _entry(first, keys, row):
+    row = _expand(row, keys)
     if first:
         _rebase(row, first)
     return load(Entry, row)
@@ -439,25 +596,37 @@ class _Built(Mapping):
     """A mapping whose values are built from their cached line the first time each is asked for:
     a run that evaluates one model builds one model entry and one rule set, not the catalog."""
 
-    def __init__(self, spans: dict, records: _Records, build):
-        self._spans, self._records, self._build = spans, records, build
+    def __init__(self, spans, records: _Records, build):
+        self._index = spans if isinstance(spans, _Index) else _Index(spans, records)
+        self._records, self._build = records, build
         self._done: dict = {}
 
     def __getitem__(self, k):
         v = self._done.get(k)
         if v is None:
-            span = self._spans[k]
+            span = self._index.get(k)
+            if span is None:
+                raise KeyError(k)
             v = self._done[k] = self._records.build(span, self._build, k, span)
         return v
 
     def __contains__(self, k):
-        return k in self._spans
+        return k in self._done or self._index.get(k) is not None
 
     def __iter__(self):
-        return iter(self._spans)
+        return iter(self._index.ids())
 
     def __len__(self):
-        return len(self._spans)
+        return len(self._index)
+
+    def span(self, k):
+        return self._index.get(k)
+
+    def light(self):
+        """{id: an object with .id and .raw (name, aliases, hub)} for finding an entry by the
+        user's words without building every entry: a large kind's names line; else the entries."""
+        names = self._index.names()
+        return self if names is None else {eid: _Light(eid, raw) for eid, raw in names.items()}
 
 
 class _Checked(dict):
@@ -514,14 +683,17 @@ def read(key: str) -> Catalog | None:
     header, records = opened
     index = header["index"]
     cat = Catalog()
+    fact_keys = header.get("fact_keys") or {}
     for kind, spans in index["entries"].items():
-        cat.entries[kind] = _Built(spans, records, lambda _eid, span, e: _entry(span[3] if len(span) > 3 else 0, e))
+        keys = fact_keys.get(kind, [])
+        cat.entries[kind] = _Built(_Index(spans, records), records, lambda _eid, span, e, _k=keys: _entry(span[3] if len(span) > 3 else 0, _k, e))
     for kind, fields in header["types"].items():
         cat.types[kind] = {f: load(FieldType, t) for f, t in fields.items()}
     cat.assumptions = {n: load(Assumption, a) for n, a in header["assumptions"].items()}
     cat.rulesets = _Built(index["rulesets"], records, lambda _name, _span, r: load(RuleSet, r))
     cat.checked = _Checked({(rs, mode, fit): (a, b, c) for rs, mode, fit, a, b, c in index["checked"]}, records)
     cat.overrides = {n: tuple(v) for n, v in header["overrides"].items()}
+    cat.context = header.get("context", "")
     from ..reading.vocabulary import from_raw
 
     cat.vocabulary = from_raw(header["vocabulary"])

@@ -69,12 +69,12 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
         except Exception:  # an unreadable cache file is never trusted
             prev = None
         if prev is not None and prev.context == context:
-            known = prev
+            last = prev
             kept_out = {(k, s, e) for k, d in docs if isinstance(d.data, dict)
                         for s, v in d.data.items() if isinstance(v, dict) for e in v}  # in-memory documents' entries
 
             def reuse(fkey, section, eid, h):
-                return known.reusable(FILES[fkey][1][section], eid, h) and (fkey, section, eid) not in kept_out
+                return last.reusable(FILES[fkey][1][section], eid, h) and (fkey, section, eid) not in kept_out
         else:
             prev = None
     merged, problems = load_layers(dirs, reuse)
@@ -100,6 +100,7 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
     assert cat is not None
     if not full:
         catalog_cache.join_reused(cat, merged, prev)
+        cat.context = context
     _remember(key, cat)
     catalog_cache.write(disk_key, cat, context, dirs)
     return cat

@@ -20,13 +20,48 @@ class ParamCheck:
 
 
 def param_checks(cat, ruleset: str = "default") -> list[ParamCheck]:
+    """Every model's derived parameter count beside its published one. A model read in parts is
+    remembered on disk by the hash of its text, under a key naming the rule set, the assumptions
+    and what every entry depends on: validate after a one-entry edit evaluates that entry alone."""
+    from ..evaluation import catalog_cache
     from ..evaluation.evaluate import evaluate_in
+    from ..reading import cache
 
+    key = _memo_key(cat, ruleset)
+    memo = cache.read_json(key) if key else None
+    memo = memo if isinstance(memo, dict) else {}
+    kept: dict = {}
     out = []
-    for mid, m in cat.kind("model").items():
-        r = evaluate_in(cat, mid, "inference", rules=ruleset)
-        out.append(ParamCheck(mid, r.values["params_total"], m.facts["params"], m.raw.get("params_source", "")))
+    models = cat.kind("model")
+    for mid in models:
+        h = catalog_cache.text_hash(cat, "model", mid)
+        row = memo.get(h) if h else None
+        if not (isinstance(row, list) and len(row) == 3):
+            m = models[mid]
+            row = [evaluate_in(cat, mid, "inference", rules=ruleset).values["params_total"], m.facts["params"], m.raw.get("params_source", "")]
+        if h:
+            kept[h] = row
+        out.append(ParamCheck(mid, row[0], row[1], row[2]))
+    if key and kept != memo:
+        cache.write_json(key, kept)
     return out
+
+
+def _memo_key(cat, ruleset: str) -> str:
+    """'' when the catalog was not built with its entries' text hashes (cache off, a full load)."""
+    import hashlib
+    import json
+
+    from ..evaluation.catalog_cache import dump
+
+    context = getattr(cat, "context", "")
+    if not context or ruleset not in cat.rulesets:
+        return ""
+    h = hashlib.sha256(context.encode())
+    h.update(json.dumps(dump(cat.rulesets[ruleset]), sort_keys=True, default=str).encode())
+    h.update(json.dumps({n: [a.value, a.dim] for n, a in sorted(cat.assumptions.items())}, default=str).encode())
+    h.update(json.dumps(getattr(cat.vocabulary, "raw", None), sort_keys=True, default=str).encode())  # inputs' defaults
+    return "params-" + h.hexdigest()[:32]
 
 
 def unread_assumptions(cat) -> list[Problem]:

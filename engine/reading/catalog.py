@@ -181,9 +181,9 @@ def load_layers(dirs: list[tuple[str, str]], reuse=None) -> tuple[dict, list[Pro
         defined: dict = {}
         for key, doc, _again in docs:
             for k in list(doc.parts) or [(s, e) for s, v in (doc.data.items() if isinstance(doc.data, dict) else ()) if isinstance(v, dict) for e in v]:
-                defined[(key, *k)] = defined.get((key, *k), 0) + 1
+                defined[(key,) + tuple(k)] = defined.get((key,) + tuple(k), 0) + 1
         for i, (key, doc, again) in enumerate(docs):
-            if any(defined[(key, *k)] > 1 for k in doc.reused):
+            if any(defined[(key,) + tuple(k)] > 1 for k in doc.reused):
                 try:
                     docs[i] = (key, again(), again)
                 except DataError as exc:
@@ -399,6 +399,7 @@ class Catalog:
         self.vocabulary = vocabulary                                   # vocabulary.Vocabulary: inputs and slots
         self.functions: dict = {}                                      # compiled modes of this catalog (api.compiled_mode)
         self.parts: dict = {}                                          # kind -> {id: (first line, text hash)}: entries read in parts
+        self.context = ""                                              # what every entry also depends on (catalog_cache.reuse_context)
 
     def kind(self, kind: str) -> dict:
         return self.entries.get(kind, {})

@@ -62,18 +62,20 @@ def find(kind: str, text: str, entries):
     if source:
         raise UsageError(f"'{text}' is a model to read from {_FROM[source]}: `vramrules eval` and `fit` (--model) and the API read it; "
                          f"this command takes {kind} names from the catalog (`vramrules list {kind}s`)")
+    # the words of every entry: of a large cached kind, its names line, not every entry built
+    pool = entries.light() if hasattr(entries, "light") else entries
     if REPO_ID.match(text):
-        by_repo = _by_repo(kind, text, entries)
+        by_repo = _by_repo(kind, text, pool)
         if by_repo is not None:
-            return by_repo
-    named = sorted({eid for eid, e in entries.items() for repo in hub_ids(e) if repo.split("/")[-1].lower() == text.lower()})
+            return entries[by_repo.id]
+    named = sorted({eid for eid, e in pool.items() for repo in hub_ids(e) if repo.split("/")[-1].lower() == text.lower()})
     if len(named) == 1:  # a repo's name without its org: Llama-3.1-8B-Instruct
         return entries[named[0]]
     want = _norm(text)
     vendorless = _norm(_VENDOR.sub(" ", text.lower()))
     if not want:
         raise unknown(kind, text, entries)
-    spelled = {eid: _spellings(e) for eid, e in entries.items()}
+    spelled = {eid: _spellings(e) for eid, e in pool.items()}
     for test in (lambda s: want in s or vendorless in s,                           # an id, name or alias in any case
                  lambda s: any(x.endswith(want) or (len(x) >= 4 and want.endswith(x)) for x in s),  # a tail: 'q4_k' -> gguf-q4-k
                  lambda s: any(want in x for x in s)):                            # a part: '4090', '3060', 'mi300'
