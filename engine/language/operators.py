@@ -98,6 +98,11 @@ FUNCTIONS = {
     "round_up": Function(2, 2, _round_up, "same"),
     **{name: Function(1, 1, fn, "reduce") for name, (_axis, fn) in REDUCTIONS.items()},
 }
+# The JavaScript column of the function table (a column of its own: the rows above are unpacked
+# by arity): each function's helper in the generated page, which backends/javascript.RUNTIME
+# defines with the Python function's semantics (min/max keep the first of equals, ceil/floor of
+# a non-finite number fail, sums add in Python's order).
+FUNCTION_JS = {name: "_fn_" + name for name in FUNCTIONS}
 
 class Operator(NamedTuple):
     """One row of the operator table: everything the language knows of an operator."""
@@ -106,30 +111,31 @@ class Operator(NamedTuple):
     dims: str         # the dimension rule: same (both sides alike) | product | quotient | count | power
     source: str       # generated Python, {a} and {b} the operands
     fn: object        # what the interpreter calls
+    js: str = ""      # generated JavaScript (backends/javascript), with Python's float semantics
 
 
 # The binary operators of the language: the checker, code generation and the interpreter read
 # this table and nothing else. `**` goes through _pow (floats only, a located overflow) and its
 # exponent is a constant of at most MAX_EXPONENT (checked at parse and in cached trees).
 BINARY = {
-    "+": Operator(ast.Add, "same", "({a} + {b})", _operator.add),
-    "-": Operator(ast.Sub, "same", "({a} - {b})", _operator.sub),
-    "*": Operator(ast.Mult, "product", "({a} * {b})", _operator.mul),
-    "/": Operator(ast.Div, "quotient", "({a} / {b})", _operator.truediv),
-    "//": Operator(ast.FloorDiv, "count", "({a} // {b})", _operator.floordiv),
-    "%": Operator(ast.Mod, "same", "({a} % {b})", _operator.mod),
-    "**": Operator(ast.Pow, "power", "_pow({a}, {b})", _pow),
+    "+": Operator(ast.Add, "same", "({a} + {b})", _operator.add, "({a} + {b})"),
+    "-": Operator(ast.Sub, "same", "({a} - {b})", _operator.sub, "({a} - {b})"),
+    "*": Operator(ast.Mult, "product", "({a} * {b})", _operator.mul, "({a} * {b})"),
+    "/": Operator(ast.Div, "quotient", "({a} / {b})", _operator.truediv, "_div({a}, {b})"),
+    "//": Operator(ast.FloorDiv, "count", "({a} // {b})", _operator.floordiv, "_floordiv({a}, {b})"),
+    "%": Operator(ast.Mod, "same", "({a} % {b})", _operator.mod, "_mod({a}, {b})"),
+    "**": Operator(ast.Pow, "power", "_pow({a}, {b})", _pow, "_pow({a}, {b})"),
 }
 COMPARISONS = {
-    "<": Operator(ast.Lt, "same", "<", _operator.lt), "<=": Operator(ast.LtE, "same", "<=", _operator.le),
-    ">": Operator(ast.Gt, "same", ">", _operator.gt), ">=": Operator(ast.GtE, "same", ">=", _operator.ge),
-    "==": Operator(ast.Eq, "same", "==", _operator.eq), "!=": Operator(ast.NotEq, "same", "!=", _operator.ne),
+    "<": Operator(ast.Lt, "same", "<", _operator.lt, "<"), "<=": Operator(ast.LtE, "same", "<=", _operator.le, "<="),
+    ">": Operator(ast.Gt, "same", ">", _operator.gt, ">"), ">=": Operator(ast.GtE, "same", ">=", _operator.ge, ">="),
+    "==": Operator(ast.Eq, "same", "==", _operator.eq, "==="), "!=": Operator(ast.NotEq, "same", "!=", _operator.ne, "!=="),
 }
 # the unary operators: `not` on booleans, signs on numbers (`sign`: the dimension is kept)
 UNARY = {
-    "-": Operator(ast.USub, "sign", "(-{a})", _operator.neg),
-    "+": Operator(ast.UAdd, "sign", "(+{a})", _operator.pos),
-    "not": Operator(ast.Not, "boolean", "(not {a})", _operator.not_),
+    "-": Operator(ast.USub, "sign", "(-{a})", _operator.neg, "(-{a})"),
+    "+": Operator(ast.UAdd, "sign", "(+{a})", _operator.pos, "(+{a})"),
+    "not": Operator(ast.Not, "boolean", "(not {a})", _operator.not_, "(!{a})"),
 }
 BOOLEAN_OPS = {"and": ast.And, "or": ast.Or}
 SYNTAX_OF_BINARY = {op.syntax: sym for sym, op in BINARY.items()}
