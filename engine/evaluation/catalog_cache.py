@@ -200,10 +200,10 @@ def write(key: str, cat: Catalog, context: str = "", dirs=None) -> None:
     lines: list = []
     offset = 0
 
-    def add(line: bytes, *extra) -> list:
+    def add(line: bytes, *extra, crc=None) -> list:
         nonlocal offset
         lines.append(line)
-        span = [offset, offset + len(line), zlib.crc32(line), *extra]  # the checksum finds a flipped bit
+        span = [offset, offset + len(line), zlib.crc32(line) if crc is None else crc, *extra]  # the checksum finds a flipped bit
         offset += len(line)
         return span
 
@@ -220,7 +220,7 @@ def write(key: str, cat: Catalog, context: str = "", dirs=None) -> None:
         for eid in bucket:
             kept = joined.stored(eid) if joined is not None else None
             if kept is not None and joined is not None:
-                out[eid] = add(kept[0], kept[1], kept[2])
+                out[eid] = add(kept[0], kept[1], kept[2], crc=kept[3])  # the same bytes: the same checksum
                 names[eid] = joined.light_raw(eid)
                 continue
             first, h = parts.get(eid, (0, ""))
@@ -250,6 +250,7 @@ def write(key: str, cat: Catalog, context: str = "", dirs=None) -> None:
     }
     header = {
         "format": FORMAT, "size": offset, "index": index, "context": context, "fact_keys": fact_keys,
+        "body_crc": zlib.crc32(b"".join(lines)),  # one check of every line at once, for the run after an edit
         "types": {kind: {f: dump(t) for f, t in fields.items()} for kind, fields in cat.types.items()},
         "assumptions": {n: dump(a) for n, a in cat.assumptions.items()},
         "overrides": {n: list(v) for n, v in cat.overrides.items()},
@@ -406,7 +407,7 @@ class Previous:
         self.records, self.context, self.fact_keys = records, context, fact_keys
         self.spans = {kind: _Index(stored, records) for kind, stored in spans.items()}
         self._flat: dict = {}
-        self._body = records.body()
+        self._body = self.body = records.body()
 
     def span(self, kind: str, eid: str):
         flat = self._flat.get(kind)
@@ -416,12 +417,13 @@ class Previous:
         return flat.get(eid)
 
     def reusable(self, kind: str, eid: str, h: str) -> bool:
-        """The entry was stored from text of hash h, and its line is intact."""
+        """The entry was stored from text of hash h (the whole body's checksum was checked when
+        this was opened)."""
         span = self.span(kind, eid)
         if span is None or len(span) < 5 or span[4] != h or not h:
             return False
-        start, end, crc = span[0], span[1], span[2]
-        return isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(self._body) and zlib.crc32(self._body[start:end]) == crc
+        start, end = span[0], span[1]
+        return isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(self._body)
 
     def line(self, kind: str, eid: str) -> bytes:
         span = self.span(kind, eid)
@@ -448,7 +450,8 @@ def previous(dirs) -> Previous | None:
     if opened is None:
         return None
     header, records = opened
-    return Previous(records, header["index"]["entries"], header.get("context", ""), header.get("fact_keys") or {})
+    prev = Previous(records, header["index"]["entries"], header.get("context", ""), header.get("fact_keys") or {})
+    return prev if zlib.crc32(prev.body) == header.get("body_crc") else None  # a damaged file is not taken from
 
 
 class _Joined(Mapping):
@@ -485,11 +488,11 @@ class _Joined(Mapping):
         return hit
 
     def stored(self, k):
-        """(line bytes, first line, hash) of an entry taken unchanged, else None."""
+        """(line bytes, first line, hash, checksum) of an entry taken unchanged, else None."""
         if k in self._built:
             return None
         span = self._span(k)
-        return (self._prev.line(self._kind, k), self._firsts[k], span[4]) if span is not None else None
+        return (self._prev.line(self._kind, k), self._firsts[k], span[4], span[2]) if span is not None else None
 
     def __contains__(self, k):
         return k in self._built or (k in self._firsts and self._span(k) is not None)
