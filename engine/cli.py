@@ -27,6 +27,7 @@ COMMANDS = {
     "serve": ("service", "serve_cmd"),
     "mcp": ("service", "mcp_cmd"),
     "ingest": ("ingest", "ingest_cmd"),
+    "web": ("web", "web_cmd"),
 }
 
 

@@ -64,14 +64,15 @@ function _pow(a, b) {
 }
 function _fn_min(...v) { let m = v[0]; for (let i = 1; i < v.length; i++) if (v[i] < m) m = v[i]; return m; }
 function _fn_max(...v) { let m = v[0]; for (let i = 1; i < v.length; i++) if (v[i] > m) m = v[i]; return m; }
-function _whole(x, name) {
+function _whole(x) {
   if (Number.isNaN(x)) _fail("cannot convert float NaN to integer");
   if (!Number.isFinite(x)) _fail("number too large");
   return x;
 }
-function _fn_ceil(x) { return Math.ceil(_whole(x)); }
-function _fn_floor(x) { return Math.floor(_whole(x)); }
-function _fn_round_up(x, m) { return Math.ceil(_whole(_div(x, m))) * m; }
+// float(math.ceil(x)) goes through an int, so a negative zero comes back as 0.0 (`+ 0` does that)
+function _fn_ceil(x) { return Math.ceil(_whole(x)) + 0; }
+function _fn_floor(x) { return Math.floor(_whole(x)) + 0; }
+function _fn_round_up(x, m) { return (Math.ceil(_whole(_div(x, m))) + 0) * m; }
 function _map(n, f) { const out = new Array(n); for (let i = 0; i < n; i++) out[i] = f(i); return out; }
 function _fn_group_sum(v) { return _fsum(v); }
 function _fn_device_sum(v) { return _fsum(v); }
