@@ -868,6 +868,10 @@ function show(res, err) {
   for (const el of [chart, table, fitBox, warn, inv]) el.textContent = "";
   error.textContent = err ? `error: ${err.message}${err.where ? " (" + err.where + ")" : ""}${err.hint ? " — hint: " + err.hint : ""} [exit ${err.exit} in the CLI]` : "";
   if (!res) { verdict.textContent = "—"; verdict.className = ""; return; }
+  for (const n of ["seq_len", "batch"]) {  // the sliders follow the value in effect (typed, or the rules' default)
+    const range = document.getElementById(`opt-${n}-range`);
+    if (range && res.scenario.inputs[n] > 0) range.value = Math.round(Math.log2(res.scenario.inputs[n]));
+  }
   const f = res.fit;
   verdict.textContent = f ? (f.fits ? `FITS on ${f.placement}${res.scenario.mixed ? "" : ` × ${f.gpus}`} — ${mem(f.headroom_per_gpu, unit)} headroom per GPU` : `DOES NOT FIT on ${f.placement} — ${mem(-f.headroom_per_gpu, unit)} short per GPU`)
                           : `${mem(res.total, unit)} needed (pick a GPU for a verdict)`;
@@ -927,7 +931,7 @@ function inverse(box) {
   const items = [];
   const tryAnswer = (label, fn, fmt) => { try { const a = fn(); items.push([label, a.value === null ? (a.note || "none") : fmt(a) + (a.note ? ` (${a.note})` : "")]); } catch (e) { if (!(e instanceof UsageError)) throw e; items.push([label, e.message]); } };
   tryAnswer("longest context that fits", () => maxValue(sc, "seq_len"), a => `${commas(a.value)} tokens`);
-  tryAnswer("largest batch that fits", () => maxValue(sc, "batch"), a => `${commas(a.value)} sequences`);
+  tryAnswer("largest batch that fits", () => maxValue(sc, "batch"), a => `${commas(a.value)} sequence${a.value === 1 ? "" : "s"}`);
   tryAnswer("fewest GPUs", () => minGpus(sc), a => `${a.value} × ${sc.gpu} (tp ${a.layout.tp}, pp ${a.layout.pp}, dp ${a.layout.dp})`);
   const dl = $("dl", {class: "figures"});
   for (const [k, v] of items) dl.append($("dt", {text: k}), $("dd", {text: v}));
