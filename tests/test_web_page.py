@@ -433,18 +433,36 @@ return {model: document.getElementById('model').value, mode: document.getElement
 
 
 @browser
-def test_provenance_names_formula_inputs_and_sources(tmp_path, page):
+def test_provenance_names_formula_inputs_and_sources(tmp_path, cat, page):
+    """Selecting the KV cache row shows its rule's formula and file:line, and each fact it reads
+    with its value, the entry and file:line it comes from, and that entry's source."""
+    from vramrules.api import compiled_mode
+    from vramrules.evaluation.explain import data_where
+
+    comp = compiled_mode(cat, "default", "inference", True)
+    rule = comp.rules["kv_cache"]
     script = """
 document.querySelector('#breakdown tr.comp[data-name="kv_cache"]').click();
 const body = document.getElementById('prov-body');
-return {text: body.textContent, rows: [...body.querySelectorAll('table.inputs tr')].map(r => [...r.cells].map(c => c.textContent))};"""
+return {formula: body.querySelector('code.formula').textContent, text: body.textContent,
+        rows: [...body.querySelectorAll('table.inputs tr')].slice(1).map(r => [...r.cells].map(c => c.textContent))};"""
     got = _probe(tmp_path, page, script, "prov", hash_="model=llama3.1-8b&mode=inference&gpu=rtx-4090&seq_len=32k")
-    assert "kv_cache" in got["text"] and "built-in:rules/" in got["text"]
-    facts = {r[0]: r for r in got["rows"][1:]}
-    assert any(n.startswith("input.") or n.startswith("model.") or n.startswith("kv_precision.") for n in facts) or \
-        any(not n.startswith(("input.", "model.")) for n in facts)
-    located = [r for r in got["rows"][1:] if "built-in:models.yaml:" in r[2] or "built-in:precisions.yaml:" in r[2]]
-    assert located, got["rows"]
+    assert got["formula"] == " ".join(rule.text.split())
+    assert f"defined at {data_where(rule.location)}" in got["text"]
+    rows = {r[0]: r for r in got["rows"]}
+    assert set(rows) == {n for n in comp.deps["kv_cache"] if n in comp.rules or "." in n}
+    facts = [r for n, r in rows.items() if n not in comp.rules]
+    for name, _value, where, source in facts:
+        head, _, rest = name.partition(".")
+        if head == "input":
+            assert where in ("option", "mode default", "rule set default", "vocabulary default") or "from" in where, (name, where)
+        elif head == "model":
+            loc = cat.kind("model")["llama3.1-8b"].fact_where.get(rest)
+            assert where == f"llama3.1-8b · {data_where(loc)}" if loc else "schema default" in where, (name, where)
+            assert source == (cat.kind("model")["llama3.1-8b"].source if loc else "")
+    bf16 = cat.kind("precision")["bf16"]
+    assert rows["kv_precision.bits"][1:] == ["2 B", f"bf16 · {data_where(bf16.fact_where['bits'])}", bf16.source]
+    assert rows["input.batch"][1:3] == ["1", "mode default"]
 
 
 @browser
