@@ -61,6 +61,9 @@ TOKEN_ID_KEYS = ("pad_token_id", "bos_token_id", "eos_token_id")
 # keys that would make transformers build something other than plain bf16 weights, or need CUDA kernels
 DROP_KEYS = ("quantization_config",)
 CPU_SETTINGS = {"use_mamba_kernels": False}
+# model_types transformers has no class for, whose config names an architecture it has: built as that one
+# (Kimi K2's config.json: "architectures": ["DeepseekV3ForCausalLM"], custom code under model_type kimi_k2)
+BUILT_AS = {"kimi_k2": "deepseek_v3"}
 LAYER_LIST_KEYS = ("layer_types", "layers_block_type")
 LAYER_PATTERN_KEYS = ("hybrid_override_pattern",)
 VISION_PREFIXES = ("vision", "visual", "multi_modal_projector", "mm_projector", "merger", "image")
@@ -98,6 +101,9 @@ def _for_torch(raw: dict) -> tuple[dict, dict]:
             if key in part:
                 del part[key]
                 changes["dropped"].append(key)
+        if part.get("model_type") in BUILT_AS:
+            changes["set"]["model_type"] = [part["model_type"], BUILT_AS[part["model_type"]]]
+            part["model_type"] = BUILT_AS[part["model_type"]]
         for key, value in CPU_SETTINGS.items():
             if key in part and part[key] != value:
                 changes["set"][key] = [part[key], value]
@@ -390,7 +396,7 @@ def measure(path: Path, versions: dict, today: str) -> dict:
     model_type = raw.get("model_type")
     from transformers import CONFIG_MAPPING
 
-    if model_type not in CONFIG_MAPPING:
+    if model_type not in CONFIG_MAPPING and model_type not in BUILT_AS:
         return {"skipped": f"model_type {model_type!r} is not in transformers {versions['transformers']}"}
     built, changes = _for_torch(raw)
     full_config = _load_config(built)

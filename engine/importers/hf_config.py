@@ -19,11 +19,20 @@ from .localfile import read_limited
 FAMILIES = ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gemma", "gemma2", "gemma3", "gemma3_text",
             "phi3", "deepseek_v3", "gpt_oss", "qwen3_next", "qwen3_5_text", "qwen3_5_moe_text", "jamba", "nemotron_h", "falcon_h1",
             "granitemoehybrid", "mamba2", "opt", "deepseek_v2", "gpt2", "falcon", "llama4_text", "llama4", "qwen2_5_vl", "qwen2_5_vl_text",
-            "qwen3_5", "qwen3_5_moe")
+            "qwen3_5", "qwen3_5_moe", "smollm3", "olmo2", "glm4_moe", "kimi_k2", "deepseek_v32", "ministral3", "mistral3",
+            "qwen3_vl", "qwen3_vl_text", "qwen3_vl_moe", "qwen3_vl_moe_text")
 # families read as another one: the same modules under another model_type
-LIKE = {"qwen3_5_text": "qwen3_next", "qwen3_5_moe_text": "qwen3_next", "deepseek_v2": "deepseek_v3", "qwen2_5_vl_text": "qwen2"}
+LIKE = {"qwen3_5_text": "qwen3_next", "qwen3_5_moe_text": "qwen3_next", "deepseek_v2": "deepseek_v3", "qwen2_5_vl_text": "qwen2",
+        # Kimi K2 ships DeepseekV3ForCausalLM (its config's architectures) under model_type kimi_k2; DeepseekV32Attention is
+        # DeepseekV3's MLA plus the DSA indexer (_mixture); SmolLM3 is a Llama with NoPE layers (no parameters, the same cache);
+        # Ministral 3 is a Mistral with a YaRN/llama-4 rope (no parameters); Qwen3-VL's text models are Qwen3 / Qwen3-MoE
+        "kimi_k2": "deepseek_v3", "deepseek_v32": "deepseek_v3", "smollm3": "llama", "ministral3": "mistral",
+        "qwen3_vl_text": "qwen3", "qwen3_vl_moe_text": "qwen3_moe"}
 # multimodal wrappers: the language model's config is text_config (or the top level), read as this family
-TEXT_OF = {"gemma3": "gemma3", "llama4": "llama4_text", "qwen2_5_vl": "qwen2_5_vl_text", "qwen3_5": "qwen3_5_text", "qwen3_5_moe": "qwen3_5_moe_text"}
+TEXT_OF = {"gemma3": "gemma3", "llama4": "llama4_text", "qwen2_5_vl": "qwen2_5_vl_text", "qwen3_5": "qwen3_5_text", "qwen3_5_moe": "qwen3_5_moe_text",
+           "mistral3": "mistral", "qwen3_vl": "qwen3_vl_text", "qwen3_vl_moe": "qwen3_vl_moe_text"}
+# a wrapper whose text_config names its own model_type (Mistral 3: mistral or ministral3) is read as that one
+OWN_TEXT_TYPE = ("mistral3",)
 MAX_CONFIG_BYTES = MAX_FILE_BYTES
 HINT = "fix '{key}' in {file}, or write the models.yaml entry by hand"
 
@@ -98,7 +107,8 @@ def _merged(top: jsondoc.Fields, cfg: dict, family: str) -> tuple[dict, dict]:
     The wrapper's tie_word_embeddings decides (the wrapper model owns lm_head)."""
     text = top.dict("text_config")
     origin: dict[str, tuple] = {k: ("text_config", k) for k in text}
-    merged = {**text, "model_type": TEXT_OF[family]}
+    own = text.get("model_type") if family in OWN_TEXT_TYPE else None
+    merged = {**text, "model_type": own if own in ("mistral", "ministral3") else TEXT_OF[family]}
     if "tie_word_embeddings" in cfg:
         merged["tie_word_embeddings"] = cfg["tie_word_embeddings"]
         origin["tie_word_embeddings"] = ("tie_word_embeddings",)
@@ -208,19 +218,21 @@ def _core(f: _Config, family: str) -> dict:
         "num_kv_heads": kv,
         "head_dim": head_dim,
         "vocab_size": f.need("vocab_size", "vocab_size"),
-        "tie_word_embeddings": f.bool("tie_word_embeddings", family.startswith("gemma")),
+        # SmolLM3Config ties by default, as the Gemmas do
+        "tie_word_embeddings": f.bool("tie_word_embeddings", family.startswith("gemma") or f.family == "smollm3"),
         "max_context": f.need("max_position_embeddings", "max_context"),
         "mlp": "gated",
         "norm": "rms",
         "norms_per_layer": 4 if family.startswith("gemma") and family != "gemma" else 2,
-        "qk_norm": family in ("qwen3", "qwen3_moe", "gemma3", "gemma3_text", "qwen3_next"),
+        "qk_norm": family in ("qwen3", "qwen3_moe", "gemma3", "gemma3_text", "qwen3_next", "olmo2")
+        or family == "glm4_moe" and f.bool("use_qk_norm", False),  # Glm4MoeAttention: q_norm/k_norm per head when use_qk_norm
         "attention_bias": f.bool("attention_bias", False),
         "attention_out_bias": False,
         "mlp_bias": f.bool("mlp_bias", False),
     }
     dense_mlp = ("llama", "mistral", "phi3", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "gemma3_text", "deepseek_v3", "qwen2_moe", "qwen3_moe",
-                 "qwen3_next", "jamba", "nemotron_h", "falcon_h1")
-    if family in dense_mlp and (family not in ("qwen2_moe", "qwen3_moe", "deepseek_v3", "qwen3_next") or f.has("intermediate_size")):
+                 "qwen3_next", "jamba", "nemotron_h", "falcon_h1", "olmo2", "glm4_moe")
+    if family in dense_mlp and (family not in ("qwen2_moe", "qwen3_moe", "deepseek_v3", "qwen3_next", "glm4_moe") or f.has("intermediate_size")):
         entry["intermediate_size"] = f.need("intermediate_size", "intermediate_size")
     if family in ("qwen2", "qwen2_moe"):
         entry["attention_bias"] = True  # Qwen2Attention: q, k, v with bias, o without
@@ -230,6 +242,10 @@ def _core(f: _Config, family: str) -> dict:
         entry["attention_out_bias"] = entry["attention_bias"]  # GraniteMoeHybridAttention: o_proj has attention_bias too
     if family == "falcon_h1":
         entry["attention_out_bias"] = entry["attention_bias"]  # FalconH1Attention: o_proj has attention_bias too
+    if family == "olmo2":
+        # Olmo2Attention: q_norm over num_heads x head_dim and k_norm over num_kv_heads x head_dim (the whole projection, not
+        # per head); Olmo2DecoderLayer: post_attention_layernorm and post_feedforward_layernorm, none before
+        entry["qk_norm_width"] = "projection"
     if family == "phi3":
         entry.update(fused_qkv=True, fused_gate_up=True)  # Phi3Attention.qkv_proj, Phi3MLP.gate_up_proj
     if family == "llama4_text":
@@ -278,6 +294,18 @@ def _mixture(f: _Config, family: str, entry: dict):
         if dense:
             moe["dense_layers"] = len({jsondoc.whole(i) for i in dense})
         entry["moe"] = moe
+    elif family == "glm4_moe":
+        # Glm4MoeMoE: Glm4MoeTopkRouter (e_score_correction_bias a buffer, not a parameter), n_routed_experts Glm4MoeExperts of
+        # moe_intermediate_size and one Glm4MoeMLP of moe_intermediate_size x n_shared_experts; the first first_k_dense_replace
+        # layers a Glm4MoeMLP of intermediate_size (Glm4MoeDecoderLayer); the MTP layer (num_nextn_predict_layers) is not built
+        moe = _experts(f, "n_routed_experts", "moe_intermediate_size")
+        moe.update(shared_experts=f.int("n_shared_experts", 1, minimum=0, field="moe.shared_experts"),
+                   shared_expert_intermediate_size=moe["expert_intermediate_size"],
+                   dense_layers=f.int("first_k_dense_replace", 1, minimum=0, maximum=L),
+                   router_bias=f.str("topk_method") == "noaux_tc")
+        entry["moe"] = moe
+        if moe["dense_layers"]:
+            entry["intermediate_size"] = f.need("intermediate_size", "intermediate_size")
     elif family == "deepseek_v3":
         moe = _experts(f, "n_routed_experts", "moe_intermediate_size")
         moe.update(shared_experts=f.int("n_shared_experts", 0, minimum=0, field="moe.shared_experts"),
@@ -285,12 +313,22 @@ def _mixture(f: _Config, family: str, entry: dict):
                    dense_layers=f.int("first_k_dense_replace", 0, minimum=0, maximum=L),
                    router_bias=f.str("topk_method") == "noaux_tc")
         entry["moe"] = moe
-        entry["mla"] = {"q_lora_rank": f.int("q_lora_rank", 0, minimum=0, field="mla.q_lora_rank"),
+        # q_lora_rank null: a full q_proj (DeepSeek-V2-Lite); absent: DeepseekV2Config's / DeepseekV3Config's default, 1536
+        q_rank = f.int("q_lora_rank", 0, minimum=0, field="mla.q_lora_rank") if "q_lora_rank" in f.data else 1536
+        entry["mla"] = {"q_lora_rank": q_rank,
                         "kv_lora_rank": f.need("kv_lora_rank", "mla.kv_lora_rank"),
                         "qk_rope_head_dim": f.need("qk_rope_head_dim", "mla.qk_rope_head_dim"),
                         "qk_nope_head_dim": f.need("qk_nope_head_dim", "mla.qk_nope_head_dim", minimum=0),
                         "v_head_dim": f.need("v_head_dim", "mla.v_head_dim")}
         entry["head_dim"] = entry["mla"]["qk_rope_head_dim"] + entry["mla"]["qk_nope_head_dim"]
+        if f.family == "deepseek_v32":
+            # DeepseekV32Indexer (DeepSeek Sparse Attention): wq_b (q_lora_rank -> index_n_heads x index_head_dim), wk (hidden ->
+            # index_head_dim), k_norm (a LayerNorm with bias), weights_proj (hidden -> index_n_heads); its key cache holds
+            # index_head_dim values per token per layer beside the MLA latent (DynamicIndexedLayer)
+            if not q_rank:
+                f.fail("q_lora_rank", "DeepSeek-V3.2's indexer projects the q latent: q_lora_rank must be set")
+            entry["mla"].update(index_n_heads=f.int("index_n_heads", 64, field="mla.index_n_heads"),
+                                index_head_dim=f.int("index_head_dim", 128, field="mla.index_head_dim"))
     elif family == "llama4_text":
         # Llama4TextMoe: Llama4TextExperts (gate_up_proj E x h x 2I, down_proj E x I x h), a router without bias, one shared
         # Llama4TextMLP of intermediate_size beside them
@@ -371,7 +409,22 @@ def _vision(top: jsondoc.Fields, family: str, entry: dict) -> dict:
                 "projector_norm": hidden, "projector_norm_kind": "rms", "projector_in": hidden, "projector_out": text_hidden,
                 "tokens_per_image": top.int("mm_tokens_per_image", 256),
                 "source": "transformers, src/transformers/models/siglip/modeling_siglip.py, src/transformers/models/gemma3/modeling_gemma3.py"}
-    if family in ("qwen2_5_vl", "qwen3_5", "qwen3_5_moe"):
+    if family == "mistral3":
+        # PixtralVisionModel: patch_conv (Conv2d without bias), ln_pre (RMSNorm), blocks with RMSNorms, q/k/v/o and a gated MLP
+        # without biases, rotary positions (no parameters); Mistral3MultiModalProjector: an RMSNorm over the vision width,
+        # Mistral3PatchMerger's merging_layer (vision x merge^2 -> vision, no bias: counted as extra_params, as the block
+        # has no slot for it), linear_1 (vision -> text) and linear_2 (text -> text), biased when multimodal_projector_bias
+        if v.str("model_type", "pixtral") != "pixtral":
+            v.fail("model_type", f"mistral3's vision tower must be pixtral, got {jsondoc.describe(v.str('model_type'))}")
+        hidden, merge = v.int("hidden_size", 1024), top.int("spatial_merge_size", 2)
+        entry["extra_params"] = hidden * merge * merge * hidden
+        return {"depth": v.int("num_hidden_layers", 24), "hidden_size": hidden, "intermediate_size": v.int("intermediate_size", 4096),
+                "num_heads": v.int("num_attention_heads", 16), "patch_size": v.int("patch_size", 14), "num_channels": v.int("num_channels", 3),
+                "patch_bias": False, "norm": "rms", "mlp": "gated", "attention_bias": False, "mlp_bias": False, "pre_norm": True,
+                "projector_norm": hidden, "projector_norm_kind": "rms", "projector_in": hidden, "projector_hidden": text_hidden,
+                "projector_out": text_hidden, "projector_bias": top.bool("multimodal_projector_bias", False),
+                "source": "transformers, src/transformers/models/pixtral/modeling_pixtral.py, src/transformers/models/mistral3/modeling_mistral3.py"}
+    if family in ("qwen2_5_vl", "qwen3_5", "qwen3_5_moe", "qwen3_vl", "qwen3_vl_moe"):
         hidden, merge = v.int("hidden_size", 1280 if family == "qwen2_5_vl" else 1152), v.int("spatial_merge_size", 2)
         out = v.int("out_hidden_size", text_hidden)
         block = {"depth": v.int("depth", 32 if family == "qwen2_5_vl" else 27), "hidden_size": hidden,
@@ -385,6 +438,12 @@ def _vision(top: jsondoc.Fields, family: str, entry: dict) -> dict:
             # with RMSNorms, a biased fused qkv and a gated MLP with biases; the merger's ln_q (RMSNorm) and two linears
             block.update(patch_bias=False, norm="rms", mlp="gated", projector_norm_kind="rms",
                          source="transformers, src/transformers/models/qwen2_5_vl/modeling_qwen2_5_vl.py")
+        elif family in ("qwen3_vl", "qwen3_vl_moe"):
+            # Qwen3VLVisionModel: as Qwen3.5's, plus one deepstack merger per deepstack_visual_indexes (the same two linears,
+            # its LayerNorm after the patch shuffle, over vision x merge^2: Qwen3VLVisionPatchMerger use_postshuffle_norm)
+            deep = v.list("deepstack_visual_indexes") if "deepstack_visual_indexes" in v.data else [8, 16, 24]
+            block.update(position_embeddings=v.int("num_position_embeddings", 2304), projector_norm_kind="layer",
+                         deepstack_projectors=len(deep), source="transformers, src/transformers/models/qwen3_vl/modeling_qwen3_vl.py")
         else:
             # Qwen3_5VisionModel: Conv3d with bias, learned pos_embed of num_position_embeddings, LayerNorm blocks with a
             # plain MLP, the merger's LayerNorm over the encoder width and two linears
