@@ -32,6 +32,9 @@ PARAMS_DIFFER = {
     # DeepseekV3TopkRouter registers e_score_correction_bias as a buffer, not a parameter; the
     # checkpoint stores it: 58 MoE layers x 256 experts
     "hf/deepseek-v3.json": 58 * 256,
+    "hf/deepseek-v3.2-exp.json": 58 * 256,
+    # Kimi K2: built as DeepseekV3ForCausalLM (its config's architectures), 60 MoE layers x 384 experts
+    "hf/kimi-k2.json": 60 * 384,
 }
 
 
@@ -115,3 +118,29 @@ def test_llama4_vision_tower_is_refused(tmp_path):
     (folder / "config.json").write_bytes((CASES / "hf-defaults" / "llama4.json").read_bytes())
     with pytest.raises(UsageError, match="vision tower"):
         vramrules.evaluate(mode="inference", model_config=str(folder), batch=1, seq_len=16)
+
+
+@pytest.mark.parametrize("name", ["hf/qwen3-vl-8b.json", "hf/mistral-small-3.1-24b.json"])
+def test_published_vision_towers_equal_what_transformers_builds(name, tmp_path):
+    """Qwen3-VL's tower with its 3 deepstack mergers, and Mistral Small 3.1's Pixtral tower with its projector
+    (Mistral3PatchMerger's merging_layer is the import's extra_params: the vision block has no slot for it)."""
+    entry, r = _evaluate(name, tmp_path)
+    merger = 1024 * 2 * 2 * 1024 if "mistral" in name else 0  # vision width x spatial_merge_size^2 -> vision width
+    assert r.values["vision_params"] + merger == entry["params"]["vision"], entry["source"]
+
+
+def test_issue14_second_pass_families_are_compared():
+    """glm4_moe, smollm3, olmo2, deepseek_v2 (DeepSeek-V2-Lite), deepseek_v32, kimi_k2, qwen3_vl, mistral3: each
+    held to transformers' build of its published config (tests/cases/hf/SOURCES.yaml)."""
+    got = {MEASURED[f"hf/{stem}.json"]["model_type"] for stem in
+           ("glm-4.5-air", "glm-4.7", "smollm3-3b", "olmo2-7b", "deepseek-v2-lite", "deepseek-v3.2-exp", "kimi-k2", "qwen3-vl-8b",
+            "mistral-small-3.1-24b")}
+    assert got == {"glm4_moe", "smollm3", "olmo2", "deepseek_v2", "deepseek_v32", "kimi_k2", "qwen3_vl", "mistral3"}
+    assert MEASURED["hf/kimi-k2.json"]["config_changes_for_torch"]["set"]["model_type"] == ["kimi_k2", "deepseek_v3"]
+
+
+def test_deepseek_v32_caches_its_indexer_key(tmp_path):
+    """DeepSeek-V3.2's cache per layer: the MLA latent (kv_lora_rank 512 + rope key 64) and the indexer's key
+    (index_head_dim 128), bf16: 1,408 B per token per layer, 85,888 B over 61 layers, as transformers holds it."""
+    entry, r = _evaluate("hf/deepseek-v3.2-exp.json", tmp_path)
+    assert r.values["kv_bytes_per_token"] == 61 * (512 + 64 + 128) * 2 == entry["cache"]["kv_bytes_per_token"]

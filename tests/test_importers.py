@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 import vramrules
 from vramrules.cli import main
-from vramrules.importers.model_entry import catalog_with
+from vramrules.importers.model_entry import catalog_with, from_path
 
 HF = Path(__file__).resolve().parent / "cases" / "hf"
 
@@ -60,6 +60,10 @@ def test_unsupported_family_is_a_clear_error(tmp_path):
     r = run("eval", "--model-config", str(tmp_path / "config.json"))
     assert r.exit_code == 2, r.output
     assert "config.json:1:2: /model_type: model_type 'mamba' is not one vramrules can import (hint: supported: llama" in r.output
+    # the hint names every family, the new ones too, and the way out: an entry written by hand
+    for family in ("glm4_moe", "smollm3", "olmo2", "deepseek_v32", "kimi_k2", "mistral3", "qwen3_vl", "qwen3_vl_moe"):
+        assert family in r.output
+    assert "or write the models.yaml entry by hand" in r.output
     r = run("eval", "--model-config", str(tmp_path), "--format", "json")
     assert r.exit_code == 2
     [err] = json.loads(r.output)
@@ -353,3 +357,56 @@ def test_vision_tower_stays_16_bit_under_weight_quantization(tmp_path):
     # weights_all puts gpu_embedding_params (embeddings, head, the tower) at precision.unquantized_bits
     assert r4.values["gpu_embedding_params"] - r4.values["embedding_params"] - r4.values["lm_head_params"] == 94_654_464
     assert r4.values["layer_linear_params"] == r16.values["layer_linear_params"]  # the tower is not among the quantized matrices
+
+
+MEASURED = json.loads((HF.parent / "measured" / "transformers.json").read_text(encoding="utf-8"))["entries"]
+
+
+def _import(tmp_path, cfg: dict):
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    return vramrules.evaluate(mode="inference", model_config=str(tmp_path), batch=1, seq_len=16)
+
+
+def test_olmo2_norms_span_the_whole_projection(tmp_path):
+    """OLMo 2's q_norm spans num_heads x head_dim and k_norm num_kv_heads x head_dim (Olmo2Attention): the import
+    counts what transformers builds (7,298,617,344 for OLMo-2-1124-7B), not 32 x 2 x 128 per-head weights
+    (253,952 fewer, the count before qk_norm_width)."""
+    cfg = json.loads((HF / "olmo2-7b.json").read_text())
+    r = _import(tmp_path, cfg)
+    assert r.values["params_total"] == MEASURED["olmo2-7b.json"]["params"]["total"] == 7_298_617_344
+    _, entry, _ = from_path(tmp_path)
+    assert entry["qk_norm"] is True and entry["qk_norm_width"] == "projection"
+
+
+def test_deepseek_q_lora_rank_null_and_absent(tmp_path):
+    """DeepSeek-V2-Lite's q_lora_rank null is a full q_proj: 15,706,484,224 parameters, what transformers builds.
+    Absent, it is DeepseekV2Config's default 1536 (q_a_proj, its norm, q_b_proj): 27 x 1,574,400 more, the
+    15,748,993,024 a config without the key gives in transformers."""
+    cfg = json.loads((HF / "deepseek-v2-lite.json").read_text())
+    assert _import(tmp_path, cfg).values["params_total"] == MEASURED["deepseek-v2-lite.json"]["params"]["total"] == 15_706_484_224
+    del cfg["q_lora_rank"]
+    per_layer = 2048 * 1536 + 1536 + 1536 * 16 * 192 - 2048 * 16 * 192
+    assert per_layer == 1_574_400
+    assert _import(tmp_path, cfg).values["params_total"] == 15_706_484_224 + 27 * per_layer == 15_748_993_024
+
+
+def test_glm4_moe_dense_first_layers_and_shared_expert(tmp_path):
+    """GLM-4.5-Air: layer 0 a dense MLP of 10944, layers 1-45 128 experts of 1408 and one shared expert of 1408
+    (n_shared_experts x moe_intermediate_size); q/k/v with bias, o without; partial rotary has no weights."""
+    cfg = json.loads((HF / "glm-4.5-air.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    _, e, _ = from_path(tmp_path)
+    assert (e["moe"]["dense_layers"], e["moe"]["shared_experts"], e["moe"]["shared_expert_intermediate_size"]) == (1, 1, 1408)
+    assert e["intermediate_size"] == 10944 and e["attention_bias"] and not e["attention_out_bias"] and not e["qk_norm"]
+    cfg["n_shared_experts"] = 2  # a width multiplier: one shared MLP twice as wide
+    r = _import(tmp_path, cfg)
+    assert r.values["params_total"] - MEASURED["glm-4.5-air.json"]["params"]["total"] == 45 * 3 * 4096 * 1408
+
+
+def test_deepseek_v32_requires_the_q_latent(tmp_path):
+    """DeepSeek-V3.2's indexer projects the q latent (wq_b): a config without one is refused at q_lora_rank."""
+    cfg = json.loads((HF / "deepseek-v3.2-exp.json").read_text())
+    cfg["q_lora_rank"] = None
+    (tmp_path / "config.json").write_text(json.dumps(cfg, indent=1))
+    r = run("eval", "--model-config", str(tmp_path))
+    assert r.exit_code == 1 and "/q_lora_rank" in r.output and "indexer" in r.output, r.output
