@@ -69,6 +69,10 @@ ARCHS = {
                           "expert_layer_offset": 1}),
     "qwen3_next": ("hf-defaults", {"layer_types": ["linear_attention", "full_attention"]}),
     "falcon_h1": ("hf-defaults", {}),
+    # no published config of these in tests/cases: transformers' own default config of the class
+    # (@auto_docstring(checkpoint="mistralai/Mistral-7B-v0.1"), (checkpoint="Qwen/Qwen3-8B")), kept in the entry
+    "mistral": ("transformers", {}, "MistralConfig"),
+    "qwen3": ("transformers", {}, "Qwen3Config"),
 }
 EXPERT_KEYS = ta.EXPERT_KEYS
 PER_TOKEN_KEYS = ta.PER_TOKEN_KEYS
@@ -349,16 +353,31 @@ def _layer_info(model_cfg, reduced_kinds) -> list[dict]:
 
 
 def measure(stem: str, versions: dict, today: str, only_regimes=None) -> dict:
-    folder, extra = ARCHS[stem]
-    path = ROOT / "tests" / "cases" / folder / f"{stem}.json"
-    text = path.read_text(encoding="utf-8")
-    raw = json.loads(text)
+    folder, extra, *cls = ARCHS[stem]
+    if folder == "transformers":   # a default config of the class, kept in the entry (config_dict)
+        import transformers
+
+        raw = json.loads(json.dumps(getattr(transformers, cls[0])().to_dict(), sort_keys=True))
+        text = json.dumps(raw, indent=2, sort_keys=True)
+        config_ref = f"transformers.{cls[0]}() of transformers {transformers.__version__} (config_dict)"
+    else:
+        path = ROOT / "tests" / "cases" / folder / f"{stem}.json"
+        text = path.read_text(encoding="utf-8")
+        raw = json.loads(text)
+        config_ref = path.relative_to(ROOT).as_posix()
     built, torch_changes = ta._for_torch(raw)
     reduced, changed = reduced_config(built, extra)
     cfg = ta._load_config(reduced)
+    text_cfg = cfg.get_text_config(decoder=True)
+    for key in ta.TOKEN_ID_KEYS:   # a class default past the vocabulary (Phi3Config's pad_token_id 32000)
+        value = getattr(text_cfg, key, None)
+        if isinstance(value, int) and value >= VOCAB:
+            setattr(text_cfg, key, None)
+            changed[key] = [value, None]
     kinds, _ = ta.layer_kinds(cfg)
     entry = {
-        "config": path.relative_to(ROOT).as_posix(),
+        "config": config_ref,
+        **({"config_dict": raw} if folder == "transformers" else {}),
         "config_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
         "model_type": raw.get("model_type"), "date": today, "versions": versions,
         "source": (f"measured by harness/activations.py with transformers {versions['transformers']}, "
@@ -372,7 +391,12 @@ def measure(stem: str, versions: dict, today: str, only_regimes=None) -> dict:
         if only_regimes and regime[0] not in only_regimes:
             continue
         t0 = time.time()
-        entry["regimes"][regime[0]] = measure_regime(cfg, regime)
+        try:
+            entry["regimes"][regime[0]] = measure_regime(cfg, regime)
+        except ValueError as exc:   # an attention implementation the model refuses (Gemma 2: no sdpa)
+            entry.setdefault("regimes_refused", {})[regime[0]] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+            print(f"  {regime[0]:32s} refused: {exc}".splitlines()[0][:200], file=sys.stderr, flush=True)
+            continue
         lay = entry["regimes"][regime[0]]["layers"]
         print(f"  {regime[0]:32s} " + "  ".join(f"L{k} {v['bytes_per_token']}+{v['bytes_per_token_per_context_token']}s"
                                                  for k, v in sorted(lay.items())) + f"  ({time.time() - t0:.0f}s)",
@@ -406,6 +430,8 @@ def main(argv=None) -> int:
         skipped.pop(stem, None)
         if args.regimes and stem in entries:
             entries[stem]["regimes"].update(entry["regimes"])
+            if entry.get("regimes_refused"):
+                entries[stem].setdefault("regimes_refused", {}).update(entry["regimes_refused"])
         else:
             entries[stem] = entry
         doc = {"schema": SCHEMA, "units": "every *bytes* field is in bytes (integers); per token of batch 1",

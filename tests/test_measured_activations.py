@@ -1,10 +1,16 @@
-"""Activations as transformers really saves them (issue 16), against the rules: what autograd saves
-for backward per decoder layer per token (tests/cases/measured/activations.json, made by
-harness/activations.py; its entries name the library versions) and vramrules' per-layer estimate
-(act_dense_layer_per_token / act_moe_layer_per_token; eager attention's s x s part as
-act_scores_per_token / seq_len). The ratios are pinned as they are today, so that the test fails
-when either side changes: the table (pytest -s) is the evidence; the rules are not changed here.
-No torch needed."""
+"""Activations as transformers and PEFT really save them (issue 16), against the rules: what autograd
+saves for backward per decoder layer per token (tests/cases/measured/activations.json, made by
+harness/activations.py; its entries name the library versions) and vramrules' estimate under the
+activation profile that models that run (`--activation-profile hf`), in the regime measured:
+train-full or train-lora, --attention flash (sdpa) or eager, --adapter-precision fp32 or bf16,
+--dropout (LoRA dropout 0.05), --recompute full (gradient checkpointing). The harness runs on CPU,
+where torch keeps a dropout mask in the input's dtype (assumption dropout_mask_in_input_dtype, set
+true by an overlay here; GPUs keep one byte). Compared: the per-token part (B per token per layer),
+eager attention's s x s part (B per token per context token), and the non-layer part (final norm,
+lm_head input, ids, labels, the loss's fp32 log-softmax, the rotary cos/sin every layer shares).
+The errors are pinned per case (a change on either side fails) and held to the target: 5% per
+layer, 10% outside the layers, except the cases GAPS names with the reason. The megatron profile's
+error (Korthikanti's accounting, the default) is printed beside it (pytest -s). No torch needed."""
 from __future__ import annotations
 
 import hashlib
@@ -19,55 +25,152 @@ import vramrules
 ROOT = Path(__file__).resolve().parent.parent
 DOC = json.loads((ROOT / "tests" / "cases" / "measured" / "activations.json").read_text(encoding="utf-8"))
 ENTRIES = DOC["entries"]
-SEQ = 64   # the estimate's per-token part does not depend on it; the s x s part is divided by it
+SEQ = 64   # the per-token parts do not depend on it; the s x s part is divided by it
+LAYER_TARGET, OUTSIDE_TARGET = 0.05, 0.10
+CPU_OVERLAY = """assumptions:
+  dropout_mask_in_input_dtype:
+    value: true
+    dimension: boolean
+    summary: "harness/activations.py runs on CPU: torch's _dropout_impl keeps its mask in the input's dtype"
+    source: "PyTorch aten/src/ATen/native/Dropout.cpp (_dropout_impl)"
+"""
 
-# (entry, regime, layer) -> vramrules / measured, per token (rounded to 3 places), as measured on
-# the date in the entry's source. Filled from the table below; a change on either side fails.
+# (entry, regime, layer) -> (hf estimate - measured) / measured per token, rounded to 3 places.
 PINNED: dict[tuple[str, str, str], float] = {
-    ('gpt2', 'full/eager', '0'): 0.533,
-    ('gpt2', 'full/eager', '1'): 0.533,
-    ('gpt2', 'full/sdpa', '0'): 0.486,
-    ('gpt2', 'full/sdpa', '1'): 0.486,
-    ('gpt2', 'lora-fp32/sdpa', '0'): 0.409,
-    ('gpt2', 'lora-fp32/sdpa', '1'): 0.399,
-    ('llama3.1-8b', 'full/eager', '0'): 0.788,
-    ('llama3.1-8b', 'full/eager', '1'): 0.788,
-    ('llama3.1-8b', 'full/sdpa', '0'): 0.837,
-    ('llama3.1-8b', 'full/sdpa', '1'): 0.837,
-    ('llama3.1-8b', 'full/sdpa/checkpointing', '0'): 1.0,
-    ('llama3.1-8b', 'full/sdpa/checkpointing', '1'): 1.0,
-    ('llama3.1-8b', 'lora-bf16-dropout/sdpa', '0'): 0.661,
-    ('llama3.1-8b', 'lora-bf16-dropout/sdpa', '1'): 0.569,
-    ('llama3.1-8b', 'lora-bf16/sdpa', '0'): 0.999,
-    ('llama3.1-8b', 'lora-bf16/sdpa', '1'): 0.91,
-    ('llama3.1-8b', 'lora-fp32-dropout/sdpa', '0'): 0.436,
-    ('llama3.1-8b', 'lora-fp32-dropout/sdpa', '1'): 0.373,
-    ('llama3.1-8b', 'lora-fp32/eager', '0'): 0.593,
-    ('llama3.1-8b', 'lora-fp32/eager', '1'): 0.561,
-    ('llama3.1-8b', 'lora-fp32/sdpa', '0'): 0.602,
-    ('llama3.1-8b', 'lora-fp32/sdpa', '1'): 0.569,
-    ('llama3.1-8b', 'lora-fp32/sdpa/checkpointing', '0'): 1.0,
-    ('llama3.1-8b', 'lora-fp32/sdpa/checkpointing', '1'): 1.0,
-    ('qwen2.5-7b', 'full/eager', '0'): 0.828,
-    ('qwen2.5-7b', 'full/eager', '1'): 0.828,
-    ('qwen2.5-7b', 'full/sdpa', '0'): 0.873,
-    ('qwen2.5-7b', 'full/sdpa', '1'): 0.873,
-    ('qwen2.5-7b', 'lora-fp32/sdpa', '0'): 0.641,
-    ('qwen2.5-7b', 'lora-fp32/sdpa', '1'): 0.613,
+    ('gemma3', 'full/eager', '0'): 0.0,
+    ('gemma3', 'full/eager', '1'): 0.0,
+    ('gemma3', 'full/sdpa', '0'): 0.0,
+    ('gemma3', 'full/sdpa', '1'): 0.0,
+    ('gemma3', 'full/sdpa/checkpointing', '0'): 0.0,
+    ('gemma3', 'full/sdpa/checkpointing', '1'): 0.0,
+    ('gemma3', 'lora-bf16/sdpa', '0'): 0.0,
+    ('gemma3', 'lora-bf16/sdpa', '1'): 0.0,
+    ('gemma3', 'lora-fp32-dropout/sdpa', '0'): 0.0,
+    ('gemma3', 'lora-fp32-dropout/sdpa', '1'): 0.0,
+    ('gemma3', 'lora-fp32/sdpa', '0'): 0.0,
+    ('gemma3', 'lora-fp32/sdpa', '1'): 0.0,
+    ('gpt2', 'full/eager', '0'): 0.0,
+    ('gpt2', 'full/eager', '1'): 0.0,
+    ('gpt2', 'full/sdpa', '0'): -0.09,
+    ('gpt2', 'full/sdpa', '1'): -0.09,
+    ('gpt2', 'lora-fp32/sdpa', '0'): -0.101,
+    ('gpt2', 'lora-fp32/sdpa', '1'): -0.099,
+    ('llama3.1-8b', 'full/eager', '0'): 0.0,
+    ('llama3.1-8b', 'full/eager', '1'): 0.0,
+    ('llama3.1-8b', 'full/sdpa', '0'): 0.0,
+    ('llama3.1-8b', 'full/sdpa', '1'): 0.0,
+    ('llama3.1-8b', 'full/sdpa/checkpointing', '0'): 0.0,
+    ('llama3.1-8b', 'full/sdpa/checkpointing', '1'): 0.0,
+    ('llama3.1-8b', 'lora-bf16-dropout/sdpa', '0'): 0.0,
+    ('llama3.1-8b', 'lora-bf16-dropout/sdpa', '1'): 0.0,
+    ('llama3.1-8b', 'lora-bf16/sdpa', '0'): 0.0,
+    ('llama3.1-8b', 'lora-bf16/sdpa', '1'): 0.0,
+    ('llama3.1-8b', 'lora-fp32-dropout/sdpa', '0'): 0.0,
+    ('llama3.1-8b', 'lora-fp32-dropout/sdpa', '1'): 0.0,
+    ('llama3.1-8b', 'lora-fp32/eager', '0'): 0.0,
+    ('llama3.1-8b', 'lora-fp32/eager', '1'): 0.0,
+    ('llama3.1-8b', 'lora-fp32/sdpa', '0'): 0.0,
+    ('llama3.1-8b', 'lora-fp32/sdpa', '1'): 0.0,
+    ('llama3.1-8b', 'lora-fp32/sdpa/checkpointing', '0'): 0.0,
+    ('llama3.1-8b', 'lora-fp32/sdpa/checkpointing', '1'): 0.0,
+    ('mistral', 'full/eager', '0'): 0.0,
+    ('mistral', 'full/eager', '1'): 0.0,
+    ('mistral', 'full/sdpa', '0'): 0.0,
+    ('mistral', 'full/sdpa', '1'): 0.0,
+    ('mistral', 'full/sdpa/checkpointing', '0'): 0.0,
+    ('mistral', 'full/sdpa/checkpointing', '1'): 0.0,
+    ('mistral', 'lora-bf16/sdpa', '0'): 0.0,
+    ('mistral', 'lora-bf16/sdpa', '1'): 0.0,
+    ('mistral', 'lora-fp32-dropout/sdpa', '0'): 0.0,
+    ('mistral', 'lora-fp32-dropout/sdpa', '1'): 0.0,
+    ('mistral', 'lora-fp32/sdpa', '0'): 0.0,
+    ('mistral', 'lora-fp32/sdpa', '1'): 0.0,
+    ('qwen2.5-7b', 'full/eager', '0'): 0.0,
+    ('qwen2.5-7b', 'full/eager', '1'): 0.0,
+    ('qwen2.5-7b', 'full/sdpa', '0'): 0.0,
+    ('qwen2.5-7b', 'full/sdpa', '1'): 0.0,
+    ('qwen2.5-7b', 'lora-fp32/sdpa', '0'): 0.0,
+    ('qwen2.5-7b', 'lora-fp32/sdpa', '1'): 0.0,
+    ('qwen3', 'full/eager', '0'): 0.0,
+    ('qwen3', 'full/eager', '1'): 0.0,
+    ('qwen3', 'full/sdpa', '0'): 0.0,
+    ('qwen3', 'full/sdpa', '1'): 0.0,
+    ('qwen3', 'full/sdpa/checkpointing', '0'): 0.0,
+    ('qwen3', 'full/sdpa/checkpointing', '1'): 0.0,
+    ('qwen3', 'lora-bf16/sdpa', '0'): 0.0,
+    ('qwen3', 'lora-bf16/sdpa', '1'): 0.0,
+    ('qwen3', 'lora-fp32-dropout/sdpa', '0'): 0.0,
+    ('qwen3', 'lora-fp32-dropout/sdpa', '1'): 0.0,
+    ('qwen3', 'lora-fp32/sdpa', '0'): 0.0,
+    ('qwen3', 'lora-fp32/sdpa', '1'): 0.0,
 }
+# (entry, regime, layer) -> the same for the s x s part (eager only)
 PINNED_SCORES: dict[tuple[str, str, str], float] = {
-    ('gpt2', 'full/eager', '0'): 0.333,
-    ('gpt2', 'full/eager', '1'): 0.333,
-    ('gpt2', 'full/sdpa', '0'): 0.0,
-    ('gpt2', 'full/sdpa', '1'): 0.0,
-    ('gpt2', 'lora-fp32/sdpa', '0'): 0.0,
-    ('gpt2', 'lora-fp32/sdpa', '1'): 0.0,
-    ('llama3.1-8b', 'full/eager', '0'): 0.333,
-    ('llama3.1-8b', 'full/eager', '1'): 0.333,
-    ('llama3.1-8b', 'lora-fp32/eager', '0'): 0.333,
-    ('llama3.1-8b', 'lora-fp32/eager', '1'): 0.333,
-    ('qwen2.5-7b', 'full/eager', '0'): 0.333,
-    ('qwen2.5-7b', 'full/eager', '1'): 0.333,
+    ('gemma3', 'full/eager', '0'): 0.0,
+    ('gemma3', 'full/eager', '1'): 0.0,
+    ('gpt2', 'full/eager', '0'): 0.0,
+    ('gpt2', 'full/eager', '1'): 0.0,
+    ('gpt2', 'full/sdpa', '0'): -1.0,
+    ('gpt2', 'full/sdpa', '1'): -1.0,
+    ('gpt2', 'lora-fp32/sdpa', '0'): -1.0,
+    ('gpt2', 'lora-fp32/sdpa', '1'): -1.0,
+    ('llama3.1-8b', 'full/eager', '0'): 0.0,
+    ('llama3.1-8b', 'full/eager', '1'): 0.0,
+    ('llama3.1-8b', 'lora-fp32/eager', '0'): 0.0,
+    ('llama3.1-8b', 'lora-fp32/eager', '1'): 0.0,
+    ('mistral', 'full/eager', '0'): 0.0,
+    ('mistral', 'full/eager', '1'): 0.0,
+    ('qwen2.5-7b', 'full/eager', '0'): 0.0,
+    ('qwen2.5-7b', 'full/eager', '1'): 0.0,
+    ('qwen3', 'full/eager', '0'): 0.0,
+    ('qwen3', 'full/eager', '1'): 0.0,
+}
+# (entry, regime) -> the same for the non-layer part
+PINNED_OUTSIDE: dict[tuple[str, str], float] = {
+    ('gemma3', 'full/eager'): 0.0,
+    ('gemma3', 'full/sdpa'): 0.0,
+    ('gemma3', 'full/sdpa/checkpointing'): -0.0,
+    ('gemma3', 'lora-bf16/sdpa'): 0.0,
+    ('gemma3', 'lora-fp32-dropout/sdpa'): 0.0,
+    ('gemma3', 'lora-fp32/sdpa'): 0.0,
+    ('gpt2', 'full/eager'): 0.001,
+    ('gpt2', 'full/sdpa'): 0.001,
+    ('gpt2', 'lora-fp32/sdpa'): 0.001,
+    ('llama3.1-8b', 'full/eager'): 0.0,
+    ('llama3.1-8b', 'full/sdpa'): 0.0,
+    ('llama3.1-8b', 'full/sdpa/checkpointing'): -0.0,
+    ('llama3.1-8b', 'lora-bf16-dropout/sdpa'): 0.0,
+    ('llama3.1-8b', 'lora-bf16/sdpa'): 0.0,
+    ('llama3.1-8b', 'lora-fp32-dropout/sdpa'): 0.0,
+    ('llama3.1-8b', 'lora-fp32/eager'): 0.0,
+    ('llama3.1-8b', 'lora-fp32/sdpa'): 0.0,
+    ('llama3.1-8b', 'lora-fp32/sdpa/checkpointing'): -0.0,
+    ('mistral', 'full/eager'): 0.0,
+    ('mistral', 'full/sdpa'): 0.0,
+    ('mistral', 'full/sdpa/checkpointing'): -0.0,
+    ('mistral', 'lora-bf16/sdpa'): 0.0,
+    ('mistral', 'lora-fp32-dropout/sdpa'): 0.0,
+    ('mistral', 'lora-fp32/sdpa'): 0.0,
+    ('qwen2.5-7b', 'full/eager'): 0.0,
+    ('qwen2.5-7b', 'full/sdpa'): 0.0,
+    ('qwen2.5-7b', 'lora-fp32/sdpa'): 0.0,
+    ('qwen3', 'full/eager'): 0.0,
+    ('qwen3', 'full/sdpa'): 0.0,
+    ('qwen3', 'full/sdpa/checkpointing'): -0.0,
+    ('qwen3', 'lora-bf16/sdpa'): 0.0,
+    ('qwen3', 'lora-fp32-dropout/sdpa'): 0.0,
+    ('qwen3', 'lora-fp32/sdpa'): 0.0,
+}
+# cases outside the target, with why (what the hf profile does not model yet)
+WHY_SDPA = ("GPT-2's config keeps attention dropout 0.1 on: torch's CPU SDPA then takes its math path (Q, K, V upcast"
+            " to fp32, the s x s softmax and mask kept); on a GPU the flash/efficient kernels drop inside and keep no s x s")
+WHY_LORA = WHY_SDPA + ("; and its residual dropouts (resid_pdrop 0.1) stay on under LoRA, which the scenario's one"
+                       " --dropout cannot say beside lora_dropout 0")
+GAPS: dict[tuple[str, str, str], str] = {
+    ('gpt2', 'full/sdpa', '0'): WHY_SDPA,
+    ('gpt2', 'full/sdpa', '1'): WHY_SDPA,
+    ('gpt2', 'lora-fp32/sdpa', '0'): WHY_LORA,
+    ('gpt2', 'lora-fp32/sdpa', '1'): WHY_LORA,
 }
 
 
@@ -82,6 +185,12 @@ def _walk(value, path=""):
         yield path, value
 
 
+def _config_text(entry: dict) -> bytes:
+    if "config_dict" in entry:   # a transformers default config, kept in the entry
+        return json.dumps(entry["config_dict"], indent=2, sort_keys=True).encode("utf-8")
+    return (ROOT / entry["config"]).read_bytes()
+
+
 def test_file_is_well_formed():
     assert DOC["schema"] == "vramrules-measured-activations/1"
     assert len(ENTRIES) >= 1
@@ -90,9 +199,11 @@ def test_file_is_well_formed():
         for lib in ("transformers", "torch", "peft"):
             assert v[lib] and f"{lib} {v[lib]}" in entry["source"], (name, lib)
         assert entry["source"].startswith("measured by harness/activations.py") and entry["date"] in entry["source"]
-        config = ROOT / entry["config"]
-        assert config.is_file(), name
-        assert hashlib.sha256(config.read_bytes()).hexdigest() == entry["config_sha256"], \
+        if "config_dict" in entry:
+            assert entry["config"].startswith("transformers.") and f"transformers {v['transformers']}" in entry["config"]
+        else:
+            assert (ROOT / entry["config"]).is_file(), name
+        assert hashlib.sha256(_config_text(entry)).hexdigest() == entry["config_sha256"], \
             f"{entry['config']} changed since it was measured: re-run harness/activations.py --only {name}"
         assert entry["regimes"], name
         for regime, r in entry["regimes"].items():
@@ -105,7 +216,7 @@ def test_file_is_well_formed():
 
 
 def _import_config(entry: dict) -> dict:
-    config = json.loads((ROOT / entry["config"]).read_text(encoding="utf-8"))
+    config = json.loads(_config_text(entry))
     text = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
     for key, (old, new) in entry["reduced_model"]["changes"].items():
         if old is None and text.get(key, None) is None and key != "use_cache":
@@ -113,57 +224,160 @@ def _import_config(entry: dict) -> dict:
     return config
 
 
+DROPOUT_KEYS = ("resid_pdrop", "attn_pdrop", "embd_pdrop", "attention_dropout", "hidden_dropout", "dropout")
+
+
+def _model_dropout(entry: dict) -> bool:
+    """The config's own dropout is on in train mode (GPT-2's 0.1; modern configs 0.0)."""
+    config = _import_config(entry)
+    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
+    return any(isinstance(text.get(k), (int, float)) and text.get(k) > 0 for k in DROPOUT_KEYS)
+
+
+def _scenario(regime: dict, entry: dict) -> dict:
+    lora = regime["lora"]
+    return {"mode": "train-lora" if regime["training"] == "lora" else "train-full",
+            "attention": "eager" if regime["attn_implementation"] == "eager" else "flash",
+            "recompute": "full" if regime["gradient_checkpointing"] else "none",
+            "adapter_precision": "bf16" if lora and lora["adapter_dtypes"] == ["bfloat16"] else "fp32",
+            "dropout": bool(lora["lora_dropout"]) if lora else _model_dropout(entry)}
+
+
 @cache
-def _estimate(name: str, attention: str, recompute: str, tmp: str) -> dict:
+def _estimate(name: str, profile: str, scenario: tuple, tmp: str) -> dict:
     folder = Path(tmp) / f"{name}-config"
     folder.mkdir(exist_ok=True)
     (folder / "config.json").write_text(json.dumps(_import_config(ENTRIES[name])), encoding="utf-8")
-    r = vramrules.evaluate(mode="train-full", model_config=str(folder), batch=1, seq_len=SEQ, recompute=recompute,
-                           attention=attention, needed=False)
+    overlay = Path(tmp) / "cpu-overlay"
+    overlay.mkdir(exist_ok=True)
+    (overlay / "assumptions.yaml").write_text(CPU_OVERLAY, encoding="utf-8")
+    r = vramrules.evaluate(model_config=str(folder), data=[str(overlay)], batch=1, seq_len=SEQ, needed=False,
+                           activation_profile=profile, **dict(scenario))
     values = dict(r.values)
     values["num_layers"] = r.scenario.model.raw["num_layers"]
+    values["vocab_size"] = r.scenario.model.raw["vocab_size"]
     return values
+
+
+def _layer_estimate(v: dict, info: dict, layer: str, ckpt: bool) -> tuple[float, float]:
+    if ckpt:   # a checkpointed layer keeps its input: activations_layers less the one re-materialized layer
+        return (v["activations_layers"] - v["activations_per_layer"]) / v["act_tokens"] / v["num_layers"], 0.0
+    est = v["act_moe_layer_per_token"] if info["mlp"] == "moe" else v["act_dense_layer_per_token"]
+    scores = v["act_hf_scores_kept_per_token"] if "act_hf_scores_kept_per_token" in v else 0.0
+    if v.get("act_first_layer_less_per_token") and layer == "0":
+        est -= v["act_first_layer_less_per_token"]
+    return est - scores, scores / SEQ
 
 
 def _rows(tmp: str):
     for name, entry in sorted(ENTRIES.items()):
         for regime, r in sorted(entry["regimes"].items()):
-            rg = r["regime"]
-            attention = "eager" if rg["attn_implementation"] == "eager" else "flash"
-            ckpt = rg["gradient_checkpointing"] is not None
-            v = _estimate(name, attention, "full" if ckpt else "none", tmp)
+            sc = tuple(sorted(_scenario(r["regime"], entry).items()))
+            ckpt = r["regime"]["gradient_checkpointing"] is not None
+            hf, mg = _estimate(name, "hf", sc, tmp), _estimate(name, "megatron", sc, tmp)
             for layer, m in sorted(r["layers"].items()):
                 info = entry["reduced_model"]["layers"][int(layer)]
-                if ckpt:   # a checkpointed layer keeps its input: activations_layers less the one re-materialized layer
-                    est = (v["activations_layers"] - v["activations_per_layer"]) / v["act_tokens"] / v["num_layers"]
-                    scores = 0.0
-                else:
-                    est = v["act_moe_layer_per_token"] if info["mlp"] == "moe" else v["act_dense_layer_per_token"]
-                    est -= v["act_scores_kept_per_token"]
-                    scores = v["act_scores_kept_per_token"] / SEQ
-                yield (name, regime, layer, info["mlp"], info["cache_kind"], est, m["bytes_per_token"], scores,
-                       m["bytes_per_token_per_context_token"])
+                est, scores = _layer_estimate(hf, info, layer, ckpt)
+                before = (mg["act_moe_layer_per_token"] if info["mlp"] == "moe" else mg["act_dense_layer_per_token"]) \
+                    - mg["act_scores_kept_per_token"] if not ckpt else _layer_estimate(mg, info, layer, True)[0]
+                yield {"name": name, "regime": regime, "layer": layer, "mlp": info["mlp"], "kind": info["cache_kind"],
+                       "est": est, "before": before, "meas": m["bytes_per_token"], "s_est": scores,
+                       "s_meas": m["bytes_per_token_per_context_token"]}
+
+
+def _outside_rows(tmp: str):
+    for name, entry in sorted(ENTRIES.items()):
+        for regime, r in sorted(entry["regimes"].items()):
+            v = _estimate(name, "hf", tuple(sorted(_scenario(r["regime"], entry).items())), tmp)
+            meas = r["outside_layers"]["bytes_per_token"] + ((r["shared_by_layers"] or {}).get("bytes_per_token") or 0)
+            # the loss keeps its fp32 log-softmax: one of logits_training's fp32 copies
+            reduced_vocab = int(entry["reduced_model"]["changes"]["vocab_size"][1])
+            est = v["act_outside_layers_per_token"] + reduced_vocab * 4
+            yield name, regime, est, meas
+
+
+def _err(est, meas):
+    return round((est - meas) / meas, 3) if meas else None
 
 
 @pytest.fixture(scope="module")
 def table(tmp_path_factory):
     tmp = str(tmp_path_factory.mktemp("act"))
     rows = list(_rows(tmp))
-    print("\narchitecture        regime                         layer mlp   kind              "
-          "vramrules B/tok  measured B/tok  ratio   scores: vramrules B/tok/ctx  measured  ratio")
-    for name, regime, layer, mlp, kind, est, meas, s_est, s_meas in rows:
-        ratio = est / meas if meas else float("nan")
-        sr = f"{s_est / s_meas:6.3f}" if s_meas else "     -"
-        print(f"{name:19s} {regime:30s} {layer:>5s} {mlp:5s} {kind or '-':17s} {est:15,.0f} {meas:15,d} {ratio:6.3f}"
-              f"   {s_est:26,.0f} {s_meas:9,d} {sr}")
+    print("\narchitecture        regime                         layer mlp   kind              measured B/tok"
+          "  megatron   error   hf profile   error    s x s: measured  hf   error")
+    for w in rows:
+        se = _err(w["s_est"], w["s_meas"])
+        print(f"{w['name']:19s} {w['regime']:30s} {w['layer']:>5s} {w['mlp']:5s} {w['kind'] or '-':17s} {w['meas']:14,d}"
+              f"  {w['before']:9,.0f} {_err(w['before'], w['meas']):+6.3f}  {w['est']:10,.0f} {_err(w['est'], w['meas']):+6.3f}"
+              f"    {w['s_meas']:14,d} {w['s_est']:4,.0f} " + (f"{se:+6.3f}" if se is not None else "     -"))
     return rows
 
 
-def test_per_layer_ratios_are_pinned(table):
-    got = {(n, rg, ly): round(est / meas, 3) for n, rg, ly, _, _, est, meas, _, _ in table if meas}
+@pytest.fixture(scope="module")
+def outside(tmp_path_factory):
+    rows = list(_outside_rows(str(tmp_path_factory.mktemp("out"))))
+    print("\nnon-layer part: architecture, regime, measured B/tok, hf estimate, error")
+    for name, regime, est, meas in rows:
+        print(f"{name:19s} {regime:30s} {meas:10,d} {est:10,.0f} {_err(est, meas):+6.3f}")
+    return rows
+
+
+def test_per_layer_errors_are_pinned(table):
+    got = {(w["name"], w["regime"], w["layer"]): _err(w["est"], w["meas"]) for w in table}
     assert got == PINNED, "a side changed: update PINNED from the printed table (pytest -s) and say why"
 
 
-def test_eager_score_ratios_are_pinned(table):
-    got = {(n, rg, ly): round(s_est / s_meas, 3) for n, rg, ly, _, _, _, _, s_est, s_meas in table if s_meas}
+def test_per_layer_errors_within_target(table):
+    over = {(w["name"], w["regime"], w["layer"]): _err(w["est"], w["meas"]) for w in table
+            if abs(_err(w["est"], w["meas"])) > LAYER_TARGET}
+    assert set(over) == set(GAPS), f"outside {LAYER_TARGET:.0%}: {over}; GAPS names {sorted(set(GAPS) - set(over))} no longer over"
+
+
+def test_eager_score_errors_are_pinned(table):
+    got = {(w["name"], w["regime"], w["layer"]): _err(w["s_est"], w["s_meas"]) for w in table if w["s_meas"]}
     assert got == PINNED_SCORES
+    assert all(abs(e) <= LAYER_TARGET for k, e in got.items() if k not in GAPS), got
+    assert all(w["s_est"] == 0 for w in table if not w["s_meas"])   # sdpa keeps no s x s tensor, nor does the estimate
+
+
+def test_outside_layers_within_target(outside):
+    got = {(n, rg): _err(est, meas) for n, rg, est, meas in outside}
+    assert got == PINNED_OUTSIDE
+    assert all(abs(e) <= OUTSIDE_TARGET for e in got.values()), got
+
+
+def test_the_test_can_fail(table, tmp_path):
+    """One assumption changed by an overlay - RMSNorm computing in bf16 instead of fp32 (no fp32
+    copy, 2 x 2 x 4096 B less per layer) - moves every measured Llama layer without checkpointing
+    or dropout out of the target (layer 1: layer 0 of LoRA keeps one norm less)."""
+    (tmp_path / "assumptions.yaml").write_text(CPU_OVERLAY + """  hf_norm_compute_bits:
+    value: 16 bit
+    dimension: "[information]"
+    summary: a wrong assumption, to see the comparison fail
+    source: "derived: none"
+""", encoding="utf-8")
+    folder = tmp_path / "llama"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(_import_config(ENTRIES["llama3.1-8b"])), encoding="utf-8")
+    rows = [w for w in table if w["name"] == "llama3.1-8b" and w["layer"] == "1"
+            and not w["regime"].endswith("checkpointing") and "dropout" not in w["regime"]]
+    assert len(rows) >= 4
+    for w in rows:
+        sc = _scenario(ENTRIES["llama3.1-8b"]["regimes"][w["regime"]]["regime"], ENTRIES["llama3.1-8b"])
+        v = dict(vramrules.evaluate(model_config=str(folder), data=[str(tmp_path)], batch=1, seq_len=SEQ, needed=False,
+                                    activation_profile="hf", **sc).values)
+        v["num_layers"] = 2
+        est, _ = _layer_estimate(v, {"mlp": "dense"}, w["layer"], False)
+        assert abs(_err(est, w["meas"])) > LAYER_TARGET, (w["regime"], w["layer"], est, w["meas"])
+
+
+def test_megatron_profile_is_the_default_and_korthikanti():
+    """Without --activation-profile the estimate is Korthikanti's (tests/cases/korthikanti.yaml stays
+    exact); hf differs from it for a Llama layer by the fp32 norm copies (2 x 4h + 2 x 2h + 8 B)."""
+    base = dict(model="llama3.1-8b", mode="train-full", batch=1, seq_len=SEQ, recompute="none", needed=False)
+    default = vramrules.evaluate(**base).values
+    mg = vramrules.evaluate(activation_profile="megatron", **base).values
+    hf = vramrules.evaluate(activation_profile="hf", **base).values
+    assert default["act_dense_layer_per_token"] == mg["act_dense_layer_per_token"] == 168_064   # 2(4h + 2h) + 2(q+2kv+q) + 4a + 8i... at h 4096
+    assert hf["act_dense_layer_per_token"] == 200_840   # measured: tests/cases/measured/activations.json llama3.1-8b full/sdpa
