@@ -272,3 +272,42 @@ def test_validate_after_an_edit_evaluates_only_the_edited_model(org, monkeypatch
     assert sorted(asked) == ["org-4", "org-6"]  # the two entries whose text changed
     assert [(c.model, c.derived, c.published) for c in second] == [(c.model, c.derived, c.published) for c in first]
     assert next(c for c in second if c.model == "llama3.1-8b").derived == 8030261248  # transformers' count (tests/cases/parameter_counts.yaml)
+
+
+# ---------------------------------------------------------------- diff follows the change
+
+def _copy(d: Path, to: Path) -> Path:
+    to.mkdir()
+    (to / "models.yaml").write_bytes((d / "models.yaml").read_bytes())
+    return to
+
+
+def test_diff_evaluates_only_the_scenarios_a_change_reaches(org, tmp_path, monkeypatch):
+    """One model edited: only its scenarios are evaluated again, and the moves and flips are those
+    of evaluating every scenario on both sides (--every). An assumption change reaches them all."""
+    from vramrules.questions import diff as D
+
+    d, env = org
+    monkeypatch.setenv("VRAMRULES_CACHE_DIR", env["VRAMRULES_CACHE_DIR"])
+    new = _copy(d, tmp_path / "new")
+    text = (new / "models.yaml").read_text(encoding="utf-8")
+    start = text.index("  org-6:\n")
+    end = text.index("  org-7:\n")
+    entry = text[start:end]
+    assert "    num_layers: " in entry and "layers:" not in entry.replace("num_layers:", "")
+    (new / "models.yaml").write_text(text[:start] + entry.replace("    num_layers: ", "    num_layers: 1", 1) + text[end:], encoding="utf-8")
+    models = ["org-6", "org-7", "llama3.1-8b"]
+    fast = D.impact(str(d), str(new), models=models)
+    full = D.impact(str(d), str(new), models=models, every=True)
+    assert [(c.entry, c.field) for c in fast.changes] == [("models/org-6", "num_layers")]
+    n_modes = len(api.load_catalog((str(d),)).rulesets["default"].modes)
+    assert fast.scenarios == full.scenarios == 3 * n_modes * 4 and full.unaffected == 0
+    assert fast.unaffected == 2 * n_modes * 4  # org-7 and llama3.1-8b: the same text on both sides
+    assert [(m.label, m.old, m.new) for m in fast.moves] == [(m.label, m.old, m.new) for m in full.moves] and fast.moves
+    assert all(m.label.startswith("org-6 ") for m in fast.moves)
+    assert [f.label for f in fast.flips] == [f.label for f in full.flips]
+    # an assumption: every scenario
+    (new / "assumptions.yaml").write_text("assumptions:\n  cuda_context:\n    value: 600 MiB\n    source: our measurement\n"
+                                          "    bounds: [270 MiB, 2 GiB]\n", encoding="utf-8")
+    wide = D.impact(str(d), str(new), models=models)
+    assert wide.unaffected == 0 and {m.label.split(" ")[0] for m in wide.moves} - {"org-6"}  # models the edit did not touch move too

@@ -22,10 +22,12 @@ from .output import echo_json
 @click.option("--units", type=click.Choice(UNITS), default="GiB", show_default=True)
 @click.option("--limit", type=int, default=20, show_default=True, help="Moved estimates to list.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--every", is_flag=True, help="Evaluate every scenario on both sides, also those no changed entry reaches "
+              "(by default a scenario whose model and GPU are written the same on both sides, with nothing else changed, keeps its answer).")
 @click.option("--fail-on", "fail_on", type=click.Choice(["flip", "move"]),
               help="Exit 4 when any verdict flips (move: or any estimate moves), and whenever a scenario could not be "
                    "evaluated on the new data (a gate never passes on scenarios it did not evaluate).")
-def diff_cmd(base, new, models, modes, gpu_list, matrix_file, rules, units, limit, fmt, fail_on):
+def diff_cmd(base, new, models, modes, gpu_list, matrix_file, rules, units, limit, fmt, every, fail_on):
     """What changing the data does: BASE and NEW are data directories (overlaid on the built-in
     data), 'builtin', or git:REV:PATH (e.g. git:main:org-data/).
 
@@ -36,7 +38,7 @@ def diff_cmd(base, new, models, modes, gpu_list, matrix_file, rules, units, limi
     from ..render import impact as R
 
     imp = impact(base, new, models=_csv(models), modes=_csv(modes), gpus=_csv(gpu_list), rules=rules,
-                 matrix_file=matrix_file, progress=_progress() if fmt == "text" else None)
+                 matrix_file=matrix_file, progress=_progress() if fmt == "text" else None, every=every)
     if fmt == "json":
         echo_json(R.as_json(imp, units), indent=2, default=str)
     elif fmt == "markdown":

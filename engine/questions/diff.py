@@ -61,6 +61,7 @@ class Impact:
     moves: list = field(default_factory=list)
     flips: list = field(default_factory=list)
     scenarios: int = 0
+    unaffected: int = 0   # scenarios no changed fact reaches: their answers are the base side's, not evaluated again
     errors: list = field(default_factory=list)   # (label, side, message): evaluated on the other side only
     failed: list = field(default_factory=list)   # (label, base message, new message): evaluated on neither side
 
@@ -84,6 +85,10 @@ def side(spec: str):
         if len(parts) != 3 or not parts[1]:
             raise UsageError(f"{spec!r}: expected git:REV:PATH, e.g. git:main:org-data/")
         rev, path = parts[1], parts[2].strip("/") or "."
+        kept = _kept_export(rev, path)
+        if kept is not None:  # the same commit's folder at the same path every time: its catalog is cached
+            yield (kept,)
+            return
         with tempfile.TemporaryDirectory(prefix="vramrules-diff-") as tmp:
             _export(rev, path, Path(tmp))
             yield (tmp,)
@@ -92,6 +97,61 @@ def side(spec: str):
     if not p.is_dir():
         raise UsageError(f"{spec!r} is not a directory, 'builtin', or git:REV:PATH")
     yield (str(p),)
+
+
+def _kept_export(rev: str, path: str) -> str | None:
+    """git:REV:PATH exported once per commit into the cache folder (a commit never changes), so a
+    gate run against the same base reads a cached catalog instead of building one in a fresh
+    temporary folder each time. None when the cache is off or cannot be written."""
+    import hashlib
+    import os
+    import shutil
+
+    from ..reading import cache
+
+    if not cache.enabled():
+        return None
+    r = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], capture_output=True)
+    if r.returncode:
+        return None  # _export says what is wrong
+    top = subprocess.run(["git", "rev-parse", "--show-toplevel", "--show-prefix"], capture_output=True)
+    where = top.stdout.decode(errors="replace") if top.returncode == 0 else ""
+    key = hashlib.sha256(f"{r.stdout.decode().strip()}\0{where}\0{path}".encode()).hexdigest()[:32]
+    dest = os.path.join(cache.directory(), f"git-{key}")
+    if os.path.isdir(dest):
+        return dest
+    _prune_exports(cache.directory())
+    try:
+        os.makedirs(cache.directory(), exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=".git-export-", dir=cache.directory())
+    except OSError:
+        return None
+    try:
+        _export(rev, path, Path(tmp))
+        os.replace(tmp, dest)  # whole or not at all: a concurrent run sees the folder complete or absent
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return dest if os.path.isdir(dest) else None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+KEEP_EXPORTS = 8
+
+
+def _prune_exports(d: str) -> None:
+    """Keep the KEEP_EXPORTS most recent commit exports (git-*) of the cache folder."""
+    import os
+    import shutil
+
+    try:
+        found = sorted((e for e in os.scandir(d) if e.name.startswith("git-") and e.is_dir()), key=lambda e: e.stat().st_mtime, reverse=True)
+    except OSError:
+        return
+    for e in found[KEEP_EXPORTS - 1:]:
+        shutil.rmtree(e.path, ignore_errors=True)
 
 
 def _export(rev: str, path: str, dest: Path):
@@ -161,16 +221,28 @@ def _walk(a, b, prefix):
 
 
 def impact(base: str, new: str, *, models=None, modes=None, gpus=None, rules="default", matrix_file=None,
-           threshold: float = 0.0005, progress=None) -> Impact:
+           threshold: float = 0.0005, progress=None, every: bool = False) -> Impact:
+    """The impact of going from BASE to NEW. Work follows the change: the data views compared are
+    parsed only where an entry's text differs between the sides, and a scenario whose model and
+    GPU entries are the same text on both sides, with nothing else changed, is not evaluated again
+    (`every`: evaluate every scenario on both sides, for a gate that also wants the failures the
+    change did not cause). The scenarios of a matrix file are all evaluated."""
     from ..evaluation.load import load_catalog
     from . import matrix
 
     with side(base) as bdirs, side(new) as ndirs:
-        bcat = load_catalog(bdirs, full=True)
-        ncat = load_catalog(ndirs, full=True)
-        result = Impact(base, new, data_changes(bcat, ncat))
+        bcat = load_catalog(bdirs)
+        ncat = load_catalog(ndirs)
+        same = _same_entries(bdirs, ndirs)
+        result = Impact(base, new, data_changes(_views(bdirs, same), _views(ndirs, same)))
         items = matrix.scenarios(ncat, models, modes, gpus, rules, matrix_file)
         result.scenarios = len(items)
+        if not every and not matrix_file:  # a matrix file is the reviewer's own list: every scenario of it is evaluated
+            reach = _reach(result.changes, same)
+            if reach is not None:
+                kept = [sc for sc in items if reach(sc)]
+                result.unaffected = len(items) - len(kept)
+                items = kept
         step = (lambda i, n: progress(i, 2 * n)) if progress else None
         old = matrix.evaluate(bcat, items, rules, step)
         stepn = (lambda i, n: progress(n + i, 2 * n)) if progress else None
@@ -193,3 +265,82 @@ def impact(base: str, new: str, *, models=None, modes=None, gpus=None, rules="de
             result.flips.append(Flip(sc.label(), o.fits, n.fits, o.per_gpu, n.per_gpu, n.capacity, sc.key))
     result.moves.sort(key=lambda m: (-abs(m.rel), m.label))
     return result
+
+
+def _signatures(dirs) -> dict | None:
+    """{(file key, section, id): the text of each layer's definition, hashed} of every model and
+    GPU entry of these layers, or None when a file cannot be cut into entries (reading/chunks)."""
+    import hashlib
+    import os
+
+    from ..evaluation.load import data_dirs
+    from ..reading import chunks
+    from ..reading.catalog import FILES, reusable_sections
+
+    out: dict = {}
+    for folder, _label in data_dirs(dirs):
+        for fkey in FILES:
+            sections = reusable_sections(fkey)
+            path = os.path.join(str(folder), fkey)
+            if not sections or not os.path.isfile(path):
+                continue
+            try:
+                with open(path, encoding="utf-8") as f:
+                    parts = chunks.split(f.read(), set(sections))
+            except (OSError, UnicodeDecodeError):
+                return None  # the evaluation load reports it
+            if parts is None:
+                return None
+            for p in parts:
+                if p.key is not None:
+                    k = (fkey, p.section, p.key)
+                    out[k] = out.get(k, ()) + (hashlib.sha256(p.text.encode()).hexdigest(),)
+    return out
+
+
+def _same_entries(bdirs, ndirs) -> set:
+    """The model and GPU entries written the same on both sides (in every layer that defines them)."""
+    b, n = _signatures(bdirs), _signatures(ndirs)
+    if b is None or n is None:
+        return set()
+    return {k for k, v in b.items() if n.get(k) == v}
+
+
+class _View:
+    """The merged data files of one side, as data_changes reads them (cat.files)."""
+
+    def __init__(self, files: dict):
+        self.files = files
+
+
+def _views(dirs, same: set) -> _View:
+    """One side's merged files, leaving out the entries written the same on both sides: they
+    cannot differ, and a 10,000-model side is not parsed to find that out."""
+    from ..errors import DataError
+    from ..evaluation.load import data_dirs
+    from ..reading.catalog import load_layers
+
+    merged, problems = load_layers(data_dirs(dirs), reuse=lambda fkey, section, eid, _h: (fkey, section, eid) in same)
+    if problems:
+        raise DataError(problems)
+    return _View(merged)
+
+
+_ENTRY_FILES = {"models.yaml": "models/", "gpus.yaml": "gpus/"}
+
+
+def _reach(changes, same: set):
+    """A test of whether a scenario can move: None when every scenario can (a change to anything
+    but model and GPU entries: an assumption, a rule, a precision reaches them all)."""
+    for c in changes:
+        prefix = _ENTRY_FILES.get(c.file)
+        if prefix is None or not c.entry.startswith(prefix):
+            return None
+    changed = {c.entry for c in changes}
+    models = {e for f, _s, e in same if f == "models.yaml"}
+    gpus = {e for f, _s, e in same if f == "gpus.yaml"}
+
+    def reach(sc) -> bool:
+        return (sc.model not in models or sc.gpu not in gpus or f"models/{sc.model}" in changed or f"gpus/{sc.gpu}" in changed)
+
+    return reach

@@ -44,6 +44,8 @@ def _change_line(c) -> str:
 
 def text(imp, unit="GiB", limit=20) -> str:
     lines = [f"diff {t(imp.base)} -> {t(imp.new)} over {imp.scenarios} scenarios", ""]
+    if imp.unaffected:
+        lines[-1:] = [f"  ({imp.unaffected} of them reached by no change: not evaluated again)", ""]
     lines.append(f"data changes: {len(imp.changes)}")
     for c in imp.changes:
         lines.append(f"  {t(c.file)}: {_change_line(c)}")
@@ -81,7 +83,8 @@ def markdown(imp, unit="GiB", limit=20) -> str:
     (cell(): a newline would end the row, a `|` start a new cell); the characters stay as they are."""
     lines = [f"### vramrules: `{t(imp.base)}` → `{t(imp.new)}`", "",
              (f"{len(imp.changes)} data change(s), {len(imp.moves)} estimate(s) moved, **{len(imp.flips)} fit verdict(s) flipped** "
-              f"over {imp.scenarios} scenarios" + (f", **{len(not_evaluated(imp))} not evaluated**." if not_evaluated(imp) else ".")), ""]
+              f"over {imp.scenarios} scenarios" + (f" ({imp.unaffected} reached by no change)" if imp.unaffected else "")
+              + (f", **{len(not_evaluated(imp))} not evaluated**." if not_evaluated(imp) else ".")), ""]
     missing = not_evaluated(imp)
     if missing:
         lines += ["#### Scenarios not evaluated", "", "| scenario | not evaluated on | error |", "|---|---|---|"]
@@ -112,7 +115,7 @@ def as_json(imp, unit="GiB") -> dict:
     from ..evaluation.document import quantity
 
     return {
-        "base": imp.base, "new": imp.new, "scenarios": imp.scenarios,
+        "base": imp.base, "new": imp.new, "scenarios": imp.scenarios, "unaffected": imp.unaffected,
         "changes": [{"file": c.file, "what": c.what, "entry": c.entry, "field": c.field, "old": c.old, "new": c.new,
                      "source": c.source, "old_source": c.old_source, "where": c.where} for c in imp.changes],
         "moves": [{"scenario": m.label, "before": quantity(m.old, unit), "after": quantity(m.new, unit), "relative": m.rel} for m in imp.moves],
