@@ -36,6 +36,11 @@ SKIP = {
     "vramrules eval --model hf:Qwen/Qwen3-8B --gpu rtx-4090": "needs the Hugging Face Hub (tests/test_hub.py serves a fake one)",
     "vramrules eval --model hf:bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M --gpu l4": "needs the Hugging Face Hub (tests/test_hub.py serves a fake one)",
     "vramrules eval --model ollama:llama3.1:8b --gpu rtx-4090": "needs an Ollama install (tests/test_hub.py builds one in tmp_path)",
+    "vramrules ingest vllm-startup.log --gpu h100-sxm-80gb --into org-data/measurements.yaml --dry-run":
+        "needs the reader's log (tests/test_engine_logs.py ingests the 40 logs of tests/cases/engine-logs/)",
+    "vramrules serve --port 8000": "a server that runs until stopped (tests/test_service_http.py starts one on a free loopback port)",
+    "curl -s localhost:8000/v1/eval -H 'Content-Type: application/json' -d '{\"model\": \"llama3.1-8b\", \"gpu\": \"rtx-4090\", \"seq_len\": \"32k\"}'":
+        "needs that server (tests/test_service_http.py sends the same request)",
     "vramrules record --into org-data/measurements.yaml --model llama3.1-8b --mode train-lora -b 4 -- train.py --lr 1e-4":
         "needs torch (the optional extra vramrules[torch]), a CUDA GPU and the reader's train.py",
 }

@@ -11,7 +11,7 @@ from .common import data_option
 
 
 @click.command("ingest")
-@click.argument("logfiles", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("logfiles", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))  # a missing log: a usage error (2), not a traceback
 @click.option("--into", required=True, type=click.Path(dir_okay=False), metavar="FILE",
               help="measurements.yaml to append to (created if missing; validated, written atomically).")
 @click.option("--gpu", metavar="ID", help="The GPU the log ran on (required when the log does not name it).")
