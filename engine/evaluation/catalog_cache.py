@@ -245,11 +245,13 @@ def write(key: str, cat: Catalog, context: str = "", dirs=None) -> None:
 
     index = {
         "entries": {kind: indexed(kind, bucket) for kind, bucket in cat.entries.items()},
-        "rulesets": {name: record(dump(rs)) for name, rs in cat.rulesets.items()},
-        "checked": [[rs, mode, fit, *record([order, kinds, dims, deps])] for (rs, mode, fit), (order, kinds, dims, deps) in cat.checked.items()],
+        "rulesets": _kept_rulesets(cat, add) if isinstance(cat.rulesets, _KeptRuleSets) else
+        {name: record(dump(rs)) for name, rs in cat.rulesets.items()},
+        "checked": _kept_checked(cat, add) if isinstance(cat.checked, _KeptChecked) else
+        [[rs, mode, fit, *record([order, kinds, dims, deps])] for (rs, mode, fit), (order, kinds, dims, deps) in cat.checked.items()],
     }
     header = {
-        "format": FORMAT, "size": offset, "index": index, "context": context, "fact_keys": fact_keys,
+        "format": FORMAT, "size": offset, "index": index, "context": context, "fact_keys": fact_keys, "rules_key": cat.rules_key,
         "body_crc": zlib.crc32(b"".join(lines)),  # one check of every line at once, for the run after an edit
         "types": {kind: {f: dump(t) for f, t in fields.items()} for kind, fields in cat.types.items()},
         "assumptions": {n: dump(a) for n, a in cat.assumptions.items()},
@@ -373,6 +375,80 @@ def _rebase(row: list, delta: int) -> None:
 assert Entry.FIELDS[3] == "location" and Entry.FIELDS[6] == "fact_where"  # _rebase's indexes
 
 
+def rules_key(context: str, merged: dict, cat: Catalog) -> str:
+    """What the rule sets and their checks depend on: the engine and schemas (context), every
+    layer's rule files and vocabulary, and the assumptions' names, kinds and dimensions (their
+    values are read at evaluation, not by the checks). '' without a context (a full load)."""
+    import hashlib
+    import json
+
+    if not context:
+        return ""
+    h = hashlib.sha256(context.encode())
+    for key in sorted(merged):
+        if key.startswith(RULES_DIR + "/") or key == "vocabulary.yaml":
+            h.update(f"\0{key}\0".encode() + "\0".join(merged[key].digests).encode())
+    h.update(json.dumps(sorted((n, a.kind, a.dim) for n, a in cat.assumptions.items())).encode())
+    return h.hexdigest()[:32]
+
+
+class _KeptRuleSets(Mapping):
+    """The rule sets of the catalog built before, kept when nothing they depend on changed."""
+
+    def __init__(self, prev: Previous):
+        self.prev = prev
+        self._built = _Built(prev.ruleset_spans, prev.records, lambda _name, _span, r: load(RuleSet, r))
+
+    def __getitem__(self, k):
+        return self._built[k]
+
+    def __iter__(self):
+        return iter(self._built)
+
+    def __len__(self):
+        return len(self._built)
+
+
+class _KeptChecked(dict):
+    """The mode check results of the catalog built before, kept with its rule sets."""
+
+    def __init__(self, prev: Previous):
+        super().__init__()
+        self.prev = prev
+        self._spans = {(rs, mode, fit): (a, b, c) for rs, mode, fit, a, b, c in prev.checked_spans}
+
+    def __missing__(self, k):
+        span = self._spans.get(tuple(k))
+        if span is None:
+            raise KeyError(k)
+        self[k] = self.prev.records.build(span, _check_result)
+        return self[k]
+
+    def get(self, k, default=None):
+        try:
+            return self[k]
+        except KeyError:
+            return default
+
+
+def keep_rulesets(cat: Catalog, prev: Previous) -> None:
+    """Take the rule sets and check results of `prev` instead of building and checking them."""
+    cat.rulesets = _KeptRuleSets(prev)
+    cat.checked = _KeptChecked(prev)
+
+
+def _kept_rulesets(cat: Catalog, add) -> dict:
+    kept = cat.rulesets
+    assert isinstance(kept, _KeptRuleSets)
+    return {name: add(kept.prev.body[span[0]:span[1]], crc=span[2]) for name, span in kept.prev.ruleset_spans.items()}
+
+
+def _kept_checked(cat: Catalog, add) -> list:
+    kept = cat.checked
+    assert isinstance(kept, _KeptChecked)
+    return [[rs, mode, fit, *add(kept.prev.body[a:b], crc=c)] for rs, mode, fit, a, b, c in kept.prev.checked_spans]
+
+
 def _lineage(dirs) -> str:
     import hashlib
 
@@ -403,8 +479,12 @@ class Previous:
     """The catalog built last for these layers, as far as a run after an edit uses it: its entries'
     spans and hashes, and their stored lines (read at once: one read, not one per entry)."""
 
-    def __init__(self, records: _Records, spans: dict, context: str, fact_keys: dict):
+    def __init__(self, records: _Records, spans: dict, context: str, fact_keys: dict, header: dict | None = None):
         self.records, self.context, self.fact_keys = records, context, fact_keys
+        header = header or {}
+        self.rules_key = header.get("rules_key", "")
+        self.ruleset_spans = header.get("index", {}).get("rulesets", {})
+        self.checked_spans = header.get("index", {}).get("checked", [])
         self.spans = {kind: _Index(stored, records) for kind, stored in spans.items()}
         self._flat: dict = {}
         self._body = self.body = records.body()
@@ -450,7 +530,7 @@ def previous(dirs) -> Previous | None:
     if opened is None:
         return None
     header, records = opened
-    prev = Previous(records, header["index"]["entries"], header.get("context", ""), header.get("fact_keys") or {})
+    prev = Previous(records, header["index"]["entries"], header.get("context", ""), header.get("fact_keys") or {}, header)
     return prev if zlib.crc32(prev.body) == header.get("body_crc") else None  # a damaged file is not taken from
 
 

@@ -94,7 +94,11 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
             for name, value, _item in parsed:
                 cat.overrides[name] = (previous.get(name), value)
         if not problems:
-            problems = build_rulesets(cat, merged)
+            cat.rules_key = catalog_cache.rules_key(context, merged, cat)
+            if prev is not None and cat.rules_key and prev.rules_key == cat.rules_key:
+                catalog_cache.keep_rulesets(cat, prev)  # no rule file, vocabulary or assumption's dimension changed: checked before
+            else:
+                problems = build_rulesets(cat, merged)
     if problems:
         raise DataError(problems)
     assert cat is not None

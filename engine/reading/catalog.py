@@ -400,6 +400,7 @@ class Catalog:
         self.functions: dict = {}                                      # compiled modes of this catalog (api.compiled_mode)
         self.parts: dict = {}                                          # kind -> {id: (first line, text hash)}: entries read in parts
         self.context = ""                                              # what every entry also depends on (catalog_cache.reuse_context)
+        self.rules_key = ""                                            # what the rule sets depend on (catalog_cache.rules_key)
 
     def kind(self, kind: str) -> dict:
         return self.entries.get(kind, {})
