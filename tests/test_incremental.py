@@ -311,3 +311,32 @@ def test_diff_evaluates_only_the_scenarios_a_change_reaches(org, tmp_path, monke
                                           "    bounds: [270 MiB, 2 GiB]\n", encoding="utf-8")
     wide = D.impact(str(d), str(new), models=models)
     assert wide.unaffected == 0 and {m.label.split(" ")[0] for m in wide.moves} - {"org-6"}  # models the edit did not touch move too
+
+
+def test_rule_sets_are_checked_again_only_when_what_they_read_changed(org, monkeypatch):
+    """An entry edit keeps the rule sets and mode checks of the catalog built before; an edit of a
+    rule file (or the vocabulary, or an assumption's dimension) checks them again."""
+    from vramrules.language import rules
+
+    d, env = org
+    monkeypatch.setenv("VRAMRULES_CACHE_DIR", env["VRAMRULES_CACHE_DIR"])
+    api.load_catalog((str(d),))
+    calls = []
+    real = rules.build_rulesets
+    monkeypatch.setattr(rules, "build_rulesets", lambda cat, merged: calls.append(1) or real(cat, merged))
+    _edit(d, "copy 8\n", "copy 8 (edited)\n")
+    cat = api.load_catalog((str(d),))
+    assert calls == [] and cat.rulesets["default"].modes["inference"].components  # kept, and whole
+    before = api.evaluate("org-8", "inference", gpu="rtx-4090", data=(str(d),)).total.bytes
+    (d / "assumptions.yaml").write_text("assumptions:\n  cuda_context:\n    value: 0.5 GiB\n    source: ours\n    bounds: [270 MiB, 2 GiB]\n",
+                                        encoding="utf-8")
+    api.load_catalog((str(d),))
+    assert calls == []  # a value, not a dimension: the checks stand
+    assert api.evaluate("org-8", "inference", gpu="rtx-4090", data=(str(d),)).total.bytes != before  # and the value is used
+    (d / "rules").mkdir()
+    (d / "rules" / "default.yaml").write_text("kind: ruleset\nsummary: ours\nrules:\n  headroom_note:\n    formula: 1\n", encoding="utf-8")
+    try:
+        api.load_catalog((str(d),))
+    except DataError:
+        pass  # whatever the overlay says, it is checked
+    assert calls == [1]

@@ -392,45 +392,6 @@ def rules_key(context: str, merged: dict, cat: Catalog) -> str:
     return h.hexdigest()[:32]
 
 
-class _KeptRuleSets(Mapping):
-    """The rule sets of the catalog built before, kept when nothing they depend on changed."""
-
-    def __init__(self, prev: Previous):
-        self.prev = prev
-        self._built = _Built(prev.ruleset_spans, prev.records, lambda _name, _span, r: load(RuleSet, r))
-
-    def __getitem__(self, k):
-        return self._built[k]
-
-    def __iter__(self):
-        return iter(self._built)
-
-    def __len__(self):
-        return len(self._built)
-
-
-class _KeptChecked(dict):
-    """The mode check results of the catalog built before, kept with its rule sets."""
-
-    def __init__(self, prev: Previous):
-        super().__init__()
-        self.prev = prev
-        self._spans = {(rs, mode, fit): (a, b, c) for rs, mode, fit, a, b, c in prev.checked_spans}
-
-    def __missing__(self, k):
-        span = self._spans.get(tuple(k))
-        if span is None:
-            raise KeyError(k)
-        self[k] = self.prev.records.build(span, _check_result)
-        return self[k]
-
-    def get(self, k, default=None):
-        try:
-            return self[k]
-        except KeyError:
-            return default
-
-
 def keep_rulesets(cat: Catalog, prev: Previous) -> None:
     """Take the rule sets and check results of `prev` instead of building and checking them."""
     cat.rulesets = _KeptRuleSets(prev)
@@ -731,6 +692,22 @@ class _Checked(dict):
             return self[k]
         except KeyError:
             return default
+
+
+class _KeptRuleSets(_Built):
+    """The rule sets of the catalog built before, kept when nothing they depend on changed."""
+
+    def __init__(self, prev: Previous):
+        super().__init__(prev.ruleset_spans, prev.records, lambda _name, _span, r: load(RuleSet, r))
+        self.prev = prev
+
+
+class _KeptChecked(_Checked):
+    """The mode check results of the catalog built before, kept with its rule sets."""
+
+    def __init__(self, prev: Previous):
+        super().__init__({(rs, mode, fit): (a, b, c) for rs, mode, fit, a, b, c in prev.checked_spans}, prev.records)
+        self.prev = prev
 
 
 def _check_result(doc):
