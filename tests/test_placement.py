@@ -37,6 +37,15 @@ def test_one_type_written_as_a_placement_is_the_same_scenario():
     assert b.scenario.facts(["device.count"]) == {"device.count": [2.0]}
 
 
+def test_a_counted_placement_that_does_not_fit_says_how_many_it_needs():
+    """`--gpu 2xrtx-4090` is `--gpu rtx-4090 --gpus 2`: when it does not fit, the fewest GPUs of
+    that type is the answer (it used to be a usage error, exit 2, from the fewest-GPUs search)."""
+    code, out = run("eval", "--model", "llama3-70b", "--gpu", "2xrtx-4090")
+    code2, out2 = run("eval", "--model", "llama3-70b", "--gpu", "rtx-4090", "--gpus", "2")
+    assert code == code2 == 0
+    assert "DOES NOT FIT on 2 x rtx-4090; needs 8 x rtx-4090" in out and out == out2
+
+
 def test_two_gpu_types_through_eval_json_and_explain():
     """An RTX 4090 beside an RTX 3060 12GB, tensor-parallel: each GPU holds half, so the 3060 bounds it."""
     code, out = run("eval", "--model", "llama3.1-8b", "--gpu", "rtx-4090+rtx-3060-12gb", "--seq-len", 8192, "--format", "json")

@@ -188,6 +188,9 @@ def fill_gpus_needed(result, cat, model, mode, gpu, *, rules="default", params=N
     fit = result.fit
     if fit is None or fit.fits or result.scenario.mixed:
         return
+    devices = result.scenario.devices
+    if devices:  # one GPU type (`2xrtx-4090` too): the question is about that type
+        gpu = devices[0][0].id
     best = min_gpus(cat, model, mode, gpu, rules=rules, params=params, base_options=options)
     fit.gpus_needed = (best.gpus or 0) if best else 0
 
