@@ -41,23 +41,26 @@ def test_every_row_equals_the_single_evaluation(model):
 
 
 def test_gpu_independent_rules_are_hoisted():
-    sw = api.compiled_sweep(CAT, "default", "train-lora")
-    assert sw.gpu_leaves and all(leaf.startswith(("gpu.", "device.")) for leaf in sw.gpu_leaves)
+    loop = S.grid_loop(CAT, "default", "train-lora", [])
+    assert loop.gpu_leaves and all(leaf.startswith(("gpu.", "device.")) for leaf in loop.gpu_leaves)
     # weights, adapters, optimizer states, activations: none reads a GPU fact
-    assert 0.5 * len(sw.compiled.order) < sw.hoisted < len(sw.compiled.order)
+    assert 0.5 * len(loop.compiled.order) < loop.hoisted < len(loop.compiled.order)
+    assert loop.depth["weights"] == 0 and loop.depth["fits"] == 1
 
 
 def test_a_rule_failing_on_one_gpu_is_located_row_by_row(monkeypatch):
-    sw = api.compiled_sweep(CAT, "default", "inference")
+    loop = S.grid_loop(CAT, "default", "inference", [])
+    real = loop.fn
 
-    def broken(facts, gpu_rows):
-        raise ZeroDivisionError("division by zero")
+    def broken(facts, items):  # the loop says the first GPU's row failed: the located evaluator takes it again
+        rows = real(facts, items)
+        return [(S.LOCATE,)] + rows[1:]
 
-    monkeypatch.setattr(sw, "fn", broken)
+    monkeypatch.setattr(loop, "fn", broken)
     rows = list(S.run(CAT, ["llama3.1-8b"], ["inference"], [None], ["rtx-4090", "h100-sxm-80gb"]))
-    one = vramrules.evaluate("llama3.1-8b", "inference", gpu="h100-sxm-80gb", catalog=CAT)
+    one = vramrules.evaluate("llama3.1-8b", "inference", gpu="rtx-4090", catalog=CAT)
     assert [r.gpu for r in rows] == ["rtx-4090", "h100-sxm-80gb"]
-    assert rows[1].total == pytest.approx(one.total.bytes) and rows[1].fits == one.fit.fits
+    assert rows[0].total == one.total.bytes and rows[0].fits == one.fit.fits and not rows[0].error
 
 
 def test_broken_layout_is_a_row_with_the_reason():

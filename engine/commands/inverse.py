@@ -1,11 +1,15 @@
 """`fit` and `sweep`: the inverse questions, and many scenarios at once."""
 from __future__ import annotations
 
+import contextlib
+import re
+import sys
+
 import click
 
 from ..errors import UsageError
 from .common import _csv, _progress, data_option, mode_option, rules_option, set_option, units_option
-from .scenario_options import ScenarioCommand, split, values, vocabulary
+from .scenario_options import HumanInt, ScenarioCommand, _vocabulary, params, split, values, vocabulary
 
 SWEEP_LISTS = ("model", "gpu", "precision")  # sweep takes these slots as comma-separated lists
 
@@ -71,7 +75,79 @@ def fit_cmd(model_config, params, mode, maximize, suggest, rules, data, sets, un
         click.echo(text)
 
 
-@click.command("sweep", cls=ScenarioCommand, lists=SWEEP_LISTS)
+FLUSH_ROWS = 2048   # rows formatted before they are written
+MAX_AXIS = 100_000  # values in one axis of a grid: more is a typo (1..1e12), not a plan
+_RANGE = re.compile(r"^\s*([^.*+]+?)\s*\.\.\s*([^.*+]+?)\s*(?:([*+])\s*([^.*+]+?)\s*)?$")
+
+
+def grid_values(text: str, spec) -> list:
+    """The values of one grid option: comma-separated items, each a value (32k, 32K) or a range
+    LO..HI (step +1), LO..HI*F (geometric) or LO..HI+S (arithmetic), HI included when reached."""
+    number = HumanInt() if spec.decl == "integer" else None
+
+    def one(t):
+        if number is not None:
+            try:
+                return number.convert(t.strip(), None, None)
+            except click.BadParameter as exc:
+                raise UsageError(f"{spec.option}: {exc.message}") from None
+        try:
+            return float(t)
+        except ValueError:
+            raise UsageError(f"{spec.option}: {t.strip()!r} is not a number") from None
+
+    out: list = []
+    for item in (x for x in text.split(",") if x.strip()):
+        m = _RANGE.match(item) if ".." in item else None
+        if ".." in item and m is None:
+            raise UsageError(f"{spec.option} {item.strip()!r}: write a range as LO..HI, LO..HI*FACTOR or LO..HI+STEP (1k..128k*2, 1..64+8)")
+        if m is None:
+            out.append(one(item))
+            continue
+        lo, hi, op, step = one(m.group(1)), one(m.group(2)), m.group(3) or "+", one(m.group(4)) if m.group(4) else 1
+        if hi < lo or (op == "*" and not (step > 1 and lo > 0)) or (op == "+" and not step > 0):
+            raise UsageError(f"{spec.option} {item.strip()!r}: a range goes up from LO to HI, by a step > 0 (+S) or a factor > 1 (*F)")
+        v = lo
+        while v <= hi:
+            out.append(v)
+            if len(out) > MAX_AXIS:
+                raise UsageError(f"{spec.option} {text[:40]!r} has more than {MAX_AXIS:,} values; use a coarser step")
+            v = v * step if op == "*" else v + step
+    if not out:
+        raise UsageError(f"{spec.option} {text!r} gives no values")
+    return out
+
+
+class SweepCommand(ScenarioCommand):
+    """sweep's options: every slot takes a comma-separated list and every numeric or choice input
+    a grid (a list, or a range for numbers); the text is parsed by the command (grid_values)."""
+
+    def parse_args(self, ctx, args):
+        vocab = _vocabulary(args, ctx.resilient_parsing or "--help" in args or "-h" in args)
+        own = {p.name for p in self._own}
+        derived = []
+        for p in params(vocab, tuple(vocab.slots)):
+            if p.name in own:
+                continue
+            spec = vocab.inputs.get(p.name or "")
+            if spec is not None and spec.decl in ("integer", "number", "choice") and not p.is_flag:
+                kind = "choice" if spec.decl == "choice" else "number"
+                p = click.Option(p.opts, p.name, metavar="A,B" if kind == "choice" else "GRID",
+                                 help=f"{spec.description} A grid: {'A,B' if kind == 'choice' else '1k,4k,32k or 1k..128k*2 or 1..64+8'}.")
+            derived.append(p)
+        self.params = self._own + derived
+        ctx.meta["vramrules.vocabulary"] = vocab
+        # the grid's axes nest in the order they are given: the first given is the outermost
+        seen = [a.partition("=")[0] for a in args]
+        ctx.meta["vramrules.sweep.order"] = sorted((p.name for p in derived if p.name),
+                                                   key=lambda n: min((seen.index(o) for o in self._spellings(n) if o in seen), default=len(seen)))
+        return click.Command.parse_args(self, ctx, args)
+
+    def _spellings(self, name):
+        return next((p.opts + p.secondary_opts for p in self.params if p.name == name), [])
+
+
+@click.command("sweep", cls=SweepCommand, lists=SWEEP_LISTS)
 @click.option("--mode", "--modes", "mode", metavar="A,B", help="Default: every mode of the rule set.")
 @click.option("--models", "models", metavar="A,B", hidden=True, help="The same as --model A,B.")
 @click.option("--precisions", "precisions", metavar="A,B", hidden=True, help="The same as --precision A,B.")
@@ -79,50 +155,160 @@ def fit_cmd(model_config, params, mode, maximize, suggest, rules, data, sets, un
 @data_option
 @set_option
 @units_option
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "json"]), default="csv", show_default=True,
+              help="csv and jsonl: one line per row; json: one array. All are written row by row.")
+@click.option("--backend", type=click.Choice(["python", "numpy"]), default="python", show_default=True,
+              help="python: the generated loop; numpy: the same rules on arrays (pip install 'vramrules[numpy]').")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write to this file (atomically; --force to replace) instead of stdout.")
 @click.option("--force", is_flag=True)
-def sweep_cmd(mode, models, precisions, rules, data, sets, units, fmt, out, force, **scenario):
-    """Evaluate models x modes x precisions x GPUs in one process; CSV or JSON, one row each.
+def sweep_cmd(mode, models, precisions, rules, data, sets, units, fmt, backend, out, force, **scenario):
+    """Evaluate models x modes x precisions x grids of inputs x GPUs in one process, one row each.
+
+    Every numeric input takes a grid: a list (--seq-len 1k,4k,32k) or a range (--batch 1..64*2,
+    --lora-rank 8..64+8); slots and choices take lists (--kv-precision bf16,fp8). Each grid input
+    becomes a column. Rows stream out as they are computed, in constant memory.
 
     \b
       vramrules sweep --mode inference --precision bf16,fp8,gguf-q4-k-m --gpu rtx-4090,l4 > fits.csv
+      vramrules sweep --model llama3.1-8b --mode serve --seq-len 1k..128k*2 --batch 1..64*2 --format jsonl
     """
-    import csv
-    import io
-
     from ..api import load_catalog
     from ..questions import sweep as S
-    from ..reading.units import DISPLAY_UNITS
 
     vocab = vocabulary()
     opts = values(vocab, scenario)
     models = _csv(models or opts.pop(vocab.by_role["model"].name, None))
     gpu_list = _csv(opts.pop(vocab.by_role["gpu"].name, None))
     precisions = _csv(precisions or opts.pop("precision", None))
+    axes: dict = {}
+    order = click.get_current_context().meta.get("vramrules.sweep.order", [])
+    for name in sorted(opts, key=lambda n: order.index(n) if n in order else len(order)):
+        v, spec = opts[name], vocab.inputs.get(name)
+        if not isinstance(v, str) or not ("," in v or ".." in v):
+            if spec is not None and spec.decl in ("integer", "number") and isinstance(v, str):
+                opts[name] = grid_values(v, spec)[0]
+            continue
+        del opts[name]
+        axes[name] = grid_values(v, spec) if spec is not None and spec.decl in ("integer", "number") else _csv(v)
+    if backend == "numpy":
+        try:
+            import numpy  # noqa: F401
+        except ImportError:
+            raise UsageError("--backend numpy needs numpy: pip install 'vramrules[numpy]'") from None
     cat = load_catalog(tuple(data), sets=tuple(sets))
     grid = S.grid(cat, models, _csv(mode), precisions, gpu_list, rules)
-    rows = S.run(cat, *grid, rules=rules, options=opts, progress=_progress())
-    f = DISPLAY_UNITS[units]
-    buf = io.StringIO()
-    if fmt == "csv":
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["model", "mode", "precision", "gpu", f"total_{units}", f"usable_{units}", "fits", "components", "error"])
-        for r in rows:
-            w.writerow([r.model, r.mode, r.precision, r.gpu, f"{r.total / f:.4f}", f"{r.usable / f:.4f}", "yes" if r.fits else "no",
-                        " ".join(f"{k}={v / f:.4f}" for k, v in r.components.items()), r.error])
-    else:
-        from .output import json_text
-
-        buf.write(json_text([{"model": r.model, "mode": r.mode, "precision": r.precision, "gpu": r.gpu,
-                               "total": {"value": round(r.total / f, 6), "unit": units, "bytes": r.total},
-                               "usable": {"value": round(r.usable / f, 6), "unit": units, "bytes": r.usable}, "fits": r.fits,
-                               "components": {k: {"value": round(v / f, 6), "unit": units, "bytes": v} for k, v in r.components.items()},
-                               "error": r.error} for r in rows], stream=buf, indent=1))
-        buf.write("\n")
+    compiled, resolved = S.split_axes(cat, axes)  # a bad grid value is refused before anything is written
+    names = list(resolved) + list(compiled)  # the columns in the order the rows nest: resolved axes outside
+    blocks = S.blocks(cat, *grid, rules=rules, options=opts, progress=_progress(), axes=axes, backend=backend)
     if out:
-        from ..writefile import atomic_write
-
-        atomic_write(out, buf.getvalue(), force=force)
+        with _atomic_stream(out, force) as stream:
+            _write_rows(stream, blocks, fmt, units, names)
     else:
-        click.echo(buf.getvalue(), nl=False)
+        _write_rows(sys.stdout, blocks, fmt, units, names)
+
+
+def _write_rows(stream, blocks, fmt: str, units: str, axis_names: list) -> None:
+    """The sweep's rows, written block by block: nothing but one block is ever held."""
+    import csv
+    import json
+
+    from ..reading.units import DISPLAY_UNITS
+
+    f = DISPLAY_UNITS[units]
+    w = None
+    if fmt == "csv":
+        w = csv.writer(stream, lineterminator="\n")
+        w.writerow(["model", "mode", "precision", *axis_names, "gpu", f"total_{units}", f"usable_{units}", "fits", "components", "error"])
+    elif fmt == "json":
+        stream.write("[")
+    first = True
+    for b in blocks:
+        at = {n: i for i, n in enumerate(b.names)}
+        lines: list = []
+        for k, _s, total, usable, fits, comps, error in b.iter_rows():
+            inputs = [_shown_value(b.fixed[n]) if n in b.fixed else _shown_value(k[at[n]]) for n in axis_names]
+            if fmt == "csv":
+                lines.append([b.model, b.mode, b.precision, *inputs, k[-1], f"{total / f:.4f}", f"{usable / f:.4f}", "yes" if fits else "no",
+                              " ".join(f"{c}={v / f:.4f}" for c, v in comps.items()), error])
+            else:
+                row = {"model": b.model, "mode": b.mode, "precision": b.precision, "gpu": k[-1]}
+                if axis_names:
+                    row["inputs"] = dict(zip(axis_names, inputs))
+                row.update({"total": {"value": round(total / f, 6), "unit": units, "bytes": total},
+                            "usable": {"value": round(usable / f, 6), "unit": units, "bytes": usable}, "fits": fits,
+                            "components": {c: {"value": round(v / f, 6), "unit": units, "bytes": v} for c, v in comps.items()}, "error": error})
+                lines.append(json.dumps(row, ensure_ascii=True))
+            if len(lines) >= FLUSH_ROWS:
+                first = _flush(stream, w, fmt, lines, first)
+                lines = []
+        first = _flush(stream, w, fmt, lines, first)
+    if fmt == "json":
+        stream.write("]\n")
+    stream.flush()
+
+
+def _flush(stream, w, fmt, lines, first) -> bool:
+    if fmt == "csv":
+        w.writerows(lines)
+    elif lines:
+        sep = "\n" if fmt == "jsonl" else ",\n"
+        stream.write(("" if first or fmt == "jsonl" else sep) + sep.join(lines) + ("\n" if fmt == "jsonl" else ""))
+        return False
+    return first
+
+
+def _shown_value(v):
+    """A grid value as written: 4096, not 4096.0."""
+    return int(v) if isinstance(v, float) and v.is_integer() and abs(v) < 2**53 else v
+
+
+@contextlib.contextmanager
+def _atomic_stream(path, force: bool):
+    """A text stream onto `path` written the safe way (engine/writefile.py's rules, streamed): a
+    temporary file in the same folder, renamed into place only when everything was written; an
+    existing file is replaced only with --force (without it, a file that appeared meanwhile is
+    kept: the rename is a hard link that refuses to replace)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from ..writefile import WriteError
+
+    path = Path(path)
+    if path.exists() and not force:
+        raise UsageError(f"{path} exists; pass --force to replace it")
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory")
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise UsageError(f"{directory} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise WriteError(f"cannot write {path}: {exc.strerror or exc}; the old file, if any, is unchanged") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~mask)
+        if force:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise UsageError(f"{path} appeared while the sweep ran; pass --force to replace it") from None
+            except OSError:
+                if path.exists():
+                    raise UsageError(f"{path} appeared while the sweep ran; pass --force to replace it") from None
+                os.replace(tmp, path)
+    except OSError as exc:
+        raise WriteError(f"cannot write {path}: {exc.strerror or exc}; the old file, if any, is unchanged") from None
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
