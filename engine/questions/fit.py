@@ -302,3 +302,56 @@ def suggestions(cat, model, mode, gpu, *, rules="default", params=None, base_opt
             out.append((s["label"], s.get("cost", 0), target_mode, changes, p.capacity - p.per_gpu))
     out.sort(key=lambda r: (r[1], -r[4]))
     return out
+
+
+PARAMS_LIMIT = 10 ** 15  # parameters: a search beyond is a typo, not a plan
+
+
+def max_params(cat, mode, gpu, *, rules="default", model=None, base_options=None) -> Answer:
+    """Largest parameter count that trains (or runs) on `gpu` with the given layout: a model known
+    only by its count (`--params N`), as the ZeRO paper's Table 2 asks it. Every component of such
+    a model is a line in its count (weights, gradients, optimizer states, the allocator's slack),
+    so two probes fit the line; its root and the count after it are checked, and a bracket walked
+    down from the root finishes when the bytes' rounding puts the root one off."""
+    if model is not None:
+        raise UsageError("--max params asks for a parameter count: give no --model or --model-config "
+                         "(the answer is the --params N of a model known by its count)")
+    base = dict(base_options or {})
+    search = Search(cat, None, mode, gpu, rules, 1.0, base)
+
+    def at(n: int) -> Probe:
+        search.params = float(n)
+        p = search.probe()
+        p.options = {"params": n}
+        if p.error:
+            raise UsageError(p.error)
+        return p
+
+    n1, n2 = 10 ** 6, 10 ** 9
+    p1 = at(n1)
+    if not p1.fits:
+        return Answer("max-params", None, {"params": n1}, search.probes, f"even {n1:,} parameters do not fit", layout=p1.layout)
+    p2 = at(n2)
+    slope = (p2.per_gpu - p1.per_gpu) / (n2 - n1)
+    if slope <= 0:
+        return Answer("max-params", PARAMS_LIMIT, {"params": PARAMS_LIMIT}, search.probes,
+                      "memory does not grow with the parameter count here", layout=p1.layout)
+    guess = min(int(n1 + (p1.capacity - p1.per_gpu) / slope), PARAMS_LIMIT)
+    lo, hi = (n2, None) if p2.fits else (n1, n2)   # lo fits; hi does not
+    step = 1
+    g = guess
+    while hi is None or hi - lo > 1:
+        if hi is not None and not lo < g < hi:
+            g = (lo + hi) // 2
+        p = at(g)
+        if p.fits:
+            lo = g
+            if hi is None:
+                g = min(g + step, PARAMS_LIMIT)
+                if g == lo:
+                    break
+        else:
+            hi = g
+            g = max(g - step, lo + 1)
+        step *= 2
+    return Answer("max-params", lo, {"params": lo}, search.probes, layout=p1.layout)

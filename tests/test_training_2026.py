@@ -1,0 +1,193 @@
+"""Preference tuning and RL modes (train-dpo, train-dpo-full, train-orpo, train-simpo, train-kto,
+train-grpo, train-grpo-lora, train-ppo) and the largest model that trains (questions.fit.max_params),
+held to published figures (tests/cases/training_2026.yaml) and to the frameworks' own code."""
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+import vramrules
+from vramrules.api import scenario_catalog
+from vramrules.cli import main
+from vramrules.errors import UsageError
+from vramrules.questions.fit import max_params
+
+CASES = yaml.safe_load((Path(__file__).parent / "cases" / "training_2026.yaml").read_text(encoding="utf-8"))
+# data/models.yaml: Llama-3.1-8B 8,030,261,248 parameters; Qwen2.5-7B 7,615,616,512 (hidden 3584,
+# vocabulary 152,064, untied head); H100 SXM reports 81559 MiB (data/gpus.yaml)
+LLAMA_8B = 8_030_261_248
+QWEN_7B, QWEN_7B_HIDDEN, QWEN_7B_VOCAB = 7_615_616_512, 3584, 152_064
+H100_REPORTED = 81559 * 2**20
+
+
+def run(*args):
+    r = CliRunner().invoke(main, list(args))
+    return r.exit_code, r.output
+
+
+# ---------------------------------------------------------------- ZeRO Table 2: fit --max params
+@pytest.fixture(scope="module")
+def zero_paper_catalog(tmp_path_factory):
+    """The paper's accounting as an overlay: a 32 GB (decimal) GPU and no runtime memory."""
+    d = tmp_path_factory.mktemp("zero-paper")
+    (d / "gpus.yaml").write_text(textwrap.dedent(f"""\
+        gpus:
+          v100-32gb-zero-paper:
+            name: NVIDIA V100 32GB as the ZeRO paper counts it
+            vendor: nvidia
+            class: datacenter
+            memory: {CASES['zero_table2']['gpu_memory']}
+            memory_reported: {CASES['zero_table2']['gpu_memory']}
+            memory_type: HBM2
+            bandwidth: 900 GB/s
+            source: "ZeRO, arXiv:1910.02054, sec. 7.1 (V100 GPUs with 32GB memory; 7.5B x 16 B = 120GB: decimal GB)"
+            reported_source: "the paper's 32 GB: Table 2 counts model states against it"
+        """), encoding="utf-8")
+    why = '"ZeRO Table 2 counts model states only (arXiv:1910.02054 sec. 5)"'
+    (d / "assumptions.yaml").write_text(textwrap.dedent(f"""\
+        assumptions:
+          cuda_context: {{value: 0 B, bounds: [0 B, 2 GiB], source: {why}, owner: tests, reviewed: 2026-12-12}}
+          framework_buffers: {{value: 0 B, source: {why}, owner: tests, reviewed: 2026-12-12}}
+          allocator_fragmentation: {{value: 0, source: {why}, owner: tests, reviewed: 2026-12-12}}
+        """), encoding="utf-8")
+    cat, *_ = scenario_catalog((str(d),), (), None, None, "v100-32gb-zero-paper", None, {})
+    return cat
+
+
+@pytest.mark.parametrize("case", CASES["zero_table2"]["cases"], ids=lambda c: f"mp{c['mp']}-zero{c['zero']}")
+def test_zero_table2_largest_model(zero_paper_catalog, case):
+    dp = CASES["zero_table2"]["dp"]
+    answer = max_params(zero_paper_catalog, "train-full", "v100-32gb-zero-paper",
+                        base_options={"tp": case["mp"], "dp": dp, "gpus": case["mp"] * dp, "zero": case["zero"],
+                                      "precision": "bf16", "optimizer": "adamw", "master_weights": True})
+    expect = float(case["params"])
+    allowed = max(CASES["zero_table2"]["tolerance"] * expect, float(case.get("abs", 0)))
+    assert answer.value is not None and abs(answer.value - expect) <= allowed, (answer.value, expect)
+    assert len(answer.probes) <= 8
+    # the answer is the largest: it fits, one more parameter does not
+    for n, fits in ((answer.value, True), (answer.value + 1, False)):
+        r = vramrules.evaluate(None, "train-full", params=float(n), gpu="v100-32gb-zero-paper", catalog=zero_paper_catalog,
+                               needed=False, tp=case["mp"], dp=dp, gpus=case["mp"] * dp, zero=case["zero"], precision="bf16")
+        assert r.fit.fits is fits
+
+
+def test_max_params_exact_for_stage_3(zero_paper_catalog):
+    """ZeRO-3 at MP 1: 64 x 32e9 B / 16 B per parameter = 128e9 exactly (Table 2's 128B), and
+    P_os: 32e9 / (4 + 12/64) = 7,641,791,044 (printed 7.6B): the theoretical column, not only its print."""
+    args = {"tp": 1, "dp": 64, "gpus": 64, "precision": "bf16"}
+    assert max_params(zero_paper_catalog, "train-full", "v100-32gb-zero-paper", base_options={**args, "zero": 3}).value == 128 * 10**9
+    assert max_params(zero_paper_catalog, "train-full", "v100-32gb-zero-paper", base_options={**args, "zero": 1}).value == 7_641_791_044
+
+
+def test_max_params_refuses_a_model(zero_paper_catalog):
+    with pytest.raises(UsageError, match="--max params asks for a parameter count"):
+        max_params(zero_paper_catalog, "train-full", "v100-32gb-zero-paper", model="llama3.1-8b")
+
+
+# ---------------------------------------------------------------- verl: the batch that ran out of memory
+@pytest.mark.parametrize("case", CASES["verl_grpo_lora_oom"]["cases"], ids=lambda c: c["model"])
+def test_verl_grpo_lora_oom_batch_does_not_fit(case):
+    opts = {**CASES["verl_grpo_lora_oom"]["common"]}
+    mode, gpu = opts.pop("mode"), opts.pop("gpu")
+    r = vramrules.evaluate(case["model"], mode, gpu=gpu, needed=False, dp=case["gpus"], gpus=case["gpus"],
+                           rollout_memory_utilization=case["rollout_memory_utilization"], rollout_tp=case["rollout_tp"],
+                           batch=case["oom_batch"], **opts)
+    assert not r.fit.fits, f"{case['script']}: {case['quote']}"
+
+
+# ---------------------------------------------------------------- the modes, against the frameworks' code
+def test_dpo_reference_choices():
+    """TRL dpo_trainer.py:893-898: with a PEFT policy the reference is the base with adapters
+    disabled (no memory); a copy weighs its parameters at its precision."""
+    base = vramrules.evaluate("llama3.1-8b", "train-dpo")
+    assert base.values["ref_weights"] == 0 and base.scenario.inputs["reference"] == "disabled-adapters"
+    copy = vramrules.evaluate("llama3.1-8b", "train-dpo", reference="copy")
+    assert copy.component("ref_weights").memory.bytes == 2 * LLAMA_8B                     # bf16
+    int8 = vramrules.evaluate("llama3-70b", "train-dpo", reference="copy", ref_model="llama3.1-8b", ref_precision="int8")
+    assert int8.component("ref_weights").memory.bytes == LLAMA_8B                          # its own slot and precision
+    assert copy.total.bytes - base.total.bytes >= 2 * LLAMA_8B
+    pre = vramrules.evaluate("llama3.1-8b", "train-dpo", reference="precomputed")
+    assert pre.total.bytes == base.total.bytes
+
+
+def test_dpo_pairs_are_concatenated():
+    """TRL dpo_trainer.py:355-357: chosen and rejected in one forward."""
+    one = vramrules.evaluate("llama3.1-8b", "train-dpo", seq_len=1024)
+    two = vramrules.evaluate("llama3.1-8b", "train-dpo", seq_len=1024, pairs=2)
+    assert one.values["act_tokens"] == 2 * 1024 and two.values["act_tokens"] == 4 * 1024
+    lora = vramrules.evaluate("llama3.1-8b", "train-lora", seq_len=2048)
+    assert one.component("activations_training").memory.bytes == lora.component("activations_training").memory.bytes
+
+
+def test_kin_of_dpo():
+    dpo = vramrules.evaluate("llama3.1-8b", "train-dpo", reference="copy")
+    orpo = vramrules.evaluate("llama3.1-8b", "train-orpo")
+    simpo = vramrules.evaluate("llama3.1-8b", "train-simpo")
+    kto = vramrules.evaluate("llama3.1-8b", "train-kto")
+    assert orpo.values["ref_weights"] == 0 and orpo.total.bytes == simpo.total.bytes
+    assert dpo.total.bytes - orpo.total.bytes >= 2 * LLAMA_8B
+    assert kto.values["act_tokens"] == orpo.values["act_tokens"] // 2     # unpaired: one completion keeps activations
+    with pytest.raises(UsageError, match="ORPO and SimPO use no reference"):
+        vramrules.evaluate("llama3.1-8b", "train-orpo", reference="copy")
+
+
+def test_full_dpo_has_no_adapters_to_disable():
+    code, out = run("eval", "--model", "llama3.1-8b", "--mode", "train-dpo-full", "--reference", "disabled-adapters")
+    assert code == 2 and "needs LoRA adapters to disable" in out and "Traceback" not in out
+    full = vramrules.evaluate("llama3.1-8b", "train-dpo-full")
+    assert full.component("ref_weights").memory.bytes == 2 * LLAMA_8B
+
+
+def test_grpo_rollout_engine():
+    """TRL grpo_config.py:646-647: vllm_gpu_memory_utilization 0.3 of the GPU's total memory."""
+    awake = vramrules.evaluate("qwen2.5-7b", "train-grpo", gpu="h100-sxm-80gb", gpus=8, zero=3, needed=False)
+    assert awake.values["rollout_engine_memory"] == pytest.approx(0.3 * H100_REPORTED)
+    assert awake.component("rollout_engine").memory.bytes == pytest.approx(0.3 * H100_REPORTED, abs=1)
+    assert awake.values["act_tokens"] == 1 * 8 * (512 + 512)             # batch x G x (prompt + completion)
+    asleep = vramrules.evaluate("qwen2.5-7b", "train-grpo", gpu="h100-sxm-80gb", gpus=8, zero=3, rollout_sleep=True, needed=False)
+    update = asleep.values["gradients"] + asleep.values["activations_training"]
+    assert asleep.values["rollout_engine"] == pytest.approx(max(0.3 * H100_REPORTED - update, 0))
+    separate = vramrules.evaluate("qwen2.5-7b", "train-grpo", gpu="h100-sxm-80gb", gpus=8, zero=3, rollout="separate", needed=False)
+    assert separate.values["rollout_engine"] == 0
+    verl = vramrules.evaluate("qwen2.5-7b", "train-grpo", gpu="h100-sxm-80gb", gpus=8, zero=3, rollout_memory_utilization=0.5, needed=False)
+    assert verl.values["rollout_engine_memory"] == pytest.approx(0.5 * H100_REPORTED)
+    # TRL's beta 0 loads no reference (grpo_trainer.py:955-957)
+    beta0 = vramrules.evaluate("qwen2.5-7b", "train-grpo", gpu="h100-sxm-80gb", gpus=8, zero=3, reference="none", needed=False)
+    assert awake.total.bytes - beta0.total.bytes >= 2 * QWEN_7B / 8
+
+
+def test_grpo_logits_only_for_completions():
+    a = vramrules.evaluate("qwen2.5-7b", "train-grpo", completion_len=512, prompt_len=512)
+    b = vramrules.evaluate("qwen2.5-7b", "train-grpo", completion_len=512, prompt_len=1536)
+    assert a.values["logits_training"] == b.values["logits_training"]
+    assert a.values["logits_training"] == 8 * 512 * QWEN_7B_VOCAB * (2 + 2 * 4)  # bf16 + two fp32 copies
+
+
+def test_ppo_value_models():
+    """A reward model and critic: the base with a one-output value head (TRL modeling_value_head.py:631)."""
+    ppo = vramrules.evaluate("qwen2.5-7b", "train-ppo", zero=3, dp=8, gpus=8)
+    head = QWEN_7B - QWEN_7B_VOCAB * QWEN_7B_HIDDEN + QWEN_7B_HIDDEN
+    assert ppo.values["reward_params"] == head and ppo.values["critic_params"] == head
+    assert ppo.values["act_tokens"] == 1 * 1 * (512 + 512)
+    grpo = vramrules.evaluate("qwen2.5-7b", "train-grpo", zero=3, dp=8, gpus=8, group_size=1)
+    assert ppo.total.bytes > grpo.total.bytes + ppo.values["critic_states"]
+
+
+def test_rollout_memory_utilization_bounds_are_a_usage_error():
+    code, out = run("eval", "--model", "qwen2.5-7b", "--mode", "train-grpo", "--rollout-memory-utilization", "1.5")
+    assert code == 2 and "Traceback" not in out and "rollout" in out
+
+
+def test_worked_example_json():
+    code, out = run("eval", "--model", "qwen2.5-7b", "--mode", "train-grpo", "--gpu", "h100-sxm-80gb", "--gpus", "8",
+                    "--zero", "3", "--format", "json")
+    assert code == 0, out
+    doc = json.loads(out)
+    names = [c["name"] for c in doc["components"]]
+    assert names == ["weights", "ref_weights", "gradients", "optimizer_states", "activations_training", "rollout_engine", "runtime_overhead"]
+    assert doc["fit"]["fits"] is True
