@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from vramrules.errors import VramrulesError
+from vramrules.importers.hf_config import TEXT_OF
 from vramrules.importers.model_entry import from_path
 
 HF = Path(__file__).resolve().parent / "cases" / "hf"
@@ -96,7 +97,8 @@ def test_random_config_values_are_imported_exactly_or_refused(base, overrides, d
         entry = attempt(folder)
         if entry is None:
             return
-        fields = cfg.get("text_config") if cfg.get("model_type") == "gemma3" and isinstance(cfg.get("text_config"), dict) else cfg
+        # a multimodal wrapper (gemma3, qwen3_vl, mistral3, ...) is read from its text_config when it has one (hf_config.TEXT_OF)
+        fields = cfg["text_config"] if cfg.get("model_type") in TEXT_OF and isinstance(cfg.get("text_config"), dict) else cfg
         for key, field in CORE.items():  # a success took each number as written: no truncation, no booleans
             value = fields[key]
             assert not isinstance(value, bool) and value == entry[field] and value >= 1, (key, value, entry[field])
