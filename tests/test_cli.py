@@ -108,9 +108,12 @@ def test_list_text_and_json(what):
     assert isinstance(items, list) and items
 
 
-def test_list_modes_has_the_four_modes():
+def test_list_modes_has_the_built_in_modes():
     ids = [m["id"] for m in json.loads(run("list", "modes", "--format", "json").output)]
-    assert ids == ["inference", "train-full", "train-lora", "train-qlora", "serve"]
+    assert ids == ["inference", "train-full", "train-lora", "train-qlora", "serve",
+                   # preference tuning and RL (issue 18), in the order data/rules/default.yaml declares them
+                   "train-dpo", "train-dpo-full", "train-orpo", "train-simpo", "train-kto",
+                   "train-grpo", "train-grpo-lora", "train-ppo"]
 
 
 def test_validate_passes_on_shipped_data():
