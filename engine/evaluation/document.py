@@ -84,6 +84,11 @@ def document(result, unit: str = "GiB", explain: bool = False) -> dict:
         "warnings": list(result.warnings),
         "overrides": {f"assume.{n}": {"value": now, "was": was} for n, (was, now) in result.catalog.overrides.items()},
     }
+    from .engine_command import command
+
+    engine_command = command(result)  # only a llama.cpp profile's result has one (evaluation/engine_command.py)
+    if engine_command is not None:
+        doc["command"] = engine_command
     if result.fit:
         f = result.fit
         doc["fit"] = {

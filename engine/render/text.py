@@ -84,6 +84,14 @@ def table(result, unit: str = "GiB", explain: bool = False, width: int | None = 
         for h in result.host:
             if h.memory.bytes:
                 lines += wrap(f"{t(h.label)}: {memory(needed(h.memory.bytes), unit)}", cols, "    ", "      ")
+    from .engine_command import lines as engine_command_lines
+
+    command_lines = engine_command_lines(result)  # a llama.cpp profile's llama-server line (render/engine_command.py)
+    if command_lines:
+        lines.append("")
+        lines += wrap(t(command_lines[0]), cols, "  ", "    ")
+        for line in command_lines[1:]:
+            lines += wrap(t(line.strip()), cols, "    ", "      ")
     if result.catalog.overrides:
         lines.append("")
         for name, (was, now) in result.catalog.overrides.items():
