@@ -340,3 +340,23 @@ def test_rule_sets_are_checked_again_only_when_what_they_read_changed(org, monke
     except DataError:
         pass  # whatever the overlay says, it is checked
     assert calls == [1]
+
+
+def test_the_sweep_loop_gives_diff_the_rows_one_evaluation_each_gives():
+    """matrix.evaluate without components (what diff reads) runs the compiled sweep loop: every
+    row's total, needed per GPU, capacity, verdict and error equal the evaluation of that scenario."""
+    from vramrules.questions import matrix
+
+    cat = api.load_catalog()
+    modes = list(cat.rulesets["default"].modes)
+    items = [matrix.Scenario(m, mode, g) for m in ("llama3.1-8b", "qwen3-30b-a3b", "gemma3-27b", "jamba-v0.1", "deepseek-v3", "nonexistent-model")
+             for mode in modes for g in ("h100-sxm-80gb", "rtx-4090", "l4", "rtx-4090+rtx-3090")]
+    items.append(matrix.Scenario("llama3.1-8b", "inference", "l4", (("seq_len", 32768),)))
+    slow = matrix.evaluate(cat, items)
+    fast = matrix.evaluate(cat, items, components=False)
+    assert set(fast) == set(slow) == {sc.key for sc in items}
+    for key, a in slow.items():
+        b = fast[key]
+        assert (b.error, b.total, b.per_gpu, b.capacity, b.fits) == (a.error, a.total, a.per_gpu, a.capacity, a.fits), key
+    assert sum(1 for r in slow.values() if r.error) >= len(modes) * 4  # the unknown model's rows, at least: errors compared too
+    assert any(r.fits for r in slow.values()) and any(r.fits is False for r in slow.values())

@@ -244,9 +244,9 @@ def impact(base: str, new: str, *, models=None, modes=None, gpus=None, rules="de
                 result.unaffected = len(items) - len(kept)
                 items = kept
         step = (lambda i, n: progress(i, 2 * n)) if progress else None
-        old = matrix.evaluate(bcat, items, rules, step)
+        old = matrix.evaluate(bcat, items, rules, step, components=False)
         stepn = (lambda i, n: progress(n + i, 2 * n)) if progress else None
-        new_rows = matrix.evaluate(ncat, items, rules, stepn)
+        new_rows = matrix.evaluate(ncat, items, rules, stepn, components=False)
     seen = set()
     for sc in items:
         o, n = old[sc.key], new_rows[sc.key]
