@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from vramrules import api
-from vramrules.evaluation import load
 from vramrules.errors import DataError
+from vramrules.evaluation import load
 from vramrules.reading import chunks, loader
 from vramrules.reading.catalog import FILES
 from vramrules.reading.datadir import builtin_data_dir
@@ -343,9 +343,9 @@ def test_rule_sets_are_checked_again_only_when_what_they_read_changed(org, monke
 
 
 def test_the_sweep_loop_gives_diff_the_rows_one_evaluation_each_gives():
-    """matrix.evaluate without components (what diff reads) runs the compiled sweep loop: every
+    """sweep.matrix_rows (what diff reads: no components) runs the compiled sweep loop: every
     row's total, needed per GPU, capacity, verdict and error equal the evaluation of that scenario."""
-    from vramrules.questions import matrix
+    from vramrules.questions import matrix, sweep
 
     cat = api.load_catalog()
     modes = list(cat.rulesets["default"].modes)
@@ -353,7 +353,8 @@ def test_the_sweep_loop_gives_diff_the_rows_one_evaluation_each_gives():
              for mode in modes for g in ("h100-sxm-80gb", "rtx-4090", "l4", "rtx-4090+rtx-3090")]
     items.append(matrix.Scenario("llama3.1-8b", "inference", "l4", (("seq_len", 32768),)))
     slow = matrix.evaluate(cat, items)
-    fast = matrix.evaluate(cat, items, components=False)
+    fast: dict = {}
+    fast.update(matrix.evaluate(cat, sweep.matrix_rows(cat, items, "default", fast)))
     assert set(fast) == set(slow) == {sc.key for sc in items}
     for key, a in slow.items():
         b = fast[key]

@@ -244,9 +244,9 @@ def impact(base: str, new: str, *, models=None, modes=None, gpus=None, rules="de
                 result.unaffected = len(items) - len(kept)
                 items = kept
         step = (lambda i, n: progress(i, 2 * n)) if progress else None
-        old = matrix.evaluate(bcat, items, rules, step, components=False)
+        old = _rows(bcat, items, rules, step)
         stepn = (lambda i, n: progress(n + i, 2 * n)) if progress else None
-        new_rows = matrix.evaluate(ncat, items, rules, stepn, components=False)
+        new_rows = _rows(ncat, items, rules, stepn)
     seen = set()
     for sc in items:
         o, n = old[sc.key], new_rows[sc.key]
@@ -265,6 +265,16 @@ def impact(base: str, new: str, *, models=None, modes=None, gpus=None, rules="de
             result.flips.append(Flip(sc.label(), o.fits, n.fits, o.per_gpu, n.per_gpu, n.capacity, sc.key))
     result.moves.sort(key=lambda m: (-abs(m.rel), m.label))
     return result
+
+
+def _rows(cat, items, rules, progress) -> dict:
+    """The matrix's rows on one side: the sweep loop where it applies, one evaluation each elsewhere."""
+    from . import matrix, sweep
+
+    out: dict = {}
+    rest = sweep.matrix_rows(cat, items, rules, out)
+    out.update(matrix.evaluate(cat, rest, rules, progress))
+    return out
 
 
 def _signatures(dirs) -> dict | None:

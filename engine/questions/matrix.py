@@ -89,18 +89,14 @@ def _from_file(path) -> list[Scenario]:
     return out
 
 
-def evaluate(cat, items: list[Scenario], rules="default", progress=None, components: bool = True) -> dict:
+def evaluate(cat, items: list[Scenario], rules="default", progress=None) -> dict:
     """{scenario.key: Row}. A scenario that cannot be evaluated on this side keeps its error.
     What a Row does not hold is not computed (the fewest-GPUs search cost diff three quarters of
-    its time for an answer it never printed). Without `components` (diff reads totals and
-    verdicts only), the scenarios without options of one GPU type run in the compiled sweep
-    loop (questions/sweep.py: each model and mode resolved once for all its GPUs), about five
-    times the rate of one evaluation each; a test holds the two to the same rows."""
+    its time for an answer it never printed). sweep.matrix_rows gives the rows without
+    components at the sweep loop's rate."""
     from ..evaluation.evaluate import evaluate_in
 
     out: dict = {}
-    if not components:
-        items = _swept(cat, items, rules, out)
     for i, sc in enumerate(items):
         row = Row(sc)
         try:
@@ -119,29 +115,3 @@ def evaluate(cat, items: list[Scenario], rules="default", progress=None, compone
             progress(i + 1, len(items))
     return out
 
-
-def _swept(cat, items: list[Scenario], rules: str, out: dict) -> list[Scenario]:
-    """Fill `out` with the rows of the items the sweep loop can evaluate; return the others."""
-    from .sweep import run
-
-    rest: list[Scenario] = []
-    by_mode: dict[str, tuple[dict, dict]] = {}
-    for sc in items:
-        if sc.options or sc.gpu not in cat.kind("gpu") or sc.model not in cat.kind("model"):
-            rest.append(sc)  # options, placements and unknown names: one evaluation each, with its own error
-        else:
-            models, gpus = by_mode.setdefault(sc.mode, ({}, {}))
-            models[sc.model], gpus[sc.gpu] = None, None
-    wanted = {sc.key for sc in items}
-    rs = cat.rulesets.get(rules)
-    for mode, (models, gpus) in by_mode.items():
-        if rs is None or mode not in rs.modes:
-            rest += [sc for sc in items if sc.mode == mode and not sc.options]
-            continue
-        for r in run(cat, list(models), [mode], [None], list(gpus), rules):
-            key = (r.model, r.mode, r.gpu, ())
-            if key in wanted:
-                row = out[key] = Row(Scenario(r.model, r.mode, r.gpu), error=r.error)
-                if not r.error:
-                    row.total, row.per_gpu, row.capacity, row.fits = r.total, r.total, r.usable, r.fits  # one GPU: needed per GPU is the total
-    return rest

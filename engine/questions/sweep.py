@@ -493,3 +493,34 @@ def _gpu_fact(gpu, leaf: str, n: float):
 def _shown(components: dict, optional) -> dict:
     """The components as a single evaluation lists them: an optional one only when not zero."""
     return {c: v for c, v in components.items() if not (c in optional and v == 0)} if optional else components
+
+
+def matrix_rows(cat, items: list, rules: str, out: dict) -> list:
+    """Rows of a scenario matrix (questions/matrix.py) without their components, for what diff
+    reads (totals and verdicts): the scenarios without options of one GPU type run in the
+    compiled loop above, each model and mode resolved once for all its GPUs (about five times
+    the rate of one evaluation each; a test holds the two to the same rows). Fills `out`
+    {scenario.key: matrix.Row} and returns the scenarios left for matrix.evaluate."""
+    from .matrix import Row, Scenario
+
+    rest: list = []
+    by_mode: dict[str, tuple[dict, dict]] = {}
+    for sc in items:
+        if sc.options or sc.gpu not in cat.kind("gpu") or sc.model not in cat.kind("model"):
+            rest.append(sc)  # options, placements and unknown names: one evaluation each, with its own error
+        else:
+            models, gpus = by_mode.setdefault(sc.mode, ({}, {}))
+            models[sc.model], gpus[sc.gpu] = None, None
+    wanted = {sc.key for sc in items}
+    rs = cat.rulesets.get(rules)
+    for mode, (models, gpus) in by_mode.items():
+        if rs is None or mode not in rs.modes:
+            rest += [sc for sc in items if sc.mode == mode and not sc.options]
+            continue
+        for r in run(cat, list(models), [mode], [None], list(gpus), rules):
+            key = (r.model, r.mode, r.gpu, ())
+            if key in wanted:
+                row = out[key] = Row(Scenario(r.model, r.mode, r.gpu), error=r.error)
+                if not r.error:
+                    row.total, row.per_gpu, row.capacity, row.fits = r.total, r.total, r.usable, r.fits  # one GPU: needed per GPU is the total
+    return rest
