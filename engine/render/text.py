@@ -189,7 +189,9 @@ def _fit_lines(result, unit, cols: int = 80):
     elif f.gpus_needed:
         rows.append(f"verdict          DOES NOT FIT on {f.gpus} x {gid}; needs {f.gpus_needed} x {gid}")
     else:
-        rows.append(f"verdict          DOES NOT FIT: one {gid} cannot even hold the per-GPU runtime")
+        # no layout the rules allow holds it: the per-GPU part alone is too large, or the rule set
+        # does not grow this workload (llama.cpp's profile plans one GPU)
+        rows.append(f"verdict          DOES NOT FIT on {f.gpus} x {gid}, nor on any number of {gid} the rules allow")
     out = wrap(f"GPU: {f.gpus} x {gid} ({t(g.name)}, {marketed})", cols, "  ", "    ")
     for row in rows:
         out += wrap(row, cols, "    ", VALUE_HANG)
