@@ -361,3 +361,32 @@ def test_the_sweep_loop_gives_diff_the_rows_one_evaluation_each_gives():
         assert (b.error, b.total, b.per_gpu, b.capacity, b.fits) == (a.error, a.total, a.per_gpu, a.capacity, a.fits), key
     assert sum(1 for r in slow.values() if r.error) >= len(modes) * 4  # the unknown model's rows, at least: errors compared too
     assert any(r.fits for r in slow.values()) and any(r.fits is False for r in slow.values())
+
+
+def test_the_same_entries_in_another_folder_are_taken_from_the_catalog_built_before(org, tmp_path, monkeypatch):
+    """An entry's stored line does not name its folder, so a copy of the overlay elsewhere (a git
+    revision exported for diff, a CI checkout) reuses what was built: only edited entries are
+    parsed, and every location names the new folder, as a build from nothing does."""
+    d, env = org
+    monkeypatch.setenv("VRAMRULES_CACHE_DIR", env["VRAMRULES_CACHE_DIR"])
+    api.load_catalog((str(d),))
+    other = _copy(d, tmp_path / "elsewhere")
+    _edit(other, "copy 5\n", "copy 5 (edited)\n")
+    parsed = []
+    real = loader.load_text
+
+    def counting(text, path, layer="built-in"):
+        if path.endswith(os.path.join("elsewhere", "models.yaml")):
+            parsed.append(text.split("\n", 1)[0])
+        return real(text, path, layer)
+
+    monkeypatch.setattr(loader, "load_text", counting)
+    cat = api.load_catalog((str(other),))
+    assert parsed == ["  org-5:"]
+    e = cat.kind("model")["org-9"]
+    assert e.location.file == str(other / "models.yaml") and e.layer == f"--data {other}"
+    assert e.fact_where["hidden_size"].file == str(other / "models.yaml")
+    args = ["eval", "--data", str(other), "--model", "org-9", "--format", "json", "--explain"]
+    now = fresh(*args, env=env)
+    scratch = fresh(*args, env={**env, "VRAMRULES_NO_CACHE": "1"})
+    assert now.returncode == 0 and json.loads(now.stdout) == json.loads(scratch.stdout)

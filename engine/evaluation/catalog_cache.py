@@ -15,7 +15,7 @@ from ..language.rules import Mode, Rule, RuleSet
 from ..reading import cache
 from ..reading.catalog import FILES, RULES_DIR, Assumption, Catalog, Entry, FieldType
 
-FORMAT = 10  # 10: entries stored with lines relative to their first line, with the hash of their text
+FORMAT = 11  # 11: entries read in parts stored apart from their file and layer (the header's "files")
 MAX_HEADER_BYTES = 1 << 28  # the index line of a very large catalog; longer is not a header
 _ENGINE = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # the package: its sources key the cache
 MEMO = "statkeys"      # cache file: stat signature of every input -> content key
@@ -211,6 +211,7 @@ def write(key: str, cat: Catalog, context: str = "", dirs=None) -> None:
         return add(json.dumps(value, separators=(",", ":")).encode() + b"\n", *extra)
 
     fact_keys = {kind: facts_order(kind, cat.types) for kind in cat.entries}
+    files: dict = {}  # (file, layer) -> its index in the header's "files": where an entry read in parts lies
 
     def entries(kind, bucket, names: dict) -> dict:
         parts = cat.parts.get(kind, {})
@@ -218,18 +219,23 @@ def write(key: str, cat: Catalog, context: str = "", dirs=None) -> None:
         joined = bucket if isinstance(bucket, _Joined) and bucket.copies(keys) else None
         out = {}
         for eid in bucket:
+            part = parts.get(eid)
+            where = files.setdefault((part[2], part[3]), len(files)) if part else None
             kept = joined.stored(eid) if joined is not None else None
-            if kept is not None and joined is not None:
-                out[eid] = add(kept[0], kept[1], kept[2], crc=kept[3])  # the same bytes: the same checksum
+            if kept is not None and joined is not None and where is not None:
+                out[eid] = add(kept[0], kept[1], kept[2], where, crc=kept[3])  # the same bytes: the same checksum
                 names[eid] = joined.light_raw(eid)
                 continue
-            first, h = parts.get(eid, (0, ""))
             e = bucket[eid]
             names[eid] = {k: e.raw[k] for k in LIGHT if k in e.raw}
             row = dump(e)
-            if first:
-                _rebase(row, -first)
-            out[eid] = record(_compact(row, keys), first, h)
+            if part is None:
+                out[eid] = record(_compact(row, keys), 0, "")
+                continue
+            first, h, file, layer = part
+            _rebase(row, -first)
+            _detach(row, file, layer)
+            out[eid] = record(_compact(row, keys), first, h, where)
         return out
 
     def indexed(kind, bucket):
@@ -252,6 +258,7 @@ def write(key: str, cat: Catalog, context: str = "", dirs=None) -> None:
     }
     header = {
         "format": FORMAT, "size": offset, "index": index, "context": context, "fact_keys": fact_keys, "rules_key": cat.rules_key,
+        "files": [list(k) for k in files],
         "body_crc": zlib.crc32(b"".join(lines)),  # one check of every line at once, for the run after an edit
         "types": {kind: {f: dump(t) for f, t in fields.items()} for kind, fields in cat.types.items()},
         "assumptions": {n: dump(a) for n, a in cat.assumptions.items()},
@@ -263,6 +270,7 @@ def write(key: str, cat: Catalog, context: str = "", dirs=None) -> None:
     cache.write_bytes(key + ".jsonl", b"".join([head + b"\n", *lines]))
     if dirs is not None and context:
         cache.write_json(_lineage(dirs), {"key": key})
+        cache.write_json(_lineage(None, context), {"key": key})  # for layers in another folder: the same texts are the same entries
 
 
 BUCKET_SIZE = 256  # a kind with more entries has its index in lines of about this many: the header stays small
@@ -410,10 +418,32 @@ def _kept_checked(cat: Catalog, add) -> list:
     return [[rs, mode, fit, *add(kept.prev.body[a:b], crc=c)] for rs, mode, fit, a, b, c in kept.prev.checked_spans]
 
 
-def _lineage(dirs) -> str:
+def _detach(row: list, file: str, layer: str) -> None:
+    """An entry's own file and layer, stored as '' (the span names them): its line is then the
+    same wherever the folder lies, and can be copied into a catalog of another folder."""
+    if row[3] and row[3][0] == file:
+        row[3] = ["", row[3][1], row[3][2]]
+    if row[4] == layer:
+        row[4] = ""
+
+
+def _attach(row: list, file: str, layer: str) -> None:
+    if row[3] and row[3][0] == "":
+        row[3] = [file, row[3][1], row[3][2]]
+    if row[4] == "":
+        row[4] = layer
+
+
+assert Entry.FIELDS[4] == "layer"  # _detach's index
+
+
+def _lineage(dirs, context: str = "") -> str:
+    """The cache file naming the catalog built last for these layers (or, dirs None, for any
+    layers with this context)."""
     import hashlib
 
-    return "lineage-" + hashlib.sha256(repr([(str(d), label) for d, label in dirs]).encode()).hexdigest()[:32]
+    what = repr([(str(d), label) for d, label in dirs]) if dirs is not None else f"context {context}"
+    return "lineage-" + hashlib.sha256(what.encode()).hexdigest()[:32]
 
 
 def reuse_context(dirs) -> str:
@@ -426,8 +456,8 @@ def reuse_context(dirs) -> str:
     h = hashlib.sha256(f"vramrules-entries-{FORMAT}".encode())
     paths = sorted(_engine_sources(_ENGINE, [])) + listing(schemas_dir(), ".json") + [os.path.join(builtin_data_dir(), "units.txt")]
     paths += [os.path.join(str(d), "precisions.yaml") for d, _layer in dirs]
-    for p in paths:
-        h.update(f"\0{p}\0".encode())
+    for i, p in enumerate(paths):  # contents, not where they lie: the same data in another folder is the same context
+        h.update(f"\0{i}\0".encode())
         try:
             with open(p, "rb") as f:
                 h.update(f.read())
@@ -482,9 +512,17 @@ class Previous:
         return {k: raw[k] for k in LIGHT if k in raw}
 
 
-def previous(dirs) -> Previous | None:
-    """The last catalog written for these layers, or None (none, another format, damaged)."""
-    memo = cache.read_json(_lineage(dirs))
+def previous(dirs, context: str = "") -> Previous | None:
+    """The last catalog written for these layers, else (with `context`) the last one written with
+    this context for any layers; None when there is none (or it is of another format, damaged)."""
+    prev = _previous(_lineage(dirs))
+    if prev is None and context:
+        prev = _previous(_lineage(None, context))
+    return prev
+
+
+def _previous(lineage: str) -> Previous | None:
+    memo = cache.read_json(lineage)
     if not isinstance(memo, dict) or not isinstance(memo.get("key"), str):
         return None
     opened = _open(memo["key"])
@@ -525,7 +563,8 @@ class _Joined(Mapping):
             span = self._span(k)
             if span is None or k not in self._firsts:
                 raise KeyError(k)
-            hit = self._done[k] = self._prev.records.build(span, _entry, self._firsts[k], self._prev.fact_keys.get(self._kind, []))
+            first, file, layer = self._firsts[k]
+            hit = self._done[k] = self._prev.records.build(span, _entry, first, self._prev.fact_keys.get(self._kind, []), file, layer)
         return hit
 
     def stored(self, k):
@@ -533,7 +572,7 @@ class _Joined(Mapping):
         if k in self._built:
             return None
         span = self._span(k)
-        return (self._prev.line(self._kind, k), self._firsts[k], span[4], span[2]) if span is not None else None
+        return (self._prev.line(self._kind, k), self._firsts[k][0], span[4], span[2]) if span is not None else None
 
     def __contains__(self, k):
         return k in self._built or (k in self._firsts and self._span(k) is not None)
@@ -564,17 +603,18 @@ def join_reused(cat: Catalog, merged: dict, prev: Previous | None) -> None:
     for fkey, m in merged.items():
         sections = FILES.get(fkey, ("", {}))[1]
         for section, kind in sections.items():
-            firsts = {eid: part[1] for (s, eid), part in m.parts.items() if s == section and part is not None}
-            cat.parts[kind] = {eid: (part[1], part[0]) for (s, eid), part in m.parts.items() if s == section and part is not None}
+            firsts = {eid: (part[1], part[2], part[3]) for (s, eid), part in m.parts.items() if s == section and part is not None}
+            cat.parts[kind] = {eid: (part[1], part[0], part[2], part[3]) for (s, eid), part in m.parts.items() if s == section and part is not None}
             if prev is not None and any(s == section for s, _eid in m.reused):
                 built = cat.entries.get(kind, {})
                 cat.entries[kind] = _Joined(m.ids.get(section, {}), built, prev, kind, firsts)
 
 
-def _entry(first, keys, row):
+def _entry(first, keys, file, layer, row):
     row = _expand(row, keys)
     if first:
         _rebase(row, first)
+    _attach(row, file, layer)
     return load(Entry, row)
 
 
@@ -744,9 +784,15 @@ def read(key: str) -> Catalog | None:
     index = header["index"]
     cat = Catalog()
     fact_keys = header.get("fact_keys") or {}
+    files = header.get("files") or []
+
+    def build(eid, span, e, keys):
+        file, layer = files[span[5]] if len(span) > 5 else ("", "")
+        return _entry(span[3] if len(span) > 3 else 0, keys, file, layer, e)
+
     for kind, spans in index["entries"].items():
         keys = fact_keys.get(kind, [])
-        cat.entries[kind] = _Built(_Index(spans, records), records, lambda _eid, span, e, _k=keys: _entry(span[3] if len(span) > 3 else 0, _k, e))
+        cat.entries[kind] = _Built(_Index(spans, records), records, lambda eid, span, e, _k=keys: build(eid, span, e, _k))
     for kind, fields in header["types"].items():
         cat.types[kind] = {f: load(FieldType, t) for f, t in fields.items()}
     cat.assumptions = {n: load(Assumption, a) for n, a in header["assumptions"].items()}

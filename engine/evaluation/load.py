@@ -65,7 +65,7 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
         # costs one entry's work, not the catalog's).
         context = catalog_cache.reuse_context(dirs)
         try:
-            prev = catalog_cache.previous(dirs)
+            prev = catalog_cache.previous(dirs, context)
         except Exception:  # an unreadable cache file is never trusted
             prev = None
         if prev is not None and prev.context == context:

@@ -81,7 +81,7 @@ class Merged:
         self.where_map = {} if where_map is None else where_map  # pointer -> (Location, layer)
         self.files = [] if files is None else files
         self.digests = [] if digests is None else digests        # what each merged document was (content hash, or its data)
-        self.parts: dict = {}   # (section, id) -> (text hash, 0-based first line) of an entry one document alone defines
+        self.parts: dict = {}   # (section, id) -> (text hash, 0-based first line, file, layer) of an entry one document alone defines
         self.reused: list = []  # [(section, id)]: entries left out of data, to be taken from the catalog built before
         self.ids: dict = {}     # section -> {id: None} in the order the layers define them (reused ones included)
 
@@ -168,7 +168,7 @@ def _merge_parts(target: Merged, doc) -> None:
                 order[eid] = None
                 part = doc.parts.get(k)
                 if part is not None:
-                    target.parts[k] = part
+                    target.parts[k] = (part[0], part[1], doc.path, doc.layer)  # hash, first line, its file and layer
     target.reused.extend(doc.reused)
 
 
@@ -398,7 +398,7 @@ class Catalog:
         self.checked = {} if checked is None else checked              # (rule set, mode, with_fit) -> (order, kinds, dims, deps)
         self.vocabulary = vocabulary                                   # vocabulary.Vocabulary: inputs and slots
         self.functions: dict = {}                                      # compiled modes of this catalog (api.compiled_mode)
-        self.parts: dict = {}                                          # kind -> {id: (first line, text hash)}: entries read in parts
+        self.parts: dict = {}                                          # kind -> {id: (first line, text hash, file, layer)}: entries read in parts
         self.context = ""                                              # what every entry also depends on (catalog_cache.reuse_context)
         self.rules_key = ""                                            # what the rule sets depend on (catalog_cache.rules_key)
 

@@ -280,11 +280,12 @@ def _decode(raw: bytes, shown: str) -> str:
 
 
 def _part_hash(shown: str, layer: str, text: str) -> str:
-    """What an entry built from this text depends on besides the engine and the schemas: the text,
-    and the file and layer its locations name."""
+    """What an entry built from this text depends on besides the engine and the schemas: the text
+    alone. The file and layer its locations name are stored beside it (evaluation/catalog_cache),
+    so the same entry in another folder (a git revision exported elsewhere) is the same part."""
     import hashlib
 
-    return hashlib.sha256(f"{PARSE_FORMAT}\0{shown}\0{layer}\0{text}".encode()).hexdigest()[:32]
+    return hashlib.sha256(f"{PARSE_FORMAT}\0{text}".encode()).hexdigest()[:32]
 
 
 def _hashes(doc: Document, parts, shown: str, layer: str) -> None:
