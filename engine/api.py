@@ -7,6 +7,11 @@ thin layer over the same functions.
 """
 from __future__ import annotations
 
+import math
+import os
+import weakref
+from collections import OrderedDict
+
 from .evaluation.evaluate import RUNNERS, compiled_mode, compiled_sweep, evaluate_in
 from .evaluation.load import MEMO_CATALOGS, data_dirs, load_catalog
 from .evaluation.result import Component, Fit, Memory, Result
@@ -23,11 +28,142 @@ def evaluate(model: str | None = None, mode: str = "inference", *, gpu: str | No
     (data/vocabulary.yaml and the overlays': precision, kv_precision, batch, seq_len, lora_rank,
     recompute, tp, ...). Unknown names raise UsageError with close matches. `data`, `sets`,
     `model_config` and `gpu="auto"` choose the catalog (or give `catalog`); with `needed`, a
-    scenario that does not fit also gets the fewest GPUs that would hold it (fit.gpus_needed)."""
+    scenario that does not fit also gets the fewest GPUs that would hold it (fit.gpus_needed).
+
+    Given a `catalog`, a scenario asked again with other numbers (seq_len, batch, lora_rank, ...:
+    the numeric inputs but the layout) reuses what the last one resolved and evaluates only the
+    rules those numbers reach (see _fast): a page or a service calling it per keystroke."""
+    if catalog is not None and model_config is None and not once and gpu != "auto":
+        r = _fast(catalog, model, mode, gpu, gpus, rules, params, options)
+        if r is not None:
+            if needed:
+                from .questions.fit import fill_gpus_needed
+
+                fill_gpus_needed(r, catalog, model, mode, gpu, rules=rules, params=params, options=options)
+            return r
     cat, model, gpu, gpus = scenario_catalog(data, sets, model, model_config, gpu, gpus, options, catalog)
     result = evaluate_in(cat, model, mode, gpu=gpu, gpus=gpus, rules=rules, params=params, once=once, **options)
     if needed:
         from .questions.fit import fill_gpus_needed
 
         fill_gpus_needed(result, cat, model, mode, gpu, rules=rules, params=params, options=options)
+    return result
+
+
+PREPARED_MAX = 64  # scenarios _fast keeps, the least recently asked dropped first: memory is bounded however many calls
+_PREPARED: OrderedDict = OrderedDict()
+_LAYOUT = ("tp", "pp", "dp", "gpus")
+_INF = math.inf
+
+
+class _Prepared:
+    """One scenario resolved and evaluated once, ready for other values of its numeric inputs:
+    the rules they reach (`tail`, in the mode's order) as one generated function over the
+    facts and the other rules' values."""
+
+    __slots__ = ("catalog", "scenario", "compiled", "facts", "values", "names", "specs", "tail", "fn", "not_applied", "checks")
+
+    def __init__(self, cat, result, names: tuple, not_applied: list):
+        comp = result.compiled
+        self.catalog, self.scenario, self.compiled, self.names = weakref.ref(cat), result.scenario, comp, names
+        self.specs = [(n, f"input.{n}", cat.vocabulary.inputs[n]) for n in names]
+        self.facts = result.scenario.facts(comp.leaves)
+        self.values = dict(result.values)
+        self.not_applied = not_applied
+        key = ("tail", id(comp), names)  # the function depends on the mode and the names only: made once per catalog
+        made = cat.functions.get(key)
+        if made is None or made[0] is not comp:
+            made = cat.functions[key] = (comp, *_tail_function(comp, [leaf for _n, leaf, _s in self.specs]))
+        self.tail, self.fn = made[1], made[2]
+        comps = set(comp.components)
+        self.checks = [n in comps for n in self.tail]  # per tail rule: is it a component (never negative)
+
+
+def _tail_function(comp, fast: list) -> tuple:
+    """(the rules the leaves `fast` reach, in order; fn(fast values, facts, other rules' values) ->
+    their values), generated from the checked trees as compiler.compile_mode does."""
+    from .backends.codegen import function_globals
+    from .backends.compiler import _expr, _unit_values, per_names
+    from .language.operators import AXES, RANGE_OF
+
+    reached = set(fast)
+    for name in comp.order:
+        if any(d in reached for d in comp.deps[name]):
+            reached.add(name)
+    tail = [n for n in comp.order if n in reached]
+    groups = per_names(comp.rules, comp.order)
+    local = {n: f"r{i}" for i, n in enumerate(comp.order)}
+    local.update({n: f"f{i}" for i, n in enumerate(comp.leaves)})
+    read = {d for n in tail for d in comp.deps[n]} | {AXES[a] for a in set(groups.values()) if AXES[a] in local}
+    lines = ["def tail(fast, facts, base):"]
+    lines += [f"    {local[d]} = {'fast' if d in fast else 'facts'}[{d!r}]" for d in comp.leaves if d in read]
+    lines += [f"    {local[d]} = base[{d!r}]" for d in comp.order if d in read and d not in reached]
+    lines += [f"    {RANGE_OF[a]} = _group_range({local[AXES[a]]})" for a in sorted(set(groups.values())) if AXES[a] in local]
+    unit_value = _unit_values(comp.rules)
+    for n in tail:
+        lines.append(f"    {local[n]} = {_expr(n, comp.rules, comp.components, local.__getitem__, unit_value, groups)}")
+    lines.append("    return (" + "".join(f"{local[n]}, " for n in tail) + ")")
+    namespace = function_globals()
+    exec(compile("\n".join(lines) + "\n", f"<vramrules-tail:{comp.ruleset}/{comp.mode}>", "exec"), namespace)  # noqa: S102 - from checked trees
+    return tail, namespace["tail"]
+
+
+def _fast(cat, model, mode, gpu, gpus, rules, params, options):
+    """The Result of a scenario asked before with other numeric inputs, or None (the caller then
+    takes the full path, which also names any error). What the numbers do not reach is reused;
+    the rules they reach are evaluated and checked as backends.compiler.run checks them."""
+    numeric = cat.functions.get("fast-inputs")
+    if numeric is None:  # the numeric inputs but the layout: what a call may change and still reuse its scenario
+        numeric = cat.functions["fast-inputs"] = frozenset(n for n, spec in cat.vocabulary.inputs.items()
+                                                          if spec.decl in ("integer", "number") and n not in _LAYOUT)
+    try:
+        names = tuple(sorted(n for n, v in options.items() if n in numeric and v is not None and v is not True and v is not False))
+        rest = tuple(sorted((n, v) for n, v in options.items() if n not in names)) if len(options) > len(names) else ()
+        key = (id(cat), model, mode, gpu, gpus, rules, params, rest, names)
+        p = _PREPARED.get(key)
+    except TypeError:  # an unhashable option: the full path says what is wrong with it
+        return None
+    if p is None or p.catalog() is not cat:
+        if os.environ.get("VRAMRULES_RUNNER") == "interpreted":  # the test suites' one-evaluator runs
+            return None
+        return _first(cat, key, model, mode, gpu, gpus, rules, params, options, names)
+    _PREPARED.move_to_end(key)
+    fast = {}
+    try:
+        for n, leaf, spec in p.specs:
+            fast[leaf] = spec.coerce(options[n], spec.option)
+        out = p.fn(fast, p.facts, p.values)
+    except (ArithmeticError, ValueError, TypeError):
+        return None
+    comp = p.compiled
+    values = dict(p.values)
+    values.update(zip(p.tail, out))
+    for v, negative_too in zip(out, p.checks):
+        if type(v) is float:
+            if not -_INF < v < _INF or (negative_too and v < 0):
+                return None  # a non-finite value, a negative component: the full path locates it
+        elif type(v) is list and not all(-_INF < x < _INF for x in v if type(x) is float):
+            return None
+    if not all(values[c] for c in comp.constraints):
+        return None
+    from .evaluation.evaluate import _result
+
+    sc = object.__new__(type(p.scenario))  # the scenario as resolved, with these numbers
+    sc.__dict__.update(p.scenario.__dict__)
+    sc.inputs = dict(sc.inputs)
+    sc.inputs.update((n, fast[leaf]) for n, leaf, _s in p.specs)
+    result = _result(cat, sc, comp, values)
+    result.warnings.extend(p.not_applied)
+    return result
+
+
+def _first(cat, key, model, mode, gpu, gpus, rules, params, options, names):
+    result = evaluate_in(cat, model, mode, gpu=gpu, gpus=gpus, rules=rules, params=params, **options)
+    if names and result.compiled is not None:
+        from .evaluation.evaluate import _not_applied
+
+        p = _Prepared(cat, result, names, _not_applied(cat, result.scenario, result.compiled))
+        _PREPARED[key] = p
+        while len(_PREPARED) > PREPARED_MAX:
+            _PREPARED.popitem(last=False)
     return result

@@ -30,8 +30,6 @@ def test_grid_rows_equal_the_single_evaluation():
         assert (r.total, r.usable, r.fits) == (one.total.bytes, one.fit.capacity_per_gpu.bytes, one.fit.fits)
         assert r.components == {c.name: c.memory.bytes for c in one.components}
     # the grid changes what it should: a longer context costs more KV cache, a larger rank more adapter weights
-    kv = {(r.inputs["seq_len"], r.inputs["batch"]): r.components["kv_cache"] for r in rows
-          if r.mode == "inference" and r.model == "llama3.1-8b" and r.precision == "bf16" and r.gpu == "l4" or False}
     inf = [r for r in rows if r.mode == "inference" and r.model == "llama3.1-8b" and r.precision == "bf16" and r.gpu == "rtx-4090"]
     kv = {(r.inputs["seq_len"], r.inputs["batch"]): r.components["kv_cache"] for r in inf}
     assert kv[(32768.0, 4.0)] == 4 * kv[(32768.0, 1.0)] == 4 * 32.768 * kv[(1000.0, 1.0)]
@@ -159,3 +157,61 @@ def test_memory_stays_flat_as_the_sweep_grows(backend, fmt):
     small, large = growth(200), growth(2000)  # 20,000 and 200,000 rows, after a warm 20,000
     # a list of the rows would hold ~1 KB a row: 200 MB more for the large sweep; the stream holds one block
     assert small < 4 * 2**20 and large < 4 * 2**20, (small, large)
+
+
+# The in-process API asked again with other numbers (a page or a service, per keystroke): the
+# scenario resolved once, only the rules the numbers reach evaluated again (api._fast)
+
+def test_api_asked_again_equals_the_full_evaluation():
+    cat = api.load_catalog()
+    for mode in ("inference", "serve", "train-lora", "train-full"):
+        for seq, batch, rank in [(1000, 1, 8), (4096, 3, 16), (131072, 8, 64), (7, 1, 1), (2048, 64, 256)]:
+            r = vramrules.evaluate("mixtral-8x7b", mode, gpu="h100-sxm-80gb", catalog=cat, needed=False, seq_len=seq, batch=batch, lora_rank=rank)
+            full = api.evaluate_in(cat, "mixtral-8x7b", mode, gpu="h100-sxm-80gb", seq_len=seq, batch=batch, lora_rank=rank)
+            assert r.values == full.values and r.warnings == full.warnings and r.scenario.inputs == full.scenario.inputs
+            assert [(c.name, c.memory.bytes) for c in r.components] == [(c.name, c.memory.bytes) for c in full.components]
+            assert (r.fit.fits, r.fit.capacity_per_gpu.bytes) == (full.fit.fits, full.fit.capacity_per_gpu.bytes)
+    assert any(k[1] == "mixtral-8x7b" for k in api._PREPARED)  # the later calls took the prepared path
+
+
+def test_api_asked_again_names_errors_as_the_full_path_does():
+    cat = api.load_catalog()
+    vramrules.evaluate("llama3.1-8b", "inference", gpu="l4", catalog=cat, seq_len=1000)
+    with pytest.raises(vramrules.UsageError, match="--seq-len must be a whole number >= 1, got 0"):
+        vramrules.evaluate("llama3.1-8b", "inference", gpu="l4", catalog=cat, seq_len=0)
+    with pytest.raises(vramrules.UsageError, match="--seq-len must be a whole number"):
+        vramrules.evaluate("llama3.1-8b", "inference", gpu="l4", catalog=cat, seq_len=2.5)
+    r = vramrules.evaluate("llama3.1-8b", "inference", gpu="l4", catalog=cat, seq_len=400_000)  # does not fit: the GPUs it needs
+    full = vramrules.evaluate("llama3.1-8b", "inference", gpu="l4", seq_len=400_000)
+    assert not r.fit.fits and r.fit.gpus_needed == full.fit.gpus_needed > 1
+
+
+API_MEMORY = """
+import random, sys, tracemalloc
+import vramrules
+from vramrules import api
+cat = api.load_catalog()
+models = list(cat.kind("model"))[:80]  # more scenarios than api.PREPARED_MAX keeps
+rng = random.Random(1)
+def calls(n):  # runs of 20 keystrokes on one scenario, then the next scenario: 80 models x 2 modes
+    for i in range(n):
+        s = i // 20
+        vramrules.evaluate(models[s % len(models)], "inference" if s % 2 else "train-lora", gpu="h100-sxm-80gb", catalog=cat, needed=False,
+                           seq_len=rng.randint(1, 200_000), batch=rng.randint(1, 64), lora_rank=rng.randint(1, 512))
+calls(3200)  # warm: every scenario asked once, the modes compiled
+tracemalloc.start()
+calls(int(sys.argv[1]))
+print(tracemalloc.get_traced_memory()[0], len(api._PREPARED))
+"""
+
+
+def test_api_memory_stays_bounded_over_many_calls():
+    def held(n):
+        r = subprocess.run([sys.executable, "-c", API_MEMORY, str(n)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr[-2000:]
+        now, kept = map(int, r.stdout.split())
+        assert kept == api.PREPARED_MAX
+        return now
+
+    small, large = held(1600), held(10_000)  # each replaces every kept scenario (80 and 500 scenarios asked)
+    assert large < 1.2 * small and large < 4 * 2**20, (small, large)  # what the calls hold afterwards does not grow with them
