@@ -235,14 +235,15 @@ def impact(base: str, new: str, *, models=None, modes=None, gpus=None, rules="de
         ncat = load_catalog(ndirs)
         same = _same_entries(bdirs, ndirs)
         result = Impact(base, new, data_changes(_views(bdirs, same), _views(ndirs, same)))
-        items = matrix.scenarios(ncat, models, modes, gpus, rules, matrix_file)
-        result.scenarios = len(items)
-        if not every and not matrix_file:  # a matrix file is the reviewer's own list: every scenario of it is evaluated
-            reach = _reach(result.changes, same)
-            if reach is not None:
-                kept = [sc for sc in items if reach(sc)]
-                result.unaffected = len(items) - len(kept)
-                items = kept
+        if matrix_file:  # the reviewer's own list: every scenario of it is evaluated
+            items = matrix.scenarios(ncat, models, modes, gpus, rules, matrix_file)
+            result.scenarios = len(items)
+        else:
+            ms, mos, gs = matrix.default_axes(ncat, models, modes, gpus, rules)
+            result.scenarios = len(ms) * len(mos) * len(gs)
+            reach = None if every else _reach(result.changes, same)
+            items = [matrix.Scenario(m, mo, g) for m in ms for g in gs if reach is None or reach(m, g) for mo in mos]
+            result.unaffected = result.scenarios - len(items)
         step = (lambda i, n: progress(i, 2 * n)) if progress else None
         old = _rows(bcat, items, rules, step)
         stepn = (lambda i, n: progress(n + i, 2 * n)) if progress else None
@@ -340,8 +341,9 @@ _ENTRY_FILES = {"models.yaml": "models/", "gpus.yaml": "gpus/"}
 
 
 def _reach(changes, same: set):
-    """A test of whether a scenario can move: None when every scenario can (a change to anything
-    but model and GPU entries: an assumption, a rule, a precision reaches them all)."""
+    """A test of whether a scenario (its model and GPU) can move: None when every scenario can (a
+    change to anything but model and GPU entries: an assumption, a rule, a precision reaches them
+    all)."""
     for c in changes:
         prefix = _ENTRY_FILES.get(c.file)
         if prefix is None or not c.entry.startswith(prefix):
@@ -350,7 +352,7 @@ def _reach(changes, same: set):
     models = {e for f, _s, e in same if f == "models.yaml"}
     gpus = {e for f, _s, e in same if f == "gpus.yaml"}
 
-    def reach(sc) -> bool:
-        return (sc.model not in models or sc.gpu not in gpus or f"models/{sc.model}" in changed or f"gpus/{sc.gpu}" in changed)
+    def reach(model: str, gpu: str) -> bool:
+        return model not in models or gpu not in gpus or f"models/{model}" in changed or f"gpus/{gpu}" in changed
 
     return reach

@@ -39,8 +39,13 @@ class Row:
 def scenarios(cat, models=None, modes=None, gpus=None, rules="default", matrix_file=None) -> list[Scenario]:
     if matrix_file:
         return _from_file(matrix_file)
-    models, modes, gpus = axes(cat, models, modes, gpus or [g for g in REFERENCE_GPUS if g in cat.kind("gpu")], rules)
+    models, modes, gpus = default_axes(cat, models, modes, gpus, rules)
     return [Scenario(m, mo, g) for m in models for mo in modes for g in gpus]
+
+
+def default_axes(cat, models=None, modes=None, gpus=None, rules="default"):
+    """The axes of the default matrix: every model and mode on the reference GPUs."""
+    return axes(cat, models, modes, gpus or [g for g in REFERENCE_GPUS if g in cat.kind("gpu")], rules)
 
 
 def axes(cat, models, modes, gpus, rules="default"):
@@ -49,13 +54,13 @@ def axes(cat, models, modes, gpus, rules="default"):
     rs = cat.rulesets.get(rules)
     if rs is None:
         raise unknown("rule set", rules, cat.rulesets)
-    models = list(models) if models else list(cat.kind("model"))
-    modes = list(modes) if modes else list(rs.modes)
-    gpus = list(gpus) if gpus else list(cat.kind("gpu"))
     from ..evaluation.scenario import placement
     from ..reading.names import find
 
-    models = [find("model", n, cat.kind("model")).id for n in models]  # the user's words, to ids
+    # the user's words, to ids; the catalog's own ids are ids already (finding each would build every entry)
+    models = [find("model", n, cat.kind("model")).id for n in models] if models else list(cat.kind("model"))
+    modes = list(modes) if modes else list(rs.modes)
+    gpus = list(gpus) if gpus else list(cat.kind("gpu"))
     for n in modes:
         if n not in rs.modes:
             raise unknown("mode", n, rs.modes)
