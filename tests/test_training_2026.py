@@ -191,3 +191,20 @@ def test_worked_example_json():
     names = [c["name"] for c in doc["components"]]
     assert names == ["weights", "ref_weights", "gradients", "optimizer_states", "activations_training", "rollout_engine", "runtime_overhead"]
     assert doc["fit"]["fits"] is True
+
+
+def test_fit_max_params_from_the_command_line_and_its_checks_hold():
+    """`fit --max params` answers for a model known by its count, and the two eval commands it
+    prints (the answer fits, one more parameter does not) say so when run."""
+    import shlex
+
+    args = ["fit", "--mode", "train-full", "--gpu", "h100-sxm-80gb", "--dp", "64", "--zero", "3", "--max", "params", "--format", "json"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["question"] == "max-params" and doc["answer"] > 1e11 and doc["evaluations"] <= 8
+    for check in doc["checks"]:
+        e = CliRunner().invoke(main, shlex.split(check["command"])[1:] + ["--format", "json"])
+        assert e.exit_code == 0 and json.loads(e.output)["fit"]["fits"] is (check["expect"] == "fits"), check
+    r = CliRunner().invoke(main, ["fit", "--model", "llama3.1-8b", "--mode", "train-full", "--gpu", "h100-sxm-80gb", "--max", "params"])
+    assert r.exit_code == 2 and "give no --model" in r.output

@@ -18,7 +18,8 @@ SWEEP_LISTS = ("model", "gpu", "precision")  # sweep takes these slots as comma-
 @click.option("--model-config", type=click.Path(exists=True), metavar="PATH", help="A Hugging Face config.json, a model folder (config.json + safetensors) or a .gguf file.")
 @click.option("--params", type=float, metavar="N", help="Only a parameter count, e.g. 7e9.")
 @mode_option
-@click.option("--max", "maximize", type=click.Choice(["seq-len", "batch"]), help="Largest context or batch that fits on --gpu (with the given layout).")
+@click.option("--max", "maximize", type=click.Choice(["seq-len", "batch", "params"]),
+              help="Largest context, batch, or parameter count (a model known by its count: no --model) that fits on --gpu with the given layout.")
 @click.option("--suggest/--no-suggest", default=True, show_default=True, help="When one GPU is not enough, also try the rule set's suggested changes.")
 @rules_option
 @data_option
@@ -34,6 +35,7 @@ def fit_cmd(model_config, params, mode, maximize, suggest, rules, data, sets, un
       vramrules fit --model llama3.1-8b --gpu rtx-4090 --max seq-len              # longest context on one card
       vramrules fit --model qwen2.5-7b --mode serve --gpu l4 --max batch          # most concurrent sequences
       vramrules fit --model mixtral-8x7b                                          # which GPUs fit it on one card
+      vramrules fit --params 1 --mode train-full --gpu h100-sxm-80gb --dp 64 --zero 3 --max params   # the largest model
     """
     from ..api import scenario_catalog
     from ..questions import fit as F
@@ -55,6 +57,8 @@ def fit_cmd(model_config, params, mode, maximize, suggest, rules, data, sets, un
         if maximize:
             raise UsageError("--max needs --gpu NAME")
         out = {"question": "gpus-that-fit", "rows": F.gpus_that_fit(cat, model, mode, **args)}
+    elif maximize == "params":
+        out = {"question": "max-params", "answer": F.max_params(cat, mode, gpu, rules=rules, model=model, base_options=opts), "name": "params"}
     elif maximize:
         name = maximize.replace("-", "_")
         out = {"question": f"max-{maximize}", "answer": F.max_value(cat, model, mode, gpu, name, **args), "name": name}

@@ -116,16 +116,20 @@ def render(out: dict, unit: str = "GiB", explain: bool = False) -> tuple[str, di
     if q.startswith("max-"):
         name = out["name"]
         flag = name.replace("_", "-")
+
+        def at(value, expect, of):  # the eval that checks `value`: an option, or (params) the model's count itself
+            return _check({**out, "params": value}, {}, expect, of) if name == "params" else _check(out, {name: value}, expect, of)
+
         if a.value is None:
             lines.append(f"nothing fits on {_on(out['gpu'], a.layout)}: {t(a.note)}")
-            checks.append(_check(out, {name: 1}, "does not fit", f"{name} 1"))
+            checks.append(at(1, "does not fit", f"{name} 1"))
             lines.append(f"  check: {t(checks[-1]['command'])}   -> does not fit")
         else:
             lines.append(f"largest {flag} that fits on {_on(out['gpu'], a.layout)}: {a.value:,}" + (f" ({t(a.note)})" if a.note else ""))
-            checks.append(_check(out, {name: a.value}, "fits", "answer"))
+            checks.append(at(a.value, "fits", "answer"))
             lines.append(f"  check: {t(checks[-1]['command'])}   -> fits")
             if not a.note:
-                checks.append(_check(out, {name: a.value + 1}, "does not fit", "answer + 1"))
+                checks.append(at(a.value + 1, "does not fit", "answer + 1"))
                 lines.append(f"         {t(checks[-1]['command'])}   -> does not fit")
         lines.append(f"  {len(a.probes)} evaluations of the rules")
         doc.update(answer=a.value, evaluations=len(a.probes), note=a.note, layout=a.layout)
