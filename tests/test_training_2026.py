@@ -1,6 +1,6 @@
 """Preference tuning and RL modes (train-dpo, train-dpo-full, train-orpo, train-simpo, train-kto,
 train-grpo, train-grpo-lora, train-ppo) and the largest model that trains (questions.fit.max_params),
-held to published figures (tests/cases/training_2026.yaml) and to the frameworks' own code."""
+held to published figures (tests/cases/training/published.yaml: not a golden-case file of tests/test_golden.py, which reads tests/cases/*.yaml) and to the frameworks' own code."""
 from __future__ import annotations
 
 import json
@@ -17,7 +17,7 @@ from vramrules.cli import main
 from vramrules.errors import UsageError
 from vramrules.questions.fit import max_params
 
-CASES = yaml.safe_load((Path(__file__).parent / "cases" / "training_2026.yaml").read_text(encoding="utf-8"))
+CASES = yaml.safe_load((Path(__file__).parent / "cases" / "training" / "published.yaml").read_text(encoding="utf-8"))
 # data/models.yaml: Llama-3.1-8B 8,030,261,248 parameters; Qwen2.5-7B 7,615,616,512 (hidden 3584,
 # vocabulary 152,064, untied head); H100 SXM reports 81559 MiB (data/gpus.yaml)
 LLAMA_8B = 8_030_261_248
