@@ -136,7 +136,7 @@ class SweepCommand(ScenarioCommand):
             spec = vocab.inputs.get(p.name or "")
             if spec is not None and spec.decl in ("integer", "number", "choice") and not p.is_flag:
                 kind = "choice" if spec.decl == "choice" else "number"
-                p = click.Option(p.opts, p.name, metavar="A,B" if kind == "choice" else "GRID",
+                p = click.Option([*p.opts, p.name], metavar="A,B" if kind == "choice" else "GRID",
                                  help=f"{spec.description} A grid: {'A,B' if kind == 'choice' else '1k,4k,32k or 1k..128k*2 or 1..64+8'}.")
             derived.append(p)
         self.params = self._own + derived
