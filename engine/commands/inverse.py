@@ -229,11 +229,13 @@ def _write_rows(stream, blocks, fmt: str, units: str, axis_names: list) -> None:
     for b in blocks:
         at = {n: i for i, n in enumerate(b.names)}
         lines: list = []
+        shown: dict = {}  # a block repeats most values (what no axis reads): each is formatted once per block
         for k, _s, total, usable, fits, comps, error in b.iter_rows():
             inputs = [_shown_value(b.fixed[n]) if n in b.fixed else _shown_value(k[at[n]]) for n in axis_names]
             if fmt == "csv":
-                lines.append([b.model, b.mode, b.precision, *inputs, k[-1], f"{total / f:.4f}", f"{usable / f:.4f}", "yes" if fits else "no",
-                              " ".join(f"{c}={v / f:.4f}" for c, v in comps.items()), error])
+                text = " ".join([shown.get(cv) or shown.setdefault(cv, f"{cv[0]}={cv[1] / f:.4f}") for cv in comps.items()])
+                lines.append([b.model, b.mode, b.precision, *inputs, k[-1], shown.get(total) or shown.setdefault(total, f"{total / f:.4f}"),
+                              shown.get(usable) or shown.setdefault(usable, f"{usable / f:.4f}"), "yes" if fits else "no", text, error])
             else:
                 row = {"model": b.model, "mode": b.mode, "precision": b.precision, "gpu": k[-1]}
                 if axis_names:
