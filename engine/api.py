@@ -12,7 +12,7 @@ import os
 import weakref
 from collections import OrderedDict
 
-from .evaluation.evaluate import RUNNERS, compiled_mode, compiled_sweep, evaluate_in
+from .evaluation.evaluate import RUNNERS, _not_applied, _result, compiled_mode, compiled_sweep, evaluate_in
 from .evaluation.load import MEMO_CATALOGS, data_dirs, load_catalog
 from .evaluation.result import Component, Fit, Memory, Result
 from .importers.joined import scenario_catalog
@@ -146,8 +146,6 @@ def _fast(cat, model, mode, gpu, gpus, rules, params, options):
             return None
     if not all(values[c] for c in comp.constraints):
         return None
-    from .evaluation.evaluate import _result
-
     sc = object.__new__(type(p.scenario))  # the scenario as resolved, with these numbers
     sc.__dict__.update(p.scenario.__dict__)
     sc.inputs = dict(sc.inputs)
@@ -160,8 +158,6 @@ def _fast(cat, model, mode, gpu, gpus, rules, params, options):
 def _first(cat, key, model, mode, gpu, gpus, rules, params, options, names):
     result = evaluate_in(cat, model, mode, gpu=gpu, gpus=gpus, rules=rules, params=params, **options)
     if names and result.compiled is not None:
-        from .evaluation.evaluate import _not_applied
-
         p = _Prepared(cat, result, names, _not_applied(cat, result.scenario, result.compiled))
         _PREPARED[key] = p
         while len(_PREPARED) > PREPARED_MAX:
