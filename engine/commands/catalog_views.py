@@ -58,14 +58,18 @@ def table_lines(header, table, cols: int) -> list:
     its row, indented. Nothing is cut: COLUMNS=200 gives one line per entry, --format json the
     data."""
     widths = [max([cells(c)] + [cells(r[i]) for r in table]) for i, c in enumerate(header)]
-    start = sum(w + 2 for w in widths[:-1])
-    beside = cols - start >= NARROWEST
+    # a middle column wider than half the width (a rule set's list of modes) goes below its row too
+    below = [i for i in range(1, len(header) - 1) if widths[i] > cols // 2]
+    kept = [i for i in range(len(header) - 1) if i not in below]
+    start = sum(widths[i] + 2 for i in kept)
+    beside = cols - start >= NARROWEST and not below
 
     def lines(values):
-        head = "".join(v + " " * (w - cells(v) + 2) for v, w in zip(values[:-1], widths[:-1]))
+        head = "".join(values[i] + " " * (widths[i] - cells(values[i]) + 2) for i in kept)
+        extra = [line for i in below if values[i] for line in wrap(values[i], cols, "    ", "      ")]
         if beside:
             return wrap(values[-1], cols, head, " " * start)
-        return [head.rstrip()] + (wrap(values[-1], cols, "    ") if values[-1] else [])
+        return [head.rstrip()] + extra + (wrap(values[-1], cols, "    ") if values[-1] else [])
 
     out = [line.rstrip() for line in lines(list(header))]
     for r in table:

@@ -452,7 +452,8 @@ function notApplied(r, comp) {
 function message(comp, name, r, facts, values) {
   let text = comp.rules[name].label;
   for (const n of comp.rules[name].deps) {
-    const v = n in values ? values[n] : (n in facts ? facts[n] : factsOf(r, [n])[n]);
+    // as evaluate._message: a value, else a fact (a dotted name that is not a rule); a rule not computed stays as written
+    const v = n in values ? values[n] : (n in facts ? facts[n] : (n.includes(".") && !(n in comp.rules) ? factsOf(r, [n])[n] : undefined));
     if (v !== undefined) text = text.split("{" + n + "}").join(shownValue(v, dimOf(comp, n)));
   }
   return text;
