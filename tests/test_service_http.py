@@ -387,3 +387,28 @@ def test_a_busy_port_is_a_usage_error():
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_the_server_serves_the_calculator_page_of_its_catalog(server):
+    """GET / is `vramrules web`'s page of the catalog the server answers from: the same bytes the
+    command writes for the same data, as self-contained HTML; POST there is refused (405)."""
+    from vramrules.render.web_page import render
+
+    host, port = server.server_address[:2]
+
+    def get(path, method="GET"):
+        req = urllib.request.Request(f"http://{host}:{port}{path}", method=method)
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, resp.headers, resp.read()
+
+    status, hdrs, raw = get("/")
+    assert status == 200 and hdrs["Content-Type"] == "text/html; charset=utf-8"
+    assert raw == render(server.service.catalog, "built-in data", (), ()).encode("utf-8")
+    assert b"default-src 'none'" in raw  # its own CSP: nothing loads from anywhere
+    assert get("/calc.html")[2] == raw
+    status, _hdrs, head = get("/", "HEAD")
+    assert status == 200 and head == b""
+    req = urllib.request.Request(f"http://{host}:{port}/", data=b"{}", method="POST", headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(req, timeout=60)
+    assert exc.value.code == 405 and json.loads(exc.value.read())[0]["code"] == "request_error"

@@ -56,6 +56,16 @@ class Service:
     def close(self) -> None:
         self._worker.shutdown(wait=False, cancel_futures=True)
 
+    def page(self) -> bytes:
+        """The calculator page of this catalog (`vramrules web`), made once on first request."""
+        page = getattr(self, "_page", None)
+        if page is None:
+            from ..render.web_page import render
+
+            label = "built-in data" + "".join(f" + --data {d}" for d in self.data)
+            page = self._page = render(self.catalog, label, self.sets, self.data).encode("utf-8")
+        return page
+
     # -- the four questions: a request body (a dict) -> the JSON the CLI prints -----------------
 
     def eval(self, body) -> dict:

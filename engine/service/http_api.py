@@ -7,6 +7,7 @@ engine on one worker: service/answer.py).
     GET  /v1/show/KIND/ID[?rules=SET]       model, gpu, precision, optimizer, lora-target, assumption, rule
     GET  /v1/schema/QUESTION                the JSON Schema of an eval, fit, list or show request
     GET  /v1/health
+    GET  /                      the calculator page (`vramrules web`) of the same catalog
 
 Answers are the JSON the CLI prints with --format json; errors a JSON list of the CLI's error
 objects [{code, file, line, col, pointer, message, hint}] with the status of their class (STATUS).
@@ -90,9 +91,10 @@ ROUTES = [
     (re.compile(r"^/v1/schema/(?P<question>[^/]+)/?$"), "schema", ("GET", "HEAD")),
     (re.compile(r"^/v1/health/?$"), "health", ("GET", "HEAD")),
     (re.compile(r"^/v1/?$"), "index", ("GET", "HEAD")),
+    (re.compile(r"^/(?:calc\.html)?$"), "page", ("GET", "HEAD")),
 ]
 ENDPOINTS = ("POST /v1/eval", "POST /v1/fit", "GET /v1/list/WHAT[?rules=SET]", "GET /v1/show/KIND/ID[?rules=SET]",
-             "GET /v1/schema/QUESTION", "GET /v1/health")
+             "GET /v1/schema/QUESTION", "GET /v1/health", "GET / (the calculator page)")
 QUERY = {"list": ("rules",), "show": ("rules",)}  # the query parameters a GET takes
 
 
@@ -152,6 +154,10 @@ class Handler(BaseHTTPRequestHandler):
             if method not in methods:
                 raise refused(405, f"{url.path[:200]} takes {' or '.join(m for m in methods if m != 'HEAD')}, not {method}",
                               headers={"Allow": ", ".join(methods)})
+            if name == "page":
+                self._send_page(self.server.service.page(), body=method != "HEAD")
+                self._log(method, 200, started)
+                return
             body = self._read_json() if method == "POST" else self._query(name, url.query, params)
             status, answer = 200, self._answer(name, body, params)
         except Refused as exc:
@@ -280,6 +286,22 @@ class Handler(BaseHTTPRequestHandler):
             if body:
                 self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):  # the client left: nothing to answer
+            self.close_connection = True
+
+    def _send_page(self, data: bytes, body: bool = True) -> None:
+        """The page: self-contained HTML whose own Content-Security-Policy forbids any load."""
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Connection", "close")
+            self.close_connection = True
+            self.end_headers()
+            if body:
+                self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
