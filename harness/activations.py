@@ -64,6 +64,7 @@ ARCHS = {
     "gemma3": ("hf-defaults", {}),
     "deepseek-v3": ("hf", {"first_k_dense_replace": 1}),
     "deepseek_v2": ("hf-defaults", {"first_k_dense_replace": 1, "num_experts_per_tok": 6}),
+    "deepseek-v2-lite": ("hf", {}),   # first_k_dense_replace is already 1: a dense and a MoE layer
     "gpt-oss-20b": ("hf", {}),
     "jamba-v0.1": ("hf", {"attn_layer_period": 2, "attn_layer_offset": 1, "expert_layer_period": 2,
                           "expert_layer_offset": 1}),
