@@ -12,6 +12,7 @@ import os
 import weakref
 from collections import OrderedDict
 
+from .evaluation.engines import frame
 from .evaluation.evaluate import RUNNERS, _not_applied, _result, compiled_mode, compiled_sweep, evaluate_in
 from .evaluation.load import MEMO_CATALOGS, data_dirs, load_catalog
 from .evaluation.result import Component, Fit, Memory, Result
@@ -21,8 +22,8 @@ __all__ = ["RUNNERS", "MEMO_CATALOGS", "Component", "Fit", "Memory", "Result", "
            "data_dirs", "evaluate", "load_catalog", "scenario_catalog"]
 
 
-def evaluate(model: str | None = None, mode: str = "inference", *, gpu: str | None = None, gpus: int | None = None,
-             rules: str = "default", data=(), sets=(), params: float | None = None, catalog=None, needed: bool = True,
+def evaluate(model: str | None = None, mode: str | None = None, *, gpu: str | None = None, gpus: int | None = None,
+             rules: str | None = None, data=(), sets=(), params: float | None = None, catalog=None, needed: bool = True,
              model_config=None, once: bool = False, **options) -> Result:
     """Estimate the memory of one scenario. Options: any input or slot of the vocabulary
     (data/vocabulary.yaml and the overlays': precision, kv_precision, batch, seq_len, lora_rank,
@@ -32,8 +33,12 @@ def evaluate(model: str | None = None, mode: str = "inference", *, gpu: str | No
 
     Given a `catalog`, a scenario asked again with other numbers (seq_len, batch, lora_rank, ...:
     the numeric inputs but the layout) reuses what the last one resolved and evaluates only the
-    rules those numbers reach (see _fast): a page or a service calling it per keystroke."""
+    rules those numbers reach (see _fast): a page or a service calling it per keystroke.
+
+    `engine="vllm@0.10.1"` (data/engines.yaml) selects the engine's rule set and, with no
+    `mode`, its mode; without it, `mode` is inference and `rules` default."""
     if catalog is not None and model_config is None and not once and gpu != "auto":
+        rules, mode = frame(catalog, options.get("engine"), rules, mode)
         r = _fast(catalog, model, mode, gpu, gpus, rules, params, options)
         if r is not None:
             if needed:
@@ -42,6 +47,7 @@ def evaluate(model: str | None = None, mode: str = "inference", *, gpu: str | No
                 fill_gpus_needed(r, catalog, model, mode, gpu, rules=rules, params=params, options=options)
             return r
     cat, model, gpu, gpus = scenario_catalog(data, sets, model, model_config, gpu, gpus, options, catalog)
+    rules, mode = frame(cat, options.get("engine"), rules, mode)
     result = evaluate_in(cat, model, mode, gpu=gpu, gpus=gpus, rules=rules, params=params, once=once, **options)
     if needed:
         from .questions.fit import fill_gpus_needed

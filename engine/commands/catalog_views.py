@@ -28,7 +28,7 @@ def _where(row) -> str:
 
     return f"<- {inert(in_layer(str(row['from']), str(row['layer'])))} ({inert(row['layer'])})"
 
-LISTS = ("models", "gpus", "precisions", "modes", "optimizers", "lora-targets", "rulesets", "assumptions")
+LISTS = ("models", "gpus", "precisions", "modes", "optimizers", "lora-targets", "rulesets", "assumptions", "engines")
 
 
 @click.command("list")
@@ -37,7 +37,7 @@ LISTS = ("models", "gpus", "precisions", "modes", "optimizers", "lora-targets", 
 @data_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def list_cmd(what, rules, data, fmt):
-    """List catalog entries: models, gpus, precisions, modes, optimizers, lora-targets, rulesets, assumptions."""
+    """List catalog entries: models, gpus, precisions, modes, optimizers, lora-targets, rulesets, assumptions, engines."""
     from ..questions.listing import rows
 
     cat = _catalog(data)

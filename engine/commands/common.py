@@ -9,10 +9,12 @@ from .completion import completer
 
 UNITS = ("GiB", "GB", "MiB", "MB", "TiB", "TB", "B")
 
-mode_option = click.option("--mode", default="inference", show_default=True, metavar="MODE", shell_complete=completer("mode"),
-                           help="inference, train-full, train-lora, train-qlora, serve (vramrules list modes).")
-rules_option = click.option("--rules", default="default", show_default=True, metavar="SET", shell_complete=completer("ruleset"),
-                            help="Rule set: default, or thumb (the classic rules of thumb).")
+mode_option = click.option("--mode", default=None, metavar="MODE", shell_complete=completer("mode"),
+                           help="inference, train-full, train-lora, train-qlora, serve (vramrules list modes). "
+                                "Default: inference, or the mode --engine implies (serve).")
+rules_option = click.option("--rules", default=None, metavar="SET", shell_complete=completer("ruleset"),
+                            help="Rule set: default, or thumb (the classic rules of thumb). Default: default, or the one --engine selects "
+                                 "(llama.cpp: llamacpp).")
 set_option = click.option("--set", "sets", multiple=True, metavar="assume.NAME=VALUE",
                           help="Override an assumption for this run, e.g. --set assume.cuda_context='1 GiB' (repeatable).")
 units_option = click.option("--units", type=click.Choice(UNITS), default="GiB", show_default=True,

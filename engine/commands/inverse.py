@@ -8,6 +8,7 @@ import sys
 import click
 
 from ..errors import UsageError
+from ..evaluation.engines import frame
 from .common import _csv, _progress, data_option, mode_option, rules_option, set_option, units_option
 from .scenario_options import HumanInt, ScenarioCommand, _vocabulary, params, split, values, vocabulary
 
@@ -51,6 +52,7 @@ def fit_cmd(model_config, params, mode, maximize, suggest, rules, data, sets, un
     cat, model, gpu, gpus = scenario_catalog(tuple(data), tuple(sets), model, model_config, gpu, opts.get("gpus"), opts)
     if gpus is not None:
         opts["gpus"] = gpus
+    rules, mode = frame(cat, opts.get("engine"), rules, mode)
     args = dict(rules=rules, params=params, base_options=opts)
     out = {"question": None}
     if gpu is None:
@@ -185,6 +187,7 @@ def sweep_cmd(mode, models, precisions, rules, data, sets, units, fmt, backend, 
     gpu_list = _csv(opts.pop(vocab.by_role["gpu"].name, None))
     precisions = _csv(precisions or opts.pop("precision", None))
     axes: dict = {}
+    engines = opts.get("engine")  # one engine, or a list (a grid axis below): each decides the rule set
     order = click.get_current_context().meta.get("vramrules.sweep.order", [])
     for name in sorted(opts, key=lambda n: order.index(n) if n in order else len(order)):
         v, spec = opts[name], vocab.inputs.get(name)
@@ -200,6 +203,7 @@ def sweep_cmd(mode, models, precisions, rules, data, sets, units, fmt, backend, 
         except ImportError:
             raise UsageError("--backend numpy needs numpy: pip install 'vramrules[numpy]'") from None
     cat = load_catalog(tuple(data), sets=tuple(sets))
+    rules, mode = _sweep_frame(cat, engines, rules, mode)
     grid = S.grid(cat, models, _csv(mode), precisions, gpu_list, rules)
     compiled, resolved = S.split_axes(cat, axes)  # a bad grid value is refused before anything is written
     names = list(resolved) + list(compiled)  # the columns in the order the rows nest: resolved axes outside
@@ -266,6 +270,19 @@ def _flush(stream, w, fmt, lines, first) -> bool:
 def _shown_value(v):
     """A grid value as written: 4096, not 4096.0."""
     return int(v) if isinstance(v, float) and v.is_integer() and abs(v) < 2**53 else v
+
+
+def _sweep_frame(cat, engines, rules, mode) -> tuple:
+    """(rule set, modes) of a sweep: every engine of an --engine list must be modelled by one
+    rule set (vllm,sglang,trtllm are; llama.cpp is another); without --mode, the mode they imply."""
+    if engines is None:
+        return rules or "default", mode
+    frames = {frame(cat, e, rules, None) for e in _csv(engines) or [engines]}
+    if len(frames) > 1:
+        raise UsageError(f"--engine {engines}: these engines are modelled by different rule sets "
+                         f"({', '.join(sorted({r for r, _m in frames}))}): sweep them one rule set at a time")
+    (wants, implied), = frames
+    return wants, mode or implied
 
 
 @contextlib.contextmanager

@@ -85,7 +85,11 @@ def document(result, unit: str = "GiB", explain: bool = False) -> dict:
         "overrides": {f"assume.{n}": {"value": now, "was": was} for n, (was, now) in result.catalog.overrides.items()},
     }
     from .engine_command import command
+    from .engines import of as engine_of
 
+    engine = engine_of(sc)  # the serving engine whose accounting the answer follows, if any
+    doc["engine"] = None if engine is None else {"id": engine.id.partition("@")[0], "name": engine.name,
+                                                 "release": engine.raw.get("release")}
     engine_command = command(result)  # only a llama.cpp profile's result has one (evaluation/engine_command.py)
     if engine_command is not None:
         doc["command"] = engine_command

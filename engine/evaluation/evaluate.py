@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from ..errors import UsageError
+from .engines import of as engine_of
 from .result import Component, Fit, Memory, Result
 
 RUNNERS = ("generated", "interpreted")  # the two evaluators of a mode: generated code, or the interpreter of the checked trees
@@ -79,6 +80,8 @@ def _not_applied(cat, sc, comp) -> list:
         spec = vocab.inputs.get(name) or vocab.slots.get(name)
         if spec is None or getattr(spec, "role", None):
             continue
+        if getattr(spec, "selects", None) == "engine" and engine_of(sc) is not None:
+            continue  # the engine chose the rule set and mode the answer follows
         read = f"input.{name}" in leaves if name in vocab.inputs else spec.prefix in heads
         if not read:
             out.append(f"{spec.option} does not apply to mode '{sc.mode}' of rule set '{sc.ruleset}': none of its rules reads it")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from ..errors import Location, UsageError, did_you_mean, unknown
 from ..reading.catalog import BOOL, GROUP_FIELDS, NUM, Catalog, Entry
 from ..reading.names import find
+from .engines import select as select_engine
 
 LAYOUT = ("tp", "pp", "dp")  # the layout inputs the engine reads (see _layout)
 NATIVE = "native"  # --precision native: the precision the checkpoint ships in (models.yaml native_precision)
@@ -85,6 +86,8 @@ def _pick(cat: Catalog, slot, value) -> Entry:
     kind = "lora-target" if slot.selects == "lora_targets" else slot.selects
     if not isinstance(value, str):
         raise unknown(kind, str(value), cat.kind(slot.selects))
+    if slot.selects == "engine":  # NAME@VERSION: the profile at that release
+        return select_engine(cat, value)
     return find(kind, value, cat.kind(slot.selects))
 
 
@@ -164,6 +167,9 @@ def _resolve(cat: Catalog, rs, m, rules: str, mode: str, model_entry: Entry, gpu
     for name, spec in vocab.inputs.items():
         if spec.default is not None:
             values[name], origin[name] = spec.default, "vocabulary default"
+    for name, slot in vocab.slots.items():
+        if slot.default is not None:
+            values[name], origin[name] = slot.default, "vocabulary default"
     for layer_name, layer in (("rule set default", rs.defaults), ("mode default", m.defaults), ("option", options)):
         for k, v in layer.items():
             if v is None:

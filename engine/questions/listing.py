@@ -34,6 +34,12 @@ def rows(cat, what: str, rules: str = "default"):
         items = [{"id": lid, "name": l.name, "modules": ",".join(k for k in ("q", "k", "v", "o", "mlp") if l.facts[k]), "source": l.source}
                  for lid, l in cat.kind("lora_targets").items()]
         return ["id", "modules", "name"], items
+    if what == "engines":
+        from ..evaluation.engines import known
+
+        items = [{"id": eid, "name": e.name, "rules": e.raw["rules"], "mode": e.raw["mode"], "releases": known(e),
+                  "aliases": ", ".join(e.raw.get("aliases") or []), "source": e.source} for eid, e in cat.kind("engine").items()]
+        return ["id", "name", "releases", "rules", "mode", "aliases"], items
     if what == "rulesets":
         items = [{"id": n, "modes": ", ".join(rs.modes), "summary": rs.summary} for n, rs in cat.rulesets.items()]
         return ["id", "modes", "summary"], items

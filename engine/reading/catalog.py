@@ -20,6 +20,7 @@ FILES = {
     "optimizers.yaml": ("optimizers", {"optimizers": "optimizer"}),
     "assumptions.yaml": ("assumptions", {"assumptions": "assumption", "lora_targets": "lora_targets"}),
     "measurements.yaml": ("measurements", {"measurements": "measurement"}),
+    "engines.yaml": ("engines", {"engines": "engine"}),
     "vocabulary.yaml": ("vocabulary", {}),
 }
 RULES_DIR = "rules"

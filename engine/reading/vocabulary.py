@@ -96,7 +96,7 @@ class Input:
 class Slot:
     """One selection slot: an entry of catalog kind `selects`, read in formulas as PREFIX.FIELD."""
 
-    __slots__ = ("name", "selects", "prefix", "role", "default_from", "native", "description", "option", "aliases",
+    __slots__ = ("name", "selects", "prefix", "role", "default_from", "default", "native", "description", "option", "aliases",
                  "cli", "location", "layer")
 
     def __init__(self, name: str, raw: dict, location: Location, layer: str):
@@ -105,6 +105,7 @@ class Slot:
         self.prefix = raw.get("prefix") or name
         self.role = raw.get("role")
         self.default_from = raw.get("default_from")
+        self.default = raw.get("default")  # an entry id: what the slot picks when nothing else names one
         self.native = bool(raw.get("native", False))
         self.description = raw.get("description", "")
         self.option = raw.get("option") or option_of(name)
@@ -232,6 +233,8 @@ def _check_slots(v: Vocabulary, merged, at) -> list[Problem]:
                 out.append(at("slots", name, "default_from", f"slot '{name}' selects a {s.selects} but '{s.default_from}' selects a {other.selects}"))
             elif other.default_from is not None:
                 out.append(at("slots", name, "default_from", f"'{s.default_from}' takes its default from another slot itself", "name the slot it takes it from"))
+        if s.default is not None and s.default_from is not None:
+            out.append(at("slots", name, "default", f"slot '{name}' has both a default and default_from", "keep one"))
         if s.role and s.role != s.selects:
             out.append(at("slots", name, "role", f"the {s.role} role needs a slot that selects a {s.role}"))
         if s.native and s.selects != "precision":

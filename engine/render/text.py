@@ -6,6 +6,8 @@ bytes: what is needed rounded up, what a GPU offers and the headroom left rounde
 (reading/quantity.py)."""
 from __future__ import annotations
 
+from ..evaluation.engines import label as engine_label
+from ..evaluation.engines import of as engine_of
 from ..reading.quantity import available, count, memory, needed, value
 from .terminal import cells, shown, wrap
 from .terminal import inert as t
@@ -58,7 +60,9 @@ def table(result, unit: str = "GiB", explain: bool = False, width: int | None = 
     escaped (terminal.inert) and the whole fits the stream's encoding (terminal.shown)."""
     cols = terminal_width() if width is None else width
     sc = result.scenario
-    lines = wrap(f"{t(sc.model.id)} · {t(sc.mode)} · rules: {t(sc.ruleset)}", cols, "", "  ", " · ")
+    engine = engine_of(sc)
+    head = f"{t(sc.model.id)} · {t(sc.mode)} · rules: {t(sc.ruleset)}" + (f" · engine: {t(engine_label(engine))}" if engine else "")
+    lines = wrap(head, cols, "", "  ", " · ")
     lines += wrap(_inputs_line(result), cols, "  ", "  ", " · ") + [""]
     rows = [(t(c.label), memory(needed(c.memory.bytes), unit), f"{100 * c.share:5.1f}%") for c in result.components]
     lines += _component_rows(rows, memory(needed(result.total.bytes), unit), cols)

@@ -54,7 +54,7 @@ def _spec(spec) -> dict:
 
 
 def _slot(slot) -> dict:
-    return {k: getattr(slot, k) for k in ("selects", "prefix", "role", "default_from", "native", "description", "option", "cli")
+    return {k: getattr(slot, k) for k in ("selects", "prefix", "role", "default_from", "default", "native", "description", "option", "cli")
             if getattr(slot, k, None) is not None}
 
 
@@ -344,6 +344,7 @@ function resolve(sc) {
   const gpu = devices.length ? devices[0].entry : null;
   const values = {}, origin = {};
   for (const [n, s] of Object.entries(V.inputs)) if (s.default != null) { values[n] = s.default; origin[n] = "vocabulary default"; }
+  for (const [n, s] of SELECTIONS) if (s.default != null) { values[n] = s.default; origin[n] = "vocabulary default"; }
   for (const [layerName, layer] of [["rule set default", rs.defaults], ["mode default", m.defaults], ["option", options]]) {
     for (const [k, v] of Object.entries(layer)) {
       if (v === null || v === undefined) continue;
@@ -361,7 +362,7 @@ function resolve(sc) {
       origin[sn] += " (the model's native precision)";
       if ((model.facts.checkpoint_bytes || 0) > 0 && "checkpoint_weights" in V.inputs) { values.checkpoint_weights = true; origin.checkpoint_weights = "the checkpoint's stored bytes"; }
     }
-    selections[sn] = find(slot.selects, value);
+    selections[sn] = slot.selects === "engine" ? find("engine", String(value).split("@")[0]) : find(slot.selects, value);
   }
   for (const [sn, slot] of SELECTIONS) {
     if (sn in selections) continue;

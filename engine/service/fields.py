@@ -16,7 +16,7 @@ from ..questions.show import KINDS as SHOW_KINDS
 from ..reading.units import DISPLAY_UNITS
 
 # `vramrules list WHAT` (commands/catalog_views.py LISTS; tests/test_service_http.py keeps the two equal)
-LIST_KINDS = ("models", "gpus", "precisions", "modes", "optimizers", "lora-targets", "rulesets", "assumptions")
+LIST_KINDS = ("models", "gpus", "precisions", "modes", "optimizers", "lora-targets", "rulesets", "assumptions", "engines")
 QUESTIONS = ("eval", "fit", "list", "show")
 REQUEST = "<request>"  # the `file` of an error about the request itself
 MAX_TEXT = 512         # the longest string a field takes (ids, placements, quantities)
