@@ -16,6 +16,10 @@ DERIVED = {
 WITH_GPU = {"usable_memory_per_gpu": MEMORY, "per_gpu_total": MEMORY, "headroom": MEMORY, "fits": BOOLEAN}
 # read when a rule set defines them: checked for their kind then
 OPTIONAL = {"params_total": PARAMS, "zero_stage": NUMBER}
+# a host verdict (data/rules/llamacpp.yaml: --host-ram): what the host must hold, what it can,
+# the difference, and whether it holds it; the renderers show the host as a device of the plan
+HOST_VERDICT = {"host_needed": MEMORY, "host_usable": MEMORY, "host_headroom": MEMORY, "host_fits": BOOLEAN}
+HOST_RAM = "host_ram"  # the input that gives the host's memory (0 B: not given, not checked)
 
 # what a mode's role lets the engine assume: inference and serve grow --gpus over tensor
 # parallelism in the fewest-GPUs search, train over data parallelism

@@ -679,14 +679,17 @@ def test_the_command_line_of_a_run(ggufs):
 
 
 def test_the_command_line_of_the_issue_example():
-    """Issue 15's example: Llama-3.1-8B at 32k on an RTX 3060 12GB: all 33 slots asked (-ngl auto
-    resolved to all), f16 KV, as text and in the JSON document; the default rule set prints none."""
+    """Issue 15's example: Llama-3.1-8B at 32k on an RTX 3060 12GB: -ngl auto is what --fit
+    chooses, 18 of the 33 slots (tests/test_llamacpp_placement.py derives it), f16 KV, as text and
+    in the JSON document; the default rule set prints none."""
     from vramrules.evaluation.document import document
     from vramrules.render.text import table
 
+    res = vramrules.evaluate(model="llama3.1-8b", rules="llamacpp", gpu="rtx-3060-12gb", seq_len=32768, n_gpu_layers=-2)
+    assert document(res)["command"] == "llama-server -m MODEL.gguf -c 32768 -ngl 33 -ub 512 -np 1 -ctk f16 -ctv f16 -fa auto"
     res = vramrules.evaluate(model="llama3.1-8b", rules="llamacpp", gpu="rtx-3060-12gb", seq_len=32768)
-    line = "llama-server -m MODEL.gguf -c 32768 -ngl 33 -ub 512 -np 1 -ctk f16 -ctv f16 -fa auto"
+    line = "llama-server -m MODEL.gguf -c 32768 -ngl 18 -ub 512 -np 1 -ctk f16 -ctv f16 -fa auto"
     assert document(res)["command"] == line
     assert line in table(res, width=200)
-    assert res.values["kv_cache"] == 32 * 32768 * 1024 * 2 * 2   # 32 layers x 32k cells x (K + V of 8 x 128 f16)
+    assert res.values["kv_cache_all"] == 32 * 32768 * 1024 * 2 * 2   # 32 layers x 32k cells x (K + V of 8 x 128 f16)
     assert "command" not in document(vramrules.evaluate(model="llama3.1-8b", gpu="rtx-3060-12gb", seq_len=32768))

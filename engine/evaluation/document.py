@@ -54,6 +54,16 @@ def _input_value(i, unit: str, vocab):
     return plain(i.value, i.dim, unit, i.name in AVAILABLE)
 
 
+def _host_verdict(result, unit: str) -> dict:
+    """With --host-ram and a rule set that gives the host's verdict: the host's usable RAM,
+    need, headroom and whether it holds its part (`fit.fits` is the whole plan's)."""
+    h = result.host_verdict()
+    if h is None:
+        return {}
+    return {"ram": quantity(h["ram"], unit, down=True), "usable": quantity(h["usable"], unit, down=True),
+            "needed": quantity(h["needed"], unit), "headroom": quantity(h["headroom"], unit, down=True), "fits": h["fits"]}
+
+
 def document(result, unit: str = "GiB", explain: bool = False) -> dict:
     sc = result.scenario
     comp = result.compiled
@@ -78,7 +88,7 @@ def document(result, unit: str = "GiB", explain: bool = False) -> dict:
         "total": quantity(result.total.bytes, unit),
         "layout": {k: inputs[k] for k in ("gpus", "tp", "pp", "dp", "ep", "zero", "fsdp", "sequence_parallel", "offload")},
         "host": {"components": [{"name": h.name, "label": h.label, "memory": quantity(h.memory.bytes, unit)} for h in result.host],
-                 "per_rank": quantity(sum(h.memory.bytes for h in result.host), unit)},
+                 "per_rank": quantity(sum(h.memory.bytes for h in result.host), unit), **_host_verdict(result, unit)},
         "figures": {n: plain(result.values[n], comp.dims.get(n, ""), unit, n in AVAILABLE) for n in report_names(rs, rs.modes[comp.mode])},
         "fit": None,
         "warnings": list(result.warnings),

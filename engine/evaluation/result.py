@@ -86,6 +86,19 @@ class Result:
 
         return document(self, unit, explain)
 
+    def host_verdict(self) -> dict | None:
+        """The host as a device of the plan, when the rule set gives its verdict
+        (contract.HOST_VERDICT) and --host-ram was given: {"ram", "needed", "usable", "headroom",
+        "fits"} in bytes and a bool; else None."""
+        from ..contract import HOST_RAM, HOST_VERDICT
+
+        v = self.values
+        ram = self.scenario.inputs.get(HOST_RAM, 0.0)
+        if not ram or any(name not in v for name in HOST_VERDICT):
+            return None
+        return {"ram": ram, "needed": v["host_needed"], "usable": v["host_usable"], "headroom": v["host_headroom"],
+                "fits": bool(v["host_fits"])}
+
     def component(self, name: str) -> Component:
         for c in self.components:
             if c.name == name:

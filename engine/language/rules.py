@@ -436,7 +436,7 @@ def _targets(rs: RuleSet, mode: Mode, rules: dict, with_fit: bool) -> tuple[list
             problems.append(Problem(mode.location, f"/modes/{mode.name}", f"report names unknown rule '{r}'", _near(r, rules)))
         else:
             targets.append(r)
-    targets += warning_names(rs, mode) + constraint_names(rs, mode)
+    targets += warning_names(rs, mode) + constraint_names(rs, mode) + host_verdict_names(rules)
     for h in mode.host:
         if h not in rules:
             problems.append(Problem(mode.location, f"/modes/{mode.name}/host", f"host component '{h}' of mode '{mode.name}' is not a rule", _near(h, rules)))
@@ -537,13 +537,20 @@ def check_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool, memo: dict
     return order, kinds, dims, deps
 
 
+def host_verdict_names(rules: dict) -> list:
+    """The host's verdict (contract.HOST_VERDICT), read with or without a GPU when the rule set
+    defines all of it (a CPU-only plan has the host as its only device)."""
+    names = list(contract.HOST_VERDICT)
+    return names if all(n in rules for n in names) else []
+
+
 def without_fit(rs: RuleSet, mode: Mode, checked):
     """The check of a mode without a GPU: the with-GPU check restricted to what the non-fit
     targets need (the same order, kinds and dimensions; no second pass over the formulas)."""
     order, kinds, dims, deps = checked
     rules = mode_rules(rs, mode)
     targets = list(mode.components) + [TOTAL] + report_names(rs, mode) + warning_names(rs, mode) + constraint_names(rs, mode) \
-        + list(mode.host) + [r for r in rs.measures.values() if r in rules or r == TOTAL]
+        + list(mode.host) + host_verdict_names(rules) + [r for r in rs.measures.values() if r in rules or r == TOTAL]
     keep = closure(deps, [t for t in targets if t in rules or t == TOTAL], rules)
     return [n for n in order if n in keep], kinds, dims, deps
 

@@ -88,6 +88,7 @@ def table(result, unit: str = "GiB", explain: bool = False, width: int | None = 
         for h in result.host:
             if h.memory.bytes:
                 lines += wrap(f"{t(h.label)}: {memory(needed(h.memory.bytes), unit)}", cols, "    ", "      ")
+        lines += _host_lines(result, unit, cols)
     from .engine_command import lines as engine_command_lines
 
     command_lines = engine_command_lines(result)  # a llama.cpp profile's llama-server line (render/engine_command.py)
@@ -188,7 +189,10 @@ def _fit_lines(result, unit, cols: int = 80):
     rows = [f"usable per GPU   {cap}  ({how})",
             f"needed per GPU   {memory(needed(f.needed_per_gpu.bytes), unit)}" + (f"  (the busiest GPU of {layout(result)})" if f.gpus > 1 else ""),
             f"headroom         {memory(available(f.headroom_per_gpu.bytes), unit)}"]
-    if f.fits:
+    host = result.host_verdict()
+    if host is not None:  # the verdict for the whole plan follows the host's lines
+        rows.append(f"GPU verdict      {'fits' if f.headroom_per_gpu.bytes >= 0 else 'does not fit'} on {f.gpus} x {gid}")
+    elif f.fits:
         rows.append(f"verdict          FITS on {f.gpus} x {gid}")
     elif f.gpus_needed:
         rows.append(f"verdict          DOES NOT FIT on {f.gpus} x {gid}; needs {f.gpus_needed} x {gid}")
@@ -203,6 +207,33 @@ def _fit_lines(result, unit, cols: int = 80):
 
 
 VALUE_HANG = " " * 21  # under the values of the fit lines ('    usable per GPU   ')
+
+
+def _host_lines(result, unit, cols: int = 80) -> list:
+    """The host's usable memory, headroom and the verdict for the whole plan (GPU and host)."""
+    h = result.host_verdict()
+    if h is None:
+        if all(name in result.values for name in ("host_usable", "host_fits")):
+            return wrap("host RAM not checked: give --host-ram SIZE (e.g. 32GiB)", cols, "    ", "      ")
+        return []
+    f = result.fit
+    rows = [f"usable host RAM  {memory(available(h['usable']), unit)}  (--host-ram {memory(h['ram'], unit)} less the --fit margin)",
+            f"needed           {memory(needed(h['needed']), unit)}" + ("" if f else "  (every buffer: no GPU)"),
+            f"headroom         {memory(available(h['headroom']), unit)}"]
+    if f is None:  # the CPU is the only device
+        rows.append(f"verdict          {'FITS in host RAM' if h['fits'] else 'DOES NOT FIT: the host needs ' + memory(needed(-h['headroom']), unit) + ' more'}")
+    else:
+        where = t(result.scenario.placement) if result.scenario.mixed else f"{f.gpus} x {t(result.scenario.gpu.id)}"
+        if f.fits:
+            rows.append(f"verdict          FITS: {where} and the host")
+        else:
+            short = [f"{s} needs {memory(needed(-room), unit)} more" for s, ok, room in
+                     ((where, f.headroom_per_gpu.bytes >= 0, f.headroom_per_gpu.bytes), ("the host", h["fits"], h["headroom"])) if not ok]
+            rows.append(f"verdict          DOES NOT FIT: {'; '.join(short)}")
+    out = []
+    for row in rows:
+        out += wrap(row, cols, "    ", VALUE_HANG)
+    return out
 
 
 def _placement_lines(result, unit, cols: int = 80):

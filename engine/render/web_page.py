@@ -49,8 +49,11 @@ def _entry(e) -> dict:
 
 
 def _spec(spec) -> dict:
-    return {k: getattr(spec, k) for k in ("decl", "dim", "choices", "minimum", "maximum", "default", "description", "option",
-                                          "aliases", "switch", "cli") if getattr(spec, k, None) is not None}
+    out = {k: getattr(spec, k) for k in ("decl", "dim", "choices", "minimum", "maximum", "default", "description", "option",
+                                         "aliases", "switch", "cli") if getattr(spec, k, None) is not None}
+    if spec.decl == "quantity" and spec.default is not None:
+        out["default"] = spec.coerce(spec.default)  # its value in base units ('0 B' -> 0): the page takes no quantity option
+    return out
 
 
 def _slot(slot) -> dict:
@@ -235,6 +238,7 @@ function humanInt(text, option) {
 }
 function g(x) { return Number.isInteger(x) ? String(x) : String(+x.toPrecision(6)); }
 function coerce(spec, value, spelled) {
+  if (spec.decl === "quantity" && !spelled && typeof value === "number") return value;  // a default, in base units (_spec)
   spelled = spelled || spec.option;
   if (spec.decl === "integer" || spec.decl === "number") {
     if (typeof value !== "number") throw new UsageError(`${spelled} must be a number, got ${JSON.stringify(value)}`);

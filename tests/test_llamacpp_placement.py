@@ -1,0 +1,135 @@
+"""A llama.cpp plan on the hardware a user owns (issue 15): the GPU's part and the host's part of
+the `llamacpp` rule set, the layer count --fit chooses when -ngl is left at auto, and the whole
+plan's verdict with --host-ram.
+
+--fit (llama.cpp 0c1e57098, common/fit.cpp) fills the device back to front - the output layer
+first, then the last repeating layers - with the most layer slots that leave its margin free
+(common/fit.cpp:650 targets = free - margin, :660-731 the search, the margin 1 GiB by default,
+common/common.h:483). Every figure below is worked out here from the model's config and those
+rules, not read back from the engine."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+import vramrules
+from vramrules.cli import main
+
+GIB, MIB = 1 << 30, 1 << 20
+
+
+def _eval(**options):
+    return vramrules.evaluate(model=options.pop("model", "llama3.1-8b"), rules="llamacpp", **options)
+
+
+def test_auto_layers_of_the_issue_example_are_the_most_that_fit():
+    """Llama-3.1-8B bf16 (data/models.yaml: 8,030,261,248 parameters, 32 layers, vocabulary
+    128,256 x 4,096, untied) at -c 32768 on an RTX 3060 12GB (12,288 MiB reported): usable
+    12,288 MiB - 1 GiB. The output layer alone costs its 128,256 x 4,096 bf16 weights, the compute
+    buffer (512 x (128,256 x 4 + 3 x 4,096 x 4 + 4) B: the logits peak) and the 500 MiB CUDA
+    context; each further slot one layer's weights (the layers' share of the parameters, 2 B each)
+    and its KV cache (32,768 cells x 1,024 x 2 x 2 B). 1 + floor((usable - fixed) / per layer) =
+    18 slots: the output layer and the last 17 layers."""
+    embd = 128256 * 4096
+    layer = (8030261248 - 2 * embd) / 32 * 2
+    kv_layer = 32768 * 1024 * 2 * 2
+    fixed = embd * 2 + 512 * (128256 * 4 + 3 * 4096 * 4 + 4) + 500 * MIB
+    usable = 12288 * MIB - GIB
+    slots = 1 + int((usable - fixed) // (layer + kv_layer))
+    assert slots == 18
+    v = _eval(gpu="rtx-3060-12gb", seq_len=32768).values
+    assert v["gpu_layer_slots"] == slots and v["fit_layer_slots"] == slots
+    assert v["model_buffer"] == pytest.approx(embd * 2 + 17 * layer, rel=1e-12)
+    assert v["kv_cache"] == 17 * kv_layer and v["kv_cache_host"] == 15 * kv_layer
+    assert v["headroom"] == pytest.approx(usable - fixed - 17 * (layer + kv_layer), rel=1e-12) and v["headroom"] >= 0
+    # one more slot does not fit; all of them (-ngl all = -2) far from it
+    assert _eval(gpu="rtx-3060-12gb", seq_len=32768, n_gpu_layers=slots + 1).values["headroom"] < 0
+    full = _eval(gpu="rtx-3060-12gb", seq_len=32768, n_gpu_layers=-2)
+    assert full.values["gpu_layer_slots"] == 33 and not full.fit.fits
+
+
+def test_the_host_holds_what_the_gpu_does_not():
+    """The host's part: token embeddings (always on the CPU, src/llama-model.cpp:1603-1605), the 15
+    layers -ngl 18 leaves there and their KV cache; GPU and host add up to the whole model and the
+    whole cache."""
+    embd = 128256 * 4096 * 2
+    layer = (8030261248 - 2 * 128256 * 4096) / 32 * 2
+    res = _eval(gpu="rtx-3060-12gb", seq_len=32768, host_ram="32 GiB")
+    v = res.values
+    host = {h.name: h.memory.bytes for h in res.host}
+    assert host["token_embeddings_host"] == pytest.approx(embd, rel=1e-12)
+    assert host["layers_buffer_host"] == pytest.approx(15 * layer, rel=1e-12)
+    assert host["kv_cache_host"] == 15 * 32768 * 1024 * 2 * 2
+    assert v["model_buffer"] + v["model_buffer_host"] == pytest.approx(v["weights_all"], rel=1e-12)
+    assert v["host_needed"] == sum(host.values())
+    assert v["host_usable"] == 31 * GIB and v["host_headroom"] == 31 * GIB - v["host_needed"]
+    assert res.fit.fits and res.host_verdict()["fits"]
+
+
+def test_the_done_means_command_gives_a_plan_and_a_command_line():
+    """`vramrules eval --model llama3.1-8b --gpu rtx-3060-12gb --host-ram 32GiB --rules llamacpp
+    --seq-len 32768`: a per-device plan that fits with -ngl 18 < 33 and the llama-server line."""
+    argv = ["eval", "--model", "llama3.1-8b", "--gpu", "rtx-3060-12gb", "--host-ram", "32GiB", "--rules", "llamacpp", "--seq-len", "32768"]
+    r = CliRunner().invoke(main, argv + ["--check"], env={"COLUMNS": "120"})
+    assert r.exit_code == 0, r.output
+    for text in ("GPU verdict      fits on 1 x rtx-3060-12gb", "token embeddings (always on the CPU): 0.98 GiB",
+                 "model buffer of the layers on the CPU: 6.09 GiB", "KV cache (host): 1.88 GiB",
+                 "usable host RAM  31.00 GiB", "verdict          FITS: 1 x rtx-3060-12gb and the host",
+                 "llama-server -m MODEL.gguf -c 32768 -ngl 18 -ub 512 -np 1 -ctk f16 -ctv f16 -fa auto"):
+        assert text in r.output, text
+    doc = json.loads(CliRunner().invoke(main, argv + ["--format", "json"]).output)
+    assert doc["fit"]["fits"] is True and doc["host"]["fits"] is True
+    assert doc["host"]["usable"]["bytes"] == 31 * GIB and doc["host"]["ram"]["bytes"] == 32 * GIB
+    assert doc["figures"]["gpu_layer_slots"]["value"] == 18
+
+
+def test_a_host_too_small_is_the_plan_not_fitting():
+    """Llama-3.1-70B Q4_K_M at 32k on the same card: --fit puts 16 slots on it and leaves 40.41 GiB
+    in RAM; with 32 GiB the plan does not fit (exit 3 with --check), and the verdict says the host
+    is what is short. Without --host-ram the host is not checked, and the answer says so."""
+    argv = ["eval", "--model", "llama3.1-70b", "--precision", "Q4_K_M", "--gpu", "rtx-3060-12gb", "--rules", "llamacpp", "--seq-len", "32768"]
+    r = CliRunner().invoke(main, argv + ["--host-ram", "32GiB", "--check"], env={"COLUMNS": "120"})
+    assert r.exit_code == 3, r.output
+    assert "GPU verdict      fits on 1 x rtx-3060-12gb" in r.output
+    assert "DOES NOT FIT: the host needs 9.41 GiB more" in r.output
+    assert "-ngl 16" in r.output
+    r = CliRunner().invoke(main, argv + ["--host-ram", "64GiB", "--check"], env={"COLUMNS": "120"})
+    assert r.exit_code == 0 and "FITS: 1 x rtx-3060-12gb and the host" in r.output
+    r = CliRunner().invoke(main, argv, env={"COLUMNS": "120"})
+    assert r.exit_code == 0 and "host RAM not checked: give --host-ram SIZE" in r.output
+
+
+def test_cpu_only_the_host_holds_everything():
+    """Without a GPU llama.cpp has no device to offload to (src/llama-model.cpp:1590): every buffer
+    is in RAM, and --host-ram is checked against all of them."""
+    res = _eval(seq_len=4096, host_ram="8 GiB")
+    v = res.values
+    assert v["host_needed"] == v["total"] + v["host_total"] and v["total"] > 15 * GIB
+    assert res.host_verdict()["fits"] is False
+    assert _eval(seq_len=4096, host_ram="32 GiB").host_verdict()["fits"] is True
+
+
+@pytest.mark.parametrize("model,precision,gpu,seq_len", [
+    ("llama3.1-8b", "Q4_K_M", "rtx-3060-12gb", 131072), ("llama3.1-70b", "Q4_K_M", "rtx-4090", 8192),
+    ("qwen2.5-7b", "bf16", "rtx-4060-ti-16gb", 32768), ("gemma3-27b", "Q4_K_M", "rtx-3090", 65536),
+    ("mixtral-8x7b", "Q4_K_M", "rtx-4090", 4096), ("llama3.1-8b", "Q4_K_M", "rtx-4090", 8192),
+])
+def test_auto_layers_are_the_largest_count_that_fits(model, precision, gpu, seq_len):
+    """For any model, card and context: the slots --fit chooses fit, and one more does not (unless
+    all n_layer + 1 are already there)."""
+    base = dict(model=model, precision=precision, gpu=gpu, seq_len=seq_len)
+    auto = _eval(**base)
+    s, n = int(auto.values["gpu_layer_slots"]), int(auto.scenario.model.facts["num_layers"])
+    assert auto.fit.fits
+    assert _eval(**base, n_gpu_layers=s).values["headroom"] == auto.values["headroom"]
+    if s < n + 1:
+        assert _eval(**base, n_gpu_layers=s + 1).values["headroom"] < 0
+
+
+def test_bad_host_ram_is_a_usage_error():
+    r = CliRunner().invoke(main, ["eval", "--model", "llama3.1-8b", "--rules", "llamacpp", "--host-ram", "32 GiBB"])
+    assert r.exit_code == 2 and "--host-ram" in r.output and "GiBB" in r.output
+    r = CliRunner().invoke(main, ["eval", "--model", "llama3.1-8b", "--rules", "llamacpp", "--host-ram", "32"])
+    assert r.exit_code == 2 and "--host-ram" in r.output
