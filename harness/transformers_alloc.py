@@ -64,7 +64,11 @@ CPU_SETTINGS = {"use_mamba_kernels": False}
 # model_types transformers has no class for, whose config names an architecture it has: built as that one
 # (Kimi K2's config.json: "architectures": ["DeepseekV3ForCausalLM"], custom code under model_type kimi_k2)
 BUILT_AS = {"kimi_k2": "deepseek_v3"}
-LAYER_LIST_KEYS = ("layer_types", "layers_block_type")
+# published values transformers 5's typed configs refuse, as it reads them: Llama 4's config.json has
+# "attn_temperature_tuning": 4 (transformers 4.51 read it as a truth value; Llama4TextConfig now declares a bool);
+# no parameter or cache depends on it
+AS_BOOL = ("attn_temperature_tuning",)
+LAYER_LIST_KEYS = ("layer_types", "layers_block_type", "no_rope_layers")  # Llama 4: one 1/0 (RoPE/NoPE) per layer
 LAYER_PATTERN_KEYS = ("hybrid_override_pattern",)
 VISION_PREFIXES = ("vision", "visual", "multi_modal_projector", "mm_projector", "merger", "image")
 
@@ -104,6 +108,10 @@ def _for_torch(raw: dict) -> tuple[dict, dict]:
         if part.get("model_type") in BUILT_AS:
             changes["set"]["model_type"] = [part["model_type"], BUILT_AS[part["model_type"]]]
             part["model_type"] = BUILT_AS[part["model_type"]]
+        for key in AS_BOOL:
+            if key in part and not isinstance(part[key], bool):
+                changes["set"][key] = [part[key], bool(part[key])]
+                part[key] = bool(part[key])
         for key, value in CPU_SETTINGS.items():
             if key in part and part[key] != value:
                 changes["set"][key] = [part[key], value]
@@ -184,7 +192,7 @@ def _reduce(raw: dict, full_config, k: int) -> tuple[dict, dict]:
     for key in LAYER_PATTERN_KEYS:
         if isinstance(text.get(key), str):
             put(key, text[key][:k])
-    for key in ("mlp_only_layers",):
+    for key in ("mlp_only_layers", "moe_layers"):
         if isinstance(text.get(key), list):
             put(key, [i for i in text[key] if i < k])
     put("num_hidden_layers", k)

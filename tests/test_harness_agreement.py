@@ -20,8 +20,7 @@ MEASURED = {f"{kind}/{name}": entry
             for kind, file in (("hf", "transformers.json"), ("hf-defaults", "transformers-defaults.json"))
             for name, entry in json.loads((CASES / "measured" / file).read_text(encoding="utf-8"))["entries"].items()}
 # measured, but with a layer kind vramrules does not import yet
-NOT_YET = {"hf-defaults/nemotron_h.json": "Nemotron 3's MoE blocks (issue 14)",
-           "hf-defaults/llama4.json": "Llama 4's vision tower is refused (test_llama4_vision_tower_is_refused)"}
+NOT_YET = {"hf-defaults/nemotron_h.json": "Nemotron 3's MoE blocks (issue 14)"}
 # fields a default config leaves null that the import needs, set as the harness set them for its run
 # (reduced_model.changes): DeepseekV2Config() has num_experts_per_tok None; it enters no parameter
 # count and no cache, only the active parameters
@@ -84,7 +83,7 @@ def test_every_new_family_is_compared():
         assert f"hf-defaults/{stem}.json" in MEASURED and f"hf-defaults/{stem}.json" not in NOT_YET
 
 
-@pytest.mark.parametrize("name", ["hf-defaults/gemma3.json", "hf-defaults/qwen2_5_vl.json", "hf-defaults/qwen3_5.json"])
+@pytest.mark.parametrize("name", ["hf-defaults/gemma3.json", "hf-defaults/qwen2_5_vl.json", "hf-defaults/qwen3_5.json", "hf-defaults/llama4.json"])
 def test_vision_tower_equals_what_transformers_builds(name, tmp_path):
     """The vision encoder and projector (vision_params) are what transformers builds outside the language model."""
     entry, r = _evaluate(name, tmp_path)
@@ -109,15 +108,15 @@ def test_chunked_layers_keep_one_chunk(tmp_path):
         assert r.values["kv_layer_tokens"] == kinds["full_attention"] * seq_len + kinds["chunked_attention"] * min(seq_len, chunk)
 
 
-def test_llama4_vision_tower_is_refused(tmp_path):
-    """Llama 4's multimodal config is refused at its vision_config (exit 2), never counted without its tower."""
-    from vramrules.errors import UsageError
-
-    folder = tmp_path / "llama4"
-    folder.mkdir()
-    (folder / "config.json").write_bytes((CASES / "hf-defaults" / "llama4.json").read_bytes())
-    with pytest.raises(UsageError, match="vision tower"):
-        vramrules.evaluate(mode="inference", model_config=str(folder), batch=1, seq_len=16)
+def test_llama4_vision_tower_parts(tmp_path):
+    """Llama 4's tower as transformers 5.24 builds Llama4Config()'s: vision_model 415,856,640 (patches, class token,
+    1,025 positions, pre/post LayerNorms, 34 blocks, the pixel-shuffle adapter) and multi_modal_projector 39,321,600
+    (vision_output_dim 7,680 x text hidden 5,120), counted once each (tests/cases/measured/transformers-defaults.json)."""
+    entry, r = _evaluate("hf-defaults/llama4.json", tmp_path)
+    parts = entry["params"]["by_component"]
+    assert (parts["vision_model"], parts["multi_modal_projector"]) == (415_856_640, 7680 * 5120)
+    assert r.values["vision_params"] == parts["vision_model"] + parts["multi_modal_projector"]
+    assert r.values["params_total"] == entry["params"]["total"] == 108_225_039_360
 
 
 @pytest.mark.parametrize("name", ["hf/qwen3-vl-8b.json", "hf/mistral-small-3.1-24b.json"])
@@ -144,3 +143,17 @@ def test_deepseek_v32_caches_its_indexer_key(tmp_path):
     (index_head_dim 128), bf16: 1,408 B per token per layer, 85,888 B over 61 layers, as transformers holds it."""
     entry, r = _evaluate("hf/deepseek-v3.2-exp.json", tmp_path)
     assert r.values["kv_bytes_per_token"] == 61 * (512 + 64 + 128) * 2 == entry["cache"]["kv_bytes_per_token"]
+
+
+@pytest.mark.parametrize("model,stem", [("llama4-scout-17b-16e", "hf/llama4-scout-17b-16e.json"),
+                                        ("llama4-maverick-17b-128e", "hf/llama4-maverick-17b-128e.json")])
+def test_llama4_catalog_entries(model, stem):
+    """The catalog's Llama 4 entries count what transformers builds from the published configs (tower included), and
+    cache 12 NoPE layers at full context and 36 chunked layers at one 8,192-token chunk: at 131,072 tokens a KV cache
+    12 x 131,072 + 36 x 8,192 layer-tokens long, 3.4x below every layer at full context."""
+    entry = MEASURED[stem]
+    r = vramrules.evaluate(model, mode="inference", batch=1, seq_len=131072)
+    assert r.values["params_total"] == entry["params"]["total"]
+    assert r.values["vision_params"] == entry["params"]["vision"] == 871_932_416
+    assert entry["params"]["full_model_layer_kinds"] == {"chunked_attention": 36, "full_attention": 12}
+    assert r.values["kv_layer_tokens"] == 12 * 131072 + 36 * 8192

@@ -452,13 +452,28 @@ def _vision(top: jsondoc.Fields, family: str, entry: dict) -> dict:
             if v.list("deepstack_visual_indexes"):
                 v.fail("deepstack_visual_indexes", "deepstack mergers are not imported", "write the models.yaml entry by hand (extra_params)")
         return block
+    if family == "llama4":
+        # Llama4VisionModel: Llama4UnfoldConvolution (a bias-free linear over unfolded patches), class_embedding, a
+        # positional_embedding_vlm row per patch and one for the class token, layernorm_pre and layernorm_post (LayerNorm),
+        # blocks with LayerNorms, biased q/k/v/o and a plain biased fc1/fc2 MLP; vision_adapter (Llama4VisionPixelShuffleMLP:
+        # fc1 intermediate_size -> projector_input_dim, fc2 projector_input_dim -> projector_output_dim, bias-free);
+        # Llama4MultiModalProjector: linear_1, vision_output_dim -> the text hidden size, bias-free
+        if v.str("model_type", "llama4_vision_model") != "llama4_vision_model":
+            v.fail("model_type", f"llama4's vision tower must be llama4_vision_model, got {jsondoc.describe(v.str('model_type'))}")
+        hidden, patch, image = v.int("hidden_size", 768), v.int("patch_size", 14), v.int("image_size", 448)
+        inner = v.int("intermediate_size", 5632)
+        return {"depth": v.int("num_hidden_layers", 34), "hidden_size": hidden, "intermediate_size": inner,
+                "num_heads": v.int("num_attention_heads", 16), "patch_size": patch, "num_channels": v.int("num_channels", 3),
+                "patch_bias": False, "position_embeddings": (image // patch) ** 2 + 1, "class_embedding": True,
+                "pre_norm": True, "post_norm": True, "projector_in": inner, "projector_hidden": v.int("projector_input_dim", 4096),
+                "projector_out": v.int("projector_output_dim", 4096), "projector_bias": False,
+                "text_projection": v.int("vision_output_dim", 7680),
+                "source": "transformers, src/transformers/models/llama4/modeling_llama4.py"}
     at = top.pointer("vision_config")
     line, col = jsondoc.position(top.text, at)
-    raise Unsupported(Location(top.shown, line, col), at,
-                      f"{family}'s vision tower (Llama4VisionModel: an unfold patch embedding, class embedding and a pixel-shuffle "
-                      "adapter before the projector) is not one vramrules counts; counting the language model alone would under-count",
-                      "import the text model's config (text_config, model_type llama4_text), or write the models.yaml entry by hand "
-                      "with the tower's parameters as extra_params")
+    raise Unsupported(Location(top.shown, line, col), at, f"{family}'s vision tower is not one vramrules counts; counting the language "
+                      "model alone would under-count", "import the text model's config (text_config), or write the models.yaml entry by "
+                      "hand with the tower's parameters as extra_params")
 
 
 def quantized_precision(f: jsondoc.Fields, strict: bool = True) -> str | None:
