@@ -20,7 +20,7 @@ MEASURED = {f"{kind}/{name}": entry
             for kind, file in (("hf", "transformers.json"), ("hf-defaults", "transformers-defaults.json"))
             for name, entry in json.loads((CASES / "measured" / file).read_text(encoding="utf-8"))["entries"].items()}
 # measured, but with a layer kind vramrules does not import yet
-NOT_YET = {"hf-defaults/nemotron_h.json": "Nemotron 3's MoE blocks (issue 14)"}
+NOT_YET: dict[str, str] = {}
 # fields a default config leaves null that the import needs, set as the harness set them for its run
 # (reduced_model.changes): DeepseekV2Config() has num_experts_per_tok None; it enters no parameter
 # count and no cache, only the active parameters
@@ -34,6 +34,9 @@ PARAMS_DIFFER = {
     "hf/deepseek-v3.2-exp.json": 58 * 256,
     # Kimi K2: built as DeepseekV3ForCausalLM (its config's architectures), 60 MoE layers x 384 experts
     "hf/kimi-k2.json": 60 * 384,
+    # NemotronHTopkRouter's e_score_correction_bias, the same buffer (persistent: save_pretrained writes it): NemotronHConfig()'s
+    # one MoE block ('E', the second of its four) x 8 experts
+    "hf-defaults/nemotron_h.json": 1 * 8,
 }
 
 
@@ -157,3 +160,17 @@ def test_llama4_catalog_entries(model, stem):
     assert r.values["vision_params"] == entry["params"]["vision"] == 871_932_416
     assert entry["params"]["full_model_layer_kinds"] == {"chunked_attention": 36, "full_attention": 12}
     assert r.values["kv_layer_tokens"] == 12 * 131072 + 36 * 8192
+
+
+def test_nemotron3_moe_block(tmp_path):
+    """NemotronHConfig()'s four blocks (Mamba-2, MoE, attention, MLP: the miniature of Nemotron-3-Nano-30B-A3B): the MoE
+    block is 8 plain experts (up and down, no gate) of 7,688, a router and one shared plain MLP of 7,688, beside the
+    mixer-only blocks; its parameters and cache as transformers 5.24 builds them."""
+    entry, r = _evaluate("hf-defaults/nemotron_h.json", tmp_path)
+    hidden, width = 4096, 7688
+    moe_block = 8 * 2 * hidden * width + 8 * hidden + 8 + 2 * hidden * width
+    assert r.values["routed_expert_params"] == 8 * 2 * hidden * width
+    assert r.values["params_total"] - entry["params"]["total"] == 8
+    assert r.values["params_total"] - r.values["params_active"] == (8 - 2) * 2 * hidden * width
+    assert moe_block < entry["params"]["by_component"]["model.layers"]
+    assert entry["params"]["full_model_layer_kinds"] == {"dummy": 2, "full_attention": 1, "linear_attention": 1}

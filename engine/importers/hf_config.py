@@ -554,6 +554,19 @@ def _hybrid(f: _Config, family: str, entry: dict):
                         "conv_kernel": f.int("conv_kernel", 4, field="ssm.conv_kernel"),
                         "conv_bias": f.bool("use_conv_bias", True), "proj_bias": f.bool("use_bias", False), "inner_norm": True}
         layers = hf_layers.nemotron_h(f, L)
+        if any(layer[3] == "moe" for layer in layers):
+            # NemotronHMoE (Nemotron 3): n_routed_experts NemotronHExperts (up and down, relu2: plain), in moe_latent_size
+            # when set (fc1/fc2_latent_proj around them); NemotronHTopkRouter (a weight per expert, and e_score_correction_bias:
+            # a buffer in transformers, stored in the checkpoint, as DeepSeek-V3's); one shared NemotronHMLP of
+            # moe_shared_expert_intermediate_size, whatever n_shared_experts says
+            moe = _experts(f, "n_routed_experts", "moe_intermediate_size")
+            moe.update(shared_experts=1, shared_expert_intermediate_size=f.need("moe_shared_expert_intermediate_size",
+                                                                                "moe.shared_expert_intermediate_size"),
+                       router_bias=True, expert_mlp="plain")
+            latent = f.int("moe_latent_size", 0, minimum=0, field="moe.latent_size") if f.data.get("moe_latent_size") is not None else 0
+            if latent:
+                moe["latent_size"] = latent
+            entry["moe"] = moe
     elif family in ("falcon_h1", "granitemoehybrid"):
         hidden = entry["hidden_size"]
         heads, head_dim = f.need("mamba_n_heads", "ssm.num_heads"), f.need("mamba_d_head", "ssm.head_dim")

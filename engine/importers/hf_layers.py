@@ -64,7 +64,7 @@ def qwen3_next(f: jsondoc.Fields, L: int, experts: int) -> list[Layer]:
 
 def nemotron_h(f: jsondoc.Fields, L: int) -> list[Layer]:
     """Nemotron-H: `hybrid_override_pattern`, one character per block - M a Mamba-2 mixer,
-    * attention, - an MLP (NemotronHBlock: one mixer per block); transformers 5 writes the same
+    * attention, - an MLP, E a mixture of experts (Nemotron 3; NemotronHBlock: one mixer per block); transformers 5 writes the same
     as `layers_block_type` (linear_attention, full_attention, mlp)."""
     if f.has("layers_block_type"):
         spelled = {"mamba": "M", "linear_attention": "M", "attention": "*", "full_attention": "*", "mlp": "-", "moe": "E"}
@@ -81,10 +81,11 @@ def nemotron_h(f: jsondoc.Fields, L: int) -> list[Layer]:
         f.fail("hybrid_override_pattern", "missing 'hybrid_override_pattern'")
     if len(pattern) != L:
         f.fail(key, f"has {len(pattern)} blocks, but num_hidden_layers is {L}")
-    kinds = {"M": ("none", 0, "mamba2", "none"), "*": ("full", 0, "none", "none"), "-": ("none", 0, "none", "dense")}
+    kinds = {"M": ("none", 0, "mamba2", "none"), "*": ("full", 0, "none", "none"), "-": ("none", 0, "none", "dense"),
+             "E": ("none", 0, "none", "moe")}
     for c in pattern:
         if c not in kinds:
-            f.fail(key, f"block kind {c!r} is not one vramrules imports (M: Mamba-2, *: attention, -: MLP; the MoE blocks of Nemotron 3 are not yet)")
+            f.fail(key, f"block kind {c!r} is not one vramrules imports (M: Mamba-2, *: attention, -: MLP, E: MoE)")
     return [kinds[c] for c in pattern]
 
 
