@@ -133,3 +133,130 @@ def test_bad_host_ram_is_a_usage_error():
     assert r.exit_code == 2 and "--host-ram" in r.output and "GiBB" in r.output
     r = CliRunner().invoke(main, ["eval", "--model", "llama3.1-8b", "--rules", "llamacpp", "--host-ram", "32"])
     assert r.exit_code == 2 and "--host-ram" in r.output
+
+
+# --- MoE experts in host RAM (--n-cpu-moe) -----------------------------------------------------
+
+def test_n_cpu_moe_moves_the_experts_of_the_first_layers():
+    """Qwen3-30B-A3B (data/models.yaml, its config.json: 48 layers, 128 experts of 3 x 2048 x 768,
+    every layer MoE) at Q4_K_M. --n-cpu-moe N puts blk.0 .. blk.N-1's ffn_*_exps on the CPU
+    (common/common.h:1198-1217); with -ngl 10 the GPU holds layers 39..47 (src/llama-model.cpp:1589),
+    so --n-cpu-moe 45 moves the experts of 6 of its layers, and 20 moves none. GPU + host stay the
+    whole model. Given, it turns --fit's layer search off (common/fit.cpp:484-486): -ngl auto is
+    every slot."""
+    base = dict(model="qwen3-30b-a3b", precision="Q4_K_M", gpu="rtx-3060-12gb", seq_len=4096)
+    v0 = _eval(**base, n_gpu_layers=10).values
+    bpp = v0["bytes_per_param"]
+    experts = 128 * 3 * 2048 * 768 * bpp
+    v = _eval(**base, n_gpu_layers=10, n_cpu_moe=45).values
+    assert v["cpu_moe_gpu_layers"] == 6 and v["experts_host"] == pytest.approx(6 * experts, rel=1e-12)
+    assert v["model_buffer"] == pytest.approx(v0["model_buffer"] - 6 * experts, rel=1e-12)
+    assert v["model_buffer"] + v["model_buffer_host"] == pytest.approx(v["weights_all"], rel=1e-12)
+    assert _eval(**base, n_gpu_layers=10, n_cpu_moe=20).values["experts_host"] == 0
+    assert _eval(**base, n_cpu_moe=1).values["gpu_layer_slots"] == 49
+    assert _eval(**base, n_cpu_moe=100).values["cpu_moe_gpu_layers"] == 48   # every offloaded layer
+
+
+def test_n_cpu_moe_on_a_real_gguf_moves_its_expert_tensors(tmp_path):
+    """The tiny qwen3moe GGUF the llama.cpp harness loads (tests/tiny_gguf_llamacpp.py: 2 layers, 8
+    experts of 128, q8_0): with every slot on a GPU, --n-cpu-moe 1 moves blk.0's three ffn_*_exps
+    tensors to the host - their bytes in the file's tensor table, within the 0.3% the model's
+    average bytes per parameter (its f32 norms) makes of a per-layer split (derived). Without a GPU
+    it changes nothing, as llama.cpp's -ot exps=CPU run on this CPU showed (measured:
+    test_layers_and_kv_offload_change_nothing_without_a_gpu)."""
+    pytest.importorskip("gguf")
+    import tiny_gguf_llamacpp as tg
+
+    spec = tg.SPECS["qwen3moe-q8_0"]
+    path = str(tg.write(spec, tmp_path / "qwen3moe-q8_0.gguf"))
+    blk0 = sum(tg.nbytes(t, ne) for name, t, ne in tg.tensors(spec) if name.startswith("blk.0.ffn_") and "_exps" in name)
+    assert blk0 == 3 * 8 * 128 * 256 // 32 * 34
+    opts = dict(mode="inference", rules="llamacpp", model_config=path, seq_len=4096, n_gpu_layers=-2)
+    v = vramrules.evaluate(gpu="rtx-3060-12gb", n_cpu_moe=1, **opts).values
+    assert v["experts_host"] == pytest.approx(blk0, rel=3e-3)
+    cpu = vramrules.evaluate(**opts).values
+    assert vramrules.evaluate(n_cpu_moe=2, **opts).values["model_buffer"] == cpu["model_buffer"] == cpu["weights_all"]
+
+
+# --- vramrules fit on that hardware ------------------------------------------------------------
+
+def _fit(argv):
+    r = CliRunner().invoke(main, ["fit", *argv, "--format", "json"])
+    assert r.exit_code == 0, r.output
+    return json.loads(r.output)
+
+
+def _checks_hold(doc):
+    """Each check command, run, gives what the answer says it gives."""
+    import shlex
+
+    for c in doc["checks"]:
+        argv = shlex.split(c["command"])[1:]
+        r = CliRunner().invoke(main, argv + ["--check"])
+        assert r.exit_code == (0 if c["expect"] == "fits" else 3), (c, r.output)
+
+
+def test_fit_the_most_layers_on_the_gpu():
+    """`fit --max n-gpu-layers`: 18 for the issue example (derived in
+    test_auto_layers_of_the_issue_example_are_the_most_that_fit), with the evals that check 18
+    and 19 and the llama-server line; all 33 slots on a 24 GB card at 8k."""
+    doc = _fit(["--model", "llama3.1-8b", "--rules", "llamacpp", "--gpu", "rtx-3060-12gb", "--seq-len", "32768", "--max", "n-gpu-layers"])
+    assert doc["answer"] == 18
+    assert doc["command"] == "llama-server -m MODEL.gguf -c 32768 -ngl 18 -ub 512 -np 1 -ctk f16 -ctv f16 -fa auto"
+    assert [c["expect"] for c in doc["checks"]] == ["fits", "does not fit"] and "--n-gpu-layers 19" in doc["checks"][1]["command"]
+    _checks_hold(doc)
+    doc = _fit(["--model", "llama3.1-8b", "--rules", "llamacpp", "--gpu", "rtx-4090", "--precision", "Q4_K_M", "--seq-len", "8192",
+                "--max", "n-gpu-layers"])
+    assert doc["answer"] == 33 and "every layer slot fits" in doc["note"]
+
+
+def test_fit_the_longest_context_with_every_layer_on_the_gpu():
+    """`fit --max seq-len` under llamacpp holds -ngl all (its search_defaults): with -ngl auto any
+    context would fit by leaving layers on the CPU. Llama-3.1-8B Q4_K_M on a 3060 12GB: 48,640
+    tokens (190 x 256 cells: llama.cpp pads the context to 256, so 48,641 needs 191); the answer's
+    llama-server line offloads all 33 slots."""
+    doc = _fit(["--model", "llama3.1-8b", "--rules", "llamacpp", "--gpu", "rtx-3060-12gb", "--precision", "Q4_K_M", "--max", "seq-len"])
+    assert doc["answer"] == 48640 and doc["answer"] % 256 == 0
+    assert "--n-gpu-layers -2" in doc["checks"][0]["command"] and "-ngl 33" in doc["command"]
+    _checks_hold(doc)
+
+
+def test_fit_how_many_layers_experts_go_to_ram():
+    """`fit --min n-cpu-moe`: Mixtral-8x7B Q4_K_M on an RTX 4090 at 4k with every slot on it keeps
+    6 layers' experts in RAM (5 is too few); Qwen3-30B-A3B at 32k on a 3060 12GB 30. Each with the
+    evals of N and N - 1 and the llama-server line with --n-cpu-moe N. A dense model, or the default
+    rule set, is a usage error."""
+    doc = _fit(["--model", "mixtral-8x7b", "--rules", "llamacpp", "--gpu", "rtx-4090", "--precision", "Q4_K_M", "--min", "n-cpu-moe"])
+    assert doc["answer"] == 6 and doc["command"].endswith("--n-cpu-moe 6") and "-ngl 33" in doc["command"]
+    _checks_hold(doc)
+    doc = _fit(["--model", "qwen3-30b-a3b", "--rules", "llamacpp", "--gpu", "rtx-3060-12gb", "--precision", "Q4_K_M", "--seq-len", "32768",
+                "--host-ram", "32GiB", "--min", "n-cpu-moe"])
+    assert doc["answer"] == 30
+    _checks_hold(doc)
+    for argv in (["--model", "llama3.1-8b", "--rules", "llamacpp"], ["--model", "mixtral-8x7b"]):
+        r = CliRunner().invoke(main, ["fit", *argv, "--gpu", "rtx-4090", "--min", "n-cpu-moe"])
+        assert r.exit_code == 2, r.output
+
+
+def test_the_local_api_asks_the_same_questions():
+    """`vramrules serve`'s fit (service/answer.py) holds the same search defaults and answers as
+    the CLI: max n-gpu-layers 18, min n-cpu-moe 6 (test_fit_* above)."""
+    from vramrules.service.answer import Service
+
+    s = Service()
+    d = s.fit({"model": "llama3.1-8b", "rules": "llamacpp", "gpu": "rtx-3060-12gb", "seq_len": 32768, "max": "n-gpu-layers"})
+    assert d["answer"] == 18 and "-ngl 18" in d["command"]
+    d = s.fit({"model": "mixtral-8x7b", "rules": "llamacpp", "gpu": "rtx-4090", "precision": "Q4_K_M", "min": "n-cpu-moe"})
+    assert d["answer"] == 6 and d["command"].endswith("--n-cpu-moe 6")
+
+
+def test_ngl_takes_llama_cpps_words():
+    """-ngl auto|all|N as llama-server takes it (common/arg.cpp:2789-2797): auto (-1) is --fit's
+    choice, all (-2) every slot; the vocabulary's `names:` of the input, so sweep and fit read
+    them too. Another word is a usage error naming them."""
+    base = ["eval", "--model", "llama3.1-8b", "--gpu", "rtx-3060-12gb", "--rules", "llamacpp", "--seq-len", "32768", "--format", "json"]
+    slots = {w: json.loads(CliRunner().invoke(main, base + ["-ngl", w]).output)["figures"]["gpu_layer_slots"]["value"]
+             for w in ("auto", "all", "-2", "-1", "7")}
+    assert slots == {"auto": 18, "all": 33, "-2": 33, "-1": 18, "7": 7}
+    r = CliRunner().invoke(main, base + ["-ngl", "most"])
+    assert r.exit_code == 2 and "or auto, all" in r.output

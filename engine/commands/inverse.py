@@ -19,8 +19,10 @@ SWEEP_LISTS = ("model", "gpu", "precision")  # sweep takes these slots as comma-
 @click.option("--model-config", type=click.Path(exists=True), metavar="PATH", help="A Hugging Face config.json, a model folder (config.json + safetensors) or a .gguf file.")
 @click.option("--params", type=float, metavar="N", help="Only a parameter count, e.g. 7e9.")
 @mode_option
-@click.option("--max", "maximize", type=click.Choice(["seq-len", "batch", "params"]),
-              help="Largest context, batch, or parameter count (a model known by its count: no --model) that fits on --gpu with the given layout.")
+@click.option("--max", "maximize", type=click.Choice(["seq-len", "batch", "params", "n-gpu-layers"]),
+              help="Largest context, batch, parameter count (a model known by its count: no --model), or (--rules llamacpp) layers on the GPU that fits on --gpu with the given layout.")
+@click.option("--min", "minimize", type=click.Choice(["n-cpu-moe"]),
+              help="Smallest (--rules llamacpp) --n-cpu-moe: how many layers' MoE experts must stay in host RAM for every layer to fit on --gpu.")
 @click.option("--suggest/--no-suggest", default=True, show_default=True, help="When one GPU is not enough, also try the rule set's suggested changes.")
 @rules_option
 @data_option
@@ -28,7 +30,7 @@ SWEEP_LISTS = ("model", "gpu", "precision")  # sweep takes these slots as comma-
 @units_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--explain", is_flag=True, help="List every probe the search evaluated.")
-def fit_cmd(model_config, params, mode, maximize, suggest, rules, data, sets, units, fmt, explain, **scenario):
+def fit_cmd(model_config, params, mode, maximize, minimize, suggest, rules, data, sets, units, fmt, explain, **scenario):
     """Answer the inverse questions: how many GPUs, which GPU, how long a context, how large a batch.
 
     \b
@@ -37,6 +39,8 @@ def fit_cmd(model_config, params, mode, maximize, suggest, rules, data, sets, un
       vramrules fit --model qwen2.5-7b --mode serve --gpu l4 --max batch          # most concurrent sequences
       vramrules fit --model mixtral-8x7b                                          # which GPUs fit it on one card
       vramrules fit --params 1 --mode train-full --gpu h100-sxm-80gb --dp 64 --zero 3 --max params   # the largest model
+      vramrules fit --model llama3.1-8b --rules llamacpp --gpu rtx-3060-12gb --seq-len 32k --max n-gpu-layers   # -ngl
+      vramrules fit --model qwen3-30b-a3b --rules llamacpp --gpu rtx-4090 --min n-cpu-moe     # experts to RAM
     """
     from ..api import scenario_catalog
     from ..questions import fit as F
@@ -53,17 +57,25 @@ def fit_cmd(model_config, params, mode, maximize, suggest, rules, data, sets, un
     if gpus is not None:
         opts["gpus"] = gpus
     rules, mode = frame(cat, opts.get("engine"), rules, mode)
+    if maximize and minimize:
+        raise UsageError("give --max or --min, not both")
+    opts = F.with_search_defaults(cat, rules, opts)  # what the rule set holds while searching (llamacpp: -ngl all), unless given
+    if maximize == "n-gpu-layers":
+        opts.pop("n_gpu_layers", None)
     args = dict(rules=rules, params=params, base_options=opts)
     out = {"question": None}
     if gpu is None:
-        if maximize:
-            raise UsageError("--max needs --gpu NAME")
+        if maximize or minimize:
+            raise UsageError(f"--{'max' if maximize else 'min'} needs --gpu NAME")
         out = {"question": "gpus-that-fit", "rows": F.gpus_that_fit(cat, model, mode, **args)}
     elif maximize == "params":
         out = {"question": "max-params", "answer": F.max_params(cat, mode, gpu, rules=rules, model=model, base_options=opts), "name": "params"}
     elif maximize:
         name = maximize.replace("-", "_")
         out = {"question": f"max-{maximize}", "answer": F.max_value(cat, model, mode, gpu, name, **args), "name": name}
+    elif minimize:
+        name = minimize.replace("-", "_")
+        out = {"question": f"min-{minimize}", "answer": F.min_value(cat, model, mode, gpu, name, **args), "name": name}
     else:
         from ..api import evaluate
 
@@ -89,7 +101,7 @@ _RANGE = re.compile(r"^\s*([^.*+]+?)\s*\.\.\s*([^.*+]+?)\s*(?:([*+])\s*([^.*+]+?
 def grid_values(text: str, spec) -> list:
     """The values of one grid option: comma-separated items, each a value (32k, 32K) or a range
     LO..HI (step +1), LO..HI*F (geometric) or LO..HI+S (arithmetic), HI included when reached."""
-    number = HumanInt() if spec.decl == "integer" else None
+    number = HumanInt(spec.names) if spec.decl == "integer" else None
 
     def one(t):
         if number is not None:

@@ -16,15 +16,20 @@ from .completion import completer
 # Integer options take 32k (32,000) and 32K (32,768), as vLLM's --max-model-len does
 # (vllm/engine/arg_utils.py, human_readable_int: lowercase decimal, uppercase binary multipliers).
 _MULT = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "K": 2**10, "M": 2**20, "G": 2**30}
-_HUMAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)\s*$")
+_HUMAN = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([kKmMgG]?)\s*$")  # a sign for inputs with a negative minimum (-ngl -2)
 
 
 class HumanInt(click.ParamType):
     name = "integer"
 
+    def __init__(self, names: dict | None = None):
+        self.names = names or {}  # named values (vocabulary `names:`): -ngl auto = -1, all = -2
+
     def convert(self, value, param, ctx):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
+        if str(value).strip().lower() in self.names:
+            return self.names[str(value).strip().lower()]
         m = _HUMAN.match(str(value)) if len(str(value)) <= 40 else None
         if m:
             n = float(m.group(1)) * _MULT[m.group(2)]
@@ -32,7 +37,8 @@ class HumanInt(click.ParamType):
                 self.fail(f"{str(value)[:20]}... is unreasonably large", param, ctx)
             if n == int(n):
                 return int(n)
-        self.fail(f"{value!r} is not a whole number (32768, 32k = 32,000, 32K = 32,768)", param, ctx)
+        named = f"; or {', '.join(self.names)}" if self.names else ""
+        self.fail(f"{value!r} is not a whole number (32768, 32k = 32,000, 32K = 32,768{named})", param, ctx)
 
 
 def _vocabulary(args, resilient: bool):
@@ -76,7 +82,7 @@ def params(vocab, lists: tuple = ()) -> list:
             continue
         if spec.decl == "integer":
             rng = f"{spec.minimum:g}-{spec.maximum:g}" if spec.minimum is not None and spec.maximum is not None else "N"
-            out.append(click.Option(decls, name, type=HumanInt(), metavar=rng, help=spec.description))
+            out.append(click.Option(decls, name, type=HumanInt(spec.names), metavar=rng, help=spec.description))
         elif spec.decl == "number":
             out.append(click.Option(decls, name, type=float, metavar="X", help=spec.description))
         elif spec.decl == "choice":

@@ -7,7 +7,7 @@ would too) is a llama.cpp profile, and its command is built from the scenario's 
 and those rules' values. The flags are llama-server's own spellings (llama.cpp 0c1e57098,
 common/arg.cpp: -c/--ctx-size :1639, -ub/--ubatch-size :1676, --swa-full :1690, -kvu :1724,
 -fa/--flash-attn :1754, -ctk/-ctv :2437/:2450, -np/--parallel :2544, -ngl/--gpu-layers :2789,
---no-kv-offload); the numbers and choices come from the data."""
+--no-kv-offload, -ncmoe/--n-cpu-moe :2767); the numbers and choices come from the data."""
 from __future__ import annotations
 
 import shlex
@@ -55,6 +55,8 @@ def argv(result) -> list[str] | None:
         out.append("-kvu")
     if not i["kv_offload"]:
         out.append("--no-kv-offload")
+    if i.get("n_cpu_moe"):
+        out += ["--n-cpu-moe", f"{int(i['n_cpu_moe'])}"]
     return out
 
 

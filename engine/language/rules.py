@@ -61,11 +61,12 @@ class Mode:
 
 class RuleSet:
     FIELDS = ("name", "summary", "rules", "modes", "defaults", "needs_architecture", "location", "source", "report", "warnings",
-              "measures", "constraints", "suggestions")
+              "measures", "constraints", "suggestions", "search_defaults")
 
     def __init__(self, name: str, summary: str, rules: dict, modes: dict, defaults: dict, needs_architecture: bool,
                  location: Location, source: str = "", report: list | None = None, warnings: list | None = None,
-                 measures: dict | None = None, constraints: list | None = None, suggestions: list | None = None):
+                 measures: dict | None = None, constraints: list | None = None, suggestions: list | None = None,
+                 search_defaults: dict | None = None):
         self.name, self.summary, self.rules, self.modes, self.defaults = name, summary, rules, modes, defaults
         self.needs_architecture, self.location, self.source = needs_architecture, location, source
         self.report = [] if report is None else report
@@ -73,6 +74,7 @@ class RuleSet:
         self.measures = {} if measures is None else measures   # measurement kind -> rule name
         self.constraints = [] if constraints is None else constraints
         self.suggestions = [] if suggestions is None else suggestions
+        self.search_defaults = {} if search_defaults is None else search_defaults  # inputs `fit` holds unless given
 
     def __repr__(self):
         return f"RuleSet({self.name} at {self.location})"
@@ -95,6 +97,7 @@ def build_rulesets(cat: Catalog, merged: dict) -> list[Problem]:
             problems.extend(coded(errs, "schema_error"))
             continue
         problems.extend(coded(cat.vocabulary.check_block(m.data.get("defaults"), m.where, ("defaults",)), "schema_error"))
+        problems.extend(coded(cat.vocabulary.check_block(m.data.get("search_defaults"), m.where, ("search_defaults",)), "schema_error"))
         for mname, spec in (m.data.get("modes") or {}).items():
             problems.extend(coded(cat.vocabulary.check_block(spec.get("defaults"), m.where, ("modes", mname, "defaults")), "schema_error"))
         name = key[len("rules/"):-len(".yaml")]
@@ -121,7 +124,7 @@ def build_rulesets(cat: Catalog, merged: dict) -> list[Problem]:
                      list(m.data.get("report") or []), _warnings(m.data.get("warnings"), m, ("warnings",), name, problems),
                      dict(m.data.get("measures") or {}),
                      _warnings(m.data.get("constraints"), m, ("constraints",), name, problems, "constraint"),
-                     list(m.data.get("suggestions") or []))
+                     list(m.data.get("suggestions") or []), dict(m.data.get("search_defaults") or {}))
         cat.rulesets[name] = rs
         for mode in modes.values():
             _derive_working_set(rs, mode)

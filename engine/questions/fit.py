@@ -2,7 +2,8 @@
 
   min_gpus      smallest number of GPUs of one type, and a valid layout, that fits
   gpus_that_fit which catalog GPUs fit the workload on one card, by headroom
-  max_value     largest seq_len or batch that fits (an integer: it fits, and one more does not)
+  max_value     largest seq_len, batch or (llamacpp) n_gpu_layers that fits (an integer: it fits, and one more does not)
+  min_value     smallest (llamacpp) n_cpu_moe that fits: how many layers' MoE experts must go to host RAM
   suggestions   the cheapest listed changes (rule set `suggestions:`) that make it fit
 
 Layout policy for min_gpus (stated in the README): inference grows tensor parallelism over the
@@ -25,9 +26,10 @@ LAYOUT = ("tp", "pp", "dp")
 
 class Probe:
     def __init__(self, options: dict, fits: bool | None, per_gpu: float = 0.0, capacity: float = 0.0, error: str = "",
-                 layout: dict | None = None):
+                 layout: dict | None = None, command: str | None = None):
         self.options, self.fits, self.per_gpu, self.capacity, self.error = options, fits, per_gpu, capacity, error
         self.layout = {} if layout is None else layout  # {"gpus", "tp", "pp", "dp"} the probe evaluated (per_gpu is per GPU of it)
+        self.command = command  # an engine profile's command line for the probe (llama-server), else None
 
     def __repr__(self):
         return f"Probe({self.options}, fits={self.fits}{', ' + self.error if self.error else ''})"
@@ -38,8 +40,9 @@ class Answer:
     fit, and dataclass decoration costs more than the search.)"""
 
     def __init__(self, question: str, value: int | None, options: dict | None = None, probes: list | None = None, note: str = "",
-                 layout: dict | None = None):
+                 layout: dict | None = None, command: str | None = None):
         self.question = question
+        self.command = command  # the engine's command line that realizes the answer (llama-server), when the rule set has one
         self.value = value                # GPUs, tokens or sequences; None when nothing fits
         self.options = {} if options is None else options
         self.probes = [] if probes is None else probes
@@ -67,6 +70,7 @@ class Search:
         self.probes: list[Probe] = []
 
     def probe(self, **options) -> Probe:
+        from ..evaluation.engine_command import command
         from ..evaluation.evaluate import evaluate_in
 
         opts = {**self.base, **options}
@@ -81,7 +85,7 @@ class Search:
             assert fit is not None  # evaluated with a GPU
             i = r.scenario.inputs
             layout = {"gpus": int(fit.gpus), **{a: int(i[a]) for a in LAYOUT if a in i}}
-            p = Probe(options, fit.fits, fit.needed_per_gpu.bytes, fit.capacity_per_gpu.bytes, layout=layout)
+            p = Probe(options, fit.fits, fit.needed_per_gpu.bytes, fit.capacity_per_gpu.bytes, layout=layout, command=command(r))
         except UsageError as exc:          # an invalid layout for this model: not a candidate
             p = Probe(options, None, error=str(exc))
         self.probes.append(p)
@@ -212,17 +216,48 @@ def gpus_that_fit(cat, model, mode, *, rules="default", params=None, base_option
     return fits
 
 
-LIMITS = {"seq_len": 1 << 24, "batch": 1 << 20}
+LIMITS = {"seq_len": 1 << 24, "batch": 1 << 20, "n_gpu_layers": 0}  # n_gpu_layers: the model's n_layer + 1 slots
+
+
+def with_search_defaults(cat, rules: str, options: dict) -> dict:
+    """The options a search holds: the user's, over the rule set's `search_defaults` (llamacpp:
+    every layer on the GPU, -ngl all, so that the longest context is not "every context, with
+    layers on the CPU")."""
+    held = cat.rulesets[rules].search_defaults if rules in cat.rulesets else {}
+    return {**{k: v for k, v in held.items() if options.get(k) is None}, **options}
+
+
+def _layer_question(cat, model, mode, rules, name) -> int:
+    """The model's layer count, for a question counted in layers; a usage error when the rule set
+    does not read the input or the model has no layers."""
+    from ..evaluation.evaluate import compiled_mode
+
+    spelled = "--" + name.replace("_", "-")
+    if rules not in cat.rulesets or f"input.{name}" not in compiled_mode(cat, rules, mode, True, once=True).leaves:
+        raise UsageError(f"{spelled} is not read by rule set '{rules}' mode '{mode}': ask it with --rules llamacpp")
+    layers = int(_model_facts(cat, model).get("num_layers", 0) or 0)
+    if layers <= 0:
+        raise UsageError(f"{spelled} counts a model's layers: give --model or --model-config")
+    return layers
+
+
+def _answer_command(search: Search, options: dict) -> str | None:
+    for p in reversed(search.probes):
+        if p.options == options and p.fits:
+            return p.command
+    return None
 
 
 def max_value(cat, model, mode, gpu, name: str, *, rules="default", params=None, base_options=None) -> Answer:
-    """Largest integer `name` (seq_len or batch) that fits. Memory grows with it, so: two probes
-    fit a line, its root is checked with one or two more, and a bracketed bisection finishes
-    when the line is off (eager attention's s^2, sliding windows)."""
+    """Largest integer `name` (seq_len, batch, or a llama.cpp rule set's n_gpu_layers) that fits.
+    Memory grows with it, so: two probes fit a line, its root is checked with one or two more, and
+    a bracketed bisection finishes when the line is off (eager attention's s^2, sliding windows)."""
     if name not in LIMITS:
-        raise UsageError(f"--max takes seq-len or batch, not {name}")
+        raise UsageError(f"--max takes seq-len, batch or n-gpu-layers, not {name}")
     base = dict(base_options or {})
     base.pop(name, None)
+    if name == "n_gpu_layers":
+        return _max_layers(cat, model, mode, gpu, rules, params, base)
     search = Search(cat, model, mode, gpu, rules, params, base)
     lo_p = search.probe(**{name: 1})
     if lo_p.error:
@@ -270,7 +305,64 @@ def max_value(cat, model, mode, gpu, name: str, *, rules="default", params=None,
             lo = mid
         else:
             hi = mid
-    return _within_context(cat, model, name, Answer(f"max-{name}", lo, {name: lo}, search.probes, layout=lo_p.layout))
+    return _within_context(cat, model, name, Answer(f"max-{name}", lo, {name: lo}, search.probes, layout=lo_p.layout,
+                                                    command=_answer_command(search, {name: lo})))
+
+
+def _bisect(search: Search, name: str, lo: int, hi: int, fits_low: bool) -> int:
+    """The boundary between lo and hi (hi - lo > 1): with `fits_low`, the largest value that fits
+    (lo fits, hi does not), else the smallest (hi fits, lo does not)."""
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        ok = search.probe(**{name: mid}).fits
+        if ok == fits_low:
+            lo = mid
+        else:
+            hi = mid
+    return lo if fits_low else hi
+
+
+def _max_layers(cat, model, mode, gpu, rules, params, base) -> Answer:
+    """The most layer slots (-ngl, the output layer counted) on the GPU: 0 .. n_layer + 1; the
+    GPU's memory grows with each, so a bisection between the ends (at most ~8 probes)."""
+    top = _layer_question(cat, model, mode, rules, "n_gpu_layers") + 1
+    search = Search(cat, model, mode, gpu, rules, params, base)
+    name = "n_gpu_layers"
+    p_top = search.probe(**{name: top})
+    if p_top.error:
+        raise UsageError(p_top.error)
+    if p_top.fits:
+        return Answer(f"max-{name}", top, {name: top}, search.probes, f"every layer slot fits ({top - 1} layers + the output layer)",
+                      layout=p_top.layout, command=p_top.command)
+    p0 = search.probe(**{name: 0})
+    if not p0.fits:
+        return Answer(f"max-{name}", None, {name: 0}, search.probes, "even -ngl 0 (every layer on the CPU) does not fit", layout=p0.layout)
+    best = _bisect(search, name, 0, top, True)
+    return Answer(f"max-{name}", best, {name: best}, search.probes, layout=p0.layout, command=_answer_command(search, {name: best}))
+
+
+def min_value(cat, model, mode, gpu, name: str, *, rules="default", params=None, base_options=None) -> Answer:
+    """Smallest n_cpu_moe (layers whose MoE experts stay in host RAM) that fits: memory falls as
+    it grows, 0 .. n_layer, so a bisection between the ends."""
+    if name != "n_cpu_moe":
+        raise UsageError(f"--min takes n-cpu-moe, not {name}")
+    layers = _layer_question(cat, model, mode, rules, name)
+    if not _model_facts(cat, model).get("moe.num_experts", 0):
+        raise UsageError(f"--min n-cpu-moe asks how many layers' experts go to RAM: {model} is not a mixture-of-experts model")
+    base = dict(base_options or {})
+    base.pop(name, None)
+    search = Search(cat, model, mode, gpu, rules, params, base)
+    p0 = search.probe(**{name: 0})
+    if p0.error:
+        raise UsageError(p0.error)
+    if p0.fits:
+        return Answer(f"min-{name}", 0, {name: 0}, search.probes, "it fits with every expert on the GPU", layout=p0.layout, command=p0.command)
+    p_all = search.probe(**{name: layers})
+    if not p_all.fits:
+        return Answer(f"min-{name}", None, {name: layers}, search.probes,
+                      f"even with every layer's experts in host RAM (--n-cpu-moe {layers}) it does not fit", layout=p_all.layout)
+    best = _bisect(search, name, 0, layers, False)
+    return Answer(f"min-{name}", best, {name: best}, search.probes, layout=p0.layout, command=_answer_command(search, {name: best}))
 
 
 def _within_context(cat, model, name: str, answer: Answer) -> Answer:

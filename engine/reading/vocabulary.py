@@ -27,7 +27,7 @@ class Input:
     """One scenario input. `kind`, `dim`, `choices` are what the formula checker reads."""
 
     __slots__ = ("name", "decl", "kind", "dim", "choices", "minimum", "maximum", "default", "description",
-                 "option", "aliases", "switch", "cli", "location", "layer")
+                 "option", "aliases", "switch", "cli", "names", "location", "layer")
 
     def __init__(self, name: str, raw: dict, location: Location, layer: str):
         self.name, self.location, self.layer = name, location, layer
@@ -43,6 +43,7 @@ class Input:
         self.aliases = tuple(raw.get("aliases") or ())
         self.switch = raw.get("switch")
         self.cli = bool(raw.get("cli", True))
+        self.names = dict(raw.get("names") or {})  # an integer's named values: {"auto": -1, "all": -2}
 
     def __repr__(self):
         return f"Input({self.name}: {self.decl})"

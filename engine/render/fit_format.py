@@ -131,6 +131,28 @@ def render(out: dict, unit: str = "GiB", explain: bool = False) -> tuple[str, di
             if not a.note:
                 checks.append(at(a.value + 1, "does not fit", "answer + 1"))
                 lines.append(f"         {t(checks[-1]['command'])}   -> does not fit")
+        if a.command:
+            lines.append(f"  llama.cpp: {t(a.command)}")
+            doc["command"] = a.command
+        lines.append(f"  {len(a.probes)} evaluations of the rules")
+        doc.update(answer=a.value, evaluations=len(a.probes), note=a.note, layout=a.layout)
+    elif q.startswith("min-"):
+        name = out["name"]
+        flag = name.replace("_", "-")
+        if a.value is None:
+            lines.append(f"nothing fits on {_on(out['gpu'], a.layout)}: {t(a.note)}")
+            checks.append(_check(out, dict(a.options), "does not fit", f"{name} {a.options.get(name)}"))
+            lines.append(f"  check: {t(checks[-1]['command'])}   -> does not fit")
+        else:
+            lines.append(f"smallest {flag} that fits on {_on(out['gpu'], a.layout)}: {a.value:,}" + (f" ({t(a.note)})" if a.note else ""))
+            checks.append(_check(out, {name: a.value}, "fits", "answer"))
+            lines.append(f"  check: {t(checks[-1]['command'])}   -> fits")
+            if a.value > 0:
+                checks.append(_check(out, {name: a.value - 1}, "does not fit", "answer - 1"))
+                lines.append(f"         {t(checks[-1]['command'])}   -> does not fit")
+        if a.command:
+            lines.append(f"  llama.cpp: {t(a.command)}")
+            doc["command"] = a.command
         lines.append(f"  {len(a.probes)} evaluations of the rules")
         doc.update(answer=a.value, evaluations=len(a.probes), note=a.note, layout=a.layout)
     else:

@@ -38,7 +38,7 @@ def _split(cat, opts: dict) -> tuple:
     rest = dict(opts)
     model = rest.pop(vocab.by_role["model"].name, None)
     gpu = rest.pop(vocab.by_role["gpu"].name, None)
-    frame = {k: rest.pop(k) for k in ("params", "mode", "rules", "units", "explain", "max", "suggest") if k in rest}
+    frame = {k: rest.pop(k) for k in ("params", "mode", "rules", "units", "explain", "max", "min", "suggest") if k in rest}
     return model, gpu, frame, rest
 
 
@@ -95,15 +95,25 @@ class Service:
         cat, model, gpu, gpus = scenario_catalog(self.data, self.sets, model, None, gpu, opts.get("gpus"), opts, cat)
         if gpus is not None:
             opts["gpus"] = gpus
+        minimize = frame.get("min")
+        if maximize and minimize:
+            raise F.RequestError([F.problem("/min", "give max or min, not both", 'drop "min" or "max"')])
+        opts = Q.with_search_defaults(cat, rules, opts)  # what the rule set holds while searching (llamacpp: -ngl all), unless given
+        if maximize == "n-gpu-layers":
+            opts.pop("n_gpu_layers", None)
         args = dict(rules=rules, params=params, base_options=opts)
         out: dict = {"question": None}
         if gpu is None:
-            if maximize:
-                raise F.RequestError([F.problem("/max", "max needs a gpu", 'add "gpu": "NAME" (vramrules list gpus)')])
+            if maximize or minimize:
+                where = "/max" if maximize else "/min"
+                raise F.RequestError([F.problem(where, f"{where[1:]} needs a gpu", 'add "gpu": "NAME" (vramrules list gpus)')])
             out = {"question": "gpus-that-fit", "rows": Q.gpus_that_fit(cat, model, mode, **args)}
         elif maximize:
             name = maximize.replace("-", "_")
             out = {"question": f"max-{maximize}", "answer": Q.max_value(cat, model, mode, gpu, name, **args), "name": name}
+        elif minimize:
+            name = minimize.replace("-", "_")
+            out = {"question": f"min-{minimize}", "answer": Q.min_value(cat, model, mode, gpu, name, **args), "name": name}
         else:
             one = evaluate(model, mode, gpu=gpu, catalog=cat, needed=False, **opts, rules=rules, params=params)
             out = {"question": "min-gpus", "one": one, "answer": Q.min_gpus(cat, model, mode, gpu, keep_layout=True, **args),

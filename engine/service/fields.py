@@ -173,7 +173,10 @@ def scenario_fields(cat, question: str) -> dict:
     out["units"] = Field("units", "choice", "Display unit of every quantity's value (GiB = 2^30 B, GB = 10^9 B); `bytes` is always whole bytes.",
                          list(DISPLAY_UNITS), default="GiB")
     if question == "fit":
-        out["max"] = Field("max", "choice", "Largest context or batch that fits on the gpu (with the given layout).", ("seq-len", "batch"))
+        out["max"] = Field("max", "choice", "Largest context, batch or (rules llamacpp) layers on the gpu that fits (with the given layout).",
+                           ("seq-len", "batch", "n-gpu-layers"))
+        out["min"] = Field("min", "choice", "Smallest (rules llamacpp) n-cpu-moe: layers whose MoE experts stay in host RAM for all layers to fit.",
+                           ("n-cpu-moe",))
         out["suggest"] = Field("suggest", "boolean", "When one GPU is not enough, also try the rule set's suggested changes.", default=True)
         out["explain"] = Field("explain", "boolean", "List every probe the search evaluated.", default=False)
     else:

@@ -20,7 +20,8 @@ TOOLS = {
                      "organization's rules and data: every component, the total, and whether it fits on the gpu. "
                      "The same JSON as `vramrules eval --format json`."),
     "fit": ("fit", "Answer the inverse questions: with a gpu, the fewest GPUs that hold the workload (and cheaper changes); with "
-                   "max: seq-len or batch, the largest that fits; without a gpu, which GPUs fit it on one card. "
+                   "max: seq-len, batch or (rules llamacpp) n-gpu-layers, the largest that fits; min: n-cpu-moe (rules llamacpp), the fewest "
+                   "layers' MoE experts in host RAM; without a gpu, which GPUs fit it on one card. "
                    "The same JSON as `vramrules fit --format json`."),
     "list_entries": ("list", "List catalog entries: models, gpus, precisions, modes, optimizers, lora-targets, rulesets or assumptions "
                              "(the same JSON as `vramrules list WHAT --format json`)."),
