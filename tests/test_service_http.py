@@ -195,7 +195,7 @@ def test_the_request_schema_is_the_clis_options(server):
         status, schema = ask(server, "GET", f"schema/{question}")
         assert status == 200
         jsonschema.Draft202012Validator.check_schema(schema)
-        frame = {"params", "mode", "rules", "units", "explain"} | ({"max", "suggest"} if question == "fit" else set())
+        frame = {"params", "mode", "rules", "units", "explain"} | ({"max", "min", "suggest"} if question == "fit" else set())
         assert set(schema["properties"]) - frame == derived
         assert schema["additionalProperties"] is False
     assert schema["properties"]["recompute"]["enum"] == ["none", "selective", "full"]

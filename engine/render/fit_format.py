@@ -136,7 +136,7 @@ def render(out: dict, unit: str = "GiB", explain: bool = False) -> tuple[str, di
             doc["command"] = a.command
         lines.append(f"  {len(a.probes)} evaluations of the rules")
         doc.update(answer=a.value, evaluations=len(a.probes), note=a.note, layout=a.layout)
-    elif q.startswith("min-"):
+    elif q.startswith("min-") and out.get("name"):  # a searched input's minimum (min-gpus is the fewest-GPUs search below)
         name = out["name"]
         flag = name.replace("_", "-")
         if a.value is None:
