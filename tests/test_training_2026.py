@@ -208,3 +208,162 @@ def test_fit_max_params_from_the_command_line_and_its_checks_hold():
         assert e.exit_code == 0 and json.loads(e.output)["fit"]["fits"] is (check["expect"] == "fits"), check
     r = CliRunner().invoke(main, ["fit", "--model", "llama3.1-8b", "--mode", "train-full", "--gpu", "h100-sxm-80gb", "--max", "params"])
     assert r.exit_code == 2 and "give no --model" in r.output
+
+
+# ---------------------------------------------------------------- the rollout engine on GPUs of its own
+def test_rollout_on_gpus_of_its_own_has_its_own_breakdown_and_verdict():
+    """TRL vllm_mode server: `trl vllm-serve` on GPUs of its own reserves gpu_memory_utilization
+    (default 0.9, trl/scripts/vllm_serve.py:248-249) of each; the trainer's GPUs hold no engine."""
+    r = vramrules.evaluate("qwen2.5-7b", "train-grpo", gpu="h100-sxm-80gb", gpus=8, zero=3, rollout="separate", rollout_tp=2, needed=False)
+    names = [c.name for c in r.components]
+    assert "rollout_engine" not in names and r.values["rollout_engine"] == 0
+    (group,) = r.fit.groups
+    assert group.name == "rollout" and group.gpus == 2 and group.fits
+    parts = {c.name: c.memory.bytes for c in group.components}
+    assert parts["rollout_weights"] == 2 * QWEN_7B / 2                              # bf16 over its tp 2
+    assert group.needed_per_gpu.bytes == pytest.approx(0.9 * H100_REPORTED)          # weights + KV pool = its reservation
+    assert r.fit.gpus == 8 and r.fit.gpus_total == 10 and r.fit.fits
+    # the KV pool's sequences of prompt + completion: Qwen2.5-7B's 4 KV heads split 2 ways, 28 layers, bf16
+    per_token = 28 * 2 * (4 / 2) * 128 * 2
+    assert r.values["rollout_kv_per_token"] == per_token
+    assert r.values["rollout_concurrent_sequences"] == (0.9 * H100_REPORTED - QWEN_7B) // (per_token * 1024)
+    code, out = run("eval", "--model", "qwen2.5-7b", "--mode", "train-grpo", "--gpu", "h100-sxm-80gb", "--gpus", "8", "--zero", "3",
+                    "--rollout", "separate", "--rollout-tp", "2", "--format", "json")
+    doc = json.loads(out)
+    assert code == 0 and doc["fit"]["gpus_total"] == 10 and doc["fit"]["groups"][0]["gpus"] == 2
+    assert [c["name"] for c in doc["fit"]["groups"][0]["components"]] == ["rollout_weights", "rollout_kv_pool"]
+    code, text = run("eval", "--model", "qwen2.5-7b", "--mode", "train-grpo", "--gpu", "h100-sxm-80gb", "--gpus", "8", "--zero", "3",
+                     "--rollout", "separate", "--rollout-tp", "2")
+    assert code == 0 and "training: 8 x h100-sxm-80gb" in text and "FITS on 10 x h100-sxm-80gb (8 training + 2 rollout)" in text
+
+
+def test_a_rollout_engine_that_cannot_start_does_not_fit():
+    """vLLM refuses to start when its KV pool cannot hold one max_model_len sequence
+    (vllm/v1/core/kv_cache_utils.py check_enough_kv_cache_memory), colocated or not."""
+    base = dict(gpu="h100-sxm-80gb", gpus=8, zero=3, needed=False)
+    ok = vramrules.evaluate("qwen2.5-7b", "train-grpo", rollout_memory_utilization=0.2, **base)
+    assert ok.fit.fits                                   # 15.93 GiB reserved, 14.18 GiB of weights: 1.7 GiB of KV for 1,024 tokens
+    long = vramrules.evaluate("qwen2.5-7b", "train-grpo", rollout_memory_utilization=0.2, completion_len=32768, batch=1, group_size=1,
+                              recompute="full", **base)
+    assert not long.values["rollout_holds_a_sequence"] and not long.fit.fits
+    assert any("vLLM would refuse to start" in w for w in long.warnings)
+    small = vramrules.evaluate("qwen2.5-7b", "train-grpo", rollout="separate", rollout_memory_utilization=0.15, **base)
+    assert not small.fit.groups[0].fits and not small.fit.fits and small.values["headroom"] >= 0
+
+
+def test_fewest_gpus_count_the_rollout_engines_own():
+    from vramrules.questions.fit import min_gpus
+
+    cat, *_ = scenario_catalog((), (), None, None, "h100-sxm-80gb", None, {})
+    colocated = min_gpus(cat, "qwen2.5-7b", "train-grpo", "h100-sxm-80gb")
+    separate = min_gpus(cat, "qwen2.5-7b", "train-grpo", "h100-sxm-80gb", base_options={"rollout": "separate"})
+    assert separate.layout["groups"] == {"rollout": 1}
+    assert separate.value == separate.options["gpus"] + 1
+    # without the engine the trainer needs fewer GPUs of its own, but the plan one more for the engine
+    assert separate.options["gpus"] <= colocated.value
+    r = vramrules.evaluate("qwen2.5-7b", "train-grpo", gpu="h100-sxm-80gb", rollout="separate")
+    assert not r.fit.fits and r.fit.gpus_needed == separate.value
+
+
+def test_breakdown_by_role():
+    """The roles of each component (the mode's roles:) add up to the total, per GPU."""
+    ppo = vramrules.evaluate("qwen2.5-7b", "train-ppo", gpu="h100-sxm-80gb", gpus=8, zero=3, needed=False)
+    roles = {r: b for r, b, _names in ppo.roles()}
+    assert set(roles) == {"policy", "reference", "reward model", "critic", "rollout engine", "runtime"}
+    assert sum(roles.values()) == pytest.approx(ppo.total.bytes)
+    assert roles["rollout engine"] == ppo.values["rollout_engine"] and roles["critic"] == ppo.values["critic_states"]
+    dpo = vramrules.evaluate("llama3.1-70b", "train-dpo")
+    assert [r for r, _b, _n in dpo.roles()] == ["policy", "runtime"]   # the disabled-adapter reference holds nothing
+    doc = dpo.to_json()
+    assert doc["roles"][0]["role"] == "policy" and doc["components"][0]["role"] == "policy"
+
+
+def test_trl_grpo_at_scale_layout_fits_with_each_role_on_its_gpus():
+    case = CASES["trl_grpo_server_72b"]
+    opts = dict(case["options"])
+    mode, gpu = opts.pop("mode"), opts.pop("gpu")
+    r = vramrules.evaluate(case["model"], mode, gpu=gpu, needed=False, **opts)
+    assert r.fit.fits and r.fit.gpus_total == case["gpus_total"], case["source"]
+    (group,) = r.fit.groups
+    assert group.gpus == 8 and group.fits
+    assert group.components[0].memory.bytes == 2 * 72_706_203_648 / 8       # Qwen2.5-72B in bf16 over tp 8
+    (trl,) = [launch for launch in r.to_json()["launch"] if launch["name"] == "trl"]
+    server, trainer = trl["lines"]
+    assert server.startswith("CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6,7 trl vllm-serve --model Qwen/Qwen2.5-72B --tensor-parallel-size 8")
+    assert "--gpu-memory-utilization 0.9 " in server and server.endswith("&")
+    assert "--num_processes 32 --accelerate_config zero3" in trainer and "--vllm_mode server" in trainer
+    assert "--per_device_train_batch_size 4 --num_generations 4" in trainer and "--beta 0.0" in trainer
+
+
+# ---------------------------------------------------------------- the issue's two plans, end to end
+def _fit_json(*args):
+    r = CliRunner().invoke(main, ["fit", *args, "--format", "json"])
+    assert r.exit_code == 0, r.output
+    return json.loads(r.output)
+
+
+def _checks_hold(doc):
+    import shlex
+
+    for check in doc["checks"]:
+        e = CliRunner().invoke(main, shlex.split(check["command"])[1:] + ["--format", "json"])
+        assert e.exit_code == 0 and json.loads(e.output)["fit"]["fits"] is (check["expect"] == "fits"), check
+
+
+def test_grpo_qwen7b_colocated_on_8_h100():
+    """Per GPU by role, the fewest GPUs, and the commands: vramrules' checks and the TRL and verl
+    lines, which carry the plan's numbers (TRL's colocated default 0.3, grpo_config.py:646-647)."""
+    code, out = run("eval", "--model", "qwen2.5-7b", "--mode", "train-grpo", "--gpu", "h100-sxm-80gb", "--gpus", "8", "--zero", "3",
+                    "--format", "json", "--explain")
+    doc = json.loads(out)
+    assert code == 0 and doc["fit"]["fits"] and doc["fit"]["gpus_total"] == 8 and doc["fit"]["groups"] == []
+    roles = {r["role"]: r["memory"]["bytes"] for r in doc["roles"]}
+    assert list(roles) == ["policy", "reference", "rollout engine", "runtime"]
+    assert roles["reference"] == 2 * QWEN_7B // 8 and roles["rollout engine"] == pytest.approx(0.3 * H100_REPORTED, abs=1)
+    sources = {s["rule"]: s["source"] for s in doc["derivation"]}
+    assert "grpo_config.py:602-608" in sources["rollout_engine"] and "dpo_trainer.py" in sources["ref_weights_all"]
+    trl, verl = doc["launch"]
+    (line,) = trl["lines"]
+    assert line.startswith("trl grpo --model_name_or_path Qwen/Qwen2.5-7B ")
+    for flag in ("--num_processes 8", "--accelerate_config zero3", "--num_generations 8", "--max_completion_length 512",
+                 "--beta 0.04", "--vllm_mode colocate", "--vllm_gpu_memory_utilization 0.3", "--vllm_max_model_length 1024"):
+        assert flag in line, flag
+    assert "actor_rollout_ref.rollout.gpu_memory_utilization=0.3" in verl["lines"][0] and "trainer.n_gpus_per_node=8" in verl["lines"][0]
+    fit = _fit_json("--model", "qwen2.5-7b", "--mode", "train-grpo", "--gpu", "h100-sxm-80gb", "--gpus", "8", "--zero", "3")
+    assert fit["answer"] == 3 and fit["layout"]["dp"] == 3
+    _checks_hold(fit)
+    assert "--num_processes 3" in fit["launch"][0]["lines"][0]
+
+
+def test_dpo_llama70b_lora_disabled_adapter_reference():
+    """TRL dpo_trainer.py:893-898: the reference is the base with the adapters disabled, so the
+    plan holds one copy of the 70B base; ZeRO-3 shards it over the fewest GPUs that fit."""
+    fit = _fit_json("--model", "llama3.1-70b", "--mode", "train-dpo", "--gpu", "h100-sxm-80gb", "--reference", "disabled-adapters")
+    assert fit["answer"] == 3 and fit["layout"]["zero"] == 3
+    _checks_hold(fit)
+    (trl,) = fit["launch"]
+    (line,) = trl["lines"]
+    assert line.startswith("trl dpo --model_name_or_path meta-llama/Llama-3.1-70B ")
+    for flag in ("--num_processes 3", "--accelerate_config zero3", "--max_length 2048", "--use_peft --lora_r 16 --lora_target_modules all-linear"):
+        assert flag in line, flag
+    assert "precompute" not in line and "ref_model" not in line
+    r = vramrules.evaluate("llama3.1-70b", "train-dpo", gpu="h100-sxm-80gb", gpus=3, dp=3, zero=3, needed=False)
+    assert r.fit.fits and [x for x, _b, _n in r.roles()] == ["policy", "runtime"]
+    assert r.component("weights").memory.bytes == pytest.approx(2 * 70_553_706_496 / 3)   # one sharded base: the reference is free
+    copy = vramrules.evaluate("llama3.1-70b", "train-dpo", gpu="h100-sxm-80gb", gpus=3, dp=3, zero=3, reference="copy", needed=False)
+    assert copy.to_json()["launch"][0]["lines"][0].startswith("# --reference copy with a LoRA policy")
+
+
+def test_a_launcher_that_reads_an_unknown_name_is_a_data_error(tmp_path):
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "default.yaml").write_text(textwrap.dedent("""\
+        launchers:
+          - name: mine
+            label: mine
+            source: "tests"
+            modes: [train-dpo]
+            lines:
+              - parts: ["trl dpo --max_length {input.seq_lenn}"]
+        """), encoding="utf-8")
+    code, out = run("validate", "--data", str(tmp_path))
+    assert code == 1 and "launcher 'mine' reads 'input.seq_lenn'" in out and "Traceback" not in out

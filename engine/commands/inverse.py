@@ -83,6 +83,11 @@ def fit_cmd(model_config, params, mode, maximize, minimize, suggest, rules, data
         # the user's --tp/--pp/--dp stay as given: the search grows only the axes left out
         out = {"question": "min-gpus", "one": one, "answer": F.min_gpus(cat, model, mode, gpu, keep_layout=True, **args),
                "suggestions": F.suggestions(cat, model, mode, gpu, **args) if suggest and not one.fit.fits else []}
+        a = out["answer"]
+        if a is not None and a.value is not None and any(mode in l["modes"] for l in cat.rulesets[rules].launchers):
+            # the framework command lines that run the answer (the rule set's launchers: TRL, verl)
+            out["answer_result"] = evaluate(model, mode, gpu=gpu, catalog=cat, needed=False, rules=rules, params=params,
+                                            **{**args["base_options"], **a.options})
     out.update(model=model, params=params, mode=mode, gpu=gpu, options=opts, rules=rules, words=words, vocabulary=vocab)
     text, doc = render(out, units, explain)
     if fmt == "json":

@@ -82,9 +82,12 @@ def document(result, unit: str = "GiB", explain: bool = False) -> dict:
         "inputs": {**{k: e.id for k, e in sc.selections.items()}, **inputs},
         "input_origin": dict(sc.origin),
         "components": [
-            {"name": c.name, "label": c.label, "memory": quantity(c.memory.bytes, unit), "share": round(c.share, 6)}
+            {"name": c.name, "label": c.label, "memory": quantity(c.memory.bytes, unit), "share": round(c.share, 6),
+             **({"role": c.role} if c.role else {})}
             for c in result.components
         ],
+        # the per-GPU breakdown by role (the mode's roles:), in the components' order; [] when it declares none
+        "roles": [{"role": r, "memory": quantity(b, unit), "components": names} for r, b, names in result.roles()],
         "total": quantity(result.total.bytes, unit),
         "layout": {k: inputs[k] for k in ("gpus", "tp", "pp", "dp", "ep", "zero", "fsdp", "sequence_parallel", "offload")},
         "host": {"components": [{"name": h.name, "label": h.label, "memory": quantity(h.memory.bytes, unit)} for h in result.host],
@@ -103,6 +106,12 @@ def document(result, unit: str = "GiB", explain: bool = False) -> dict:
     engine_command = command(result)  # only a llama.cpp profile's result has one (evaluation/engine_command.py)
     if engine_command is not None:
         doc["command"] = engine_command
+    from .launch_command import launchers
+
+    # the framework command lines that run this plan (the rule set's launchers: TRL, verl); absent when none applies
+    launch = launchers(result)
+    if launch:
+        doc["launch"] = launch
     if result.fit:
         f = result.fit
         doc["fit"] = {
@@ -111,7 +120,13 @@ def document(result, unit: str = "GiB", explain: bool = False) -> dict:
             "usable_per_gpu": quantity(f.capacity_per_gpu.bytes, unit, down=True),
             "needed_per_gpu": quantity(f.needed_per_gpu.bytes, unit),
             "headroom_per_gpu": quantity(f.headroom_per_gpu.bytes, unit, down=True),
-            "fits": f.fits, "gpus_needed": f.gpus_needed,
+            "fits": f.fits, "gpus_needed": f.gpus_needed, "gpus_total": f.gpus_total,
+            # GPUs besides the layout's (a rollout engine on GPUs of its own): each group's per-GPU need and verdict
+            "groups": [{"name": g.name, "label": g.label, "gpus": g.gpus, "needed_per_gpu": quantity(g.needed_per_gpu.bytes, unit),
+                        "fits": g.fits,
+                        "components": [{"name": c.name, "label": c.label, "memory": quantity(c.memory.bytes, unit), "share": round(c.share, 6)}
+                                       for c in g.components]}
+                       for g in f.groups],
             # the placement: each GPU type with its count (one entry on GPUs of one type)
             "devices": [{"gpu": g.id, "count": int(c) if c is not None else f.gpus,
                          "usable": quantity(u, unit, down=True) if isinstance(u, float) else None}

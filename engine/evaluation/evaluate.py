@@ -7,7 +7,7 @@ import os
 
 from ..errors import UsageError
 from .engines import of as engine_of
-from .result import Component, Fit, Memory, Result
+from .result import Component, DeviceGroup, Fit, Memory, Result
 
 RUNNERS = ("generated", "interpreted")  # the two evaluators of a mode: generated code, or the interpreter of the checked trees
 
@@ -91,12 +91,13 @@ def _not_applied(cat, sc, comp) -> list:
 def _result(cat, sc, comp, values) -> Result:
     total = values["total"]
     comps = []
-    optional = cat.rulesets[sc.ruleset].modes[sc.mode].optional  # shown only when not zero (a model's recurrent state)
+    mode = cat.rulesets[sc.ruleset].modes[sc.mode]
+    optional = mode.optional  # shown only when not zero (a model's recurrent state)
     for name in comp.components:
         if name in optional and values[name] == 0:
             continue
         rule = comp.rules[name]
-        comps.append(Component(name, rule.label, Memory(values[name]), values[name] / total if total else 0.0))
+        comps.append(Component(name, rule.label, Memory(values[name]), values[name] / total if total else 0.0, mode.roles.get(name, "")))
     fit = None
     if sc.gpu is not None:
         fits = bool(values["fits"])
@@ -105,9 +106,28 @@ def _result(cat, sc, comp, values) -> Result:
         fit = Fit(sc.placement, name, int(sc.inputs["gpus"]), Memory(values["usable_memory_per_gpu"]),
                   Memory(marketed), Memory(values["per_gpu_total"]), Memory(values["headroom"]),
                   fits, int(sc.inputs["gpus"]) if fits else 0)
+        fit.groups = _device_groups(mode, comp, values)
+        if fits:
+            fit.gpus_needed = fit.gpus_total
     warnings = [_message(comp.rules[w], sc, comp, values) for w in comp.warnings if values[w]]
     host = [Component(h, comp.rules[h].label, Memory(values[h]), 0.0) for h in comp.host]
     return Result(sc, comps, Memory(total), values, fit, warnings=warnings, host=host, compiled=comp, catalog=cat)
+
+
+def _device_groups(mode, comp, values) -> list:
+    """The mode's device groups that have GPUs in this scenario (a rollout engine on GPUs of its
+    own): each with its components per GPU and its own verdict."""
+    out = []
+    for g in mode.device_groups:
+        n = int(values.get(g["gpus"], 0) or 0)
+        if n <= 0:
+            continue
+        parts = [Component(c, comp.rules[c].label, Memory(values[c]), 0.0) for c in g["components"]]
+        need = sum(p.memory.bytes for p in parts)
+        for p in parts:
+            p.share = p.memory.bytes / need if need else 0.0
+        out.append(DeviceGroup(g["name"], g["label"], n, parts, Memory(need), bool(values[g["fits"]])))
+    return out
 
 
 def _message(rule, sc, comp, values) -> str:

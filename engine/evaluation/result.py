@@ -41,11 +41,24 @@ class Memory:
 
 
 class Component:
-    def __init__(self, name: str, label: str, memory: Memory, share: float):
+    def __init__(self, name: str, label: str, memory: Memory, share: float, role: str = ""):
         self.name, self.label, self.memory, self.share = name, label, memory, share
+        self.role = role  # what it belongs to (the mode's roles:): policy, reference, rollout engine, ...; "" when none
 
     def __repr__(self):
         return f"Component({self.name!r}, {self.memory.gib:.3f} GiB, share={self.share:.3f})"
+
+
+class DeviceGroup:
+    """GPUs besides the layout's (a rollout engine on GPUs of its own, the mode's device_groups):
+    how many, what each of them holds, and whether it fits there."""
+
+    def __init__(self, name: str, label: str, gpus: int, components: list, needed_per_gpu: Memory, fits: bool):
+        self.name, self.label, self.gpus, self.components = name, label, gpus, components
+        self.needed_per_gpu, self.fits = needed_per_gpu, fits
+
+    def __repr__(self):
+        return f"DeviceGroup({self.name}: {self.gpus} GPUs, needed/GPU={self.needed_per_gpu.gib:.3f} GiB, fits={self.fits})"
 
 
 class Fit:
@@ -56,6 +69,12 @@ class Fit:
         self.capacity_marketed = capacity_marketed
         self.needed_per_gpu, self.headroom_per_gpu = needed_per_gpu, headroom_per_gpu
         self.fits, self.gpus_needed = fits, gpus_needed
+        self.groups: list = []  # DeviceGroup: GPUs of their own besides these `gpus` (gpus_needed counts them too)
+
+    @property
+    def gpus_total(self) -> int:
+        """The layout's GPUs and every device group's."""
+        return self.gpus + sum(g.gpus for g in self.groups)
 
     def __repr__(self):
         return f"Fit({self.gpus}x {self.gpu}: fits={self.fits}, needed/GPU={self.needed_per_gpu.gib:.3f} GiB, gpus_needed={self.gpus_needed})"
@@ -98,6 +117,17 @@ class Result:
             return None
         return {"ram": ram, "needed": v["host_needed"], "usable": v["host_usable"], "headroom": v["host_headroom"],
                 "fits": bool(v["host_fits"])}
+
+    def roles(self) -> list:
+        """[(role, bytes, [component names])] in the order the components come: the per-GPU
+        breakdown by role (empty when the mode declares no roles)."""
+        out: dict = {}
+        for c in self.components:
+            if c.role:
+                entry = out.setdefault(c.role, [0.0, []])
+                entry[0] += c.memory.bytes
+                entry[1].append(c.name)
+        return [(r, b, names) for r, (b, names) in out.items()]
 
     def component(self, name: str) -> Component:
         for c in self.components:

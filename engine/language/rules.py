@@ -38,12 +38,13 @@ class Rule:
 
 class Mode:
     FIELDS = ("name", "summary", "components", "defaults", "rules", "location", "note", "report", "warnings", "constraints",
-              "host", "requires_gpu", "role", "extends", "preallocated", "optional")
+              "host", "requires_gpu", "role", "extends", "preallocated", "optional", "roles", "device_groups")
 
     def __init__(self, name: str, summary: str, components: list, defaults: dict, rules: dict, location: Location,
                  note: str = "", report: list | None = None, warnings: list | None = None, constraints: list | None = None,
                  host: list | None = None, requires_gpu: bool = False, role: str | None = None, extends: str | None = None,
-                 preallocated: list | None = None, optional: list | None = None):
+                 preallocated: list | None = None, optional: list | None = None, roles: dict | None = None,
+                 device_groups: list | None = None):
         self.name, self.summary, self.components, self.defaults = name, summary, components, defaults
         self.role, self.extends = role, extends  # role: inference | serve | train (what the engine may assume)
         self.preallocated = [] if preallocated is None else preallocated  # components outside the working set
@@ -54,6 +55,9 @@ class Mode:
         self.constraints = [] if constraints is None else constraints  # Rule objects: must hold, else a usage error
         self.host = [] if host is None else host                       # rule names: host memory per GPU rank
         self.requires_gpu = requires_gpu
+        self.roles = {} if roles is None else roles  # component -> role (policy, reference, rollout engine, ...)
+        # GPUs besides the layout's: [{name, label, gpus, components, fits}] (rule names; a rollout engine's own GPUs)
+        self.device_groups = [] if device_groups is None else device_groups
 
     def __repr__(self):
         return f"Mode({self.name} at {self.location})"
@@ -61,12 +65,12 @@ class Mode:
 
 class RuleSet:
     FIELDS = ("name", "summary", "rules", "modes", "defaults", "needs_architecture", "location", "source", "report", "warnings",
-              "measures", "constraints", "suggestions", "search_defaults")
+              "measures", "constraints", "suggestions", "search_defaults", "launchers")
 
     def __init__(self, name: str, summary: str, rules: dict, modes: dict, defaults: dict, needs_architecture: bool,
                  location: Location, source: str = "", report: list | None = None, warnings: list | None = None,
                  measures: dict | None = None, constraints: list | None = None, suggestions: list | None = None,
-                 search_defaults: dict | None = None):
+                 search_defaults: dict | None = None, launchers: list | None = None):
         self.name, self.summary, self.rules, self.modes, self.defaults = name, summary, rules, modes, defaults
         self.needs_architecture, self.location, self.source = needs_architecture, location, source
         self.report = [] if report is None else report
@@ -75,6 +79,7 @@ class RuleSet:
         self.constraints = [] if constraints is None else constraints
         self.suggestions = [] if suggestions is None else suggestions
         self.search_defaults = {} if search_defaults is None else search_defaults  # inputs `fit` holds unless given
+        self.launchers = [] if launchers is None else launchers  # framework command lines (language/launchers.py)
 
     def __repr__(self):
         return f"RuleSet({self.name} at {self.location})"
@@ -124,7 +129,8 @@ def build_rulesets(cat: Catalog, merged: dict) -> list[Problem]:
                      list(m.data.get("report") or []), _warnings(m.data.get("warnings"), m, ("warnings",), name, problems),
                      dict(m.data.get("measures") or {}),
                      _warnings(m.data.get("constraints"), m, ("constraints",), name, problems, "constraint"),
-                     list(m.data.get("suggestions") or []), dict(m.data.get("search_defaults") or {}))
+                     list(m.data.get("suggestions") or []), dict(m.data.get("search_defaults") or {}),
+                     list(m.data.get("launchers") or []))
         cat.rulesets[name] = rs
         for mode in modes.values():
             _derive_working_set(rs, mode)
@@ -150,7 +156,8 @@ def _modes(m, problems) -> dict:
                           _warnings(spec.get("warnings"), m, ("modes", mname, "warnings"), mname, problems),
                           _warnings(spec.get("constraints"), m, ("modes", mname, "constraints"), mname, problems, "constraint"),
                           list(spec.get("host") or []), bool(spec.get("requires_gpu", False)), spec.get("role"), spec.get("extends"),
-                          list(spec.get("preallocated") or []), list(spec.get("optional") or []))
+                          list(spec.get("preallocated") or []), list(spec.get("optional") or []),
+                          dict(spec.get("roles") or {}), [dict(g) for g in spec.get("device_groups") or []])
     done: dict = {}
 
     def resolve(name, chain):
@@ -183,6 +190,8 @@ def _modes(m, problems) -> dict:
         mode.optional = mode.optional if "optional" in spec else [c for c in parent.optional if c in mode.components]
         mode.requires_gpu = bool(spec["requires_gpu"]) if "requires_gpu" in spec else parent.requires_gpu
         mode.role = mode.role or parent.role
+        mode.roles = {c: r for c, r in {**parent.roles, **mode.roles}.items() if c in mode.components}
+        mode.device_groups = mode.device_groups if "device_groups" in spec else [dict(g) for g in parent.device_groups]
         done[name] = mode
         return mode
 
@@ -192,6 +201,10 @@ def _modes(m, problems) -> dict:
             if c not in mode.components:
                 problems.append(Problem(m.where(("modes", name, "optional")), f"/modes/{name}/optional",
                                         f"optional '{c}' is not a component of mode '{name}'", "list only the mode's components"))
+        for c in mode.roles:
+            if c not in mode.components:
+                problems.append(Problem(m.where(("modes", name, "roles")), f"/modes/{name}/roles",
+                                        f"roles names '{c}', not a component of mode '{name}'", _near(c, mode.components)))
     return modes
 
 
@@ -427,7 +440,7 @@ def _order(deps: dict, targets: list, rules: dict) -> tuple[list, list]:
     return order, cycles
 
 
-def _targets(rs: RuleSet, mode: Mode, rules: dict, with_fit: bool) -> tuple[list, list]:
+def _targets(rs: RuleSet, mode: Mode, rules: dict, with_fit: bool, vocabulary=None) -> tuple[list, list]:
     """(every rule the engine reads of this mode, the names among them that are no rule)."""
     problems = []
     for c in mode.components:
@@ -450,13 +463,42 @@ def _targets(rs: RuleSet, mode: Mode, rules: dict, with_fit: bool) -> tuple[list
             targets.append(r)
         elif r != TOTAL and not any(r in mm.rules for mm in rs.modes.values()):
             problems.append(Problem(rs.location, f"/measures/{kind}", f"measure '{kind}' names unknown rule '{r}'", _near(r, rules)))
-    if with_fit:
+    if vocabulary is not None:
+        targets += _launcher_targets(rs, mode, rules, vocabulary, problems)
+    if with_fit:  # a device group's GPUs, components and verdict: read with a GPU, like the fit rules
+        for i, g in enumerate(mode.device_groups):
+            for r in [g["gpus"], g["fits"], *g["components"]]:
+                if r not in rules:
+                    problems.append(Problem(mode.location, f"/modes/{mode.name}/device_groups/{i}", f"device group '{g['name']}' names unknown rule '{r}'", _near(r, rules)))
+                else:
+                    targets.append(r)
         for t in FIT_TARGETS:
             if t not in rules:
                 problems.append(Problem(rs.location, "/rules", f"rule set '{rs.name}' must define rule '{t}' (fit verdicts need it)", "see data/rules/fit.yaml"))
             else:
                 targets.append(t)
     return targets, problems
+
+
+def _launcher_targets(rs: RuleSet, mode: Mode, rules: dict, vocabulary, problems: list) -> list:
+    """The rules the rule set's launchers read for this mode (computed with it); a name that is
+    no input, slot or rule is a data error at the launcher."""
+    from .launchers import names
+
+    out = []
+    for i, launcher in enumerate(rs.launchers):
+        if mode.name not in launcher["modes"]:
+            continue
+        for n in names(launcher, mode.name, mode.device_groups):
+            if n in rules:
+                out.append(n)
+                continue
+            bare = n[len("input."):] if n.startswith("input.") else n
+            if bare in vocabulary.inputs or (not n.startswith("input.") and bare in vocabulary.slots):
+                continue
+            problems.append(Problem(rs.location, f"/launchers/{i}", f"launcher '{launcher['name']}' reads '{n}', which mode '{mode.name}' "
+                                    "has as no input, slot or rule", _near(n, list(rules))))
+    return out
 
 
 def check_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool, memo: dict | None = None):
@@ -466,7 +508,7 @@ def check_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool, memo: dict
     not once per mode (13 modes share most of default.yaml's rules)."""
     memo = {} if memo is None else memo
     rules = mode_rules(rs, mode)
-    targets, problems = _targets(rs, mode, rules, with_fit)
+    targets, problems = _targets(rs, mode, rules, with_fit, cat.vocabulary)
     if problems:
         raise DataError(problems)
     deps = _graph(rules, mode)
@@ -553,9 +595,17 @@ def without_fit(rs: RuleSet, mode: Mode, checked):
     order, kinds, dims, deps = checked
     rules = mode_rules(rs, mode)
     targets = list(mode.components) + [TOTAL] + report_names(rs, mode) + warning_names(rs, mode) + constraint_names(rs, mode) \
-        + list(mode.host) + host_verdict_names(rules) + [r for r in rs.measures.values() if r in rules or r == TOTAL]
+        + list(mode.host) + host_verdict_names(rules) + [r for r in rs.measures.values() if r in rules or r == TOTAL] + launcher_rules(rs, mode, rules)
     keep = closure(deps, [t for t in targets if t in rules or t == TOTAL], rules)
     return [n for n in order if n in keep], kinds, dims, deps
+
+
+def launcher_rules(rs: RuleSet, mode: Mode, rules: dict) -> list:
+    """The rules the rule set's launchers read for this mode."""
+    from .launchers import names
+
+    return [n for launcher in rs.launchers if mode.name in launcher["modes"]
+            for n in names(launcher, mode.name, mode.device_groups) if n in rules]
 
 
 def closure(deps: dict, targets, rules) -> set:

@@ -84,7 +84,9 @@ class Search:
             fit = r.fit
             assert fit is not None  # evaluated with a GPU
             i = r.scenario.inputs
-            layout = {"gpus": int(fit.gpus), **{a: int(i[a]) for a in LAYOUT if a in i}}
+            layout: dict = {"gpus": int(fit.gpus), **{a: int(i[a]) for a in LAYOUT if a in i}}
+            if fit.groups:  # GPUs of their own besides the layout's (a rollout engine's): {name: count}
+                layout["groups"] = {g.name: int(g.gpus) for g in fit.groups}
             p = Probe(options, fit.fits, fit.needed_per_gpu.bytes, fit.capacity_per_gpu.bytes, layout=layout, command=command(r))
         except UsageError as exc:          # an invalid layout for this model: not a candidate
             p = Probe(options, None, error=str(exc))
@@ -183,7 +185,9 @@ def min_gpus(cat, model, mode, gpu, *, rules="default", params=None, base_option
             note = (f"with {kept} as given nothing fits; the search grows only the layout axes "
                     "you leave out of --tp, --pp, --dp: leave one out to let it grow")
         return Answer("min-gpus", None, probes=search.probes, note=note)
-    return Answer("min-gpus", best[0]["gpus"], best[0], search.probes, layout=best[1].layout)
+    # a device group's GPUs (a rollout engine on GPUs of its own) come with every layout: the plan needs them too
+    extra = sum((best[1].layout.get("groups") or {}).values())
+    return Answer("min-gpus", best[0]["gpus"] + extra, best[0], search.probes, layout=best[1].layout)
 
 
 def fill_gpus_needed(result, cat, model, mode, gpu, *, rules="default", params=None, options=None) -> None:

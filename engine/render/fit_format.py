@@ -160,7 +160,13 @@ def render(out: dict, unit: str = "GiB", explain: bool = False) -> tuple[str, di
         f = one.fit
         n = int(f.gpus)
         verdict = "fits" if f.fits else "does not fit"
-        if n == 1:
+        if f.groups:
+            where = f"{f.gpus_total} x {t(out['gpu'])} ({n} training: {t(result_layout(one))}; " \
+                + "; ".join(f"{g.gpus} {t(g.name)}" for g in f.groups) + ")"
+            lines.append(f"{where}: {verdict} (the training GPUs need {memory(f.needed_per_gpu.bytes, unit)} each, "
+                         + ", ".join(f"the {t(g.name)} GPUs {memory(g.needed_per_gpu.bytes, unit)} each" for g in f.groups)
+                         + f", of {memory(f.capacity_per_gpu.bytes, unit)} usable per GPU)")
+        elif n == 1:
             where = f"one {t(out['gpu'])}"
             lines.append(f"{where}: {verdict} (needs {memory(f.needed_per_gpu.bytes, unit)} of {memory(f.capacity_per_gpu.bytes, unit)})")
         else:
@@ -175,9 +181,19 @@ def render(out: dict, unit: str = "GiB", explain: bool = False) -> tuple[str, di
             lines.append(f"fewest GPUs{t(with_kept)}: none found ({t(a.note) if a else ''})")
         else:
             lay = " x ".join(f"{k} {v}" for k, v in a.options.items() if k in LAYOUT) + (f", ZeRO-{a.options['zero']}" if a.options.get("zero") else "")
+            groups = a.layout.get("groups") or {}
+            if groups:  # GPUs of their own (a rollout engine's) besides the trainer's layout
+                lay = f"{a.options['gpus']} training: {lay}; " + "; ".join(f"{c} {t(name)}" for name, c in groups.items())
             lines.append(f"fewest {t(out['gpu'])}{t(with_kept)}: {a.value} ({lay})")
             checks.append(_check(out, dict(a.options), "fits", "answer"))
             lines.append(f"  check: {t(checks[-1]['command'])}   -> fits")
+            if out.get("answer_result") is not None:
+                from ..evaluation.launch_command import launchers
+
+                doc["launch"] = launchers(out["answer_result"])
+                for launcher in doc["launch"]:
+                    lines.append(f"  run it with {t(launcher['label'])}:")
+                    lines += [f"    {t(c)}" for c in launcher["lines"]]
         lines.append(f"  {len(a.probes) if a else 0} evaluations of the rules")
         suggested = []
         if out["suggestions"]:

@@ -66,6 +66,9 @@ def table(result, unit: str = "GiB", explain: bool = False, width: int | None = 
     lines += wrap(_inputs_line(result), cols, "  ", "  ", " · ") + [""]
     rows = [(t(c.label), memory(needed(c.memory.bytes), unit), f"{100 * c.share:5.1f}%") for c in result.components]
     lines += _component_rows(rows, memory(needed(result.total.bytes), unit), cols)
+    roles = result.roles()
+    if roles:
+        lines += wrap("by role, per GPU: " + " · ".join(f"{t(r)} {memory(needed(b), unit)}" for r, b, _n in roles), cols, "  ", "    ", " · ")
     figures = _figures(result, unit)
     if figures:
         lines.append("")
@@ -89,6 +92,13 @@ def table(result, unit: str = "GiB", explain: bool = False, width: int | None = 
             if h.memory.bytes:
                 lines += wrap(f"{t(h.label)}: {memory(needed(h.memory.bytes), unit)}", cols, "    ", "      ")
         lines += _host_lines(result, unit, cols)
+    from ..evaluation.launch_command import launchers
+
+    for launcher in launchers(result):  # the framework command lines that run the plan (TRL, verl)
+        lines.append("")
+        lines += wrap(f"run it with {t(launcher['label'])}:", cols, "  ", "    ")
+        for command in launcher["lines"]:
+            lines += _shell_lines(t(command), cols)
     from .engine_command import lines as engine_command_lines
 
     command_lines = engine_command_lines(result)  # a llama.cpp profile's llama-server line (render/engine_command.py)
@@ -109,6 +119,27 @@ def table(result, unit: str = "GiB", explain: bool = False, width: int | None = 
         lines.append("")
         lines.extend(explain_lines(result, cols))
     return shown("\n".join(lines) + "\n")
+
+
+def _shell_lines(command: str, cols: int) -> list:
+    """One shell command over several lines, each but the last ending in ' \\' (it pastes as one
+    command), broken between words only."""
+    out, cur = [], ""
+    room = max(20, cols - 8)
+    words: list = []
+    for word in command.split(" "):  # a flag and its value stay on one line: --num_processes 8
+        if words and words[-1].startswith("--") and " " not in words[-1] and not word.startswith("-") and word != "&":
+            words[-1] += " " + word
+        else:
+            words.append(word)
+    for word in words:
+        if cur and cells(cur) + 1 + cells(word) > room:
+            out.append(cur)
+            cur = word
+        else:
+            cur = f"{cur} {word}" if cur else word
+    out.append(cur)
+    return [("    " if k == 0 else "      ") + line + (" \\" if k < len(out) - 1 else "") for k, line in enumerate(out)]
 
 
 def _figures(result, unit: str = "GiB"):
@@ -186,6 +217,8 @@ def _fit_lines(result, unit, cols: int = 80):
     if g.facts.get("usable_fraction", 1.0) < 1.0:
         how += f"; {g.facts['usable_fraction']:.0%} usable by the GPU"
     gid = t(g.id)
+    if f.groups:
+        return _group_fit_lines(result, unit, cols, cap, how, marketed)
     rows = [f"usable per GPU   {cap}  ({how})",
             f"needed per GPU   {memory(needed(f.needed_per_gpu.bytes), unit)}" + (f"  (the busiest GPU of {layout(result)})" if f.gpus > 1 else ""),
             f"headroom         {memory(available(f.headroom_per_gpu.bytes), unit)}"]
@@ -233,6 +266,38 @@ def _host_lines(result, unit, cols: int = 80) -> list:
     out = []
     for row in rows:
         out += wrap(row, cols, "    ", VALUE_HANG)
+    return out
+
+
+def _group_fit_lines(result, unit, cols, cap, how, marketed):
+    """The verdict when some GPUs have a role of their own (a rollout engine on GPUs of its own):
+    the trainer's GPUs, then each group's, each with what one of its GPUs needs, then the whole."""
+    f, g = result.fit, result.scenario.gpu
+    gid = t(g.id)
+    out = wrap(f"GPU: {f.gpus_total} x {gid} ({t(g.name)}, {marketed}); usable per GPU {cap} ({how})", cols, "  ", "    ")
+    trainer_fits = result.values.get("headroom", 0.0) >= 0
+    out += wrap(f"training: {f.gpus} x {gid} ({layout(result)})", cols, "    ", "      ")
+    for row in [f"needed per GPU   {memory(needed(f.needed_per_gpu.bytes), unit)}",
+                f"headroom         {memory(available(f.headroom_per_gpu.bytes), unit)}",
+                f"verdict          {'fits' if trainer_fits else 'does not fit'}"]:
+        out += wrap(row, cols, "      ", " " * 23)
+    for grp in f.groups:
+        out += wrap(f"{t(grp.label)}: {grp.gpus} x {gid}", cols, "    ", "      ")
+        width = max(cells(t(c.label)) for c in grp.components)
+        for c in grp.components:
+            out += wrap(f"{_pad(t(c.label), width)}  {memory(needed(c.memory.bytes), unit)}", cols, "      ", "        ")
+        for row in [f"needed per GPU   {memory(needed(grp.needed_per_gpu.bytes), unit)}",
+                    f"headroom         {memory(available(f.capacity_per_gpu.bytes - grp.needed_per_gpu.bytes), unit)}",
+                    f"verdict          {'fits' if grp.fits else 'does not fit'}"]:
+            out += wrap(row, cols, "      ", " " * 23)
+    split = " + ".join([f"{f.gpus} training"] + [f"{grp.gpus} {t(grp.name)}" for grp in f.groups])
+    if f.fits:
+        verdict = f"FITS on {f.gpus_total} x {gid} ({split})"
+    elif f.gpus_needed:
+        verdict = f"DOES NOT FIT on {f.gpus_total} x {gid} ({split}); needs {f.gpus_needed} x {gid}"
+    else:
+        verdict = f"DOES NOT FIT on {f.gpus_total} x {gid} ({split}), nor on any number of {gid} the rules allow"
+    out += wrap(f"verdict          {verdict}", cols, "    ", VALUE_HANG)
     return out
 
 
