@@ -367,3 +367,23 @@ def test_a_launcher_that_reads_an_unknown_name_is_a_data_error(tmp_path):
         """), encoding="utf-8")
     code, out = run("validate", "--data", str(tmp_path))
     assert code == 1 and "launcher 'mine' reads 'input.seq_lenn'" in out and "Traceback" not in out
+
+
+def test_ppo_critic_update_counts_when_it_is_the_larger_update():
+    """verl frees each update's gradients when it ends (dp_actor.py:668, dp_critic.py:262:
+    zero_grad), so the peak holds the larger of the policy's and the critic's update; the
+    critic's has no vocabulary logits (a one-output head)."""
+    same = vramrules.evaluate("qwen2.5-7b", "train-ppo", zero=3, dp=8, gpus=8)
+    v = same.values
+    assert v["critic_gradients"] == v["critic_params"] * 2 / 8                                 # bf16, ZeRO-3 over 8
+    assert v["critic_activations"] == pytest.approx(v["activations_training"] - v["logits_training"])
+    assert v["critic_update"] == 0 and "critic_update" not in [c.name for c in same.components]
+    big = vramrules.evaluate("qwen2.5-1.5b", "train-ppo", zero=3, dp=8, gpus=8, critic_model="qwen2.5-7b")
+    b = big.values
+    policy_update = b["gradients"] + b["activations_training"]
+    assert b["critic_gradients"] + b["critic_activations"] > policy_update
+    assert big.component("critic_update").memory.bytes == pytest.approx(b["critic_gradients"] + b["critic_activations"] - policy_update)
+    # Qwen2.5-7B's 28 layers x 3584 against Qwen2.5-1.5B's 28 x 1536 (data/models.yaml)
+    assert b["critic_activations"] == pytest.approx(b["activations_layers"] * 3584 / 1536 + b["act_tokens"] * b["act_outside_layers_per_token"])
+    assert any("scaled by its layers x hidden size" in w for w in big.warnings)
+    assert dict((r, n) for r, _b, n in big.roles())["critic"] == ["critic_states", "critic_update"]
