@@ -63,7 +63,10 @@ def test_parameters_equal_what_transformers_builds(name, tmp_path):
 @pytest.mark.parametrize("name", sorted(MEASURED))
 def test_kv_bytes_per_token_equal_transformers_cache(name, tmp_path):
     entry, r = _evaluate(name, tmp_path)
-    assert r.values["kv_bytes_per_token"] == entry["cache"]["kv_bytes_per_token"], entry["source"]
+    # transformers' cache holds DeepSeek-V3.2's indexer keys beside the MLA latent; here they are their own component
+    # (the run is one sequence of 16 tokens)
+    indexer = next((c.memory.bytes / 16 for c in r.components if c.name == "indexer_cache"), 0)
+    assert r.values["kv_bytes_per_token"] + indexer == entry["cache"]["kv_bytes_per_token"], entry["source"]
 
 
 @pytest.mark.parametrize("name", sorted(MEASURED))
@@ -145,7 +148,22 @@ def test_deepseek_v32_caches_its_indexer_key(tmp_path):
     """DeepSeek-V3.2's cache per layer: the MLA latent (kv_lora_rank 512 + rope key 64) and the indexer's key
     (index_head_dim 128), bf16: 1,408 B per token per layer, 85,888 B over 61 layers, as transformers holds it."""
     entry, r = _evaluate("hf/deepseek-v3.2-exp.json", tmp_path)
-    assert r.values["kv_bytes_per_token"] == 61 * (512 + 64 + 128) * 2 == entry["cache"]["kv_bytes_per_token"]
+    # the indexer cache is its own component, sized like the KV cache (16 tokens of one sequence here)
+    assert r.values["kv_bytes_per_token"] + r.component("indexer_cache").memory.bytes / 16 == 61 * (512 + 64 + 128) * 2
+    assert 61 * (512 + 64 + 128) * 2 == entry["cache"]["kv_bytes_per_token"]
+    assert r.component("indexer_cache").memory.bytes == 16 * 61 * 128 * 2
+    assert r.component("kv_cache").memory.bytes == 16 * 61 * (512 + 64) * 2
+
+
+def test_indexer_cache_counts_in_the_serving_pool():
+    """Serving DeepSeek-V3.2: each token takes its latent and its indexer key from the pool, so the pool holds
+    (kv + indexer) per token; a model without an indexer has no such component."""
+    r = vramrules.evaluate("deepseek-v3.2-exp", mode="serve", gpu="h200-141gb", gpus=8, tp=8, seq_len=32768)
+    per_token = r.values["kv_bytes_per_token_per_gpu"] + r.values["indexer_bytes_per_token_per_gpu"]
+    assert r.values["indexer_bytes_per_token_per_gpu"] == 61 * 128 * 2
+    assert r.values["kv_token_capacity"] == int(r.values["kv_cache_pool"] // per_token)
+    plain = vramrules.evaluate("deepseek-v3", mode="inference", batch=1, seq_len=4096)
+    assert "indexer_cache" not in [c.name for c in plain.components]
 
 
 @pytest.mark.parametrize("model,stem", [("llama4-scout-17b-16e", "hf/llama4-scout-17b-16e.json"),
