@@ -260,3 +260,23 @@ def test_ngl_takes_llama_cpps_words():
     assert slots == {"auto": 18, "all": 33, "-2": 33, "-1": 18, "7": 7}
     r = CliRunner().invoke(main, base + ["-ngl", "most"])
     assert r.exit_code == 2 and "or auto, all" in r.output
+
+
+def test_the_ollama_settings_that_start_the_same_llama_server():
+    """Ollama 0.33 (ollama/ollama v0.33.0-rc2, llm/llama_server.go:375-409, :590-621) starts
+    llama-server with -c num_ctx x OLLAMA_NUM_PARALLEL, -np OLLAMA_NUM_PARALLEL, -ngl num_gpu,
+    -b and -ub num_batch, OLLAMA_KV_CACHE_TYPE as both cache types and OLLAMA_FLASH_ATTENTION as
+    -fa on/off. The issue example: num_ctx 32768, num_gpu 18; two slots of q8_0 with flash
+    attention: num_ctx is per slot. A flag Ollama cannot pass is named instead."""
+    from vramrules.evaluation.engine_command import ollama
+
+    res = _eval(gpu="rtx-3060-12gb", seq_len=32768)
+    assert ollama(res) == {"env": {"OLLAMA_NUM_PARALLEL": "1"}, "parameters": {"num_ctx": 32768, "num_gpu": 18, "num_batch": 512}}
+    two = ollama(_eval(gpu="rtx-3060-12gb", seq_len=32768, parallel=2, kv_precision="q8_0", kv_precision_v="q8_0", flash_attn="on"))
+    assert two["env"] == {"OLLAMA_NUM_PARALLEL": "2", "OLLAMA_KV_CACHE_TYPE": "q8_0", "OLLAMA_FLASH_ATTENTION": "1"}
+    assert two["parameters"]["num_ctx"] == 16384
+    assert "--n-cpu-moe" in ollama(_eval(model="mixtral-8x7b", precision="Q4_K_M", gpu="rtx-4090", n_cpu_moe=4))["unavailable"]
+    assert "-c 32767 over -np 2" in ollama(_eval(gpu="rtx-3060-12gb", seq_len=32767, parallel=2))["unavailable"]
+    r = CliRunner().invoke(main, ["eval", "--model", "llama3.1-8b", "--gpu", "rtx-3060-12gb", "--rules", "llamacpp", "--seq-len", "32768"],
+                           env={"COLUMNS": "200"})
+    assert "Ollama 0.33 (it starts this llama-server): OLLAMA_NUM_PARALLEL=1 ollama serve; PARAMETER num_ctx 32768, num_gpu 18, num_batch 512" in r.output

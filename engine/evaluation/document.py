@@ -97,7 +97,7 @@ def document(result, unit: str = "GiB", explain: bool = False) -> dict:
         "warnings": list(result.warnings),
         "overrides": {f"assume.{n}": {"value": now, "was": was} for n, (was, now) in result.catalog.overrides.items()},
     }
-    from .engine_command import command
+    from .engine_command import command, ollama
     from .engines import of as engine_of
 
     engine = engine_of(sc)  # the serving engine whose accounting the answer follows, if any
@@ -106,6 +106,7 @@ def document(result, unit: str = "GiB", explain: bool = False) -> dict:
     engine_command = command(result)  # only a llama.cpp profile's result has one (evaluation/engine_command.py)
     if engine_command is not None:
         doc["command"] = engine_command
+        doc["ollama"] = ollama(result)  # the Ollama settings that start the same llama-server, or why none do
     from .launch_command import launchers
 
     # the framework command lines that run this plan (the rule set's launchers: TRL, verl); absent when none applies

@@ -64,3 +64,53 @@ def command(result) -> str | None:
     """The command as one shell-quoted line, or None."""
     args = argv(result)
     return None if args is None else " ".join(shlex.quote(a) for a in args)
+
+
+# Ollama 0.33 (ollama/ollama v0.33.0-rc2, fb3076099) starts llama-server itself, from its own
+# options and environment: llm/llama_server.go:375-376 (-c num_ctx x OLLAMA_NUM_PARALLEL, -np
+# OLLAMA_NUM_PARALLEL), :394-396 (OLLAMA_KV_CACHE_TYPE as both -ctk and -ctv), :404-409 (-ngl
+# num_gpu; its default -1 passes none: llama-server's auto), :590-592 (num_batch as both -b and
+# -ub), :597-621 (OLLAMA_FLASH_ATTENTION=1|0 as -fa on|off, else auto); envconfig/config.go:275
+# (OLLAMA_NUM_PARALLEL, default 1). The llama-server flags Ollama has no option for make a plan
+# it cannot run.
+OLLAMA_VERSION = "0.33"
+_NO_OLLAMA = (("swa_full", "--swa-full"), ("kv_unified", "-kvu"), ("n_cpu_moe", "--n-cpu-moe"))
+
+
+def ollama(result) -> dict | None:
+    """The Ollama settings that make it start the same llama-server: {"env", "parameters"}, or
+    {"unavailable": why} when a flag of the plan has no Ollama option; None when the rule set is
+    no llama.cpp profile."""
+    if not applies(result):
+        return None
+    sc, v = result.scenario, result.values
+    i = sc.inputs
+    why = [flag for name, flag in _NO_OLLAMA if i.get(name)]
+    if not i["kv_offload"]:
+        why.append("--no-kv-offload")
+    ctk, ctv = cache_type(sc.selections["kv_precision"].id), cache_type(sc.selections["kv_precision_v"].id)
+    if ctk != ctv:
+        why.append(f"-ctk {ctk} with -ctv {ctv} (OLLAMA_KV_CACHE_TYPE sets both)")
+    n_ctx, n_par = int(i["seq_len"]), int(i["parallel"])
+    if n_ctx % n_par:
+        why.append(f"-c {n_ctx} over -np {n_par} (num_ctx is per sequence: -c = num_ctx x OLLAMA_NUM_PARALLEL)")
+    if why:
+        return {"unavailable": "Ollama has no option for " + ", ".join(why)}
+    env = {"OLLAMA_NUM_PARALLEL": str(n_par)}
+    if ctk != "f16":
+        env["OLLAMA_KV_CACHE_TYPE"] = ctk
+    if i["flash_attn"] != "auto":
+        env["OLLAMA_FLASH_ATTENTION"] = "1" if i["flash_attn"] == "on" else "0"
+    return {"env": env, "parameters": {"num_ctx": n_ctx // n_par, "num_gpu": int(v["gpu_layer_slots"]), "num_batch": int(v["ubatch_tokens"])}}
+
+
+def ollama_line(result) -> str | None:
+    """The Ollama settings as one line, or None."""
+    o = ollama(result)
+    if o is None:
+        return None
+    if "unavailable" in o:
+        return f"Ollama {OLLAMA_VERSION}: {o['unavailable']}"
+    env = " ".join(f"{k}={shlex.quote(x)}" for k, x in o["env"].items())
+    params = ", ".join(f"{k} {x}" for k, x in o["parameters"].items())
+    return f"Ollama {OLLAMA_VERSION} (it starts this llama-server): {env} ollama serve; PARAMETER {params}"

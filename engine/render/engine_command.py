@@ -2,7 +2,7 @@
 evaluation/engine_command.py, which the JSON document uses too)."""
 from __future__ import annotations
 
-from ..evaluation.engine_command import PLACEHOLDER, command, model_path
+from ..evaluation.engine_command import PLACEHOLDER, command, model_path, ollama_line
 
 
 def lines(result) -> list[str]:
@@ -13,4 +13,7 @@ def lines(result) -> list[str]:
     out = ["llama.cpp command line:", f"  {text}"]
     if model_path(result) == PLACEHOLDER:
         out.append(f"  ({PLACEHOLDER}: a GGUF of {result.scenario.model.id} at {result.scenario.selections['precision'].id})")
+    line = ollama_line(result)
+    if line:
+        out.append(f"  {line}")
     return out
