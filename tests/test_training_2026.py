@@ -387,3 +387,24 @@ def test_ppo_critic_update_counts_when_it_is_the_larger_update():
     assert b["critic_activations"] == pytest.approx(b["activations_layers"] * 3584 / 1536 + b["act_tokens"] * b["act_outside_layers_per_token"])
     assert any("scaled by its layers x hidden size" in w for w in big.warnings)
     assert dict((r, n) for r, _b, n in big.roles())["critic"] == ["critic_states", "critic_update"]
+
+
+# ---------------------------------------------------------------- FP8 training (Transformer Engine)
+def test_fp8_training_state():
+    """TE 2.20 keeps, per GEMM, 3 forward + 2 backward amax histories of 1024 fp32 values
+    (module/base.py:1139, quantization.py:1436-1441, recipe/__init__.py:255), and with
+    is_first_microbatch the FP8 weight and its transpose (module/linear.py:1958-1960)."""
+    base = dict(gpu="h100-sxm-80gb", gpus=8, dp=8, zero=1, needed=False)
+    off = vramrules.evaluate("llama3.1-8b", "train-full", **base)
+    assert off.values["fp8_state"] == 0 and "fp8_state" not in [c.name for c in off.components]
+    delayed = vramrules.evaluate("llama3.1-8b", "train-full", fp8="te-delayed", **base)
+    assert delayed.values["fp8_amax_history"] == 32 * 4 * (3 + 2) * 1024 * 4            # Llama-3.1-8B: 32 layers
+    assert delayed.values["fp8_weight_cache"] == 0                                      # cast per GEMM, freed after it
+    cached = vramrules.evaluate("llama3.1-8b", "train-full", fp8="te-current", fp8_weight_cache=True, **base)
+    assert cached.values["fp8_amax_history"] == 0                                       # current scaling keeps no history
+    linear = LLAMA_8B - 2 * 128_256 * 4096 - (2 * 32 + 1) * 4096                        # less embeddings, head and norms
+    assert cached.values["fp8_weight_cache"] == 2 * linear
+    assert cached.total.bytes - off.total.bytes >= 2 * linear
+    assert delayed.component("weights").memory.bytes == off.component("weights").memory.bytes   # the bf16 weights stay
+    code, out = run("eval", "--model", "llama3.1-8b", "--mode", "train-lora", "--fp8", "te-delayed")
+    assert code == 0 and "--fp8 does not apply to mode 'train-lora'" in out
