@@ -11,9 +11,12 @@ from click.testing import CliRunner
 import vramrules
 from vramrules.cli import main
 
-# vLLM 0.15.1 on an A100 40GB logs 157,936 tokens for Llama-3.1-8B; the serve mode's estimate is
-# 158,377 (README "Serving capacity"; data/measurements.yaml vllm-llama31-8b-kv-tokens)
-LLAMA_8B_A100_TOKENS = 158_377
+# vLLM 0.15.1 on an A100 40GB logs "GPU KV cache size: 157,936 tokens" for Llama-3.1-8B-Instruct
+# (https://github.com/ilseokoh/vllm-gce/blob/main/README.md); the vllm profile for that release
+# gives the same 157,936 (whole blocks of 16), its V1 profile_overhead being calibrated on this log
+VLLM_0151_A100_TOKENS = 157_936
+LLAMA_8B_A100_TOKENS = 157_936
+GiB = 2**30
 
 
 def run(*args):
@@ -40,14 +43,26 @@ def test_llamacpp_engine_is_the_llamacpp_rule_set(spelling):
 
 
 def test_vllm_engine_implies_serve_and_names_its_release():
-    d = doc("eval", "--model", "llama3.1-8b", "--gpu", "a100-40gb", "--engine", "vllm@0.10.1")
+    d = doc("eval", "--model", "llama3.1-8b", "--gpu", "a100-40gb", "--engine", "vllm@0.15.1")
     assert d["mode"] == "serve" and d["rules"] == "default"
-    assert d["engine"] == {"id": "vllm", "name": "vLLM", "release": "0.10.1"}
-    assert d["inputs"]["engine"] == "vllm@0.10.1" and d["input_origin"]["engine"] == "option"
-    assert d["figures"]["kv_token_capacity"]["value"] == LLAMA_8B_A100_TOKENS
+    assert d["engine"] == {"id": "vllm", "name": "vLLM", "release": "0.15.1"}
+    assert d["inputs"]["engine"] == "vllm@0.15.1" and d["input_origin"]["engine"] == "option"
+    tokens = d["figures"]["kv_token_capacity"]["value"]
+    assert tokens == LLAMA_8B_A100_TOKENS and tokens % 16 == 0
+    assert abs(tokens / VLLM_0151_A100_TOKENS - 1) < 0.005
     assert not d["warnings"]
     code, out = run("eval", "--model", "llama3.1-8b", "--gpu", "a100-40gb", "--engine", "vllm")
     assert code == 0 and "engine: vLLM 0.27.1" in out.splitlines()[0], out  # no @VERSION: the newest release covered
+
+
+@pytest.mark.parametrize("max_model_len,logged", [(20000, 31232), (29000, 23648)])
+def test_vllm_v0_pool_against_its_logs(max_model_len, logged):
+    """vLLM V0 (0.6.x), Llama-3.1-8B-Instruct on an RTX 3090 at 0.90, https://github.com/vllm-project/vllm/issues/10517:
+    '# GPU blocks: 1952' (x 16 = 31,232 tokens) at --max-model-len 20000, 1478 (23,648) at 29000. V0
+    profiles max_model_len tokens in one forward pass (no chunked prefill)."""
+    v = vramrules.evaluate("llama3.1-8b", gpu="rtx-3090", engine="vllm@0.6.3", seq_len=max_model_len,
+                           sets=(f"assume.prefill_chunk_tokens={max_model_len}",)).values
+    assert abs(v["kv_token_capacity"] / logged - 1) < 0.01
 
 
 def test_serve_without_engine_is_vllm_and_inference_names_none():
@@ -113,3 +128,154 @@ def test_list_engines():
     rows = {r["id"]: r for r in json.loads(out)}
     assert set(rows) == {"vllm", "sglang", "trtllm", "llama-cpp"}
     assert rows["llama-cpp"]["rules"] == "llamacpp" and rows["vllm"]["mode"] == "serve"
+
+
+def _serve(engine, gpu="a100-40gb", **options):
+    return vramrules.evaluate("llama3.1-8b", gpu=gpu, engine=engine, **options).values
+
+
+def test_vllm_default_moves_at_0_21_with_cuda_graphs_in_the_budget():
+    """vLLM PR #38284: v0.21 charges CUDA graphs inside the budget and raises the default
+    gpu_memory_utilization from 0.9 to 0.92 (data/engines.yaml)."""
+    old, new = _serve("vllm@0.20.2"), _serve("vllm@0.21.0")
+    assert old["usable_memory_per_gpu"] == 0.9 * 40 * GiB and new["usable_memory_per_gpu"] == 0.92 * 40 * GiB
+    assert new["engine_overhead"] - old["engine_overhead"] == pytest.approx(0.17 * GiB)  # the graphs' estimate, derived from three logs
+    assert old["kv_token_capacity"] % 16 == 0 and new["kv_token_capacity"] > old["kv_token_capacity"]
+
+
+def test_vllm_charges_no_allocator_slack_on_weights():
+    v = _serve("vllm@0.15.1")
+    slack = v["runtime_overhead"] - (500 * 2**20 + 64 * 2**20)  # assume.cuda_context + assume.framework_buffers
+    assert slack == pytest.approx(0.05 * v["activations_inference"])  # 5% of the activations only
+
+
+def test_sglang_mem_fraction_static_by_gpu_memory():
+    """python/sglang/srt/server_args.py: an H100 (81,559 MiB, under 90 GiB) reserves
+    (9.5 + tp x pp / 2) GiB: round((81559 - 10240) / 81559, 3) = 0.874 at tp 1, 0.868 at tp 2."""
+    assert _serve("sglang", gpu="h100-sxm-80gb")["engine_memory_fraction"] == pytest.approx(0.874)
+    assert _serve("sglang", gpu="2xh100-sxm-80gb", tp=2)["engine_memory_fraction"] == pytest.approx(0.868)
+    v = _serve("sglang", gpu="rtx-4090")  # 24,564 MiB: (2.8 + 0.1) GiB reserved
+    assert v["engine_memory_fraction"] == pytest.approx(round((24564 - 2.9 * 1024) / 24564, 3))
+
+
+def test_trtllm_keeps_a_fraction_of_what_is_free():
+    v = _serve("trtllm")
+    free = v["usable_memory_per_gpu"] - v["weights"] - v["activations_inference"] - v["runtime_overhead"]
+    assert v["usable_memory_per_gpu"] == 40 * GiB and v["kv_cache_pool"] == pytest.approx(0.9 * free)
+    assert v["kv_token_capacity"] % 32 == 0  # tokens_per_block 32
+
+
+def test_engine_settings_are_reviewed_assumptions():
+    import datetime
+
+    from vramrules.api import load_catalog
+    from vramrules.questions.show import assumptions
+
+    rows = assumptions(load_catalog(()), datetime.date(2027, 12, 2), 180)
+    fractions = [r for r in rows if r["name"] == "engine.vllm.memory_fraction"]
+    assert [r["value"] for r in fractions] == ["0.9 (from vLLM 0.6.0)", "0.92 (from vLLM 0.21.0)"]
+    assert all(r["age_days"] == 365 and "engines.yaml:" in r["from"] for r in fractions)
+
+
+def test_a_setting_out_of_order_is_a_located_data_error(tmp_path):
+    (tmp_path / "engines.yaml").write_text(
+        "engines:\n"
+        "  vllm:\n"
+        "    name: vLLM\n"
+        "    rules: default\n"
+        "    mode: serve\n"
+        "    releases: {first: '0.6.0', last: '0.27.1'}\n"
+        "    source: test\n"
+        "    settings:\n"
+        "      memory_fraction:\n"
+        "        - {since: '0.21.0', value: 0.92, source: test a, reviewed: 2026-12-02}\n"
+        "        - {since: '0.6.0', value: 0.9, source: test b, reviewed: 2026-12-02}\n")
+    code, out = run("validate", "--data", str(tmp_path))
+    assert code == 1, out
+    assert "engines.yaml:10:" in out and "starts at 0.21.0, after the profile's first release" in out
+    assert "engines.yaml:11:" in out and "not after the item before it" in out
+
+
+def test_vllm_launch_command_and_what_it_prints():
+    """The plan's command line, and the start-up lines vLLM 0.15.1 prints for it: the log of
+    https://github.com/ilseokoh/vllm-gce/blob/main/README.md has 'Available KV cache memory:
+    19.28 GiB' and 'GPU KV cache size: 157,936 tokens'."""
+    d = doc("eval", "--model", "llama3.1-8b", "--gpu", "a100-40gb", "--engine", "vllm@0.15.1")
+    assert d["command"] == ("vllm serve meta-llama/Meta-Llama-3.1-8B-Instruct --tensor-parallel-size 1 --max-model-len 4096 "
+                            "--gpu-memory-utilization 0.9 --kv-cache-dtype auto --max-num-batched-tokens 8192")
+    assert d["startup"][:2] == ["Available KV cache memory: 19.28 GiB", "GPU KV cache size: 157,936 tokens"]
+    assert d["startup"][2] == "Maximum concurrency for 4,096 tokens per request: 38.56x"  # 9,871 blocks / 256 per request
+    code, out = run("eval", "--model", "llama3.1-8b", "--gpu", "a100-40gb", "--engine", "vllm@0.15.1")
+    assert "vLLM 0.15.1 launch command:" in out and "GPU KV cache size: 157,936 tokens" in out
+
+
+def test_vllm_v0_concurrency_line_against_its_log():
+    """https://github.com/vllm-project/vllm/issues/10517: 'Maximum concurrency for 20000 tokens per request: 1.56x'."""
+    d = doc("eval", "--model", "llama3.1-8b", "--gpu", "rtx-3090", "--engine", "vllm@0.6.3", "--seq-len", "20000",
+            "--set", "assume.prefill_chunk_tokens=20000")
+    line = next(x for x in d["startup"] if x.startswith("Maximum concurrency for 20000 tokens per request: "))
+    assert abs(float(line.rsplit(" ", 1)[1].rstrip("x")) / 1.56 - 1) < 0.01
+    assert "--max-num-batched-tokens 20000" in d["command"]  # the command pins the prefill the plan assumes
+
+
+def test_sglang_and_trtllm_commands():
+    d = doc("eval", "--model", "llama3.1-8b", "--gpu", "2xh100-sxm-80gb", "--tp", "2", "--engine", "sglang")
+    assert d["command"].startswith("python -m sglang.launch_server --model-path meta-llama/Meta-Llama-3.1-8B-Instruct --tp 2 ")
+    assert "--mem-fraction-static 0.868" in d["command"] and "--context-length 4096" in d["command"]
+    assert d["startup"][0].startswith("KV Cache is allocated. #tokens: ")
+    d = doc("eval", "--model", "llama3.1-8b", "--gpu", "a100-40gb", "--engine", "trtllm", "--kv-precision", "fp8")
+    assert d["command"].startswith("trtllm-serve meta-llama/Meta-Llama-3.1-8B-Instruct --tp_size 1 --max_seq_len 4096")
+    assert "--kv_cache_free_gpu_memory_fraction 0.9" in d["command"]
+    assert d["startup"][0].startswith("[MemUsageChange] Allocated ") and d["startup"][0].endswith(").")
+
+
+def test_no_command_without_an_engine_frame():
+    assert "startup" not in doc("eval", "--model", "llama3.1-8b", "--gpu", "a100-40gb")
+    code, out = run("eval", "--model", "llama3.1-8b", "--gpu", "a100-40gb", "--engine", "vllm", "--kv-precision", "int8")
+    assert code == 0 and "has no --kv-cache-dtype for the KV precision int8" in out
+
+
+def test_a_launch_template_outside_the_fields_is_a_data_error(tmp_path):
+    (tmp_path / "engines.yaml").write_text(
+        "engines:\n"
+        "  vllm:\n"
+        "    name: vLLM\n"
+        "    rules: default\n"
+        "    mode: serve\n"
+        "    releases: {first: '0.6.0', last: '0.27.1'}\n"
+        "    source: test\n"
+        "    launch:\n"
+        "      - since: '0.6.0'\n"
+        "        command: [vllm, serve, '{model.__class__}']\n"
+        "        source: test data\n"
+        "        reviewed: 2026-12-02\n")
+    code, out = run("validate", "--data", str(tmp_path))
+    assert code == 1 and "engines.yaml:10:" in out and "unknown field {model.__class__}" in out, out
+
+
+def test_diff_shows_the_impact_of_an_engine_default(tmp_path):
+    """A reviewed data change of an engine default: vLLM 0.21+'s gpu_memory_utilization 0.92 ->
+    0.95 in an overlay moves every vLLM serve budget by 0.95 / 0.92 - 1 = +3.26% and names the
+    changed value with its new and old source."""
+    import yaml
+
+    from vramrules.api import load_catalog
+
+    raw = load_catalog(()).kind("engine")["vllm"].raw
+    vllm = {k: v for k, v in raw.items() if k != "release"}
+    fraction = [dict(x) for x in vllm["settings"]["memory_fraction"]]
+    fraction[1].update(value=0.95, source="our policy: 0.95 on the fleet's A100s and H100s")
+    vllm["settings"] = {**vllm["settings"], "memory_fraction": fraction}
+    (tmp_path / "engines.yaml").write_text(yaml.safe_dump({"engines": {"vllm": vllm}}, sort_keys=False))
+    code, out = run("diff", "builtin", str(tmp_path), "--models", "llama3.1-8b", "--modes", "serve,inference", "--format", "json")
+    assert code == 0, out
+    d = json.loads(out)
+    assert [(c["entry"], c["field"], c["old"], c["new"]) for c in d["changes"]] == [
+        ("engines/vllm", "settings.memory_fraction.1.value", 0.92, 0.95)]
+    assert d["changes"][0]["source"].startswith("our policy") and "pull/38284" in d["changes"][0]["old_source"]
+    moved = {m["scenario"]: m for m in d["usable_moved"]}
+    assert set(moved) == {f"llama3.1-8b · serve · {g}" for g in ("h100-sxm-80gb", "a100-40gb", "rtx-4090", "l4")}
+    assert moved["llama3.1-8b · serve · a100-40gb"]["after"]["bytes"] == int(0.95 * 40 * GiB)
+    assert all(m["relative"] == pytest.approx(0.95 / 0.92 - 1) for m in moved.values())
+    code, out = run("diff", "builtin", str(tmp_path), "--models", "llama3.1-8b", "--modes", "serve")
+    assert "usable memory moved: 4" in out and "engines/vllm.settings.memory_fraction.1.value: 0.92 -> 0.95" in out

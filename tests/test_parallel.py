@@ -109,7 +109,7 @@ def test_fit_lists_gpus_by_headroom():
 
 def test_serve_capacity_close_to_vllm_log():
     # vLLM 0.15.1, Llama-3.1-8B, A100 40GB, gpu_memory_utilization 0.9: "GPU KV cache size: 157,936 tokens"
-    r = vramrules.evaluate("llama3.1-8b", "serve", gpu="a100-40gb", seq_len=131072)
+    r = vramrules.evaluate("llama3.1-8b", "serve", gpu="a100-40gb", seq_len=131072, engine="vllm@0.15.1")
     assert r.values["kv_token_capacity"] == pytest.approx(157936, rel=0.03)
 
 

@@ -59,6 +59,7 @@ OUTPUT_OF = {
     "llama3-70b · train-lora · rules: default": "vramrules eval --model llama3-70b --mode train-lora --gpu h100-sxm-80gb",
     "GPUs: rtx-4090+rtx-3090 (2 GPUs, tp 2 x pp 1 x dp 1)": "vramrules eval --model llama3.1-8b --gpu rtx-4090+rtx-3090",
     "largest seq-len that fits on 1 x rtx-4090: 53,921": "vramrules fit --model llama3.1-8b --gpu rtx-4090 --max seq-len",
+    "vLLM 0.15.1 launch command:": "vramrules eval --model llama3.1-8b --gpu a100-40gb --engine vllm@0.15.1",
 }
 NOT_OUTPUT = {
     "data/gpus.yaml:": "validate's errors for broken copies of the data: test_error_block_is_real_output",

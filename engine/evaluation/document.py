@@ -113,6 +113,14 @@ def document(result, unit: str = "GiB", explain: bool = False) -> dict:
     launch = launchers(result)
     if launch:
         doc["launch"] = launch
+    from .serve_command import command as serve_command
+    from .serve_command import plan
+
+    serving = plan(result) if engine is not None else None  # a serving engine's: vllm serve ..., and what it prints
+    if serving is not None:
+        doc["command"] = serve_command(result)
+        doc["command_notes"] = serving["notes"]
+        doc["startup"] = serving["startup"]
     if result.fit:
         f = result.fit
         doc["fit"] = {

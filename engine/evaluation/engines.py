@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from ..errors import UsageError, unknown
+from ..reading import engine_profiles as ep
 from ..reading.catalog import Entry
 from ..reading.names import find
 
@@ -82,12 +83,18 @@ def base(cat, text) -> Entry:
 
 def select(cat, text) -> Entry:
     """The profile at the release `text` names: an entry with id NAME@VERSION (its `release`
-    field is the version)."""
+    field is the version) whose facts are the settings at that release."""
     entry = base(cat, text)
     version = release(entry, split(text)[1])
     raw = dict(entry.raw)
     raw["release"] = version
-    return Entry("engine", f"{entry.id}@{version}", raw, entry.location, entry.layer, dict(entry.facts), dict(entry.fact_where))
+    facts, where = dict(entry.facts), dict(entry.fact_where)
+    if version != ep.default_release(entry.raw):
+        key = ep.release_key(entry.raw["releases"], version)
+        for name, (value, held) in ep.at_release(entry.raw, key, cat.types["engine"]).items():
+            facts[name] = value
+            where[name] = None if held is None else entry.fact_where.get(f"{name}@{held}", entry.location)
+    return Entry("engine", f"{entry.id}@{version}", raw, entry.location, entry.layer, facts, where)
 
 
 def frame(cat, engine, rules: str | None, mode: str | None) -> tuple:

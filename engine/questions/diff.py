@@ -60,6 +60,7 @@ class Impact:
     changes: list = field(default_factory=list)
     moves: list = field(default_factory=list)
     flips: list = field(default_factory=list)
+    budgets: list = field(default_factory=list)   # Moves of the usable memory per GPU (a serving engine's budget)
     scenarios: int = 0
     unaffected: int = 0   # scenarios no changed fact reaches: their answers are the base side's, not evaluated again
     errors: list = field(default_factory=list)   # (label, side, message): evaluated on the other side only
@@ -204,17 +205,37 @@ def _entry(key, section, ident, a, b, nm) -> list[Change]:
         return [Change(key, "removed", name, "", a, None, "", src(a))]
     out = []
     for path, x, y in _walk(a, b, ""):
-        if path in ("source", "note", "reviewed", "owner", "summary", "doc"):
+        if path.rpartition(".")[2] in ("source", "note", "reviewed", "owner", "summary", "doc"):
             continue
-        out.append(Change(key, "changed", name, path, x, y, src(b), src(a),
-                          str(nm.where((section, ident) + tuple(path.split(".")))) if nm else ""))
+        pointer = tuple(int(p) if p.isdigit() else p for p in path.split("."))
+        out.append(Change(key, "changed", name, path, x, y, _item_source(b, pointer) or src(b), _item_source(a, pointer) or src(a),
+                          str(nm.where((section, ident) + pointer)) if nm else ""))
     return out
+
+
+def _item_source(e, pointer: tuple) -> str:
+    """The source of the innermost record holding a changed field (an engine setting's value at a
+    release cites its own), or ''."""
+    best, node = "", e
+    for p in pointer[:-1]:
+        try:
+            node = node[p]
+        except (KeyError, IndexError, TypeError):
+            return best
+        if isinstance(node, dict) and node.get("source"):
+            best = node["source"]
+    return best
 
 
 def _walk(a, b, prefix):
     if isinstance(a, dict) and isinstance(b, dict):
         for k in sorted(set(a) | set(b), key=str):
-            yield from _walk(a.get(k), b.get(k), f"{prefix}{k}." if isinstance(a.get(k), dict) or isinstance(b.get(k), dict) else f"{prefix}{k}")
+            nested = any(isinstance(x, (dict, list)) for x in (a.get(k), b.get(k)))
+            yield from _walk(a.get(k), b.get(k), f"{prefix}{k}." if nested else f"{prefix}{k}")
+        return
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b) and any(isinstance(x, dict) for x in a):
+        for i, (x, y) in enumerate(zip(a, b)):  # a list of records (an engine setting by release): item by item
+            yield from _walk(x, y, f"{prefix}{i}.")
         return
     if a != b:
         yield prefix.rstrip("."), a, b
@@ -264,7 +285,10 @@ def impact(base: str, new: str, *, models=None, modes=None, gpus=None, rules="de
             result.moves.append(Move(f"{sc.model} · {sc.mode}" + (f" · {opts}" if opts else ""), o.total, n.total))
         if o.fits != n.fits:
             result.flips.append(Flip(sc.label(), o.fits, n.fits, o.per_gpu, n.per_gpu, n.capacity, sc.key))
+        if o.capacity and n.capacity and abs(n.capacity / o.capacity - 1) > threshold:  # what the workload may use moved (an engine's memory fraction)
+            result.budgets.append(Move(sc.label(), o.capacity, n.capacity))
     result.moves.sort(key=lambda m: (-abs(m.rel), m.label))
+    result.budgets.sort(key=lambda m: (-abs(m.rel), m.label))
     return result
 
 

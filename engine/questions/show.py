@@ -73,4 +73,20 @@ def assumptions(cat, today: datetime.date, stale_days: int | None = None) -> lis
                "age_days": age, "source": a.source, "from": str(a.location), "layer": a.layer}
         if stale_days is None or age is None or age > stale_days:
             out.append(row)
+    for eid, e in cat.kind("engine").items():  # an engine profile's settings, one row per release range
+        for setting, items in (e.raw.get("settings") or {}).items():
+            for i, item in enumerate(items):
+                age = _age(today, item.get("reviewed"))
+                row = {"name": f"engine.{eid}.{setting}", "value": f"{item['value']} (from {e.name} {item['since']})", "owner": "",
+                       "reviewed": item.get("reviewed", ""), "age_days": age, "source": item.get("source", ""),
+                       "from": str(e.fact_where.get(f"{setting}@{i}", e.location)), "layer": e.layer}
+                if stale_days is None or age is None or age > stale_days:
+                    out.append(row)
     return out
+
+
+def _age(today: datetime.date, reviewed) -> int | None:
+    try:
+        return (today - datetime.date.fromisoformat(reviewed)).days if reviewed else None
+    except ValueError:
+        return None

@@ -459,6 +459,9 @@ def build(merged: dict) -> tuple[Catalog, list[Problem]]:
                     wrong = _check_dimension(name, raw, dimension_of(q), m, (section, name))
                     problems.extend(coded(wrong or _check_bounds(name, raw, q, m, (section, name)), "assumption_error"))
                 continue
+            if kind == "engine":
+                problems.extend(coded(_engines(cat, m, section), "data_error"))
+                continue
             types = field_types(schema_name, section)
             cat.types[kind] = types
             bucket = cat.entries.setdefault(kind, {})
@@ -487,6 +490,36 @@ def build(merged: dict) -> tuple[Catalog, list[Problem]]:
                                                 "give model (a catalog id), model_config (a file) or params", code="schema_error"))
     problems.extend(coded(_check_entries(cat), "data_error"))
     return cat, problems
+
+
+def _engines(cat: Catalog, m: Merged, section: str) -> list[Problem]:
+    """Engine profiles: what formulas read of one (engine.NAME) is its settings at a release,
+    so an entry's facts are those at its default release (evaluation/engines.py makes the entry
+    of another); what the schema cannot check of the releases and settings is reported here."""
+    from . import engine_profiles as ep
+    from .schema import load_schema
+
+    fields = load_schema("engines")["properties"]["engines"]["additionalProperties"]["properties"]["settings"]["x-fields"]
+    types = cat.types["engine"] = {name: ft for name, spec in fields.items() if (ft := _field_type(spec)) is not None}
+    bucket = cat.entries.setdefault("engine", {})
+    out = []
+    for eid, raw in (m.data.get(section) or {}).items():
+        entry = Entry("engine", eid, raw, m.where((section, eid)), m.layer((section, eid)))
+        bucket[eid] = entry
+        found = ep.problems(raw, types)
+        for pointer, message, hint in found:
+            where = (section, eid, *pointer)
+            out.append(Problem(m.where(where), "/" + "/".join(map(str, where)), message, hint))
+        if found:
+            continue
+        for name, items in (raw.get("settings") or {}).items():  # every value's line, for the release that reads it
+            for i in range(len(items)):
+                entry.fact_where[f"{name}@{i}"] = m.where((section, eid, "settings", name, i, "value"))
+        key = ep.release_key(raw["releases"], ep.default_release(raw))
+        for name, (value, held) in ep.at_release(raw, key, types).items():
+            entry.facts[name] = value
+            entry.fact_where[name] = None if held is None else m.where((section, eid, "settings", name, held, "value"))
+    return out
 
 
 def _check_dimension(name, raw, dim: str, m, pointer) -> list[Problem]:

@@ -61,6 +61,13 @@ def text(imp, unit="GiB", limit=20) -> str:
         lines.append(f"  {t(m.label)}: {memory(m.old, unit)} -> {memory(m.new, unit)} ({memory(m.delta, unit).replace('-', '−') if m.delta < 0 else '+' + memory(m.delta, unit)}, {m.rel:+.2%})")
     if len(imp.moves) > limit:
         lines.append(f"  ... and {len(imp.moves) - limit} more (--limit)")
+    if imp.budgets:  # only when some moved: a change of a serving engine's memory fraction
+        lines.append("")
+        lines.append(f"usable memory moved: {len(imp.budgets)}")
+        for m in imp.budgets[:limit]:
+            lines.append(f"  {t(m.label)}: {memory(m.old, unit)} -> {memory(m.new, unit)} ({m.rel:+.2%})")
+        if len(imp.budgets) > limit:
+            lines.append(f"  ... and {len(imp.budgets) - limit} more (--limit)")
     lines.append("")
     lines.append(f"fit verdicts flipped: {len(imp.flips)}")
     for f in imp.flips:
@@ -101,6 +108,11 @@ def markdown(imp, unit="GiB", limit=20) -> str:
         for f in imp.flips:
             lines.append(f"| {cell(f.label)} | {_verdict(f.old_fits)} | **{_verdict(f.new_fits)}** | {memory(f.old_need, unit)} → {memory(f.new_need, unit)} | {memory(f.capacity, unit)} |")
         lines.append("")
+    if imp.budgets:
+        lines += ["#### Usable memory moved (a serving engine's budget)", "", "| scenario | before | after | change |", "|---|---|---|---|"]
+        for m in imp.budgets[:limit]:
+            lines.append(f"| {cell(m.label)} | {memory(m.old, unit)} | {memory(m.new, unit)} | {m.rel:+.2%} |")
+        lines.append("")
     if imp.moves:
         lines += ["#### Estimates moved (largest first)", "", "| scenario | before | after | change |", "|---|---|---|---|"]
         for m in imp.moves[:limit]:
@@ -119,6 +131,8 @@ def as_json(imp, unit="GiB") -> dict:
         "changes": [{"file": c.file, "what": c.what, "entry": c.entry, "field": c.field, "old": c.old, "new": c.new,
                      "source": c.source, "old_source": c.old_source, "where": c.where} for c in imp.changes],
         "moves": [{"scenario": m.label, "before": quantity(m.old, unit), "after": quantity(m.new, unit), "relative": m.rel} for m in imp.moves],
+        "usable_moved": [{"scenario": m.label, "before": quantity(m.old, unit, down=True), "after": quantity(m.new, unit, down=True),
+                          "relative": m.rel} for m in imp.budgets],
         "flips": [{"scenario": f.label, "before": f.old_fits, "after": f.new_fits, "needed_before": quantity(f.old_need, unit),
                    "needed_after": quantity(f.new_need, unit), "usable": quantity(f.capacity, unit)} for f in imp.flips],
         # every scenario not evaluated on some side; side "both": on neither (message: the new
