@@ -43,8 +43,8 @@ def fields(result) -> dict:
     return {
         "model": ids[-1] if ids else PLACEHOLDER,  # the last listed repo id: the instruct release where the catalog lists one
         "tp": _number(i["tp"]), "pp": _number(i["pp"]), "seq_len": int(i["seq_len"]), "batch": int(i["batch"]),
-        "memory_fraction": _number(round(float(v["engine_memory_fraction"] if result.scenario.selections["engine"].facts["pool_rule"] != "free-fraction"
-                                             else result.scenario.selections["engine"].facts["memory_fraction"]), 4)),
+        "memory_fraction": _number(round(float(v["engine_memory_fraction"] if sc.selections["engine"].facts["pool_rule"] != "free-fraction"
+                                             else v["engine_fraction_given"]), 4)),
         "kv_precision": kv, "prefill_tokens": int(result.catalog.assumptions["prefill_chunk_tokens"].value),
         "kv_tokens": int(v["kv_token_capacity"]), "kv_blocks": int(v["kv_blocks"]), "max_concurrency": float(v["engine_max_concurrency"]),
         "pool_gib": pool / 2**30, "k_gib": pool / 2 / 2**30, "v_gib": pool / 2 / 2**30,

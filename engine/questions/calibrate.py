@@ -4,7 +4,9 @@ Least squares on the relative error (predicted / measured - 1) over the measurem
 each assumption's declared `bounds`, by projected Gauss-Newton with a finite-difference Jacobian
 (the rules are close to linear in overhead ratios and sizes). Each probe re-runs the compiled
 rules with the assumption's fact replaced, so a fit costs a few hundred evaluations, not reloads.
-Entries that declare a `gap` (something the rules do not model) are left out unless asked for."""
+Entries that declare a `gap` (something the rules do not model) are left out unless asked for;
+entries `fitted_by` another setting (an engine profile's calibrated term) are left out: they
+would count twice."""
 from __future__ import annotations
 
 import datetime
@@ -84,6 +86,9 @@ def run(cat, names, include_gaps=False, iterations=12) -> Fit:
     for mid, e in entries.items():
         if e.get("gap") and not include_gaps:
             skipped[mid] = "declares a gap the rules do not model"
+            continue
+        if e.get("fitted_by"):
+            skipped[mid] = f"already a calibration point of {e['fitted_by']}"
             continue
         if any(n in (e.get("set") or {}) for n in names):
             skipped[mid] = "sets a fitted assumption itself"

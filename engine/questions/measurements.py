@@ -23,6 +23,7 @@ class Check:
     source: str
     gap: str
     location: str
+    engine: str = ""       # the serving engine or framework the run used (vllm, llama.cpp, torchtune, ...)
 
     @property
     def error(self) -> float:
@@ -66,18 +67,39 @@ def run(cat, data=(), rules: str = "default") -> list[Check]:
             problems.append(Problem(where, f"/measurements/{mid}/measures", f"rule set '{ruleset}' says no rule answers '{e['measures']}'", "add it under `measures:` in the rule set"))
             continue
         out.append(Check(mid, e["summary"], r.scenario.mode, e["measures"], canonical(quantity(e["measured"])), e["measured"],
-                         float(r.values[rule]), float(e["tolerance"]), e["framework"], e["source"], e.get("gap", ""), str(where)))
+                         float(r.values[rule]), float(e["tolerance"]), e["framework"], e["source"], e.get("gap", ""), str(where),
+                         _engine_of(ecat, e)))
     if problems:
         raise DataError(problems)
     return out
 
 
+def _engine_of(cat, e: dict) -> str:
+    """The engine a measured run used: the scenario's --engine (its profile's id), else the first
+    word of `framework` as the catalog's engines spell it (vLLM -> vllm, llama.cpp -> llama-cpp)."""
+    named = (e.get("scenario") or {}).get("engine")
+    word = str(named).partition("@")[0] if named else str(e.get("framework", "")).split(" ")[0].strip("(),")
+    from ..reading.names import find
+
+    try:
+        return find("engine", word, cat.kind("engine")).id
+    except VramrulesError:
+        low = word.lower()
+        return low if low.isascii() and low.replace(".", "").replace("-", "").isalnum() else "other"
+
+
 def summary(checks: list[Check]) -> list[dict]:
+    """Median |error| per mode, per engine and what it measures (weights, KV cache per token,
+    KV pool: the components of the issue's fidelity goal), and overall."""
     groups: dict = {}
     for c in checks:
         groups.setdefault(c.mode, []).append(c)
+    by_engine: dict = {}
+    for c in checks:
+        if c.measures.startswith("engine_"):
+            by_engine.setdefault(f"{c.engine} · {c.measures}", []).append(c)
     rows = []
-    for name, cs in sorted(groups.items()) + [("all", checks)]:
+    for name, cs in sorted(groups.items()) + sorted(by_engine.items()) + [("all", checks)]:
         if not cs:
             continue
         errs = [abs(c.error) for c in cs]

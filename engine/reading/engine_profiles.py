@@ -151,7 +151,7 @@ def launch_problems(raw: dict) -> list:
         elif prev is not None and not (_le(prev, key) and prev != key):
             out.append((("launch", i, "since"), f"since {item['since']} is not after the item before it", "list them oldest first"))
         prev = key if key is not None else prev
-        texts = [(("command", j), w) for j, w in enumerate(item.get("command") or [])]
+        texts: list = [(("command", j), w) for j, w in enumerate(item.get("command") or [])]
         texts += [(("flags", j, "value"), f.get("value", "")) for j, f in enumerate(item.get("flags") or [])]
         texts += [(("startup", j), line) for j, line in enumerate(item.get("startup") or [])]
         for pointer, text in texts:
