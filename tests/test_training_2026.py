@@ -408,3 +408,21 @@ def test_fp8_training_state():
     assert delayed.component("weights").memory.bytes == off.component("weights").memory.bytes   # the bf16 weights stay
     code, out = run("eval", "--model", "llama3.1-8b", "--mode", "train-lora", "--fp8", "te-delayed")
     assert code == 0 and "--fp8 does not apply to mode 'train-lora'" in out
+
+
+# ---------------------------------------------------------------- chunked cross-entropy
+def test_chunked_cross_entropy_holds_one_chunk_of_logits():
+    """TRL sft_trainer.py:128-137: 'peak logits memory is chunk_size * vocab_size', chunks of 256
+    tokens (:86); the logits are bf16 plus the fp32 copies of the loss (assume.logits_fp32_copies)."""
+    full = vramrules.evaluate("llama3.1-8b", "train-lora", seq_len=8192)
+    chunked = vramrules.evaluate("llama3.1-8b", "train-lora", seq_len=8192, loss_chunk_tokens=256)
+    per_token = full.values["logits_training"] / 8192
+    assert chunked.values["logits_tokens"] == 256 and chunked.values["logits_training"] == pytest.approx(256 * per_token)
+    assert per_token == 128_256 * (2 + 2 * 4)                                          # Llama-3.1's vocabulary, bf16 + two fp32 copies
+    saved = full.values["activations_training"] - chunked.values["activations_training"]
+    assert saved == pytest.approx((8192 - 256) * per_token)
+    # a chunk larger than the forward changes nothing; GRPO chunks its completions' logits
+    assert vramrules.evaluate("llama3.1-8b", "train-lora", seq_len=128, loss_chunk_tokens=256).total == \
+        vramrules.evaluate("llama3.1-8b", "train-lora", seq_len=128).total
+    grpo = vramrules.evaluate("qwen2.5-7b", "train-grpo", loss_chunk_tokens=256)
+    assert grpo.values["logits_training"] == 256 * QWEN_7B_VOCAB * (2 + 2 * 4)
