@@ -303,3 +303,16 @@ def test_check_measurements_reports_per_engine_and_component():
     for mid in ("vllm-llama31-8b-a100-pool", "vllm-v0-llama31-8b-3090-20k-pool", "vllm-v0-llama31-8b-3090-29k-pool"):
         assert abs(errors[mid]) < 0.01
     assert 0.15 < errors["vllm-v0-r1-qwen-14b-2x4090-pool"] < 0.20
+
+
+def test_the_service_takes_the_engine_as_the_cli_does():
+    """`vramrules serve`'s eval and fit (service/answer.py): an engine and no mode is that engine's
+    mode and rule set, as on the command line."""
+    from vramrules.service.answer import Service
+
+    svc = Service()
+    d = svc.eval({"model": "llama3.1-8b", "gpu": "a100-40gb", "engine": "vllm@0.15.1"})
+    assert d["mode"] == "serve" and d["figures"]["kv_token_capacity"]["value"] == VLLM_0151_A100_TOKENS
+    assert svc.eval({"model": "llama3.1-8b", "gpu": "rtx-4090", "engine": "llama.cpp"})["rules"] == "llamacpp"
+    cli = doc("fit", "--model", "llama3.1-8b", "--gpu", "l4", "--engine", "vllm@0.15.1", "--max", "batch")
+    assert svc.fit({"model": "llama3.1-8b", "gpu": "l4", "engine": "vllm@0.15.1", "max": "batch"})["answer"] == cli["answer"]

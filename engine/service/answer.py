@@ -11,6 +11,7 @@ import concurrent.futures
 import os
 
 from ..errors import UsageError, VramrulesError
+from ..evaluation.engines import frame as engine_frame
 from ..version import __version__
 from . import fields as F
 
@@ -74,7 +75,7 @@ class Service:
 
         cat = self.catalog
         model, gpu, frame, options = _split(cat, F.parse(cat, "eval", body))
-        result = evaluate(model, frame.get("mode", "inference"), gpu=gpu, rules=frame.get("rules", "default"), data=self.data,
+        result = evaluate(model, frame.get("mode"), gpu=gpu, rules=frame.get("rules"), data=self.data,  # None: inference/default, or the engine's
                           sets=self.sets, params=frame.get("params"), catalog=cat, **options)
         return document(result, frame.get("units", "GiB"), frame.get("explain", False))
 
@@ -88,13 +89,14 @@ class Service:
 
         cat = self.catalog
         model, gpu, frame, opts = _split(cat, F.parse(cat, "fit", body))
-        mode, rules, params = frame.get("mode", "inference"), frame.get("rules", "default"), frame.get("params")
+        params = frame.get("params")
         units, maximize, suggest = frame.get("units", "GiB"), frame.get("max"), frame.get("suggest", True)
         words = {"data": self.data, "sets": self.sets, "model_config": None, "gpu": gpu, "units": units,
                  "model_source": model if source_of(model) else None}
         cat, model, gpu, gpus = scenario_catalog(self.data, self.sets, model, None, gpu, opts.get("gpus"), opts, cat)
         if gpus is not None:
             opts["gpus"] = gpus
+        rules, mode = engine_frame(cat, opts.get("engine"), frame.get("rules"), frame.get("mode"))  # as the CLI's fit: the engine's rule set and mode
         minimize = frame.get("min")
         if maximize and minimize:
             raise F.RequestError([F.problem("/min", "give max or min, not both", 'drop "min" or "max"')])

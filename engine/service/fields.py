@@ -168,8 +168,8 @@ def scenario_fields(cat, question: str) -> dict:
                              spec=model)}
     out["params"] = Field("params", "number", "Only a parameter count, e.g. 7e9, instead of a model (rule sets that need no architecture).",
                           minimum=0)
-    out["mode"] = Field("mode", "choice", "The workload (vramrules list modes).", _modes(cat), default="inference")
-    out["rules"] = Field("rules", "choice", "Rule set (vramrules list rulesets).", list(cat.rulesets), default="default")
+    out["mode"] = Field("mode", "choice", "The workload (vramrules list modes); without it, inference, or the mode the engine implies (serve).", _modes(cat), default="inference")
+    out["rules"] = Field("rules", "choice", "Rule set (vramrules list rulesets); without it, default, or the one the engine selects (llama.cpp: llamacpp).", list(cat.rulesets), default="default")
     out["units"] = Field("units", "choice", "Display unit of every quantity's value (GiB = 2^30 B, GB = 10^9 B); `bytes` is always whole bytes.",
                          list(DISPLAY_UNITS), default="GiB")
     if question == "fit":
