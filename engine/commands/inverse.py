@@ -106,7 +106,7 @@ _RANGE = re.compile(r"^\s*([^.*+]+?)\s*\.\.\s*([^.*+]+?)\s*(?:([*+])\s*([^.*+]+?
 def grid_values(text: str, spec) -> list:
     """The values of one grid option: comma-separated items, each a value (32k, 32K) or a range
     LO..HI (step +1), LO..HI*F (geometric) or LO..HI+S (arithmetic), HI included when reached."""
-    number = HumanInt(spec.names) if spec.decl == "integer" else None
+    number = HumanInt(getattr(spec, "names", None)) if spec.decl == "integer" else None  # a spec without named values too
 
     def one(t):
         if number is not None:
