@@ -426,3 +426,21 @@ def test_chunked_cross_entropy_holds_one_chunk_of_logits():
         vramrules.evaluate("llama3.1-8b", "train-lora", seq_len=128).total
     grpo = vramrules.evaluate("qwen2.5-7b", "train-grpo", loss_chunk_tokens=256)
     assert grpo.values["logits_training"] == 256 * QWEN_7B_VOCAB * (2 + 2 * 4)
+
+
+# ---------------------------------------------------------------- activation offloading
+def test_activation_offloading_moves_the_layers_saved_tensors_to_the_host():
+    """torchtune _activation_offloading.py: saved tensors go to the CPU in the forward and come back
+    in the backward, the output head excepted (:395-417), 5 consecutive tensors stashed (:70)."""
+    on = vramrules.evaluate("llama3.1-8b", "train-lora", seq_len=32768, activation_offload=True)
+    off = vramrules.evaluate("llama3.1-8b", "train-lora", seq_len=32768)
+    v = on.values
+    stash = 5 * 32768 * 2 * 4096                                                          # 5 checkpointed layer inputs, bf16
+    assert v["activations_layers_gpu"] == pytest.approx(v["activations_per_layer"] + stash)
+    assert v["activations_host"] == pytest.approx(off.values["activations_layers"] - v["activations_layers_gpu"])
+    assert v["logits_training"] == off.values["logits_training"]                           # the logits stay on the GPU
+    assert off.component("activations_training").memory.bytes - on.component("activations_training").memory.bytes == \
+        pytest.approx(v["activations_host"])
+    assert [h.name for h in on.host if h.memory.bytes] == ["activations_host"]
+    none = vramrules.evaluate("llama3.1-8b", "train-lora", seq_len=4096, activation_offload=True, recompute="none")
+    assert none.values["activations_layers_gpu"] == none.values["activations_per_layer"]   # one layer's set at a time
