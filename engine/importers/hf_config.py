@@ -158,6 +158,7 @@ def convert(cfg: dict, shown: str, precision_given: bool = False) -> dict:
             entry["sliding_window_layers"] = layers
     _mixture(f, family, entry)
     _hybrid(f, family, entry)
+    _mtp(f, family, entry)
     if vision_cfg is not None:
         entry["vision"] = _vision(top, str(top.str("model_type")), entry)
     precision = quantized_precision(f, strict=not precision_given)
@@ -589,6 +590,24 @@ def _hybrid(f: _Config, family: str, entry: dict):
     entry["layers"] = hf_layers.groups(layers)
     if any(g["mlp"] == "dense" for g in entry["layers"]) and "intermediate_size" not in entry:
         entry["intermediate_size"] = f.need("intermediate_size", "intermediate_size")
+
+
+def _mtp(f: _Config, family: str, entry: dict):
+    """The multi-token-prediction modules a checkpoint ships beyond its decoder stack (transformers builds none of them):
+    DeepSeek-V3's and GLM-4.5's num_nextn_predict_layers (model.layers.N.{embed_tokens, enorm, hnorm, eh_proj, the
+    decoder layer, shared_head.norm, shared_head.head}: a MoE layer with its own embedding and head), Qwen3-Next's and
+    Qwen3.5's mtp_num_hidden_layers (mtp.{fc, pre_fc_norm_embedding, pre_fc_norm_hidden, layers, norm}: the model's
+    embedding and head shared, unless mtp_use_dedicated_embeddings)."""
+    if family in ("deepseek_v3", "glm4_moe"):
+        n = f.int("num_nextn_predict_layers", 0, minimum=0, field="mtp.layers")
+        if n:
+            entry["mtp"] = {"layers": n, "mlp": "moe", "embedding": True, "head": True,
+                            "source": "vLLM, vllm/model_executor/models/deepseek_mtp.py and glm4_moe_mtp.py (the checkpoint's model.layers.N tensors)"}
+    elif family == "qwen3_next":
+        n = f.int("mtp_num_hidden_layers", 0, minimum=0, field="mtp.layers")
+        if n:
+            entry["mtp"] = {"layers": n, "mlp": "moe" if "moe" in entry else "dense", "embedding": f.bool("mtp_use_dedicated_embeddings", False),
+                            "source": "vLLM, vllm/model_executor/models/qwen3_next_mtp.py (the checkpoint's mtp.* tensors)"}
 
 
 def _experts(f: _Config, count_key: str, size_key: str) -> dict:
