@@ -30,7 +30,16 @@ _AMBIGUOUS = "tag:vramrules,2026:yaml-1.1-ambiguous"  # a plain scalar YAML 1.1 
 
 
 class _Loader(_Base):  # type: ignore[misc, valid-type]
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._plain: dict = {}  # plain scalar text -> its tag: a file repeats its units, kinds and numbers
+
     def resolve(self, kind, value, implicit):
+        if kind is yaml.ScalarNode and implicit == (True, False):
+            tag = self._plain.get(value)
+            if tag is None:
+                tag = self._plain[value] = _AMBIGUOUS if _yaml11_reading(value) else super().resolve(kind, value, implicit)
+            return tag
         if kind is yaml.ScalarNode and implicit[0] and _yaml11_reading(value):
             return _AMBIGUOUS
         return super().resolve(kind, value, implicit)
@@ -71,8 +80,12 @@ def _unambiguous(text: str) -> str:
 
 
 def _strict_int(loader, node):
+    return _int_text(loader.construct_scalar(node))
+
+
+def _int_text(text: str) -> int:
     """!!int and plain integers: decimal or 0x hex only, and small enough to be a float."""
-    text = _unambiguous(loader.construct_scalar(node))
+    text = _unambiguous(text)
     if not _INT12.match(text):
         raise ValueError("not an integer (YAML 1.2: decimal digits, or 0x hex)")
     if len(text) > 320:
@@ -84,7 +97,11 @@ def _strict_int(loader, node):
 
 
 def _strict_float(loader, node):
-    text = _unambiguous(loader.construct_scalar(node))
+    return _float_text(loader.construct_scalar(node))
+
+
+def _float_text(text: str) -> float:
+    text = _unambiguous(text)
     if not _FLOAT12.match(text):
         raise ValueError("not a number (YAML 1.2: e.g. 1.5, 7e9)")
     low = text.lower()
@@ -92,7 +109,11 @@ def _strict_float(loader, node):
 
 
 def _strict_bool(loader, node):
-    text = _unambiguous(loader.construct_scalar(node))
+    return _bool_text(loader.construct_scalar(node))
+
+
+def _bool_text(text: str) -> bool:
+    text = _unambiguous(text)
     if text not in _BOOL12:
         raise ValueError("not a boolean (write true or false)")
     return _BOOL12[text]
@@ -159,6 +180,14 @@ _SCALAR_TAGS = {
     "tag:yaml.org,2002:bool",
     "tag:yaml.org,2002:null",
     "tag:yaml.org,2002:timestamp",
+}
+
+_DIRECT = {
+    "tag:yaml.org,2002:str": str,
+    "tag:yaml.org,2002:int": _int_text,
+    "tag:yaml.org,2002:float": _float_text,
+    "tag:yaml.org,2002:bool": _bool_text,
+    "tag:yaml.org,2002:null": lambda _text: None,
 }
 
 Pointer = tuple
@@ -455,7 +484,8 @@ def _build(node, pointer, doc, problems, loader, seen, depth):
         problems.append(Problem(where, pointer_text(pointer), f"unsupported tag {node.tag}", "only plain YAML values are allowed"))
         return None
     try:
-        value = loader.construct_object(node, deep=True)
+        direct = _DIRECT.get(node.tag)  # the constructors' own functions, without PyYAML's dispatch per node
+        value = direct(node.value) if direct is not None else loader.construct_object(node, deep=True)
     except _Refused as exc:
         problems.append(Problem(where, pointer_text(pointer), exc.message, exc.hint))
         return None
