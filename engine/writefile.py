@@ -85,10 +85,21 @@ def locked(path):
 
 
 def atomic_write(path, text: str, force: bool = False, expect=UNCHECKED) -> Path:
-    """Write `text` to `path` via a temporary file and a rename. With `expect` (the sha256 of
-    the bytes the caller read, or None for "there was no file"), the rename happens only if the
-    file still holds exactly that: else WriteError, and the file is left as the other writer
-    made it."""
+    """Write `text` to `path` via a temporary file and a rename (atomic_stream)."""
+    with atomic_stream(path, force, expect) as f:
+        f.write(text)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def atomic_stream(path, force: bool = False, expect=UNCHECKED):
+    """A text stream onto `path`, written to a temporary file in the same folder and renamed into
+    place only when the `with` block ends without an error (a sweep streams millions of rows
+    through it in constant memory). Without `force`, an existing file is refused, and one that
+    appears while the stream is written is kept (the rename is a hard link, which never
+    replaces). With `expect` (the sha256 of the bytes the caller read, or None for "there was no
+    file"), the rename happens only if the file still holds exactly that: else WriteError, and
+    the file is left as the other writer made it."""
     path = Path(path)
     if path.exists() and not force:
         raise UsageError(f"{path} exists; pass --force to replace it")
@@ -103,7 +114,7 @@ def atomic_write(path, text: str, force: bool = False, expect=UNCHECKED) -> Path
         raise WriteError(f"cannot write {path}: {exc.strerror or exc}; the old file, if any, is unchanged") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         mask = os.umask(0)
@@ -112,17 +123,25 @@ def atomic_write(path, text: str, force: bool = False, expect=UNCHECKED) -> Path
         if expect is not UNCHECKED and current_digest(path) != expect:
             raise WriteError(f"{path} changed while vramrules was adding to it; nothing was written "
                              "(another program saved it meanwhile: run the command again)")
-        os.replace(tmp, path)
+        _place(tmp, path, force)
     except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         raise WriteError(f"cannot write {path}: {exc.strerror or exc}; the old file, if any, is unchanged") from None
-    except BaseException:
+    finally:
         try:
-            os.unlink(tmp)
+            os.unlink(tmp)  # after a rename, the name is gone; after a hard link, the file lives on as `path`
         except OSError:
             pass
-        raise
-    return path
+
+
+def _place(tmp: str, path: Path, force: bool) -> None:
+    if force:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise UsageError(f"{path} appeared while vramrules wrote it; it is kept as it is: pass --force to replace it") from None
+    except OSError:  # no hard links here (some network and FAT filesystems)
+        if path.exists():
+            raise UsageError(f"{path} appeared while vramrules wrote it; it is kept as it is: pass --force to replace it") from None
+        os.replace(tmp, path)

@@ -169,6 +169,30 @@ def test_failed_write_leaves_the_old_file(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["keep.html"]
 
 
+def test_a_file_that_appears_while_it_is_written_is_kept(tmp_path):
+    """Without --force, a file that another program created while vramrules wrote (between the
+    exists check and the rename) is kept as that program made it, for every writer: the report,
+    the web page and the streamed sweep share writefile.atomic_stream (the plain writes used to
+    rename over it)."""
+    from vramrules import writefile
+    from vramrules.errors import UsageError
+
+    target = tmp_path / "page.html"
+    with pytest.raises(UsageError, match="appeared while vramrules wrote it"):
+        with writefile.atomic_stream(target) as f:
+            f.write("ours")
+            target.write_text("theirs", encoding="utf-8")
+    assert target.read_text(encoding="utf-8") == "theirs"
+    assert [p.name for p in tmp_path.iterdir()] == ["page.html"]  # no temporary file left
+    writefile.atomic_write(target, "ours", force=True)
+    assert target.read_text(encoding="utf-8") == "ours"
+    with pytest.raises(RuntimeError):  # an error inside the block: nothing is placed
+        with writefile.atomic_stream(tmp_path / "half.csv") as f:
+            f.write("a,b\n")
+            raise RuntimeError("the sweep failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["page.html"]
+
+
 def test_diff_with_a_matrix_file(tmp_path, org):
     m = tmp_path / "matrix.yaml"
     m.write_text("scenarios:\n  - {model: llama3.1-8b, mode: inference, gpu: l4, seq_len: 32768}\n"

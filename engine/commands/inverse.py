@@ -1,7 +1,6 @@
 """`fit` and `sweep`: the inverse questions, and many scenarios at once."""
 from __future__ import annotations
 
-import contextlib
 import re
 import sys
 
@@ -226,7 +225,9 @@ def sweep_cmd(mode, models, precisions, rules, data, sets, units, fmt, backend, 
     names = list(resolved) + list(compiled)  # the columns in the order the rows nest: resolved axes outside
     blocks = S.blocks(cat, *grid, rules=rules, options=opts, progress=_progress(), axes=axes, backend=backend)
     if out:
-        with _atomic_stream(out, force) as stream:
+        from ..writefile import atomic_stream
+
+        with atomic_stream(out, force) as stream:
             _write_rows(stream, blocks, fmt, units, names)
     else:
         _write_rows(sys.stdout, blocks, fmt, units, names)
@@ -300,55 +301,3 @@ def _sweep_frame(cat, engines, rules, mode) -> tuple:
                          f"({', '.join(sorted({r for r, _m in frames}))}): sweep them one rule set at a time")
     (wants, implied), = frames
     return wants, mode or implied
-
-
-@contextlib.contextmanager
-def _atomic_stream(path, force: bool):
-    """A text stream onto `path` written the safe way (engine/writefile.py's rules, streamed): a
-    temporary file in the same folder, renamed into place only when everything was written; an
-    existing file is replaced only with --force (without it, a file that appeared meanwhile is
-    kept: the rename is a hard link that refuses to replace)."""
-    import os
-    import tempfile
-    from pathlib import Path
-
-    from ..writefile import WriteError
-
-    path = Path(path)
-    if path.exists() and not force:
-        raise UsageError(f"{path} exists; pass --force to replace it")
-    if path.is_dir():
-        raise UsageError(f"{path} is a directory")
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise UsageError(f"{directory} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise WriteError(f"cannot write {path}: {exc.strerror or exc}; the old file, if any, is unchanged") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as stream:
-            yield stream
-            stream.flush()
-            os.fsync(stream.fileno())
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~mask)
-        if force:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise UsageError(f"{path} appeared while the sweep ran; pass --force to replace it") from None
-            except OSError:
-                if path.exists():
-                    raise UsageError(f"{path} appeared while the sweep ran; pass --force to replace it") from None
-                os.replace(tmp, path)
-    except OSError as exc:
-        raise WriteError(f"cannot write {path}: {exc.strerror or exc}; the old file, if any, is unchanged") from None
-    finally:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
