@@ -323,7 +323,7 @@ def test_rule_sets_are_checked_again_only_when_what_they_read_changed(org, monke
     api.load_catalog((str(d),))
     calls = []
     real = rules.build_rulesets
-    monkeypatch.setattr(rules, "build_rulesets", lambda cat, merged: calls.append(1) or real(cat, merged))
+    monkeypatch.setattr(rules, "build_rulesets", lambda cat, merged, **kw: calls.append(1) or real(cat, merged, **kw))
     _edit(d, "copy 8\n", "copy 8 (edited)\n")
     cat = api.load_catalog((str(d),))
     assert calls == [] and cat.rulesets["default"].modes["inference"].components  # kept, and whole
@@ -340,6 +340,48 @@ def test_rule_sets_are_checked_again_only_when_what_they_read_changed(org, monke
     except DataError:
         pass  # whatever the overlay says, it is checked
     assert calls == [1]
+
+
+def test_a_run_checks_the_modes_it_uses_and_keeps_the_checks(tmp_path, monkeypatch):
+    """Modes are checked when first used, not all 15 at load (the first run after install checked
+    every mode: 60-80 ms of its 600 ms budget). A check is kept for later runs, also across an
+    entry edit; a broken mode no run uses is still found by validate, at its file:line, and by
+    the run that uses it."""
+    from vramrules.language import rules
+
+    monkeypatch.setenv("VRAMRULES_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(load, "_CATALOGS", {})
+    checked = []
+    real = rules.check_mode
+    monkeypatch.setattr(rules, "check_mode", lambda cat, rs, mode, **kw: checked.append((rs.name, mode.name)) or real(cat, rs, mode, **kw))
+    api.evaluate("llama3.1-8b", "train-lora", gpu="rtx-4090")
+    assert checked == [("default", "train-lora")]  # one check gives the views with and without a GPU
+    api.evaluate("llama3.1-8b", "train-lora")
+    monkeypatch.setattr(load, "_CATALOGS", {})  # a new process: the catalog and the check come from the cache
+    api.evaluate("llama3.1-8b", "train-lora", gpu="h100-sxm-80gb")
+    assert checked == [("default", "train-lora")]
+
+    d = tmp_path / "org"
+    (d / "rules").mkdir(parents=True)
+    (d / "rules" / "default.yaml").write_text(
+        "kind: ruleset\nsummary: ours\nmodes:\n  broken:\n    summary: a mode with a typo\n    components: [oops]\n"
+        "    rules:\n      oops:\n        formula: model.num_layer * B\n        doc: a typo\n        source: ours\n", encoding="utf-8")
+    ok = api.evaluate("llama3.1-8b", "inference", data=(str(d),))  # the broken mode is not this run's
+    assert ok.total.bytes == api.evaluate("llama3.1-8b", "inference").total.bytes
+    for run in (lambda: api.evaluate("llama3.1-8b", "broken", data=(str(d),)),
+                lambda: validate_problems(d)):
+        with pytest.raises(DataError) as err:
+            run()
+        p = err.value.problems[0]
+        assert (Path(p.location.file).name, p.location.line) == ("default.yaml", 9) and "model.num_layer" in p.message
+
+
+def validate_problems(d):
+    from vramrules.questions.validate import problems
+
+    found = problems(api.load_catalog((str(d),)), 0.005)
+    if found:
+        raise DataError(found)
 
 
 def test_the_sweep_loop_gives_diff_the_rows_one_evaluation_each_gives():

@@ -714,18 +714,24 @@ class _Built(Mapping):
 
 
 class _Checked(dict):
-    """cat.checked: each (rule set, mode, with_fit) check result parsed from its line on request."""
+    """cat.checked: each (rule set, mode, with_fit) check result parsed from its line on request,
+    else from the file a run that checked the mode after load kept it in (keep_checks)."""
 
-    def __init__(self, spans: dict, records: _Records):
+    def __init__(self, spans: dict, records: _Records | None):
         super().__init__()
         self._spans, self._records = spans, records
+        self.kept_under = ""  # keep_checks' key
 
     def __missing__(self, k):
         span = self._spans.get(tuple(k))
-        if span is None:
+        if span is not None and self._records is not None:
+            self[k] = self._records.build(span, _check_result)
+            return self[k]
+        found = _kept_check(self.kept_under, tuple(k)) if self.kept_under else None
+        if found is None:
             raise KeyError(k)
-        self[k] = self._records.build(span, _check_result)
-        return self[k]
+        self[k] = found
+        return found
 
     def get(self, k, default=None):
         try:
@@ -752,6 +758,39 @@ class _KeptChecked(_Checked):
 
 def _check_result(doc):
     order, kinds, dims, deps = doc
+    return (order, kinds, dims, deps)
+
+
+def keep_checks(cat: Catalog, disk_key: str) -> None:
+    """Modes are checked when first used (language/rules.mode_check), after the catalog file is
+    written: keep each such check in a small file of its own, found again by every later run
+    whose rule sets are the same (the rules key: an edit of a model entry keeps the checks)."""
+    under = cat.rules_key or disk_key
+    if not cache.enabled():
+        return
+    if not isinstance(cat.checked, _Checked):
+        fresh = _Checked({}, None)
+        fresh.update(cat.checked)
+        cat.checked = fresh
+    cat.checked.kept_under = under
+    cat.on_check = lambda k, result: cache.write_json(_check_file(under, k), list(result))
+
+
+def _check_file(under: str, k: tuple) -> str:
+    import hashlib
+
+    return "checked-" + hashlib.sha256(f"{FORMAT}\0{under}\0{k[0]}\0{k[1]}\0{k[2]}".encode()).hexdigest()[:32]
+
+
+def _kept_check(under: str, k: tuple):
+    """A kept check result, or None when there is none or it does not have the shape of one
+    (a damaged file is checked again, never trusted)."""
+    doc = cache.read_json(_check_file(under, k))
+    if not (isinstance(doc, list) and len(doc) == 4 and isinstance(doc[0], list) and all(isinstance(d, dict) for d in doc[1:])):
+        return None
+    order, kinds, dims, deps = doc
+    if not (all(isinstance(n, str) for n in order) and all(isinstance(v, list) for v in deps.values())):
+        return None
     return (order, kinds, dims, deps)
 
 
@@ -800,6 +839,7 @@ def read(key: str) -> Catalog | None:
     cat.checked = _Checked({(rs, mode, fit): (a, b, c) for rs, mode, fit, a, b, c in index["checked"]}, records)
     cat.overrides = {n: tuple(v) for n, v in header["overrides"].items()}
     cat.context = header.get("context", "")
+    cat.rules_key = header.get("rules_key", "")
     from ..reading.vocabulary import from_raw
 
     cat.vocabulary = from_raw(header["vocabulary"])

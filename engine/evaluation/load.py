@@ -51,6 +51,7 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
         except Exception:  # any unreadable cache entry is rebuilt below, never trusted
             cat = None
         if cat is not None:
+            catalog_cache.keep_checks(cat, disk_key)
             _remember(key, cat)
             return cat
     from ..language.rules import build_rulesets
@@ -98,7 +99,7 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
             if prev is not None and cat.rules_key and prev.rules_key == cat.rules_key:
                 catalog_cache.keep_rulesets(cat, prev)  # no rule file, vocabulary or assumption's dimension changed: checked before
             else:
-                problems = build_rulesets(cat, merged)
+                problems = build_rulesets(cat, merged, every_mode=full)
     if problems:
         raise DataError(problems)
     assert cat is not None
@@ -107,6 +108,7 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
         cat.context = context
     _remember(key, cat)
     catalog_cache.write(disk_key, cat, context, dirs)
+    catalog_cache.keep_checks(cat, disk_key)
     return cat
 
 

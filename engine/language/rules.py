@@ -85,10 +85,13 @@ class RuleSet:
         return f"RuleSet({self.name} at {self.location})"
 
 
-def build_rulesets(cat: Catalog, merged: dict) -> list[Problem]:
-    """Parse every rule set file, check names, dimensions and cycles; fill cat.rulesets."""
+def build_rulesets(cat: Catalog, merged: dict, every_mode: bool = False) -> list[Problem]:
+    """Parse every rule set file and check what a rule set is made of (schema, names of rules,
+    libraries, modes, warnings); fill cat.rulesets. The names, dimensions and cycles of a mode's
+    formulas are checked when the mode is first used (mode_check), or here for every mode when
+    `every_mode`."""
     problems: list[Problem] = []
-    memo: dict = {}  # formula checks shared by the modes (check_mode)
+    memo = cat.check_memo  # formula checks shared by the modes (check_mode)
     libraries: dict[str, dict] = {}
     library_defaults: dict[str, dict] = {}
     sets: list = []
@@ -136,13 +139,41 @@ def build_rulesets(cat: Catalog, merged: dict) -> list[Problem]:
             _derive_working_set(rs, mode)
         if not modes:
             problems.append(Problem(m.where(()), "", f"rule set '{name}' has no modes"))
-        for mode in modes.values():
-            try:
-                full = cat.checked[(name, mode.name, True)] = check_mode(cat, rs, mode, with_fit=True, memo=memo)
-                cat.checked[(name, mode.name, False)] = without_fit(rs, mode, full)
-            except DataError as exc:
-                problems.extend(exc.problems)
+    if every_mode or problems:  # a load that fails reports every problem at once, the modes' too
+        for rs in cat.rulesets.values():
+            problems.extend(check_modes(cat, rs, memo))
     return coded(problems, "rule_error")
+
+
+def check_modes(cat: Catalog, rs: RuleSet, memo: dict | None = None) -> list[Problem]:
+    """The problems of every mode of a rule set (validate, and a load that keeps the merged
+    files); each mode's check is kept in cat.checked."""
+    problems: list[Problem] = []
+    for mode in rs.modes.values():
+        try:
+            mode_check(cat, rs, mode, True, memo)
+        except DataError as exc:
+            problems.extend(exc.problems)
+    return coded(problems, "rule_error")
+
+
+def mode_check(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool, memo: dict | None = None):
+    """The check of one mode (order, kinds, dims, deps), made when the mode is first used: a run
+    checks the modes it evaluates, not every mode of every rule set (`validate` checks them all).
+    Both views (with and without a GPU) come from one check with the fit targets, so a mode
+    reports the same problems whichever view is asked for first. `cat.on_check(key, result)`,
+    when set, keeps a new result for later runs (evaluation/catalog_cache.py)."""
+    key = (rs.name, mode.name, with_fit)
+    found = cat.checked.get(key)
+    if found is not None:
+        return found
+    full = check_mode(cat, rs, mode, with_fit=True, memo=cat.check_memo if memo is None else memo)
+    lean = without_fit(rs, mode, full)
+    for fit, result in ((True, full), (False, lean)):
+        cat.checked[(rs.name, mode.name, fit)] = result
+        if cat.on_check is not None:
+            cat.on_check((rs.name, mode.name, fit), result)
+    return full if with_fit else lean
 
 
 def _modes(m, problems) -> dict:

@@ -95,7 +95,13 @@ def undocumented_components(cat) -> list[Problem]:
 
 
 def problems(cat, tolerance: float) -> list[Problem]:
-    """validate's policy checks (code policy_error)."""
+    """Every mode of every rule set checked (code rule_error; a run checks only the modes it
+    uses), then validate's policy checks (code policy_error)."""
+    from ..language.rules import check_modes
+
+    broken = [p for rs in cat.rulesets.values() for p in check_modes(cat, rs)]
+    if broken:
+        return broken
     out = unread_assumptions(cat) + undocumented_components(cat)
     for c in param_checks(cat):
         if abs(c.error) > tolerance:

@@ -402,6 +402,8 @@ class Catalog:
         self.parts: dict = {}                                          # kind -> {id: (first line, text hash, file, layer)}: entries read in parts
         self.context = ""                                              # what every entry also depends on (catalog_cache.reuse_context)
         self.rules_key = ""                                            # what the rule sets depend on (catalog_cache.rules_key)
+        self.on_check = None                                           # on_check(key, result): keeps a mode check made after load
+        self.check_memo: dict = {}                                     # formula checks shared by the modes checked (rules.check_mode)
 
     def kind(self, kind: str) -> dict:
         return self.entries.get(kind, {})
