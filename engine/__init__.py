@@ -16,9 +16,12 @@ def __getattr__(name):  # lazy: `import vramrules` costs nothing until used
     if name in ("evaluate", "load_catalog", "Result", "Memory", "Fit", "Component"):
         from . import api
 
-        return getattr(api, name)
-    if name in ("DataError", "UsageError", "EvaluationError", "VramrulesError"):
+        value = getattr(api, name)
+    elif name in ("DataError", "UsageError", "EvaluationError", "VramrulesError"):
         from . import errors
 
-        return getattr(errors, name)
-    raise AttributeError(name)
+        value = getattr(errors, name)
+    else:
+        raise AttributeError(name)
+    globals()[name] = value  # found once: a caller per keystroke does not come back here
+    return value

@@ -12,6 +12,7 @@ import os
 import weakref
 from collections import OrderedDict
 
+from .backends.loops import tail_function
 from .evaluation.engines import frame
 from .evaluation.evaluate import RUNNERS, _not_applied, _result, compiled_mode, compiled_sweep, evaluate_in
 from .evaluation.load import MEMO_CATALOGS, data_dirs, load_catalog
@@ -79,39 +80,10 @@ class _Prepared:
         key = ("tail", id(comp), names)  # the function depends on the mode and the names only: made once per catalog
         made = cat.functions.get(key)
         if made is None or made[0] is not comp:
-            made = cat.functions[key] = (comp, *_tail_function(comp, [leaf for _n, leaf, _s in self.specs]))
+            made = cat.functions[key] = (comp, *tail_function(comp, [leaf for _n, leaf, _s in self.specs]))
         self.tail, self.fn = made[1], made[2]
         comps = set(comp.components)
         self.checks = [n in comps for n in self.tail]  # per tail rule: is it a component (never negative)
-
-
-def _tail_function(comp, fast: list) -> tuple:
-    """(the rules the leaves `fast` reach, in order; fn(fast values, facts, other rules' values) ->
-    their values), generated from the checked trees as compiler.compile_mode does."""
-    from .backends.codegen import function_globals
-    from .backends.compiler import _expr, _unit_values, per_names
-    from .language.operators import AXES, RANGE_OF
-
-    reached = set(fast)
-    for name in comp.order:
-        if any(d in reached for d in comp.deps[name]):
-            reached.add(name)
-    tail = [n for n in comp.order if n in reached]
-    groups = per_names(comp.rules, comp.order)
-    local = {n: f"r{i}" for i, n in enumerate(comp.order)}
-    local.update({n: f"f{i}" for i, n in enumerate(comp.leaves)})
-    read = {d for n in tail for d in comp.deps[n]} | {AXES[a] for a in set(groups.values()) if AXES[a] in local}
-    lines = ["def tail(fast, facts, base):"]
-    lines += [f"    {local[d]} = {'fast' if d in fast else 'facts'}[{d!r}]" for d in comp.leaves if d in read]
-    lines += [f"    {local[d]} = base[{d!r}]" for d in comp.order if d in read and d not in reached]
-    lines += [f"    {RANGE_OF[a]} = _group_range({local[AXES[a]]})" for a in sorted(set(groups.values())) if AXES[a] in local]
-    unit_value = _unit_values(comp.rules)
-    for n in tail:
-        lines.append(f"    {local[n]} = {_expr(n, comp.rules, comp.components, local.__getitem__, unit_value, groups)}")
-    lines.append("    return (" + "".join(f"{local[n]}, " for n in tail) + ")")
-    namespace = function_globals()
-    exec(compile("\n".join(lines) + "\n", f"<vramrules-tail:{comp.ruleset}/{comp.mode}>", "exec"), namespace)  # noqa: S102 - from checked trees
-    return tail, namespace["tail"]
 
 
 def _fast(cat, model, mode, gpu, gpus, rules, params, options):
@@ -156,8 +128,8 @@ def _fast(cat, model, mode, gpu, gpus, rules, params, options):
     sc.__dict__.update(p.scenario.__dict__)
     sc.inputs = dict(sc.inputs)
     sc.inputs.update((n, fast[leaf]) for n, leaf, _s in p.specs)
-    result = _result(cat, sc, comp, values)
-    result.warnings.extend(p.not_applied)
+    result = _result(cat, sc, comp, values, later=True)
+    result._warnings = list(p.not_applied)  # after the rule set's warnings, when they are made
     return result
 
 

@@ -11,7 +11,7 @@ import math
 from ..errors import EvaluationError, Location, Problem
 from ..language.ir import to_ir
 from ..language.operators import AXES, RANGE_OF, axis_of
-from ..language.rules import FIT_TARGETS, TOTAL, Mode, RuleSet, check_mode, closure, constraint_names, mode_rules, warning_names
+from ..language.rules import FIT_TARGETS, TOTAL, Mode, RuleSet, closure, constraint_names, mode_check, mode_rules, warning_names
 from ..reading.catalog import Catalog
 from .codegen import function_globals, to_source
 from .interpreter import Interpreted
@@ -41,17 +41,18 @@ class Compiled:
         return f"Compiled({self.ruleset}/{self.mode})"
 
 
-def compile_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool, lean: bool = False, once: bool = False) -> Compiled:
+def compile_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool, lean: bool = False, once: bool = False,
+                 interpreters: dict | None = None) -> Compiled:
     """lean: only what a verdict needs (components, total, fit rules, constraints), for sweeps.
     once: for a single evaluation, interpret each rule's checked tree instead of generating and
-    compiling code (same order, same values, same failure locations)."""
-    checked = cat.checked.get((rs.name, mode.name, with_fit))
-    if checked is None:
-        checked = cat.checked[(rs.name, mode.name, with_fit)] = check_mode(cat, rs, mode, with_fit)
-    order, kinds, dims, deps = checked
+    compiling code (same order, same values, same failure locations). `interpreters`: {rule name:
+    Interpreted} made for another view of the same mode, reused (a rule's tree is validated once)."""
+    order, kinds, dims, deps = mode_check(cat, rs, mode, with_fit)
     rules = mode_rules(rs, mode)
-    if lean:
-        want = set(mode.components) | {TOTAL} | set(constraint_names(rs, mode)) | (set(FIT_TARGETS) if with_fit else set())
+    want: set = set()
+    if lean:  # and the GPU counts of the mode's device groups: the fewest-GPUs search counts them
+        want = set(mode.components) | {TOTAL} | set(constraint_names(rs, mode)) | (set(FIT_TARGETS) if with_fit else set()) \
+            | {g["gpus"] for g in mode.device_groups if g["gpus"] in rules}
         keep = closure(deps, want, rules)
         order = [n for n in order if n in keep]
     leaves: list = []
@@ -80,7 +81,9 @@ def compile_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool, lean: bo
 
     unit_value = _unit_values(rules)
     if once:
-        return _interpreted(rs, mode, order, leaves, rules, kinds, dims, full_deps, lean, unit_value, groups)
+        targets = [n for n in order if n in want] if lean else None
+        return _interpreted(rs, mode, order, leaves, rules, kinds, dims, full_deps, lean, unit_value, groups, targets,
+                            {} if interpreters is None else interpreters)
 
     lines = ["def evaluate(facts):"]
     lines += [f"    {lv} = facts[{n!r}]" for n, lv in leaf_local.items()]
@@ -134,70 +137,33 @@ def _unit_values(rules):
     return unit_value
 
 
-class Sweep:
-    """fn(facts, gpu_rows) -> one tuple per GPU row: (constraints hold, total, usable memory per
-    GPU, fits, *components). `facts` holds every leaf but the gpu.* ones; each row gives those,
-    in `gpu_leaves` order."""
-
-    def __init__(self, compiled: Compiled, gpu_leaves: list, fn, hoisted: int):
-        self.compiled, self.gpu_leaves, self.fn = compiled, gpu_leaves, fn
-        self.hoisted = hoisted  # rules computed once per call, not per GPU
-
-    def __repr__(self):
-        return f"Sweep({self.compiled.ruleset}/{self.compiled.mode}, {self.hoisted} of {len(self.compiled.order)} rules hoisted)"
-
-
-def compile_sweep(lean: Compiled) -> Sweep:
-    """The lean mode as a loop over GPUs. A rule that reads no gpu.* fact, directly or through
-    another rule, gives the same value on every GPU: it is computed once, before the loop."""
-    order, rules, deps = lean.order, lean.rules, lean.deps
-    gpu_leaves = [n for n in lean.leaves if n.startswith(("gpu.", "device."))]  # what changes from one GPU row to the next
-    per_gpu: set = set(gpu_leaves)
-    for name in order:
-        if any(d in per_gpu for d in deps[name]):
-            per_gpu.add(name)
-    local = {n: f"r{i}" for i, n in enumerate(order)}
-    local.update({n: f"f{i}" for i, n in enumerate(lean.leaves)})
-    unit_value = _unit_values(rules)
-    groups = per_names(rules, order)
-
-    def assign(name, indent):
-        return f"{indent}{local[name]} = {_expr(name, rules, lean.components, local.__getitem__, unit_value, groups)}"
-
-    lines = ["def sweep(facts, gpu_rows):"]
-    lines += [f"    {local[n]} = facts[{n!r}]" for n in lean.leaves if n not in per_gpu]
-    axes = sorted(set(groups.values()))
-    lines += [f"    {RANGE_OF[a]} = _group_range({local[AXES[a]]})" for a in axes if AXES[a] not in per_gpu]
-    lines += [assign(n, "    ") for n in order if n not in per_gpu]
-    lines += ["    out = []", "    append = out.append",
-              "    for (" + "".join(f"{local[n]}, " for n in gpu_leaves) + ") in gpu_rows:"]
-    lines += [f"        {RANGE_OF[a]} = _group_range({local[AXES[a]]})" for a in axes if AXES[a] in per_gpu]
-    lines += [assign(n, "        ") for n in order if n in per_gpu]
-    ok = " and ".join(f"({local[c]})" for c in lean.constraints) or "True"
-    row = [ok, local[TOTAL], local["usable_memory_per_gpu"], local["fits"]] + [local[c] for c in lean.components]
-    lines += [f"        append(({', '.join(row)},))", "    return out"]
-    code = compile("\n".join(lines) + "\n", f"<vramrules-sweep:{lean.ruleset}/{lean.mode}>", "exec")  # from the checked trees
-    namespace = function_globals()
-    exec(code, namespace)  # noqa: S102 - source written from checked trees, run with no builtins
-    return Sweep(lean, gpu_leaves, namespace["sweep"], sum(1 for n in order if n not in per_gpu))
-
-
 class RuleFailure(Exception):
     def __init__(self, name, exc):
         super().__init__(str(exc))
         self.name, self.exc = name, exc
 
 
-def _interpreted(rs, mode, order, leaves, rules, kinds, dims, deps, lean, unit_value, groups=None) -> Compiled:
+def _interpreted(rs, mode, order, leaves, rules, kinds, dims, deps, lean, unit_value, groups=None, targets=None,
+                 made: dict | None = None) -> Compiled:
+    """The checked trees interpreted in order; with `targets` (a lean mode: what a verdict
+    needs), on demand: a rule is evaluated when a taken branch reads it, so the rules of a branch
+    not taken (the activation profile not chosen) cost nothing; the others' values are None."""
     steps: list = []
     comps = list(mode.components)
     for name in order:
         if name == TOTAL:
             steps.append((name, None, False))
         else:
-            f = rules[name].formula
-            steps.append((name, Interpreted(f.ir if f.tree is None and f.ir is not None else to_ir(f), unit_value, groups,
-                                              rules[name].per), rules[name].per))
+            step = None if made is None else made.get(name)
+            if step is None:
+                f = rules[name].formula
+                step = Interpreted(f.ir if f.tree is None and f.ir is not None else to_ir(f), unit_value, groups, rules[name].per)
+                if made is not None:
+                    made[name] = step
+            steps.append((name, step, rules[name].per))
+    if targets is not None:
+        return Compiled(rs.name, mode.name, order, leaves, rules, _on_demand(steps, comps, order, targets), kinds, dims, deps, comps,
+                        [], constraint_names(rs, mode), [])
 
     def fn(facts):
         env = dict(facts)
@@ -218,6 +184,48 @@ def _interpreted(rs, mode, order, leaves, rules, kinds, dims, deps, lean, unit_v
 
     return Compiled(rs.name, mode.name, order, leaves, rules, fn, kinds, dims, deps, comps,
                     [] if lean else warning_names(rs, mode), constraint_names(rs, mode), [] if lean else list(mode.host))
+
+
+class _OnDemand(dict):
+    """The facts, and each rule's value computed the first time a formula reads it."""
+
+    def __init__(self, facts: dict, steps: dict, comps: list):
+        super().__init__(facts)
+        self._steps, self._comps = steps, comps
+
+    def get(self, name, default=None):
+        v = dict.get(self, name)
+        if v is not None or name not in self._steps:
+            return v if v is not None else default
+        step, per = self._steps[name]
+        try:
+            if step is None:
+                v = sum(self.get(c) for c in self._comps)
+            elif per:
+                v = [step(self, i) for i in range(len(self[AXES[per]]))]
+            else:
+                v = step(self)
+        except (ArithmeticError, ValueError, TypeError) as exc:
+            raise RuleFailure(name, exc) from None
+        self[name] = v
+        return v
+
+    def __missing__(self, name):
+        if name in self._steps:
+            return self.get(name)
+        raise KeyError(name)
+
+
+def _on_demand(steps: list, comps: list, order: list, targets: list):
+    by_name = {name: (step, per) for name, step, per in steps}
+
+    def fn(facts):
+        env = _OnDemand(facts, by_name, comps)
+        for t in targets:
+            env.get(t)
+        return tuple(dict.get(env, n) for n in order)
+
+    return fn
 
 
 def run(compiled: Compiled, facts: dict) -> dict:

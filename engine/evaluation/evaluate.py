@@ -25,13 +25,14 @@ def compiled_mode(cat, ruleset: str, mode: str, with_fit: bool, lean: bool = Fal
     c = cat.functions.get(key)
     if c is None:
         rs = cat.rulesets[ruleset]
-        c = cat.functions[key] = compile_mode(cat, rs, rs.modes[mode], with_fit, lean, once=once)
+        made = cat.functions.setdefault(("interpreters", ruleset, mode), {}) if once else None  # shared by the mode's views
+        c = cat.functions[key] = compile_mode(cat, rs, rs.modes[mode], with_fit, lean, once=once, interpreters=made)
     return c
 
 
 def compiled_sweep(cat, ruleset: str, mode: str):
     """The mode (lean, with the fit rules) as a loop over GPUs, made once per catalog."""
-    from ..backends.compiler import compile_sweep
+    from ..backends.loops import compile_sweep
 
     key = (ruleset, mode, "sweep")
     s = cat.functions.get(key)
@@ -68,6 +69,40 @@ def evaluate_in(cat, model: str | None = None, mode: str = "inference", *, gpu: 
     return result
 
 
+class Verdict:
+    """What a search probe reads of a scenario on its GPUs: whether it fits, the memory needed
+    and usable per GPU, the scenario's inputs (the layout it was evaluated at) and the GPUs of
+    the mode's device groups it has ({name: count}: a rollout engine on GPUs of its own)."""
+
+    __slots__ = ("capacity_per_gpu", "fits", "groups", "inputs", "needed_per_gpu")
+
+    def __init__(self, fits: bool, needed_per_gpu: float, capacity_per_gpu: float, inputs: dict, groups: dict):
+        self.fits, self.needed_per_gpu, self.capacity_per_gpu, self.inputs = fits, needed_per_gpu, capacity_per_gpu, inputs
+        self.groups = groups
+
+
+def verdict_in(cat, model: str | None, mode: str, *, gpu: str, rules: str = "default", params: float | None = None, **options) -> Verdict:
+    """The fit verdict of one scenario, as evaluate_in gives it (same rules, same values, the same
+    UsageError for a refused scenario), evaluating only the rules the verdict reads through the
+    branches it takes: a search makes tens of these."""
+    from ..backends.compiler import run
+    from .scenario import resolve
+
+    sc = resolve(cat, rules=rules, mode=mode, model=model, gpu=gpu, params=params, **options)
+    comp = compiled_mode(cat, rules, mode, True, lean=True, once=True)
+    if sc.mixed:  # several GPU types: evaluate_in's checks of what the rules read
+        fit = evaluate_in(cat, model, mode, gpu=gpu, rules=rules, params=params, once=True, **options).fit
+        assert fit is not None
+        return Verdict(fit.fits, fit.needed_per_gpu.bytes, fit.capacity_per_gpu.bytes, sc.inputs, {g.name: int(g.gpus) for g in fit.groups})
+    values = run(comp, sc.facts(comp.leaves))
+    broken = [_message(comp.rules[c], sc, comp, values) for c in comp.constraints if not values[c]]
+    if broken:
+        raise UsageError("; ".join(broken))
+    groups = {g["name"]: int(values.get(g["gpus"]) or 0) for g in cat.rulesets[rules].modes[mode].device_groups}
+    return Verdict(bool(values["fits"]), values["per_gpu_total"], values["usable_memory_per_gpu"], sc.inputs,
+                   {name: n for name, n in groups.items() if n > 0})
+
+
 def _not_applied(cat, sc, comp) -> list:
     """An option the user gave that no rule of this mode reads changes nothing: say so, never
     let it pass as if it had been applied (--lora-rank 64 in inference)."""
@@ -88,16 +123,11 @@ def _not_applied(cat, sc, comp) -> list:
     return out
 
 
-def _result(cat, sc, comp, values) -> Result:
+def _result(cat, sc, comp, values, later: bool = False) -> Result:
+    """The Result of the values; `later`: its components, warnings and host parts made when
+    first read (api._fast, called per keystroke)."""
     total = values["total"]
-    comps = []
     mode = cat.rulesets[sc.ruleset].modes[sc.mode]
-    optional = mode.optional  # shown only when not zero (a model's recurrent state)
-    for name in comp.components:
-        if name in optional and values[name] == 0:
-            continue
-        rule = comp.rules[name]
-        comps.append(Component(name, rule.label, Memory(values[name]), values[name] / total if total else 0.0, mode.roles.get(name, "")))
     fit = None
     if sc.gpu is not None:
         fits = bool(values["fits"])
@@ -109,8 +139,22 @@ def _result(cat, sc, comp, values) -> Result:
         fit.groups = _device_groups(mode, comp, values)
         if fits:
             fit.gpus_needed = fit.gpus_total
-    warnings = [_message(comp.rules[w], sc, comp, values) for w in comp.warnings if values[w]]
-    host = [Component(h, comp.rules[h].label, Memory(values[h]), 0.0) for h in comp.host]
+
+    def parts():
+        comps = []
+        optional = mode.optional  # shown only when not zero (a model's recurrent state)
+        for name in comp.components:
+            if name in optional and values[name] == 0:
+                continue
+            rule = comp.rules[name]
+            comps.append(Component(name, rule.label, Memory(values[name]), values[name] / total if total else 0.0, mode.roles.get(name, "")))
+        warnings = [_message(comp.rules[w], sc, comp, values) for w in comp.warnings if values[w]]
+        host = [Component(h, comp.rules[h].label, Memory(values[h]), 0.0) for h in comp.host]
+        return comps, warnings, host
+
+    if later:
+        return Result(sc, None, Memory(total), values, fit, compiled=comp, catalog=cat, parts=parts)
+    comps, warnings, host = parts()
     return Result(sc, comps, Memory(total), values, fit, warnings=warnings, host=host, compiled=comp, catalog=cat)
 
 

@@ -81,13 +81,50 @@ class Fit:
 
 
 class Result:
-    def __init__(self, scenario, components: list, total: Memory, values: dict, fit: Fit | None,
-                 warnings: list | None = None, host: list | None = None, compiled=None, catalog=None):
-        self.scenario, self.components, self.total, self.fit = scenario, components, total, fit
+    """`components`, `warnings` and `host` may be given as `parts`, a function that makes the
+    three when one of them is first read: a caller per keystroke that reads the total and the
+    verdict does not pay for the breakdown and the warnings' messages."""
+
+    def __init__(self, scenario, components: list | None, total: Memory, values: dict, fit: Fit | None,
+                 warnings: list | None = None, host: list | None = None, compiled=None, catalog=None, parts=None):
+        self.scenario, self.total, self.fit = scenario, total, fit
+        self._components = [] if components is None else components
         self.values = values                                # every rule's value, by name (bytes for memory)
-        self.warnings = [] if warnings is None else warnings  # messages of the rule set's warnings that hold
-        self.host = [] if host is None else host            # Components in host (CPU) memory per GPU rank
+        self._warnings = [] if warnings is None else warnings  # messages of the rule set's warnings that hold
+        self._host = [] if host is None else host            # Components in host (CPU) memory per GPU rank
         self.compiled, self.catalog = compiled, catalog
+        self._parts = parts
+
+    def _made(self):
+        if self._parts is not None:
+            comps, warnings, host = self._parts()
+            self._parts = None
+            self._components, self._warnings, self._host = comps, warnings + self._warnings, host
+        return self
+
+    @property
+    def components(self) -> list:
+        return self._made()._components
+
+    @components.setter
+    def components(self, value: list) -> None:
+        self._made()._components = value
+
+    @property
+    def warnings(self) -> list:
+        return self._made()._warnings
+
+    @warnings.setter
+    def warnings(self, value: list) -> None:
+        self._made()._warnings = value
+
+    @property
+    def host(self) -> list:
+        return self._made()._host
+
+    @host.setter
+    def host(self, value: list) -> None:
+        self._made()._host = value
 
     def __repr__(self):
         return f"Result({self.scenario!r}, total={self.total.gib:.3f} GiB, fit={self.fit!r})"

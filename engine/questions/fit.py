@@ -26,10 +26,17 @@ LAYOUT = ("tp", "pp", "dp")
 
 class Probe:
     def __init__(self, options: dict, fits: bool | None, per_gpu: float = 0.0, capacity: float = 0.0, error: str = "",
-                 layout: dict | None = None, command: str | None = None):
+                 layout: dict | None = None, command=None):
         self.options, self.fits, self.per_gpu, self.capacity, self.error = options, fits, per_gpu, capacity, error
         self.layout = {} if layout is None else layout  # {"gpus", "tp", "pp", "dp"} the probe evaluated (per_gpu is per GPU of it)
-        self.command = command  # an engine profile's command line for the probe (llama-server), else None
+        self._command = command  # the command line, or a function that makes it when first asked for
+
+    @property
+    def command(self) -> str | None:
+        """An engine profile's command line for the probe (llama-server), else None."""
+        if callable(self._command):
+            self._command = self._command()
+        return self._command
 
     def __repr__(self):
         return f"Probe({self.options}, fits={self.fits}{', ' + self.error if self.error else ''})"
@@ -70,28 +77,32 @@ class Search:
         self.probes: list[Probe] = []
 
     def probe(self, **options) -> Probe:
-        from ..evaluation.engine_command import command
-        from ..evaluation.evaluate import evaluate_in
+        from ..evaluation.evaluate import verdict_in
 
         opts = {**self.base, **options}
         if len(self.probes) >= MAX_PROBES:
             raise UsageError(f"search gave up after {MAX_PROBES} evaluations")
         try:
-            # a search makes tens of evaluations at most: interpreting the checked trees costs
-            # about what generating and compiling code for them would (measured: 16 probes ~12 ms either way)
-            r = evaluate_in(self.cat, self.model, self.mode, gpu=self.gpu, rules=self.rules, params=self.params,
-                            once=True, **opts)
-            fit = r.fit
-            assert fit is not None  # evaluated with a GPU
-            i = r.scenario.inputs
-            layout: dict = {"gpus": int(fit.gpus), **{a: int(i[a]) for a in LAYOUT if a in i}}
-            if fit.groups:  # GPUs of their own besides the layout's (a rollout engine's): {name: count}
-                layout["groups"] = {g.name: int(g.gpus) for g in fit.groups}
-            p = Probe(options, fit.fits, fit.needed_per_gpu.bytes, fit.capacity_per_gpu.bytes, layout=layout, command=command(r))
+            # a search makes tens of evaluations at most: each interprets the checked trees of
+            # what the verdict reads through the branches it takes (no code generation, no Result)
+            v = verdict_in(self.cat, self.model, self.mode, gpu=self.gpu, rules=self.rules, params=self.params, **opts)
+            i = v.inputs
+            layout: dict = {"gpus": int(i["gpus"]), **{a: int(i[a]) for a in LAYOUT if a in i}}
+            if v.groups:  # GPUs of their own besides the layout's (a rollout engine's): {name: count}
+                layout["groups"] = dict(v.groups)
+            p = Probe(options, v.fits, v.needed_per_gpu, v.capacity_per_gpu, layout=layout, command=lambda o=opts: self._command(o))
         except UsageError as exc:          # an invalid layout for this model: not a candidate
             p = Probe(options, None, error=str(exc))
         self.probes.append(p)
         return p
+
+    def _command(self, opts: dict) -> str | None:
+        """The engine's command line for a probe's scenario (llama-server), made from its full
+        evaluation when an answer asks for it: one of a search's probes, not every one."""
+        from ..evaluation.engine_command import command
+        from ..evaluation.evaluate import evaluate_in
+
+        return command(evaluate_in(self.cat, self.model, self.mode, gpu=self.gpu, rules=self.rules, params=self.params, once=True, **opts))
 
 
 def _model_facts(cat, model):

@@ -23,9 +23,9 @@ import itertools
 import math
 from dataclasses import dataclass, field
 
+from ..backends.loops import BROKEN, FAILED, LOCATE, OK, compile_grid, depths  # noqa: F401  (the row statuses, as sweep's)
 from ..errors import UsageError, VramrulesError
 
-OK, BROKEN, LOCATE, FAILED = 0, 1, 2, 3  # row status; FAILED: the located evaluator's message is in Block.errors
 CHUNK = 1 << 12          # rows per block of the generated loop (the rules read by no axis: ~1% of a block's time)
 VECTOR_CHUNK = 1 << 17   # rows per call of the numpy backend (its blocks are read 4,096 rows at a time)
 LAYOUT = ("tp", "pp", "dp", "gpus")  # numeric inputs that are resolved, not compiled: they decide the layout
@@ -305,77 +305,6 @@ def grid_loop(cat, rules: str, mode: str, names, backend: str = "python") -> Gri
             fn, depth = compile_grid(lean, axis_leaves)
         loop = cat.functions[key] = GridLoop(lean, axis_leaves, fn, depth, backend)
     return loop
-
-
-def depths(lean, axis_leaves) -> dict:
-    """name -> the loop depth a rule (or leaf) belongs to: 0 outside every loop, k+1 inside the
-    loop over axis k; a rule sits as deep as the deepest name it reads."""
-    depth = {leaf: 0 for leaf in lean.leaves}
-    for k, leaves in enumerate(axis_leaves):
-        for leaf in leaves:
-            depth[leaf] = k + 1
-    for name in lean.order:
-        depth[name] = max((depth.get(d, 0) for d in lean.deps[name]), default=0)
-    return depth
-
-
-def compile_grid(lean, axis_leaves: list):  # noqa: C901  (one generated block per loop depth)
-    """The generated loop nest (see the module's doc). Per depth d it also keeps `_gd`: every
-    number so far is finite (their sum is: inf and nan survive a sum) and every component so far
-    is >= 0; `_cd`: every constraint so far holds. A row is LOCATE when _g fails or a rule raises."""
-    from ..backends.codegen import function_globals
-    from ..backends.compiler import _expr, _unit_values, per_names
-    from ..language.operators import AXES, RANGE_OF
-    from ..language.rules import TOTAL
-    from ..valuekinds import NUM
-
-    order, rules = lean.order, lean.rules
-    depth = depths(lean, axis_leaves)
-    k = len(axis_leaves)
-    local = {n: f"r{i}" for i, n in enumerate(order)}
-    local.update({n: f"f{i}" for i, n in enumerate(lean.leaves)})
-    unit_value = _unit_values(rules)
-    groups = per_names(rules, order)
-    comps, constraints = set(lean.components), set(lean.constraints)
-
-    def block(d, indent, fail):
-        out = [f"{indent}{RANGE_OF[a]} = _group_range({local[AXES[a]]})" for a in sorted(set(groups.values()))
-               if AXES[a] in local and depth.get(AXES[a], 0) == d]
-        names = [n for n in order if depth[n] == d]
-        body = [f"{indent}    {local[n]} = {_expr(n, rules, lean.components, local.__getitem__, unit_value, groups)}" for n in names]
-        nums = [f"_lsum({local[n]})" if n in groups else local[n] for n in names if lean.kinds.get(n, NUM) == NUM]
-        checks = ([f"(-_INF < {' + '.join(nums)} < _INF)"] if nums else []) + [f"({local[c]} >= 0.0)" for c in names if c in comps]
-        prev = f"_g{d - 1}" if d else "True"
-        body.append(f"{indent}    _g{d} = {' and '.join([prev] + checks)}")
-        held = [f"({local[c]})" for c in names if c in constraints]
-        body.append(f"{indent}    _c{d} = {' and '.join([f'_c{d - 1}' if d else 'True'] + held)}")
-        if not names:
-            return out + [b[4:] for b in body]
-        return out + [f"{indent}try:"] + body + [f"{indent}except _ERRORS:", f"{indent}    {fail}"]
-
-    lines = ["def grid(facts, axes):"]
-    lines += [f"    {local[n]} = facts[{n!r}]" for n in lean.leaves if depth[n] == 0]
-    lines += ["    out = []", "    append = out.append", "    extend = out.extend"]
-    lines += block(0, "    ", "return None")
-    lines += [f"    _ax{i} = axes[{i}]" for i in range(k)]
-    for i in range(1, k):
-        lines.append(f"    _n{i} = " + " * ".join(f"_len(_ax{j})" for j in range(i, k)))
-    indent = "    "
-    for i, leaves in enumerate(axis_leaves):
-        lines.append(f"{indent}for _t{i} in _ax{i}:")
-        indent += "    "
-        if leaves:
-            lines.append(f"{indent}(" + "".join(f"{local[n]}, " for n in leaves) + f") = _t{i}")
-        fail = "append(_LOCATE)\n" + indent + "    continue" if i == k - 1 else f"extend(_LOCATES * _n{i + 1})\n{indent}    continue"
-        lines += block(i + 1, indent, fail)
-    row = [f"0 if _c{k} else 1", local[TOTAL], local["usable_memory_per_gpu"], local["fits"]] + [local[c] for c in lean.components]
-    lines.append(f"{indent}append(({', '.join(row)},) if _g{k} else _LOCATE)")
-    lines.append("    return out")
-    code = compile("\n".join(lines) + "\n", f"<vramrules-grid:{lean.ruleset}/{lean.mode}>", "exec")  # from the checked trees
-    namespace = function_globals()
-    namespace.update(_INF=math.inf, _len=len, _LOCATE=(LOCATE,), _LOCATES=[(LOCATE,)], _lsum=sum, _ERRORS=(ArithmeticError, ValueError, TypeError))
-    exec(code, namespace)  # noqa: S102 - source written from checked trees, run with no builtins
-    return namespace["grid"], depth
 
 
 def _chunks(axes: list, limit: int):
