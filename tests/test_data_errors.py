@@ -296,3 +296,18 @@ def test_an_overlay_rule_named_total_is_an_error(tmp_path):
 def test_a_missing_data_folder_is_a_usage_error(env, args, message):
     r = CliRunner().invoke(main, ["eval", "--model", "llama3.1-8b", *args], env=env)
     assert r.exit_code == 2 and message in r.output
+
+
+def test_a_measurement_naming_an_entry_the_catalog_lacks_is_refused_by_validate(tmp_path):
+    """validate used to pass a measurement whose scenario names a model, GPU or precision the
+    catalog lacks, which check-measurements then could not evaluate (exit 1): found by
+    tests/hostile/test_loaders_property.py with `model: ''` and a misspelt id."""
+    org = tmp_path / "org"
+    org.mkdir()
+    (org / "measurements.yaml").write_text(
+        "measurements:\n  ours:\n    summary: a run\n    scenario: {model: llama3.1-8bb, mode: inference, gpu: rtx-4090, precision: bf16}\n"
+        "    measures: engine_kv_cache\n    measured: 1024 MiB\n    tolerance: 0.01\n    framework: ours\n    source: ours\n", encoding="utf-8")
+    r = CliRunner().invoke(main, ["validate", "--data", str(org)])
+    assert r.exit_code == 1
+    assert r.output.startswith(f"{org / 'measurements.yaml'}:4:23: /measurements/ours/scenario/model: unknown model 'llama3.1-8bb'"), r.output
+    assert "llama3.1-8b" in r.output  # the closest id, as a hint

@@ -55,7 +55,8 @@ def test_broken_scenario_is_a_located_error(tmp_path):
     _one_measurement(tmp_path, "bad", "llama3-7b")
     r = run("check-measurements", "--data", str(tmp_path))
     assert r.exit_code == 1
-    assert "measurements.yaml:4:15: /measurements/bad/scenario: cannot evaluate: unknown model 'llama3-7b'" in r.output
+    # refused when the catalog loads, at the key that names it (validate refuses it too)
+    assert "measurements.yaml:4:23: /measurements/bad/scenario/model: unknown model 'llama3-7b' (did you mean: llama3-70b" in r.output
 
 
 def test_calibrate_fits_within_bounds_and_writes_a_sourced_overlay(tmp_path):

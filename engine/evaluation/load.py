@@ -56,7 +56,7 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
             return cat
     from ..language.rules import build_rulesets
     from ..reading import overrides
-    from ..reading.catalog import FILES, Merged, build, load_layers, merge_into
+    from ..reading.catalog import FILES, Merged, build, load_layers, merge_into, unknown_names
 
     parsed = overrides.parse(sets)
     prev, context, reuse = None, "", None
@@ -106,6 +106,9 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
     if not full:
         catalog_cache.join_reused(cat, merged, prev)
         cat.context = context
+    problems = unknown_names(cat, merged)
+    if problems:
+        raise DataError(problems)
     _remember(key, cat)
     catalog_cache.write(disk_key, cat, context, dirs)
     catalog_cache.keep_checks(cat, disk_key)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..errors import DataError, Location, Problem, coded
+from ..errors import DataError, Location, Problem, UsageError, coded
 from ..valuekinds import BOOL, ENUM, NUM  # re-exported: the stages read them from here
 
 # data file -> (schema name, sections holding entries by id, entry kind per section)
@@ -521,6 +521,36 @@ def _engines(cat: Catalog, m: Merged, section: str) -> list[Problem]:
         for name, (value, held) in ep.at_release(raw, key, types).items():
             entry.facts[name] = value
             entry.fact_where[name] = None if held is None else m.where((section, eid, "settings", name, held, "value"))
+    return out
+
+
+def unknown_names(cat: Catalog, merged: dict) -> list[Problem]:
+    """Measurements whose scenario names a catalog entry (model, GPU, precision, ...) that is not
+    there, each at its key: refused when the catalog loads, where check-measurements could not
+    evaluate them. Asked of the whole catalog (after the entries an edit left unchanged are
+    joined to it: evaluation/load.py)."""
+    m = merged.get("measurements.yaml")
+    entries = m.data.get("measurements") if m is not None and isinstance(m.data, dict) else None
+    if not isinstance(entries, dict) or cat.vocabulary is None:
+        return []
+    return coded([p for mid, e in entries.items() if isinstance(e, dict)
+                  for p in _unknown_names(cat, e.get("scenario"), m, ("measurements", mid, "scenario"))], "schema_error")
+
+
+def _unknown_names(cat: Catalog, scenario, m, pointer: tuple) -> list[Problem]:
+    from .names import find, source_of
+
+    if not isinstance(scenario, dict):
+        return []
+    out = []
+    for key, value in scenario.items():
+        slot = cat.vocabulary.slots.get(key)
+        if slot is None or not isinstance(value, str) or source_of(value) or value == "auto" or slot.selects not in cat.entries:
+            continue
+        try:
+            find(slot.selects, value.partition("@")[0] if slot.selects == "engine" else value, cat.kind(slot.selects))
+        except UsageError as exc:
+            out.append(Problem(m.where(pointer + (key,)), "/" + "/".join(map(str, pointer + (key,))), str(exc)))
     return out
 
 
