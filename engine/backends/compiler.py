@@ -169,21 +169,24 @@ def _interpreted(rs, mode, order, leaves, rules, kinds, dims, deps, lean, unit_v
         env = dict(facts)
         out = []
         for name, step, per in steps:
-            try:
-                if step is None:
-                    v = sum(env[c] for c in comps)
-                elif per:
-                    v = [step(env, i) for i in range(len(env[AXES[per]]))]
-                else:
-                    v = step(env)
-            except (ArithmeticError, ValueError, TypeError) as exc:
-                raise RuleFailure(name, exc) from None
-            env[name] = v
+            v = env[name] = _value(name, step, per, env, comps)
             out.append(v)
         return tuple(out)
 
     return Compiled(rs.name, mode.name, order, leaves, rules, fn, kinds, dims, deps, comps,
                     [] if lean else warning_names(rs, mode), constraint_names(rs, mode), [] if lean else list(mode.host))
+
+
+def _value(name, step, per, env, comps):
+    """One rule's value over `env` (the total: its components' sum; a per-axis rule: a list)."""
+    try:
+        if step is None:
+            return sum(env[c] for c in comps)
+        if per:
+            return [step(env, i) for i in range(len(env[AXES[per]]))]
+        return step(env)
+    except (ArithmeticError, ValueError, TypeError) as exc:
+        raise RuleFailure(name, exc) from None
 
 
 class _OnDemand(dict):
@@ -198,16 +201,7 @@ class _OnDemand(dict):
         if v is not None or name not in self._steps:
             return v if v is not None else default
         step, per = self._steps[name]
-        try:
-            if step is None:
-                v = sum(self.get(c) for c in self._comps)
-            elif per:
-                v = [step(self, i) for i in range(len(self[AXES[per]]))]
-            else:
-                v = step(self)
-        except (ArithmeticError, ValueError, TypeError) as exc:
-            raise RuleFailure(name, exc) from None
-        self[name] = v
+        v = self[name] = _value(name, step, per, self, self._comps)
         return v
 
     def __missing__(self, name):

@@ -2,6 +2,8 @@
 with every rule's value and the way back to the facts (`derivation`, `to_json`)."""
 from __future__ import annotations
 
+from typing import Any
+
 
 # Plain classes, not dataclasses: a warm `eval` imports this module, and dataclass decoration
 # cost more than evaluating the rules (issue 7).
@@ -80,6 +82,19 @@ class Fit:
         return f"Fit({self.gpus}x {self.gpu}: fits={self.fits}, needed/GPU={self.needed_per_gpu.gib:.3f} GiB, gpus_needed={self.gpus_needed})"
 
 
+class _Part:
+    """A Result attribute made together with the others the first time one is read (Result._made)."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.slot = "_" + name
+
+    def __get__(self, obj, owner=None) -> Any:
+        return self if obj is None else getattr(obj._made(), self.slot)
+
+    def __set__(self, obj, value) -> None:
+        setattr(obj._made(), self.slot, value)
+
+
 class Result:
     """`components`, `warnings` and `host` may be given as `parts`, a function that makes the
     three when one of them is first read: a caller per keystroke that reads the total and the
@@ -102,29 +117,9 @@ class Result:
             self._components, self._warnings, self._host = comps, warnings + self._warnings, host
         return self
 
-    @property
-    def components(self) -> list:
-        return self._made()._components
-
-    @components.setter
-    def components(self, value: list) -> None:
-        self._made()._components = value
-
-    @property
-    def warnings(self) -> list:
-        return self._made()._warnings
-
-    @warnings.setter
-    def warnings(self, value: list) -> None:
-        self._made()._warnings = value
-
-    @property
-    def host(self) -> list:
-        return self._made()._host
-
-    @host.setter
-    def host(self, value: list) -> None:
-        self._made()._host = value
+    components = _Part()  # Component list, in the mode's order
+    warnings = _Part()    # messages of the rule set's warnings that hold
+    host = _Part()        # Components in host (CPU) memory per GPU rank
 
     def __repr__(self):
         return f"Result({self.scenario!r}, total={self.total.gib:.3f} GiB, fit={self.fit!r})"
