@@ -33,15 +33,21 @@ CPU_OVERLAY = """assumptions:
     dimension: boolean
     summary: "harness/activations.py runs on CPU: torch's _dropout_impl keeps its mask in the input's dtype"
     source: "PyTorch aten/src/ATen/native/Dropout.cpp (_dropout_impl)"
-  sdpa_dropout_math_path:
+  sdpa_on_cpu:
     value: true
     dimension: boolean
-    summary: "harness/activations.py runs on CPU: SDPA with attention dropout takes torch's math path"
+    summary: "harness/activations.py runs on CPU: SDPA with attention dropout or MLA's narrower value heads takes torch's math path"
     source: "PyTorch aten/src/ATen/native/transformers/attention.cpp (_scaled_dot_product_attention_math)"
 """
 
 # (entry, regime, layer) -> (hf estimate - measured) / measured per token, rounded to 3 places.
 PINNED: dict[tuple[str, str, str], float] = {
+    ('deepseek-v2-lite', 'full/eager', '0'): 0.0,
+    ('deepseek-v2-lite', 'full/eager', '1'): 0.0,
+    ('deepseek-v2-lite', 'full/sdpa', '0'): 0.0,
+    ('deepseek-v2-lite', 'full/sdpa', '1'): 0.0,
+    ('deepseek-v2-lite', 'lora-fp32/sdpa', '0'): 0.0,
+    ('deepseek-v2-lite', 'lora-fp32/sdpa', '1'): 0.0,
     ('gemma2-9b', 'full/eager', '0'): 0.0,
     ('gemma2-9b', 'full/eager', '1'): 0.0,
     ('gemma2-9b', 'lora-fp32/eager', '0'): 0.0,
@@ -58,12 +64,18 @@ PINNED: dict[tuple[str, str, str], float] = {
     ('gemma3', 'lora-fp32-dropout/sdpa', '1'): 0.0,
     ('gemma3', 'lora-fp32/sdpa', '0'): 0.0,
     ('gemma3', 'lora-fp32/sdpa', '1'): 0.0,
+    ('gpt-oss-20b', 'full/eager', '0'): 0.0,
+    ('gpt-oss-20b', 'full/eager', '1'): 0.0,
+    ('gpt-oss-20b', 'lora-fp32/eager', '0'): 0.0,
+    ('gpt-oss-20b', 'lora-fp32/eager', '1'): 0.0,
     ('gpt2', 'full/eager', '0'): 0.0,
     ('gpt2', 'full/eager', '1'): 0.0,
     ('gpt2', 'full/sdpa', '0'): 0.0,
     ('gpt2', 'full/sdpa', '1'): 0.0,
     ('gpt2', 'lora-fp32/sdpa', '0'): -0.101,
     ('gpt2', 'lora-fp32/sdpa', '1'): -0.099,
+    ('jamba-v0.1', 'full/sdpa', '0'): -0.909,
+    ('jamba-v0.1', 'full/sdpa', '1'): 0.0,
     ('llama3.1-8b', 'full/eager', '0'): 0.0,
     ('llama3.1-8b', 'full/eager', '1'): 0.0,
     ('llama3.1-8b', 'full/sdpa', '0'): 0.0,
@@ -74,6 +86,8 @@ PINNED: dict[tuple[str, str, str], float] = {
     ('llama3.1-8b', 'lora-bf16-dropout/sdpa', '1'): 0.0,
     ('llama3.1-8b', 'lora-bf16/sdpa', '0'): 0.0,
     ('llama3.1-8b', 'lora-bf16/sdpa', '1'): 0.0,
+    ('llama3.1-8b', 'lora-fp32-autocast/sdpa', '0'): 0.0,
+    ('llama3.1-8b', 'lora-fp32-autocast/sdpa', '1'): 0.0,
     ('llama3.1-8b', 'lora-fp32-dropout/sdpa', '0'): 0.0,
     ('llama3.1-8b', 'lora-fp32-dropout/sdpa', '1'): 0.0,
     ('llama3.1-8b', 'lora-fp32/eager', '0'): 0.0,
@@ -94,6 +108,10 @@ PINNED: dict[tuple[str, str, str], float] = {
     ('mistral', 'lora-fp32-dropout/sdpa', '1'): 0.0,
     ('mistral', 'lora-fp32/sdpa', '0'): 0.0,
     ('mistral', 'lora-fp32/sdpa', '1'): 0.0,
+    ('mixtral-8x7b', 'full/eager', '0'): -0.0,
+    ('mixtral-8x7b', 'full/eager', '1'): -0.0,
+    ('mixtral-8x7b', 'full/sdpa', '0'): -0.0,
+    ('mixtral-8x7b', 'full/sdpa', '1'): -0.0,
     ('phi3-mini-4k', 'full/eager', '0'): 0.0,
     ('phi3-mini-4k', 'full/eager', '1'): 0.0,
     ('phi3-mini-4k', 'full/sdpa', '0'): -0.039,
@@ -128,15 +146,29 @@ PINNED: dict[tuple[str, str, str], float] = {
     ('qwen3-30b-a3b', 'lora-fp32/eager', '1'): 0.0,
     ('qwen3-30b-a3b', 'lora-fp32/sdpa', '0'): 0.0,
     ('qwen3-30b-a3b', 'lora-fp32/sdpa', '1'): 0.0,
+    ('qwen3_next', 'full/eager', '0'): -0.294,
+    ('qwen3_next', 'full/eager', '1'): -0.147,
+    ('qwen3_next', 'full/sdpa', '0'): -0.339,
+    ('qwen3_next', 'full/sdpa', '1'): -0.183,
 }
 # (entry, regime, layer) -> the same for the s x s part (eager only)
 PINNED_SCORES: dict[tuple[str, str, str], float] = {
+    ('deepseek-v2-lite', 'full/eager', '0'): 0.0,
+    ('deepseek-v2-lite', 'full/eager', '1'): 0.0,
+    ('deepseek-v2-lite', 'full/sdpa', '0'): 0.0,
+    ('deepseek-v2-lite', 'full/sdpa', '1'): 0.0,
+    ('deepseek-v2-lite', 'lora-fp32/sdpa', '0'): 0.0,
+    ('deepseek-v2-lite', 'lora-fp32/sdpa', '1'): 0.0,
     ('gemma2-9b', 'full/eager', '0'): 0.0,
     ('gemma2-9b', 'full/eager', '1'): 0.0,
     ('gemma2-9b', 'lora-fp32/eager', '0'): 0.0,
     ('gemma2-9b', 'lora-fp32/eager', '1'): 0.0,
     ('gemma3', 'full/eager', '0'): 0.0,
     ('gemma3', 'full/eager', '1'): 0.0,
+    ('gpt-oss-20b', 'full/eager', '0'): 0.0,
+    ('gpt-oss-20b', 'full/eager', '1'): 0.0,
+    ('gpt-oss-20b', 'lora-fp32/eager', '0'): 0.0,
+    ('gpt-oss-20b', 'lora-fp32/eager', '1'): 0.0,
     ('gpt2', 'full/eager', '0'): 0.0,
     ('gpt2', 'full/eager', '1'): 0.0,
     ('gpt2', 'full/sdpa', '0'): 0.0,
@@ -149,6 +181,8 @@ PINNED_SCORES: dict[tuple[str, str, str], float] = {
     ('llama3.1-8b', 'lora-fp32/eager', '1'): 0.0,
     ('mistral', 'full/eager', '0'): 0.0,
     ('mistral', 'full/eager', '1'): 0.0,
+    ('mixtral-8x7b', 'full/eager', '0'): 0.0,
+    ('mixtral-8x7b', 'full/eager', '1'): 0.0,
     ('phi3-mini-4k', 'full/eager', '0'): 0.0,
     ('phi3-mini-4k', 'full/eager', '1'): 0.0,
     ('phi3-mini-4k', 'lora-fp32/eager', '0'): 0.0,
@@ -161,9 +195,13 @@ PINNED_SCORES: dict[tuple[str, str, str], float] = {
     ('qwen3-30b-a3b', 'full/eager', '1'): 0.0,
     ('qwen3-30b-a3b', 'lora-fp32/eager', '0'): 0.0,
     ('qwen3-30b-a3b', 'lora-fp32/eager', '1'): 0.0,
+    ('qwen3_next', 'full/eager', '1'): 0.0,
 }
 # (entry, regime) -> the same for the non-layer part
 PINNED_OUTSIDE: dict[tuple[str, str], float] = {
+    ('deepseek-v2-lite', 'full/eager'): 0.027,
+    ('deepseek-v2-lite', 'full/sdpa'): 0.027,
+    ('deepseek-v2-lite', 'lora-fp32/sdpa'): 0.049,
     ('gemma2-9b', 'full/eager'): -0.026,
     ('gemma2-9b', 'lora-fp32/eager'): -0.056,
     ('gemma3', 'full/eager'): 0.0,
@@ -172,14 +210,18 @@ PINNED_OUTSIDE: dict[tuple[str, str], float] = {
     ('gemma3', 'lora-bf16/sdpa'): 0.0,
     ('gemma3', 'lora-fp32-dropout/sdpa'): 0.0,
     ('gemma3', 'lora-fp32/sdpa'): 0.0,
+    ('gpt-oss-20b', 'full/eager'): 0.0,
+    ('gpt-oss-20b', 'lora-fp32/eager'): 0.0,
     ('gpt2', 'full/eager'): 0.001,
     ('gpt2', 'full/sdpa'): 0.001,
     ('gpt2', 'lora-fp32/sdpa'): 0.001,
+    ('jamba-v0.1', 'full/sdpa'): 0.015,
     ('llama3.1-8b', 'full/eager'): 0.0,
     ('llama3.1-8b', 'full/sdpa'): 0.0,
     ('llama3.1-8b', 'full/sdpa/checkpointing'): -0.0,
     ('llama3.1-8b', 'lora-bf16-dropout/sdpa'): 0.0,
     ('llama3.1-8b', 'lora-bf16/sdpa'): 0.0,
+    ('llama3.1-8b', 'lora-fp32-autocast/sdpa'): 0.0,
     ('llama3.1-8b', 'lora-fp32-dropout/sdpa'): 0.0,
     ('llama3.1-8b', 'lora-fp32/eager'): 0.0,
     ('llama3.1-8b', 'lora-fp32/sdpa'): 0.0,
@@ -190,6 +232,8 @@ PINNED_OUTSIDE: dict[tuple[str, str], float] = {
     ('mistral', 'lora-bf16/sdpa'): 0.0,
     ('mistral', 'lora-fp32-dropout/sdpa'): 0.0,
     ('mistral', 'lora-fp32/sdpa'): 0.0,
+    ('mixtral-8x7b', 'full/eager'): 0.0,
+    ('mixtral-8x7b', 'full/sdpa'): 0.0,
     ('phi3-mini-4k', 'full/eager'): 0.0,
     ('phi3-mini-4k', 'full/sdpa'): 0.0,
     ('phi3-mini-4k', 'lora-fp32/eager'): 0.0,
@@ -207,14 +251,32 @@ PINNED_OUTSIDE: dict[tuple[str, str], float] = {
     ('qwen3-30b-a3b', 'full/sdpa'): 0.0,
     ('qwen3-30b-a3b', 'lora-fp32/eager'): 0.0,
     ('qwen3-30b-a3b', 'lora-fp32/sdpa'): 0.0,
+    ('qwen3_next', 'full/eager'): -0.136,
+    ('qwen3_next', 'full/sdpa'): -0.136,
 }
 # cases outside the target, with why (what the hf profile does not model yet)
 WHY_LORA = ("GPT-2's config keeps its own dropouts on (attn_pdrop, resid_pdrop 0.1) under LoRA: its masks and CPU SDPA's"
             " math path (fp32 Q, K, V and s x s tensors) are there, and the scenario's one --dropout cannot say that beside"
             " lora_dropout 0")
+WHY_HYBRID = ("measured with transformers' reference PyTorch paths (flash-linear-attention and mamba-ssm are not installed"
+              " on the CPU harness): the chunked gated-DeltaNet reference keeps chunk-padded fp32 tensors, the Mamba"
+              " reference scan an [inner, s, state] fp32 tensor per layer; the CUDA kernels keep other things, and the hf"
+              " profile does not model either yet (it applies the attention formula)")
+WHY_NEXT_ATTN = ("Qwen3-Next's full-attention layer: its gated attention (q_proj twice as wide, the sigmoid output gate),"
+                 " partial rotary and zero-centred fp32 norms, and the shared expert's sigmoid gate are not modeled yet")
 GAPS: dict[tuple[str, str, str], str] = {
     ('gpt2', 'lora-fp32/sdpa', '0'): WHY_LORA,
     ('gpt2', 'lora-fp32/sdpa', '1'): WHY_LORA,
+    ('jamba-v0.1', 'full/sdpa', '0'): WHY_HYBRID,
+    ('qwen3_next', 'full/eager', '0'): WHY_HYBRID,
+    ('qwen3_next', 'full/sdpa', '0'): WHY_HYBRID,
+    ('qwen3_next', 'full/eager', '1'): WHY_NEXT_ATTN,
+    ('qwen3_next', 'full/sdpa', '1'): WHY_NEXT_ATTN,
+}
+# (entry, regime) -> why the part outside the layers is outside its target
+OUTSIDE_GAPS: dict[tuple[str, str], str] = {
+    ('qwen3_next', 'full/eager'): WHY_NEXT_ATTN + " (its final norm keeps fp32 copies too)",
+    ('qwen3_next', 'full/sdpa'): WHY_NEXT_ATTN + " (its final norm keeps fp32 copies too)",
 }
 
 
@@ -287,7 +349,8 @@ def _scenario(regime: dict, entry: dict) -> dict:
             "attention": "eager" if regime["attn_implementation"] == "eager" else "flash",
             "recompute": "full" if regime["gradient_checkpointing"] else "none",
             "adapter_precision": "bf16" if lora and lora["adapter_dtypes"] == ["bfloat16"] else "fp32",
-            "dropout": bool(lora["lora_dropout"]) if lora else _model_dropout(entry)}
+            "dropout": bool(lora["lora_dropout"]) if lora else _model_dropout(entry),
+            "autocast": regime.get("autocast") == "bfloat16"}
 
 
 @cache
@@ -385,7 +448,8 @@ def test_eager_score_errors_are_pinned(table):
     got = {(w["name"], w["regime"], w["layer"]): _err(w["s_est"], w["s_meas"]) for w in table if w["s_meas"]}
     assert got == PINNED_SCORES
     assert all(abs(e) <= LAYER_TARGET for k, e in got.items() if k not in GAPS), got
-    assert all(w["s_est"] == 0 for w in table if not w["s_meas"])   # sdpa keeps no s x s tensor, nor does the estimate
+    assert all(w["s_est"] == 0 for w in table if not w["s_meas"]   # sdpa keeps no s x s tensor, nor does the estimate
+               and (w["name"], w["regime"], w["layer"]) not in GAPS)
 
 
 def test_lora_moe_layers_keep_their_folded_experts(table, tmp_path_factory):
@@ -400,20 +464,25 @@ def test_lora_moe_layers_keep_their_folded_experts(table, tmp_path_factory):
                 continue
             v = _estimate(name, "hf", tuple(sorted(_scenario(r["regime"], entry).items())), tmp)
             for layer, m in sorted(r["layers"].items()):
+                if (name, regime, layer) in GAPS:
+                    continue
                 moe = entry["reduced_model"]["layers"][int(layer)]["mlp"] == "moe"
                 est = v["act_hf_lora_moe_weights_per_layer"] if moe else 0
                 if est:
                     seen += 1
                     assert abs(est - m["bytes_constant"]) <= 0.001 * m["bytes_constant"], (name, regime, layer, est, m)
-                else:   # a few weight-sized fp32 copies at most (Gemma's 1 + weight per norm)
+                elif not r["regime"].get("autocast"):   # a few weight-sized fp32 copies at most (Gemma's 1 + weight per norm)
                     assert m["bytes_constant"] <= 64 * 1024, (name, regime, layer, m["bytes_constant"])
+                # (under autocast each layer also keeps the bf16 casts of its adapters' weights: 2,228,224 B per
+                # Llama-3.1-8B layer at r 16, not counted by the rules yet)
     assert seen >= 2
 
 
 def test_outside_layers_within_target(outside):
     got = {(n, rg): _err(est, meas) for n, rg, est, meas in outside}
     assert got == PINNED_OUTSIDE
-    assert all(abs(e) <= OUTSIDE_TARGET for e in got.values()), got
+    over = {k for k, e in got.items() if abs(e) > OUTSIDE_TARGET}
+    assert over == set(OUTSIDE_GAPS), got
 
 
 def test_the_test_can_fail(table, tmp_path):
@@ -441,12 +510,61 @@ def test_the_test_can_fail(table, tmp_path):
         assert abs(_err(est, w["meas"])) > LAYER_TARGET, (w["regime"], w["layer"], est, w["meas"])
 
 
-def test_megatron_profile_is_the_default_and_korthikanti():
-    """Without --activation-profile the estimate is Korthikanti's (tests/cases/korthikanti.yaml stays
-    exact); hf differs from it for a Llama layer by the fp32 norm copies (2 x 4h + 2 x 2h + 8 B)."""
+def test_hf_profile_is_the_default_and_megatron_stays_korthikanti():
+    """Without --activation-profile the estimate is what transformers + PEFT keep (what most users
+    run: the HF Trainer, TRL, LLaMA-Factory); megatron is Korthikanti's accounting of fused kernels,
+    which tests/cases/korthikanti.yaml names and keeps exact. For a Llama layer hf keeps the fp32
+    norm copies more (2 x 4h + 2 x 2h + 8 B)."""
     base = dict(model="llama3.1-8b", mode="train-full", batch=1, seq_len=SEQ, recompute="none", needed=False)
     default = vramrules.evaluate(**base).values
     mg = vramrules.evaluate(activation_profile="megatron", **base).values
     hf = vramrules.evaluate(activation_profile="hf", **base).values
-    assert default["act_dense_layer_per_token"] == mg["act_dense_layer_per_token"] == 168_064   # 2(4h + 2h) + 2(q+2kv+q) + 4a + 8i... at h 4096
-    assert hf["act_dense_layer_per_token"] == 200_840   # measured: tests/cases/measured/activations.json llama3.1-8b full/sdpa
+    assert mg["act_dense_layer_per_token"] == 168_064   # 2(4h + 2h) + 2(q+2kv+q) + 4a + 8i... at h 4096
+    assert default["act_dense_layer_per_token"] == hf["act_dense_layer_per_token"] == 200_840   # measured: llama3.1-8b full/sdpa
+
+
+README = ROOT / "README.md"
+BEGIN, END = "<!-- activations:begin -->\n", "<!-- activations:end -->"
+
+
+def _pct(e) -> str:
+    return "-" if e is None else f"{100 * e:+.1f}%".replace("+0.0%", "0.0%").replace("-0.0%", "0.0%")
+
+
+def fidelity_markdown(rows: list, outside: list) -> str:
+    """The README's table: per architecture and regime, each distinct layer's measured bytes per
+    token and both profiles' estimates with their errors; then the part outside the layers."""
+    out = ["| architecture | regime | layer (MLP) | measured, B per token | `hf` | error | `megatron` | error |",
+           "|---|---|---|---|---|---|---|---|"]
+    groups: dict = {}
+    for w in rows:
+        key = (w["name"], w["regime"], w["meas"], round(w["est"]), round(w["before"]))
+        groups.setdefault(key, []).append(f"{w['layer']} ({w['mlp']})")
+    for (name, regime, meas, est, before), layers in groups.items():
+        gap = " (gap)" if any((name, regime, lay.split()[0]) in GAPS for lay in layers) else ""
+        out.append(f"| {name} | {regime} | {', '.join(layers)} | {meas:,} | {est:,} | {_pct(_err(est, meas))}{gap}"
+                   f" | {before:,} | {_pct(_err(before, meas))} |")
+    errs = [abs(_err(est, meas)) for _, _, est, meas in outside]
+    out += ["", f"Outside the layers (final norm, lm_head input, ids, labels, rotary cos/sin, the loss's fp32"
+            f" log-softmax), `hf`: {len(outside)} regimes, largest error {_pct(max(errs))}."]
+    return "\n".join(out) + "\n"
+
+
+def test_readme_table_is_generated(table, outside):
+    """README.md's activation table is this comparison's output (python tests/test_measured_activations.py rewrites it)."""
+    text = README.read_text(encoding="utf-8")
+    block = text.split(BEGIN, 1)[1].split(END, 1)[0]
+    assert block == fidelity_markdown(table, outside), \
+        "README activation table is stale: regenerate it with `python tests/test_measured_activations.py`"
+
+
+if __name__ == "__main__":   # rewrite the README's table from the comparison
+    import tempfile
+
+    from vramrules.writefile import atomic_write
+
+    tmp = tempfile.mkdtemp()
+    md = fidelity_markdown(list(_rows(tmp)), list(_outside_rows(tmp)))
+    text = README.read_text(encoding="utf-8")
+    head, rest = text.split(BEGIN, 1)
+    atomic_write(README, head + BEGIN + md + END + rest.split(END, 1)[1], force=True)

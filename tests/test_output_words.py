@@ -80,18 +80,19 @@ def test_eval_fits_80_columns():
     assert code == 0
     assert widest(out) <= 80  # was 197: the bar and its caption, the legend, the inputs line
     lines = out.splitlines()
-    assert lines[1] == "  precision bf16 · KV bf16 · optimizer adamw · LoRA r=16 on all-linear"
-    assert lines[2] == "  adapters fp32 · batch 1 · seq_len 2,048 · gradient checkpointing"
+    assert lines[1] == "  precision bf16 · optimizer adamw · LoRA r=16 on all-linear"
+    assert lines[2] == "  adapters fp32 under autocast · batch 1 · seq_len 2,048 · activations hf"
+    assert lines[3] == "  gradient checkpointing"
     bar = next(i for i, line in enumerate(lines) if line.startswith("  ["))
-    assert lines[bar + 1] == "   147.64 GiB per GPU of 79.65 GiB usable (| marks capacity)"
+    assert lines[bar + 1] == "   147.90 GiB per GPU of 79.65 GiB usable (| marks capacity)"
     assert "    verdict          DOES NOT FIT on 1 x h100-sxm-80gb; needs 2 x h100-sxm-80gb" in lines
 
 
 def test_eval_honours_a_wider_columns():
     code, out = run("eval", "--model", "llama3-70b", "--mode", "train-lora", "--gpu", "h100-sxm-80gb", columns="200")
     assert code == 0
-    assert "] 147.64 GiB per GPU of 79.65 GiB usable (| marks capacity)" in out  # one line: the room is there
-    assert "LoRA r=16 on all-linear · adapters fp32 · batch 1" in out
+    assert "] 147.90 GiB per GPU of 79.65 GiB usable (| marks capacity)" in out  # one line: the room is there
+    assert "LoRA r=16 on all-linear · adapters fp32 under autocast · batch 1" in out
 
 
 @pytest.mark.parametrize("args", [
@@ -251,11 +252,11 @@ def test_rounding_up_what_is_needed_and_down_what_is_offered():
     r = vramrules.evaluate("llama3-70b", "train-lora", gpu="h100-sxm-80gb")
     assert r.total.bytes != int(r.total.bytes)  # the rules give a fraction here (1.2 x ...)
     doc = r.to_json()
-    assert doc["total"]["bytes"] == math.ceil(r.total.bytes) == 158523946599
+    assert doc["total"]["bytes"] == math.ceil(r.total.bytes) == 158807429530
     assert doc["fit"]["needed_per_gpu"]["bytes"] == math.ceil(r.fit.needed_per_gpu.bytes)
     assert doc["fit"]["usable_per_gpu"]["bytes"] == math.floor(r.fit.capacity_per_gpu.bytes)
-    assert doc["fit"]["headroom_per_gpu"]["bytes"] == math.floor(r.fit.headroom_per_gpu.bytes) == -73003136615
-    assert doc["total"]["value"] == round(158523946599 / 2**30, 6)
+    assert doc["fit"]["headroom_per_gpu"]["bytes"] == math.floor(r.fit.headroom_per_gpu.bytes) == -73286619546
+    assert doc["total"]["value"] == round(158807429530 / 2**30, 6)
 
 
 def test_apple_usable_fraction_is_whole_bytes_rounded_down():
@@ -267,11 +268,11 @@ def test_text_has_no_fractional_bytes():
     for args in (("eval", "--model", "llama3.1-8b", "--mode", "serve", "--gpu", "l4", "--seq-len", "8192", "--engine", "vllm@0.15.1", "--explain"),
                  ("eval", "--model", "llama3-70b", "--mode", "train-lora", "--gpu", "h100-sxm-80gb", "--units", "B", "--explain")):
         out = run(*args)[1]
-        assert "3,345,354,291.2" not in out and "158,523,946,598.4" not in out
+        assert "3,345,354,291.2" not in out and "158,807,429,529.6" not in out
         assert not re.search(r"\d{1,3}(,\d{3})+\.\d+ B\b", out), re.search(r".*\d{1,3}(,\d{3})+\.\d+ B\b.*", out).group(0)
     out = run("eval", "--model", "llama3-70b", "--mode", "train-lora", "--gpu", "h100-sxm-80gb", "--units", "B")[1]
-    assert "  total             158,523,946,599 B" in out
-    assert "    headroom         -73,003,136,615 B" in out
+    assert "  total             158,807,429,530 B" in out
+    assert "    headroom         -73,286,619,546 B" in out
     assert "KV cache pool: 3.12 GiB (3,345,354,292 B)" in run("eval", "--model", "llama3.1-8b", "--mode", "serve", "--gpu", "l4",
                                                              "--seq-len", "8192", "--engine", "vllm@0.15.1")[1]
 
@@ -296,3 +297,20 @@ def test_figures_follow_the_chosen_unit_family():
     assert "model states per GPU (ZeRO's measure): 1.88 GB (1,875,000,000 B)" in gb
     gib = CliRunner().invoke(main, args).output
     assert "model states per GPU (ZeRO's measure): 1.75 GiB (1,875,000,000 B)" in gib
+
+
+@pytest.mark.parametrize("args, has, lacks", [
+    (("--mode", "train-grpo"), ["activations hf", "optimizer adamw"], ["LoRA r=", "adapters", "KV ", "seq_len"]),
+    (("--mode", "train-grpo-lora"), ["LoRA r=16 on all-linear", "adapters fp32 under autocast"], ["KV "]),
+    (("--mode", "train-lora", "--adapter-precision", "bf16"), ["adapters bf16 · "], ["autocast", "KV "]),
+    (("--mode", "train-full", "--activation-profile", "megatron"), ["activations megatron", "seq_len 2,048"], ["LoRA r=", "KV "]),
+    (("--mode", "inference"), ["KV bf16", "seq_len 4,096"], ["LoRA r=", "activations ", "optimizer"]),
+])
+def test_the_header_names_only_inputs_the_answer_reads(args, has, lacks):
+    """The inputs line lists what a rule reads on a branch taken, through terms that are not zero:
+    GRPO without LoRA reads no LoRA rank (its zero LoRA terms did), and training reads no KV precision."""
+    code, out = run("eval", "--model", "qwen2.5-7b", *args, columns="200")
+    assert code == 0, out
+    header = out.splitlines()[1]
+    assert all(h in header for h in has), header
+    assert not any(x in header for x in lacks), header

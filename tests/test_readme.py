@@ -68,8 +68,8 @@ NOT_OUTPUT = {
 # Figures of the prose beside a command, printed by it (the calibration paragraph).
 PROSE = {
     "vramrules calibrate --fit allocator_fragmentation,cuda_context --out calibrated/": [
-        ("allocator_fragmentation` moves from 0.05 to 0.091", "0.091"),
-        ("falls from 2.1% to 0.3%", "2.1%"), ("falls from 2.1% to 0.3%", "0.3%")],
+        ("allocator_fragmentation` moves from 0.05 to 0.08964", "0.08964"),
+        ("falls from 2.1% to 0.2%", "2.1%"), ("falls from 2.1% to 0.2%", "0.2%")],
 }
 FIGURE = re.compile(r"(?<![\w.,])(\d[\d,]*(?:\.\d+)?) ?(GiB|GB|MiB|MB|KiB|TiB|TB|B|tokens|sequences)\b")
 NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
@@ -256,7 +256,7 @@ def reader(tmp_path, request):
         if assumptions.is_file():  # the proposed change
             text = assumptions.read_text(encoding="utf-8")
             assert "value: 600 MiB" in text
-            assumptions.write_text(text.replace("value: 600 MiB", "value: 700 MiB"), encoding="utf-8")
+            assumptions.write_text(text.replace("value: 600 MiB", "value: 800 MiB"), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k not in ("VRAMRULES_DATA", "VRAMRULES_NO_CACHE", "VRAMRULES_DEBUG")}
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     return {"home": home, "env": env, "gguf": has_gguf}

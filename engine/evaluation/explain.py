@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from ..language.rules import TOTAL
 from ..reading.datadir import builtin_data_dir
+from .live import live_names
 
 BUILTIN = "built-in"
 
@@ -224,46 +225,6 @@ def _is_zero(v) -> bool:
     if isinstance(v, list):
         return bool(v) and all(not isinstance(x, (bool, str)) and x == 0 for x in v)
     return v == 0
-
-
-def live_names(ir, ev, items, per: str | None = None) -> set:
-    """The names a formula's tree reads on the branches taken: at `a if test else b`, the test is
-    evaluated (`ev(node, item)` for each of `items(axis)`: [None] outside an axis, every item of
-    the axis inside a reduction over it or in a rule `per` it) and only the branches some item
-    takes are walked. A test that cannot be evaluated takes both."""
-    from ..language.operators import REDUCTIONS
-
-    out: set = set()
-
-    def walk(n, inside, items):
-        tag = n[0]
-        if tag == "n":
-            out.add(n[1])
-        elif tag == "op":
-            walk(n[2], inside, items)
-            walk(n[3], inside, items)
-        elif tag == "u":
-            walk(n[2], inside, items)
-        elif tag in ("bool", "cmp"):
-            for v in n[2]:
-                walk(v, inside, items)
-        elif tag == "if":
-            walk(n[1], inside, items)
-            try:
-                tests = [bool(ev(n[1], i)) for i in items(inside)]
-            except Exception:  # noqa: BLE001  (any failure: both branches count as taken)
-                tests = [True, False]
-            if any(tests):
-                walk(n[2], inside, items)
-            if not all(tests):
-                walk(n[3], inside, items)
-        elif tag == "call":
-            axis = REDUCTIONS[n[1]][0] if n[1] in REDUCTIONS else inside
-            for a in n[2]:
-                walk(a, axis, items)
-
-    walk(ir, per, items)
-    return out
 
 
 def _live_reads(result) -> dict:

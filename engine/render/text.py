@@ -17,8 +17,12 @@ from .terminal import width as terminal_width
 def _inputs_line(result) -> str:
     sc = result.scenario
     i = sc.inputs
+    from ..evaluation.live import header_reads
+
     parts = [f"precision {t(sc.selections['precision'].id)}"]
-    names = {c for c in result.compiled.deps for c in result.compiled.deps[c]}
+    names = header_reads(result, lambda n: n.startswith(("kv_precision.", "optimizer.", "lora.", "adapter_precision."))
+                         or n in ("input.lora_rank", "input.seq_len", "input.recompute", "input.activation_profile",
+                                  "input.autocast"))
     if any(n.startswith("kv_precision.") for n in names):
         parts.append(f"KV {t(sc.selections['kv_precision'].id)}")
     if any(n.startswith("optimizer.") for n in names):
@@ -26,10 +30,13 @@ def _inputs_line(result) -> str:
     if any(n.startswith("lora.") for n in names) or "input.lora_rank" in names:
         parts.append(f"LoRA r={count(i['lora_rank'])} on {t(sc.selections['lora_targets'].id)}")
     if any(n.startswith("adapter_precision.") for n in names):
-        parts.append(f"adapters {t(sc.selections['adapter_precision'].id)}")
+        parts.append(f"adapters {t(sc.selections['adapter_precision'].id)}"
+                     + (" under autocast" if "input.autocast" in names and i.get("autocast") else ""))
     parts.append(f"batch {count(i['batch'])}")
     if "input.seq_len" in names:
         parts.append(f"seq_len {count(i['seq_len'])}")
+    if "input.activation_profile" in names:
+        parts.append(f"activations {t(i['activation_profile'])}")
     if "input.recompute" in names:
         parts.append({"full": "gradient checkpointing", "none": "no recompute", "selective": "selective recompute"}.get(i["recompute"], t(i["recompute"])))
     return " · ".join(parts)
