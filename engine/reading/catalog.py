@@ -7,6 +7,7 @@ Values are canonical plain floats (bytes for memory), booleans, or enum strings.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from ..errors import DataError, Location, Problem, UsageError, coded
@@ -547,10 +548,18 @@ def _unknown_names(cat: Catalog, scenario, m, pointer: tuple) -> list[Problem]:
         slot = cat.vocabulary.slots.get(key)
         if slot is None or not isinstance(value, str) or source_of(value) or value == "auto" or slot.selects not in cat.entries:
             continue
-        try:
-            find(slot.selects, value.partition("@")[0] if slot.selects == "engine" else value, cat.kind(slot.selects))
-        except UsageError as exc:
-            out.append(Problem(m.where(pointer + (key,)), "/" + "/".join(map(str, pointer + (key,))), str(exc)))
+        if slot.selects == "engine":
+            names = [value.partition("@")[0]]  # NAME@VERSION
+        elif slot.role == "gpu":
+            names = [re.sub(r"^\d+x", "", p.strip()) for p in re.split(r"[+,]", value)]  # a placement: 2xrtx-4090+rtx-3090
+        else:
+            names = [value]
+        for name in names:
+            try:
+                find(slot.selects, name, cat.kind(slot.selects))
+            except UsageError as exc:
+                out.append(Problem(m.where(pointer + (key,)), "/" + "/".join(map(str, pointer + (key,))), str(exc)))
+                break
     return out
 
 
