@@ -311,3 +311,16 @@ def test_a_measurement_naming_an_entry_the_catalog_lacks_is_refused_by_validate(
     assert r.exit_code == 1
     assert r.output.startswith(f"{org / 'measurements.yaml'}:4:23: /measurements/ours/scenario/model: unknown model 'llama3.1-8bb'"), r.output
     assert "llama3.1-8b" in r.output  # the closest id, as a hint
+
+
+def test_a_serve_measurement_without_a_gpu_is_refused_by_validate(tmp_path):
+    """serve reads the GPU's capacity: a measurement of it that names no GPU cannot be checked
+    (found by the hostile loader properties: a vLLM pool entry with its gpu key dropped)."""
+    org = tmp_path / "org"
+    org.mkdir()
+    (org / "measurements.yaml").write_text(
+        "measurements:\n  ours:\n    summary: a run\n    scenario: {model: llama3.1-8b, mode: serve}\n"
+        "    measures: engine_kv_cache\n    measured: 1024 MiB\n    tolerance: 0.01\n    framework: ours\n    source: ours\n", encoding="utf-8")
+    r = CliRunner().invoke(main, ["validate", "--data", str(org)])
+    assert r.exit_code == 1
+    assert r.output.startswith(f"{org / 'measurements.yaml'}:4:15: /measurements/ours/scenario: mode 'serve' reads the GPU's capacity"), r.output

@@ -56,7 +56,7 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
             return cat
     from ..language.rules import build_rulesets
     from ..reading import overrides
-    from ..reading.catalog import FILES, Merged, build, load_layers, merge_into, unknown_names
+    from ..reading.catalog import FILES, Merged, build, load_layers, measurement_problems, merge_into
 
     parsed = overrides.parse(sets)
     prev, context, reuse = None, "", None
@@ -106,7 +106,7 @@ def load_catalog(extra_data=(), builtin: bool = True, sets=(), docs=(), full: bo
     if not full:
         catalog_cache.join_reused(cat, merged, prev)
         cat.context = context
-    problems = unknown_names(cat, merged)
+    problems = measurement_problems(cat, merged)
     if problems:
         raise DataError(problems)
     _remember(key, cat)

@@ -525,9 +525,9 @@ def _engines(cat: Catalog, m: Merged, section: str) -> list[Problem]:
     return out
 
 
-def unknown_names(cat: Catalog, merged: dict) -> list[Problem]:
+def measurement_problems(cat: Catalog, merged: dict) -> list[Problem]:
     """Measurements whose scenario names a catalog entry (model, GPU, precision, ...) that is not
-    there, each at its key: refused when the catalog loads, where check-measurements could not
+    there, each at its key, or whose mode needs a GPU it does not name: refused when the catalog loads, where check-measurements could not
     evaluate them. Asked of the whole catalog (after the entries an edit left unchanged are
     joined to it: evaluation/load.py)."""
     m = merged.get("measurements.yaml")
@@ -535,7 +535,22 @@ def unknown_names(cat: Catalog, merged: dict) -> list[Problem]:
     if not isinstance(entries, dict) or cat.vocabulary is None:
         return []
     return coded([p for mid, e in entries.items() if isinstance(e, dict)
-                  for p in _unknown_names(cat, e.get("scenario"), m, ("measurements", mid, "scenario"))], "schema_error")
+                  for p in _unknown_names(cat, e.get("scenario"), m, ("measurements", mid, "scenario"))
+                  + _gpu_needed(cat, e.get("scenario"), m, ("measurements", mid, "scenario"))], "schema_error")
+
+
+def _gpu_needed(cat: Catalog, scenario, m, pointer: tuple) -> list[Problem]:
+    """A scenario whose mode reads the GPU's capacity (serve) must name a GPU."""
+    if not isinstance(scenario, dict) or scenario.get("gpu"):
+        return []
+    engine = cat.kind("engine").get(str(scenario.get("engine", "")).partition("@")[0]) if scenario.get("engine") else None
+    ruleset = scenario.get("rules") or (engine.raw.get("rules") if engine is not None else None) or "default"
+    mode = scenario.get("mode") or (engine.raw.get("mode") if engine is not None else None)
+    rs = cat.rulesets.get(ruleset) if isinstance(ruleset, str) else None
+    if rs is None or not isinstance(mode, str) or mode not in rs.modes or not rs.modes[mode].requires_gpu:
+        return []
+    return [Problem(m.where(pointer), "/" + "/".join(map(str, pointer)), f"mode '{mode}' reads the GPU's capacity, and the scenario names no gpu",
+                    "give gpu: ID (the GPU the figure was measured on)")]
 
 
 def _unknown_names(cat: Catalog, scenario, m, pointer: tuple) -> list[Problem]:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import re
 
-_ANNOTATIONS = frozenset({"description", "default", "title", "$schema", "$defs", "x-default-from", "format", "examples"})
-# "format" only annotates: the validator is built without a format checker, as in schema.py
+_ANNOTATIONS = frozenset({"description", "default", "title", "$schema", "$defs", "x-default-from", "x-fields", "format", "examples"})
+# "format" only annotates: the validator is built without a format checker, as in schema.py;
+# "x-fields" declares the engine settings' kinds for the catalog (reading/catalog._engines)
 
 
 class _Unsure(Exception):
