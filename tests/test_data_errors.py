@@ -324,3 +324,6 @@ def test_a_serve_measurement_without_a_gpu_is_refused_by_validate(tmp_path):
     r = CliRunner().invoke(main, ["validate", "--data", str(org)])
     assert r.exit_code == 1
     assert r.output.startswith(f"{org / 'measurements.yaml'}:4:15: /measurements/ours/scenario: mode 'serve' reads the GPU's capacity"), r.output
+    (org / "measurements.yaml").write_text((org / "measurements.yaml").read_text(encoding="utf-8").replace("mode: serve", "mode: serv"), encoding="utf-8")
+    r = CliRunner().invoke(main, ["validate", "--data", str(org)])
+    assert r.exit_code == 1 and "/measurements/ours/scenario/mode: unknown mode 'serv' of rule set 'default'" in r.output, r.output

@@ -547,6 +547,11 @@ def _gpu_needed(cat: Catalog, scenario, m, pointer: tuple) -> list[Problem]:
     ruleset = scenario.get("rules") or (engine.raw.get("rules") if engine is not None else None) or "default"
     mode = scenario.get("mode") or (engine.raw.get("mode") if engine is not None else None)
     rs = cat.rulesets.get(ruleset) if isinstance(ruleset, str) else None
+    if rs is not None and "mode" in scenario and (not isinstance(mode, str) or mode not in rs.modes):
+        from ..errors import did_you_mean
+
+        return [Problem(m.where(pointer + ("mode",)), "/" + "/".join(map(str, pointer + ("mode",))),
+                        f"unknown mode {scenario['mode']!r} of rule set '{ruleset}'", did_you_mean(str(scenario["mode"]), list(rs.modes)))]
     if rs is None or not isinstance(mode, str) or mode not in rs.modes or not rs.modes[mode].requires_gpu:
         return []
     return [Problem(m.where(pointer), "/" + "/".join(map(str, pointer)), f"mode '{mode}' reads the GPU's capacity, and the scenario names no gpu",
