@@ -358,6 +358,49 @@ def test_offline_without_a_cache(hub, monkeypatch):
     assert hub.requests == []
 
 
+def test_import_writes_a_hub_model_into_an_overlay(hub, tmp_path, monkeypatch):
+    """`vramrules import hf:ORG/NAME` (issue 14): the entry --model hf: reads, printed or appended
+    to --into atomically; an existing id needs --force; offline it reads the cache or fails with
+    exit 2 and writes nothing."""
+    hub.add(REPO, sharded_files())
+    target = tmp_path / "org" / "models.yaml"
+    target.parent.mkdir()
+    r = run("import", f"hf:{REPO}")
+    assert r.exit_code == 0, r.output
+    assert r.output.startswith(f"# vramrules import hf:{REPO}\nmodels:\n  hf-tiny-llama:\n")
+    assert f"checkpoint_params: {PARAMS}\n" in r.output and f"name: {REPO}\n" in r.output
+    r = run("import", f"hf:{REPO}", "--into", str(target))
+    assert r.exit_code == 0 and f"added model 'hf-tiny-llama' to {target}" in r.output, r.output
+    first = target.read_text(encoding="utf-8")
+    r = run("import", f"hf:{REPO}", "--into", str(target))
+    assert r.exit_code == 2 and "already has a model 'hf-tiny-llama'" in r.output, r.output
+    assert target.read_text(encoding="utf-8") == first
+    hub.requests.clear()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # what the first import read is in the caches
+    assert run("import", f"hf:{REPO}", "--into", str(target), "--force").exit_code == 0
+    assert target.read_text(encoding="utf-8") == first and hub.requests == []
+    assert run("import", f"hf:{REPO}", "--id", "tiny-two", "--into", str(target)).exit_code == 0
+    # the overlay holds both, and evaluates as the hf: name does: PARAMS bf16 weights
+    doc = data_of("eval", "--model", "tiny-two", "--data", str(target.parent))
+    assert weights(doc) == PARAMS * 2 and doc["model"]["name"] == REPO
+    other = "tiny-org/Not-Cached"
+    r = run("import", f"hf:{other}", "--into", str(tmp_path / "new.yaml"))
+    assert r.exit_code == 2 and "not in the Hugging Face cache" in r.output and "HF_HUB_OFFLINE" in r.output, r.output
+    assert "Traceback" not in r.output and not (tmp_path / "new.yaml").exists()
+    r = run("import", "hf:not a repo")
+    assert r.exit_code == 2 and "does not name a Hugging Face repo" in r.output
+
+
+def test_import_of_an_ollama_model_and_a_missing_path(tmp_path, monkeypatch):
+    root = tmp_path / "ollama"
+    monkeypatch.setenv("OLLAMA_MODELS", str(root))
+    _ollama(root, "tiny", "1b", gguf_bytes(tmp_path))
+    r = run("import", "ollama:tiny:1b")
+    assert r.exit_code == 0 and "  ollama-tiny-1b:\n" in r.output and f"checkpoint_bytes: {GGUF_STORED} B" in r.output, r.output
+    r = run("import", str(tmp_path / "nothing-here"))
+    assert r.exit_code == 2 and "nothing-here: no such file or folder" in r.output
+
+
 @pytest.mark.parametrize("knob,reading", [("slow_api", "the model's file list"), ("slow_ranges", "model-00001-of-00002.safetensors")])
 def test_a_slow_hub_times_out(hub, monkeypatch, knob, reading):
     hub.add(REPO, sharded_files(), **{knob: 3})
@@ -627,6 +670,20 @@ def test_catalog_names_never_import_the_hub_client(tmp_path):
     for _ in range(2):  # cold, then warm
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
         assert "LOADED []" in r.stderr, r.stderr
+
+
+def test_without_the_hub_extra_an_hf_name_says_what_to_install(tmp_path):
+    """huggingface_hub is the optional `hub` extra: without it an hf: name is a usage error (exit
+    2) naming the extra, and every other model still works."""
+    code = ("import sys; sys.modules['huggingface_hub'] = None; from vramrules.cli import main; sys.argv = ['vramrules'] + sys.argv[1:]\n"
+            "main()")
+    env = {**os.environ, "VRAMRULES_CACHE_DIR": str(tmp_path)}
+    for cmd in (["eval", "--model", f"hf:{REPO}"], ["import", f"hf:{REPO}"]):
+        r = subprocess.run([sys.executable, "-c", code, *cmd], capture_output=True, text=True, env=env)
+        assert r.returncode == 2 and "needs the huggingface_hub package: pip install 'vramrules[hub]'" in r.stderr + r.stdout, r.stderr
+        assert "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-c", code, "eval", "--model", "llama3.1-8b"], capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and "14.96 GiB" in r.stdout, r.stderr
 
 
 def test_a_branch_is_asked_again_after_a_week_and_a_damaged_memo_is_read_again(hub, tmp_path, monkeypatch):

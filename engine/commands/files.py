@@ -11,18 +11,19 @@ from .completion import completer
 
 
 @click.command("import")
-@click.argument("path", type=click.Path(exists=True))
-@click.option("--id", "ident", metavar="ID", help="Catalog id for the model (default: from the folder or file name).")
+@click.argument("path", metavar="PATH|hf:ORG/NAME|ollama:NAME|lmstudio:PUB/REPO")
+@click.option("--id", "ident", metavar="ID", help="Catalog id for the model (default: from the folder, file or repo name).")
 @click.option("--into", type=click.Path(dir_okay=False), metavar="FILE", help="Append the entry to this models.yaml (atomically, keeping its comments).")
 @click.option("--force", is_flag=True, help="Replace an entry with the same id in --into.")
 @data_option
 def import_cmd(path, ident, into, force, data):
-    """Turn a config.json, a model folder (config.json + safetensors) or a GGUF file into a
-    models.yaml entry: printed, or appended to --into."""
-    from ..importers.model_entry import from_path
+    """Turn a config.json, a model folder (config.json + safetensors), a GGUF file, or a model
+    on the Hub (hf:ORG/NAME[@REVISION][:FILE.gguf]), in Ollama or in LM Studio into a models.yaml
+    entry: printed, or appended to --into."""
+    from ..importers.joined import import_entry
     from ..importers.yaml_append import append_model, entry_yaml
 
-    ident, entry, _ = from_path(path, ident, tuple(data))
+    ident, entry, _ = import_entry(path, ident, tuple(data))
     if into is None:  # the path inert: its newline cannot end the comment and add YAML of its own
         click.echo(shown(f"# vramrules import {inert(path)}\nmodels:\n") + entry_yaml(ident, entry), nl=False)
         return

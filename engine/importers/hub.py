@@ -105,7 +105,7 @@ def environment() -> Env:
     try:
         from huggingface_hub import constants
     except ImportError:
-        raise UsageError("reading hf: models needs the huggingface_hub package: pip install huggingface_hub") from None
+        raise UsageError("reading hf: models needs the huggingface_hub package: pip install 'vramrules[hub]'") from None
     except ValueError as exc:  # it reads its environment when imported: HF_HUB_DOWNLOAD_TIMEOUT=1.5 is refused there
         raise UsageError(f"huggingface_hub refuses its environment: {_first_line(exc)} (its timeouts are whole seconds)") from None
     endpoint = (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")

@@ -21,6 +21,19 @@ def read_model(source: str, text: str, data=(), sets=(), precision_given: bool =
     return local_models.ollama_entry(text) if source == "ollama:" else local_models.lmstudio_entry(text)
 
 
+def import_entry(text: str, ident: str | None = None, data=(), sets=()) -> tuple[str, dict, str]:
+    """(id, models.yaml entry, shown) for `vramrules import`: a local path, or a model named
+    hf:..., ollama:... or lmstudio:... (read as --model reads it: the caches first); `ident`
+    replaces the id the importer makes."""
+    source = source_of(text)
+    if not source:
+        from .model_entry import from_path
+
+        return from_path(text, ident, data, sets)
+    made, entry, shown = read_model(source, text, data, sets)
+    return ident or made, entry, shown
+
+
 def scenario_catalog(data, sets, model, model_config, gpu, gpus, options, catalog=None):
     """The catalog a scenario is evaluated in, and its model and GPU ids: an imported config
     (--model-config), a model read from the Hub, Ollama or LM Studio (`model` spelled hf:,
