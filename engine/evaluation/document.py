@@ -121,6 +121,16 @@ def document(result, unit: str = "GiB", explain: bool = False) -> dict:
         doc["command"] = serve_command(result)
         doc["command_notes"] = serving["notes"]
         doc["startup"] = serving["startup"]
+    from .uncertainty import bounds, verdict_note
+
+    spread = bounds(result)  # a serve answer's low / best / high (evaluation/uncertainty.py)
+    if spread is not None:
+        ends = ("low", "best", "high")
+        doc["uncertainty"] = {
+            "terms": [{"name": t["name"], **{e: plain(t[e], t["dim"], unit) for e in ends}, "source": t["source"]} for t in spread["terms"]],
+            "figures": {n: {e: plain(v[e], comp.dims.get(n, ""), unit, n in AVAILABLE) for e in ends} for n, v in spread["figures"].items()},
+            "fits": spread["fits"], "verdict": verdict_note(spread), "calibrated": spread["calibrated"],
+        }
     if result.fit:
         f = result.fit
         doc["fit"] = {

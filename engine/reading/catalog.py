@@ -460,7 +460,8 @@ def build(merged: dict) -> tuple[Catalog, list[Problem]]:
                         continue
                     cat.assumptions[name] = Assumption(name, canonical(q), v, dimension_of(q), NUM, raw, loc, m.layer((section, name, "value")))
                     wrong = _check_dimension(name, raw, dimension_of(q), m, (section, name))
-                    problems.extend(coded(wrong or _check_bounds(name, raw, q, m, (section, name)), "assumption_error"))
+                    problems.extend(coded(wrong or _check_bounds(name, raw, q, m, (section, name))
+                                          or _check_spread(name, raw, q, m, (section, name)), "assumption_error"))
                 continue
             if kind == "engine":
                 problems.extend(coded(_engines(cat, m, section), "data_error"))
@@ -620,6 +621,30 @@ def _check_bounds(name, raw, q, m, pointer) -> list[Problem]:
         return [Problem(m.where(pointer + ("value",)), "/" + "/".join(pointer) + "/value",
                         f"assume.{name} = {raw['value']!r} is outside its bounds [{bounds[0]}, {bounds[1]}]",
                         "bounds are policy: change them in the same review if the value really belongs outside")]
+    return []
+
+
+def _check_spread(name, raw, q, m, pointer) -> list[Problem]:
+    """A measured spread is of the value's kind of unit, low <= high. The value may lie outside
+    it (an overlay or a calibration moved it): the answer's ends then take it in."""
+    from .units import UnitProblem, canonical, dimension_of, quantity
+
+    spread = raw.get("spread")
+    if not isinstance(spread, dict):
+        return []
+    at = pointer + ("spread",)
+    try:
+        lo, hi = quantity(spread["low"]), quantity(spread["high"])
+    except UnitProblem as exc:
+        return [Problem(m.where(at + ("low",)), "/" + "/".join(at + ("low",)), str(exc), exc.hint)]
+    if dimension_of(lo) != dimension_of(q) or dimension_of(hi) != dimension_of(q):
+        if m.layer(pointer + ("value",)) == "--set":
+            return []  # overrides.check_dimensions names the replaced value instead
+        end = at + ("low" if dimension_of(lo) != dimension_of(q) else "high",)  # the end's own line (an overlay's, not the file it merged over)
+        return [Problem(m.where(end), "/" + "/".join(end), f"spread [{spread['low']}, {spread['high']}] does not have the dimension of the value {raw['value']!r}",
+                        "give both ends in the value's kind of unit")]
+    if canonical(lo) > canonical(hi):
+        return [Problem(m.where(at + ("low",)), "/" + "/".join(at + ("low",)), f"spread low {spread['low']} is above high {spread['high']}", "swap them")]
     return []
 
 

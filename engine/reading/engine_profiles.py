@@ -76,6 +76,20 @@ def at_release(raw: dict, key: tuple, types: dict) -> dict:
     return out
 
 
+def held_items(raw: dict, release: str) -> dict:
+    """{setting: the item (its value, source, spread, calibrated_on) that holds at `release`}:
+    what an answer at that release cites of each setting the profile gives."""
+    releases = raw.get("releases") or {}
+    key = release_key(releases, release)
+    out = {}
+    for name, items in (raw.get("settings") or {}).items():
+        for item in items or []:
+            since = release_key(releases, str(item.get("since", "")))
+            if key is not None and since is not None and _le(since, key):
+                out[name] = item
+    return out
+
+
 def default_release(raw: dict) -> str:
     r = raw.get("releases") or {}
     return r["builds"][0] if r.get("builds") else r.get("last", "")
@@ -109,11 +123,25 @@ def _setting_problems(raw: dict, types: dict) -> list:
                 continue
             if prev is not None and not (_le(prev, key) and prev != key):
                 out.append((("settings", name, i, "since"), f"since {item['since']} is not after the item before it", "list the values oldest first"))
+            out += [(("settings", name, i, *pointer), message, hint) for pointer, message, hint in _spread_problems(item, types.get(name))]
             if i == 0 and first_key is not None and not _le(key, first_key):
                 out.append((("settings", name, 0, "since"), f"the first value of {name} starts at {item['since']}, after the profile's first release",
                             "start the first value at the profile's first release, or move the range"))
             prev = key
     return out
+
+
+def _spread_problems(item: dict, ft) -> list:
+    """A spread must hold its value: low <= value <= high, in the value's kind of unit (the
+    schema checked each end's unit; the order is checked here)."""
+    spread = item.get("spread")
+    if not isinstance(spread, dict) or ft is None or ft.kind != NUM:
+        return []
+    low, value, high = (float(value_of(ft, x)) for x in (spread["low"], item["value"], spread["high"]))  # type: ignore[arg-type]  # numbers: units the schema passed
+    if not low <= value <= high:
+        return [(("spread",), f"the spread [{spread['low']}, {spread['high']}] does not hold the value {item['value']}",
+                 "low <= value <= high: the value is the best estimate inside the measured range")]
+    return []
 
 
 # the plan's values a launch template may name (evaluation/serve_command.py fills them)

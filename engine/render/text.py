@@ -84,9 +84,15 @@ def table(result, unit: str = "GiB", explain: bool = False, width: int | None = 
                 lines.append(f"  {label}: {text}")
             else:  # the value whole on the next line: '320.00 KiB (327,680 B)' is not parted
                 lines += wrap(f"{label}:", cols, "  ", "      ") + wrap(text, cols, "      ")
+    from ..evaluation.uncertainty import bounds, verdict_note
+
+    spread = bounds(result) if result.fit else None  # a serve answer's low / best / high
     if result.fit:
         lines.append("")
-        lines.extend(_fit_lines(result, unit, cols))
+        lines.extend(_fit_lines(result, unit, cols, verdict_note(spread)))
+    if spread and spread["terms"]:
+        lines.append("")
+        lines.extend(_spread_lines(result, spread, unit, cols))
     lines.append("")
     lines.extend(bar_lines(result, unit, cols))
     if result.host and any(h.memory.bytes for h in result.host):
@@ -112,8 +118,8 @@ def table(result, unit: str = "GiB", explain: bool = False, width: int | None = 
     if command_lines:
         lines.append("")
         lines += wrap(t(command_lines[0]), cols, "  ", "    ")
-        for line in command_lines[1:]:
-            lines += wrap(t(line.strip()), cols, "    ", "      ")
+        for line in command_lines[1:]:  # a line of its own ('vLLM 0.27.1 should print at start-up:') heads the lines under it
+            lines += wrap(t(line.strip()), cols, "    ", "      ") if line.startswith(" ") else wrap(t(line), cols, "  ", "    ")
     if result.catalog.overrides:
         lines.append("")
         for name, (was, now) in result.catalog.overrides.items():
@@ -212,7 +218,26 @@ def layout(result) -> str:
     return text
 
 
-def _fit_lines(result, unit, cols: int = 80):
+def _spread_lines(result, spread: dict, unit: str, cols: int = 80) -> list:
+    """low / best / high: each figure that moves, at every term's low end, as estimated, at every
+    term's high end; then what each end assumes (and from where), and the calibrated settings."""
+    comp = result.compiled
+    binary = "i" in unit
+    out = wrap("low / best / high (every term with a measured spread at its low end, as estimated, at its high end):", cols, "  ", "    ")
+    for name, v in spread["figures"].items():
+        dim = comp.dims.get(name, "")
+        shown = [memory(needed(v[e]), unit) if dim == "[information]" else t(value(v[e], dim, binary=binary)) for e in ("low", "best", "high")]
+        out += wrap(f"{t(comp.rules[name].label)}: {' / '.join(shown)}", cols, "    ", "      ")
+    out += wrap("verdict: " + " / ".join("fits" if spread["fits"][e] else "does not fit" for e in ("low", "best", "high")), cols, "    ", "      ")
+    for term in spread["terms"]:
+        ends = " / ".join(t(term["texts"][e]) for e in ("low", "best", "high"))
+        out += wrap(f"{t(term['name'])}: {ends} ({t(term['source'])})", cols, "    ", "      ")
+    for c in spread["calibrated"]:
+        out += wrap(f"calibrated: {t(c['name'])} = {t(c['value'])}, fitted to {', '.join(t(m) for m in c['measurements'])}", cols, "    ", "      ")
+    return out
+
+
+def _fit_lines(result, unit, cols: int = 80, note: str = ""):
     if result.scenario.mixed:
         return _placement_lines(result, unit, cols)
     f = result.fit
@@ -233,9 +258,10 @@ def _fit_lines(result, unit, cols: int = 80):
     if host is not None:  # the verdict for the whole plan follows the host's lines
         rows.append(f"GPU verdict      {'fits' if f.headroom_per_gpu.bytes >= 0 else 'does not fit'} on {f.gpus} x {gid}")
     elif f.fits:
-        rows.append(f"verdict          FITS on {f.gpus} x {gid}")
+        rows.append(f"verdict          FITS on {f.gpus} x {gid}" + (f" {note} (low / best / high below)" if note else ""))
     elif f.gpus_needed:
-        rows.append(f"verdict          DOES NOT FIT on {f.gpus} x {gid}; needs {f.gpus_needed} x {gid}")
+        rows.append(f"verdict          DOES NOT FIT on {f.gpus} x {gid}; needs {f.gpus_needed} x {gid}"
+                    + (f" ({note}: low / best / high below)" if note else ""))
     else:
         # no layout the rules allow holds it: the per-GPU part alone is too large, or the rule set
         # does not grow this workload (llama.cpp's profile plans one GPU)
