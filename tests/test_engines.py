@@ -305,6 +305,28 @@ def test_check_measurements_reports_per_engine_and_component():
     assert 0.15 < errors["vllm-v0-r1-qwen-14b-2x4090-pool"] < 0.20
 
 
+def test_sglang_pools_weights_and_vllm_non_kv_are_reported_per_engine():
+    """SGLang's pools from two published logs (QwQ-32B on 4 x L4, didier-durand/llms-in-clouds
+    docs/sglang.md: 46,611 tokens; Qwen3-235B-A22B-FP8 on 4 x H100, vllm-project/vllm#21348:
+    367,404 tokens), its weights (15.54 GB per GPU), and vLLM V0's non-KV memory (23.58 GiB x 0.90
+    less the weights and the pool it logged, vllm-project/vllm#10517), each a row of its engine."""
+    code, out = run("check-measurements", "--format", "json")
+    assert code == 0, out
+    d = json.loads(out)
+    rows = {r["group"]: r for r in d["summary"]}
+    assert rows["sglang · engine_kv_pool"]["entries"] == 2 and rows["sglang · engine_weights"]["entries"] == 1
+    assert rows["vllm · engine_non_kv"]["entries"] == 2
+    m = {x["id"]: x for x in d["measurements"]}
+    assert m["sglang-qwq-32b-4xl4-pool"]["measured"]["bytes"] == 46_611 * 65_536
+    assert m["sglang-qwen3-235b-fp8-4xh100-pool"]["measured"]["bytes"] == 367_404 * 48_128
+    assert abs(m["sglang-qwq-32b-4xl4-weights"]["error"]) < 0.02
+    assert 0.15 < m["sglang-qwq-32b-4xl4-pool"]["error"] < 0.25 and 0.10 < m["sglang-qwen3-235b-fp8-4xh100-pool"]["error"] < 0.15
+    # the non-KV figure: 2.42 GiB measured, the rules' 0.38 GiB more (fraction x the driver's total, not torch's)
+    assert 0.15 < m["vllm-v0-llama31-8b-3090-20k-non-kv"]["error"] < 0.20
+    for mid in ("sglang-qwq-32b-4xl4-pool", "sglang-qwen3-235b-fp8-4xh100-pool", "vllm-v0-llama31-8b-3090-20k-non-kv"):
+        assert m[mid]["source"].startswith("https://github.com/") and m[mid]["gap"], mid
+
+
 def test_the_service_takes_the_engine_as_the_cli_does():
     """`vramrules serve`'s eval and fit (service/answer.py): an engine and no mode is that engine's
     mode and rule set, as on the command line."""
