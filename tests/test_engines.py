@@ -292,7 +292,7 @@ def test_the_engines_flag_sets_its_fraction():
 
 def test_check_measurements_reports_per_engine_and_component():
     """Published pools vLLM sized (data/measurements.yaml *-pool): the three one-GPU logs the
-    profile_overhead is calibrated on within 1%, the held-out tp 2 log +17.7% (its gap says why)."""
+    profile_overhead is calibrated on within 1%, the held-out tp 2 log +12.6% with its NCCL buffers charged (its gap says why)."""
     code, out = run("check-measurements", "--format", "json")
     assert code == 0, out
     d = json.loads(out)
@@ -302,7 +302,7 @@ def test_check_measurements_reports_per_engine_and_component():
     errors = {m["id"]: m["error"] for m in d["measurements"]}
     for mid in ("vllm-llama31-8b-a100-pool", "vllm-v0-llama31-8b-3090-20k-pool", "vllm-v0-llama31-8b-3090-29k-pool"):
         assert abs(errors[mid]) < 0.01
-    assert 0.15 < errors["vllm-v0-r1-qwen-14b-2x4090-pool"] < 0.20
+    assert 0.10 < errors["vllm-v0-r1-qwen-14b-2x4090-pool"] < 0.15
 
 
 def test_sglang_pools_weights_and_vllm_non_kv_are_reported_per_engine():
@@ -320,7 +320,7 @@ def test_sglang_pools_weights_and_vllm_non_kv_are_reported_per_engine():
     assert m["sglang-qwq-32b-4xl4-pool"]["measured"]["bytes"] == 46_611 * 65_536
     assert m["sglang-qwen3-235b-fp8-4xh100-pool"]["measured"]["bytes"] == 367_404 * 48_128
     assert abs(m["sglang-qwq-32b-4xl4-weights"]["error"]) < 0.02
-    assert 0.15 < m["sglang-qwq-32b-4xl4-pool"]["error"] < 0.25 and 0.10 < m["sglang-qwen3-235b-fp8-4xh100-pool"]["error"] < 0.15
+    assert 0.15 < m["sglang-qwq-32b-4xl4-pool"]["error"] < 0.20 and 0.10 < m["sglang-qwen3-235b-fp8-4xh100-pool"]["error"] < 0.15
     # the non-KV figure: 2.42 GiB measured, the rules' 0.38 GiB more (fraction x the driver's total, not torch's)
     assert 0.15 < m["vllm-v0-llama31-8b-3090-20k-non-kv"]["error"] < 0.20
     for mid in ("sglang-qwq-32b-4xl4-pool", "sglang-qwen3-235b-fp8-4xh100-pool", "vllm-v0-llama31-8b-3090-20k-non-kv"):
@@ -338,3 +338,23 @@ def test_the_service_takes_the_engine_as_the_cli_does():
     assert svc.eval({"model": "llama3.1-8b", "gpu": "rtx-4090", "engine": "llama.cpp"})["rules"] == "llamacpp"
     cli = doc("fit", "--model", "llama3.1-8b", "--gpu", "l4", "--engine", "vllm@0.15.1", "--max", "batch")
     assert svc.fit({"model": "llama3.1-8b", "gpu": "l4", "engine": "vllm@0.15.1", "max": "batch"})["answer"] == cli["answer"]
+
+
+def test_tensor_parallel_engines_charge_their_nccl_buffers():
+    """engine.parallel_init_memory (data/engines.yaml): vLLM 0.38 GiB per GPU (its tp 4 workers'
+    non-torch memory, vllm#16570), SGLang 0.13 GiB (its 'Init torch distributed ends. mem
+    usage=0.13 GB', docs/sglang.md of didier-durand/llms-in-clouds), on every GPU of a tp x pp > 1
+    engine and on none of a one-GPU one. vLLM takes it from the pool; SGLang's
+    mem_fraction_static is a fraction of what is free after it."""
+    one = doc("eval", "--model", "llama3.1-8b", "--gpu", "h100-sxm-80gb", "--engine", "vllm@0.15.1")
+    two = doc("eval", "--model", "llama3.1-8b", "--gpu", "h100-sxm-80gb", "--tp", "2", "--engine", "vllm@0.15.1")
+    assert "parallel_overhead" not in {c["name"] for c in one["components"]}
+    comp = {c["name"]: c["memory"]["bytes"] for c in two["components"]}
+    assert comp["parallel_overhead"] == round(0.38 * GiB + 0.5)
+    u = two["uncertainty"]
+    assert "engine.parallel_init_memory" in [t["name"] for t in u["terms"]]
+    sg = doc("eval", "--model", "llama3.1-8b", "--gpu", "a100-80gb", "--tp", "2", "--engine", "sglang", "--mem-fraction-static", "0.85")
+    c = {x["name"]: x["memory"]["bytes"] for x in sg["components"]}
+    usable = 81920 * 2**20  # the A100 80GB's driver total
+    expected = 0.85 * (usable - 500 * 2**20 - 0.13 * GiB) - c["weights"]
+    assert abs(sg["figures"]["kv_cache_pool"]["bytes"] - expected) < 2
