@@ -144,3 +144,65 @@ def test_ingest_a_foreign_file_is_a_located_error_not_a_traceback(tmp_path):
     p.write_text("nothing here\n")
     r = _ingest([str(p), "--into", str(tmp_path / "m.yaml"), "--gpu", "a100-80gb", "--model", "qwen3-14b"])
     assert r.exit_code == 1 and "x.log:1:" in r.output and "Traceback" not in r.output
+
+
+# the start-up lines of vLLM 0.15.1 serving Llama-3.1-8B-Instruct on an A100 40GB, as
+# https://github.com/ilseokoh/vllm-gce/blob/main/README.md shows them (a log a user pastes)
+PASTED_V1 = """\
+INFO 01-10 10:00:00 [core.py:93] Initializing a V1 LLM engine (v0.15.1) with config: model='meta-llama/Llama-3.1-8B-Instruct', tensor_parallel_size=1, kv_cache_dtype=auto
+INFO 01-10 10:00:30 [gpu_model_runner.py:2000] Model loading took 14.99 GiB and 25.1 seconds
+INFO 01-10 10:00:40 [gpu_worker.py:300] Available KV cache memory: 19.28 GiB
+INFO 01-10 10:00:40 [kv_cache_utils.py:1000] GPU KV cache size: 157,936 tokens
+INFO 01-10 10:00:40 [kv_cache_utils.py:1004] Maximum concurrency for 4,096 tokens per request: 38.56x
+"""
+
+
+def test_ingest_records_the_pool_a_pasted_log_sized(tmp_path):
+    """A pasted vLLM 0.15.1 log names its release: ingest appends the pool as engine_kv_pool in
+    the launch's scenario (serve, the GPU, vllm@0.15.1, 4,096 tokens), and check-measurements
+    gives it the rules' 19.28 GiB (the V1 profile_overhead is calibrated on this log)."""
+    log = tmp_path / "vllm.log"
+    log.write_text(PASTED_V1)
+    into = tmp_path / "org" / "measurements.yaml"
+    into.parent.mkdir()
+    r = _ingest([str(log), "--into", str(into), "--model", "llama3.1-8b", "--gpu", "a100-40gb",
+                 "--source", "https://github.com/ilseokoh/vllm-gce/blob/main/README.md"])
+    assert r.exit_code == 0, r.output
+    doc = yaml.safe_load(into.read_text())["measurements"]
+    pool = next(e for k, e in doc.items() if "-pool-" in k)
+    assert pool["measures"] == "engine_kv_pool" and pool["measured"] == "19.28 GiB"
+    assert pool["scenario"] == {"model": "llama3.1-8b", "mode": "serve", "gpu": "a100-40gb", "engine": "vllm@0.15.1", "seq_len": 4096}
+    assert "line 3" in pool["source"] and "Available KV cache memory: 19.28 GiB" in pool["quote"]
+    r = CliRunner().invoke(main, ["check-measurements", "--data", str(into.parent), "--format", "json"])
+    import json
+
+    m = {x["id"]: x for x in json.loads(r.output)["measurements"]}
+    pid = next(k for k in doc if "-pool-" in k)
+    assert abs(m[pid]["error"]) < 0.005, m[pid]
+    before = into.read_text()
+    again = _ingest([str(log), "--into", str(into), "--model", "llama3.1-8b", "--gpu", "a100-40gb",
+                     "--source", "https://github.com/ilseokoh/vllm-gce/blob/main/README.md"])
+    assert again.exit_code == 0 and "already in" in again.output and into.read_text() == before
+
+
+def test_ingest_pool_needs_a_release_the_profile_covers(tmp_path):
+    """The V0 log of vllm#10517 prints no release: its pool is not recorded unless --engine says
+    which (then 3.81 GiB at --max-model-len 20000 and gpu_memory_utilization 0.90, as printed); a
+    release outside the profile leaves the pool out, with the profile's range, and keeps the rest;
+    an --engine of another engine than the log's is a usage error."""
+    log = str(HERE / "001-vllm-llama3.1-8b.log")
+    base = ["--model", "llama3.1-8b", "--gpu", "rtx-3090", "--dry-run", "--into", str(tmp_path / "m.yaml")]
+    r = _ingest([log, *base])
+    assert r.exit_code == 0 and "engine_kv_pool" not in r.output.split("not recorded")[0]
+    assert "not recorded: engine_kv_pool: the log does not state the vLLM release" in r.output and "--engine vllm@VERSION" in r.output
+    r = _ingest([log, *base, "--engine", "vllm@0.6.3"])
+    assert r.exit_code == 0, r.output
+    planned = yaml.safe_load(r.stdout)
+    pool = next(e for k, e in planned.items() if "-pool-" in k)
+    assert pool["measured"] == "3.81 GiB" and pool["scenario"]["seq_len"] == 20000 and pool["scenario"]["memory_fraction"] == 0.9
+    assert "context = 20000" not in r.output  # recorded in the pool's scenario now
+    r = _ingest([log, *base, "--engine", "vllm@0.5.0"])
+    assert r.exit_code == 0 and "not recorded: engine_kv_pool: unknown vLLM version '0.5.0'" in r.output and "engine_weights" in r.output
+    r = _ingest([log, *base, "--engine", "sglang@0.4.3"])
+    assert r.exit_code == 2 and "the log is vllm's, --engine says sglang@0.4.3" in r.output
+    assert not (tmp_path / "m.yaml").exists()

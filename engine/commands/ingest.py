@@ -19,14 +19,18 @@ from .common import data_option
 @click.option("--precision", metavar="ID", help="Weight precision of the run (vramrules list precisions) when not the model's default.")
 @click.option("--kv-precision", metavar="ID", help="KV cache precision when the log does not print it.")
 @click.option("--tp", type=int, metavar="N", help="Tensor-parallel size when the log does not print it.")
+@click.option("--engine", "engine", metavar="NAME@VERSION",
+              help="The serving engine's release, when the log does not print it (vramrules list engines): the KV pool it sized is recorded too.")
 @click.option("--source", metavar="TEXT", help="Where the log was published (URL or repository + path); default: the log's path.")
 @click.option("--tolerance", type=float, default=0.05, show_default=True, help="Relative error the entries may show.")
 @click.option("--dry-run", is_flag=True, help="Print the entries instead of appending them.")
 @data_option
-def ingest_cmd(logfiles, into, gpu, model, precision, kv_precision, tp, source, tolerance, dry_run, data):
+def ingest_cmd(logfiles, into, gpu, model, precision, kv_precision, tp, engine, source, tolerance, dry_run, data):
     """Read vLLM, SGLang, llama.cpp / llama-server and TensorRT-LLM start-up logs, recognize the
     scenario (model, engine and version, GPU, parallelism, context, dtypes) and append the
-    measured weights and KV pool as measurements entries, each citing the log line it came from.
+    measured weights and KV cache as measurements entries, each citing the log line it came from,
+    and for vLLM, SGLang and TensorRT-LLM the KV pool the engine sized (engine_kv_pool) when its
+    release is known (printed, or --engine NAME@VERSION).
 
     \b
       vramrules ingest vllm.log --into org-data/measurements.yaml --gpu h100-sxm-80gb
@@ -71,13 +75,19 @@ def ingest_cmd(logfiles, into, gpu, model, precision, kv_precision, tp, source, 
             g = find("gpu", str(gname), cat.kind("gpu"))
         except UsageError as exc:
             raise UsageError(f"{log}: the GPU {gname!r}: {exc}; pass --gpu ID") from None
+        release = _release(cat, log, rec, engine)
         entries, unheld = E.plan(rec, m.id, gpu=g.id, precision=precision, kv_precision=kv_precision, source=source or "",
-                                 tolerance=tolerance, digest_of=Path(log).read_text(encoding="utf-8", errors="replace"))
-        for pl in entries:
+                                 tolerance=tolerance, digest_of=Path(log).read_text(encoding="utf-8", errors="replace"),
+                                 engine=release)
+        for pl in list(entries):
             sc = dict(pl.entry["scenario"])
             try:
                 evaluate_in(cat, sc.pop("model"), sc.pop("mode"), **sc)
             except UsageError as exc:
+                if pl.entry["measures"] == "engine_kv_pool":  # e.g. a release the profile does not cover: the other entries still hold
+                    entries.remove(pl)
+                    unheld.insert(0, f"engine_kv_pool: {exc}")
+                    continue
                 raise UsageError(f"{log}:{pl.figure.line}: the scenario {pl.entry['scenario']} does not evaluate: {exc}") from None
         planned.append((log, rec, entries, unheld))
     for log, rec, entries, unheld in planned:
@@ -95,3 +105,27 @@ def ingest_cmd(logfiles, into, gpu, model, precision, kv_precision, tp, source, 
         for why in unheld:
             click.echo(shown(f"  not recorded: {inert(why)}"), err=True)
     sys.stdout.flush()
+
+
+def _release(cat, log, rec, engine) -> str | None:
+    """'vllm@0.15.1': the serving-engine profile of the log's engine at the release --engine or
+    the log names; None when the engine has no serving profile or no release is known. An
+    --engine of another engine than the log's is a usage error."""
+    from ..importers import engine_log as E
+    from ..reading.names import find
+
+    try:
+        prof = find("engine", rec.engine, cat.kind("engine"))
+    except UsageError:
+        prof = None
+    if prof is not None and prof.raw.get("mode") != "serve":
+        prof = None
+    version = None
+    if engine:
+        name, _, version = str(engine).partition("@")
+        given = find("engine", name, cat.kind("engine"))
+        if prof is None or given.id != prof.id:
+            raise UsageError(f"{log}: the log is {rec.engine}'s, --engine says {engine}")
+        version = version or None
+    version = version or E.release_number(rec.setting("version"))
+    return f"{prof.id}@{version}" if prof is not None and version else None

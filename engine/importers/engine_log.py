@@ -438,15 +438,26 @@ def _kv(rec: LogRecord):
     return None, None, "nvidia-smi reports the whole process, not a component"
 
 
+_RELEASE = re.compile(r"^v?(\d+(?:\.\d+){0,3})")
+
+
+def release_number(text) -> str | None:
+    """'0.6.4' of the version a log prints ('v0.18.0', '0.6.4.post1', '0.5.3rc2'), or None."""
+    m = _RELEASE.match(str(text or "").strip())
+    return m.group(1) if m else None
+
+
 def plan(rec: LogRecord, model: str, *, gpu: str | None = None, precision: str | None = None, kv_precision: str | None = None,
-         source: str = "", tolerance: float = 0.05, digest_of: str = "") -> tuple[list, list]:
-    """The measurements entries a recognized log gives (engine_weights, engine_kv_cache), and
-    the lines saying what the measurements schema could not hold."""
+         source: str = "", tolerance: float = 0.05, digest_of: str = "", engine: str | None = None) -> tuple[list, list]:
+    """The measurements entries a recognized log gives (engine_weights, engine_kv_cache and, for
+    a serving engine whose profile and release are known (`engine`: 'vllm@0.15.1'), the
+    engine_kv_pool it sized on `gpu`), and the lines saying what the measurements schema could
+    not hold."""
     import hashlib
 
     where = source or f"log {rec.path}"
     tp = rec.setting("tp")
-    version = rec.setting("version")
+    version = rec.setting("version") or (engine.partition("@")[2] if engine else None)
     framework = f"{ {'vllm': 'vLLM', 'sglang': 'SGLang', 'llama.cpp': 'llama.cpp', 'trtllm': 'TensorRT-LLM'}.get(rec.engine, rec.engine)} " \
                 f"{version or '(version not stated in the log)'}"
     base: dict[str, object] = {"model": model, "mode": "inference"}
@@ -486,6 +497,13 @@ def plan(rec: LogRecord, model: str, *, gpu: str | None = None, precision: str |
         out.append(Planned(f"ingest-{eng}-{_slug(model)}-kv-{tag}", e, mem))
     else:
         skipped.append(f"engine_kv_cache: {why}")
+    used: set = set()
+    pool, ptok = _pool_figures(rec)
+    if pool is not None and engine and gpu:
+        out.append(_pool(rec, model, base, kvp, pool, ptok, engine, gpu, framework, where, tolerance, tag, eng, used))
+    elif pool is not None:
+        skipped.append(f"engine_kv_pool: the log does not state the {framework.split(' ')[0]} release the pool was sized by; "
+                       f"pass --engine {rec.engine}@VERSION")
     held = {"weights", "kv_available", "kv_tokens", "kv_k", "kv_v", "kv_pool", "kv_total", "model_buffer", "kv_buffer"}
     for f in rec.figures:
         if f.name not in held:
@@ -493,9 +511,50 @@ def plan(rec: LogRecord, model: str, *, gpu: str | None = None, precision: str |
                            "no field in the measurements schema")
     for name in ("context", "gpu_memory_utilization", "mem_fraction_static", "max_concurrency"):
         s = rec.settings.get(name)
-        if s is not None:
+        if s is not None and name not in used:
             skipped.append(f"{name} = {s.value} (line {s.line}): no field in the measurements schema")
     return out, skipped
+
+
+def _pool_figures(rec: LogRecord):
+    """(the pool a serving engine sized, its token count or None), or (None, None): vLLM's
+    'Available KV cache memory' (V0: kv_cache_size), SGLang's K + V size, TensorRT-LLM's paged
+    KV allocation; a pool of 0 or less (the engine failed to start) is none."""
+    if rec.engine == "vllm":
+        mem = rec.figure("kv_available")
+        return (mem, rec.figure("kv_tokens")) if mem is not None and mem.value > 0 else (None, None)
+    if rec.engine in ("sglang", "trtllm"):
+        mem, tok, _why = _kv(rec)
+        return mem, tok
+    return None, None
+
+
+def _pool(rec, model, base, kvp, mem, tok, engine, gpu, framework, where, tolerance, tag, eng, used) -> Planned:
+    """The engine_kv_pool entry: the pool the engine sized, in the scenario of its launch (serve
+    mode, the engine at its release, the GPU, the context and memory fraction the log printed)."""
+    sc: dict = {"model": model, "mode": "serve", "gpu": gpu, "engine": engine}
+    sc.update({k: v for k, v in base.items() if k not in ("model", "mode")})
+    if kvp:
+        sc["kv_precision"] = kvp
+    ctx = rec.settings.get("context")
+    if ctx is not None:
+        sc["seq_len"] = int(ctx.value)
+        used.add("context")
+    for name in ("gpu_memory_utilization", "mem_fraction_static"):
+        f = rec.settings.get(name)
+        if f is not None:
+            sc["memory_fraction"] = float(f.value)
+            used.add(name)
+            break
+    quant = mem.quantity if mem.unit != "B" else f"{int(mem.value)} B"
+    e = {"summary": f"{model} KV cache pool {framework} sized on {gpu}" + (f", tp {sc['tp']}" if sc.get("tp") else ""),
+         "scenario": sc, "measures": "engine_kv_pool", "measured": quant, "tolerance": tolerance, "framework": framework,
+         "source": f"{where}, line {mem.line}", "quote": mem.text[:300],
+         "note": "the pool as the engine sized it" + (f" ({int(tok.value):,} tokens)" if tok is not None else "")
+                 + "; the scenario is the launch the log printed (context, memory fraction), the rest the engine's defaults at that release"}
+    if mem.means and mem.means != mem.unit:
+        e["note"] += f". Printed '{_fmt(mem.value)} {mem.unit}'; {rec.engine}'s {mem.unit} is {mem.means}."
+    return Planned(f"ingest-{eng}-{_slug(model)}-pool-{tag}", e, mem)
 
 
 def _slug(text: str) -> str:
