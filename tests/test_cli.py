@@ -148,7 +148,7 @@ def test_seq_len_beyond_max_context_warns():
 def test_gpus_must_be_a_multiple_of_dp():
     r = run("eval", "--model", "llama2-7b", "--mode", "train-full", "--dp", "4", "--tp", "1", "--pp", "1", "--gpus", "6", "--zero", "3")
     assert r.exit_code == 2
-    assert "--gpus 6 must equal tp x pp x dp = 1 x 1 x 4" in r.output
+    assert "--gpus 6 must equal tp x cp x pp x dp = 1 x 1 x 1 x 4" in r.output
 
 
 def test_zero3_over_dp_gpus_fits_where_one_gpu_does_not():

@@ -14,7 +14,7 @@ def run(*args):
 
 @pytest.mark.parametrize("args,message", [
     (["--tp", "3"], "--tp 3 does not divide the model's 64 attention heads"),
-    (["--tp", "2", "--pp", "2", "--dp", "2", "--gpus", "6"], "--gpus 6 must equal tp x pp x dp = 2 x 2 x 2"),
+    (["--tp", "2", "--pp", "2", "--dp", "2", "--gpus", "6"], "--gpus 6 must equal tp x cp x pp x dp = 2 x 1 x 2 x 2"),
     (["--pp", "200"], "--pp 200 is more stages than the model's 80 layers"),
     (["--ep", "2"], "--ep 2 needs a MoE model"),
     (["--mode", "train-full", "--offload", "params"], "--offload params needs ZeRO stage 3"),

@@ -444,3 +444,113 @@ def test_activation_offloading_moves_the_layers_saved_tensors_to_the_host():
     assert [h.name for h in on.host if h.memory.bytes] == ["activations_host"]
     none = vramrules.evaluate("llama3.1-8b", "train-lora", seq_len=4096, activation_offload=True, recompute="none")
     assert none.values["activations_layers_gpu"] == none.values["activations_per_layer"]   # one layer's set at a time
+
+
+# ---------------------------------------------------------------- context parallelism (ring attention, Ulysses)
+def test_context_parallelism_splits_sequences_and_shards_state_over_dp_x_cp():
+    """Megatron's get_batch_on_this_cp_rank (utils.py:2504-2560) gives each CP rank 2 of 2 x cp
+    chunks of every sequence, so every tensor with a sequence dimension is 1/cp; the distributed
+    optimizer shards over dp x cp (optimizer/__init__.py:1204), torchtitan's FSDP over dp_shard x cp
+    (parallel_dims.py:281), DeepSpeed's ZeRO over seq_data_parallel_group (engine.py:2410, :2497).
+    TRL docs/source/distributing_training.md:89: 'max_seq_length=8192 and cp_size=4, each GPU
+    processes 2048 tokens'."""
+    base = dict(gpu="h100-sxm-80gb", seq_len=8192, zero=3, needed=False)
+    one = vramrules.evaluate("llama3.1-8b", "train-full", gpus=8, dp=8, **base)
+    cp4 = vramrules.evaluate("llama3.1-8b", "train-full", gpus=8, dp=2, cp=4, **base)
+    assert cp4.values["act_tokens"] == 8192 and cp4.values["act_tokens_gpu"] == 2048
+    for name in ("activations_layers", "logits_training"):
+        assert cp4.values[name] == pytest.approx(one.values[name] / 4)
+    # ZeRO-3 over dp 2 x cp 4 = 8 ranks: the same model states per GPU as dp 8
+    for name in ("weights", "gradients", "optimizer_states"):
+        assert cp4.component(name).memory.bytes == one.component(name).memory.bytes
+    assert cp4.values["optimizer_states"] == LLAMA_8B * 12 / 8
+    # without ZeRO the CP ranks hold the whole model, as data-parallel ranks do
+    ddp = vramrules.evaluate("llama3.1-8b", "train-full", gpus=4, cp=4, gpu="h100-sxm-80gb", seq_len=8192, needed=False)
+    assert ddp.values["optimizer_states"] == LLAMA_8B * 12
+    # GRPO: the rollout tokens and the completions' logits split too; the engine's reservation does not
+    g1 = vramrules.evaluate("qwen2.5-7b", "train-grpo", gpu="h100-sxm-80gb", gpus=8, zero=3, needed=False)
+    g2 = vramrules.evaluate("qwen2.5-7b", "train-grpo", gpu="h100-sxm-80gb", gpus=8, cp=2, zero=3, needed=False)
+    assert g2.values["rl_logits_training"] == pytest.approx(g1.values["rl_logits_training"] / 2)
+    assert g2.values["rollout_engine"] == g1.values["rollout_engine"]
+    assert g2.scenario.inputs["dp"] == 4                                          # --gpus 8 split over dp: 8 / cp 2
+    code, out = run("eval", "--model", "qwen2.5-7b", "--mode", "train-grpo", "--gpu", "h100-sxm-80gb", "--gpus", "8", "--cp", "2", "--zero", "3")
+    assert code == 0 and "actor_rollout_ref.actor.ulysses_sequence_parallel_size=2" in out and "parallelism_config_cp_size: 2" in out
+    code, out = run("eval", "--model", "llama3.1-8b", "--mode", "train-full", "--gpus", "8", "--tp", "2", "--dp", "2", "--pp", "1")
+    assert code == 2 and "tp x cp x pp x dp = 2 x 1 x 1 x 2" in out
+    code, out = run("eval", "--model", "llama3.1-8b", "--cp", "2")                # inference: no context parallelism
+    assert code == 2 and "context parallelism splits training sequences" in out
+    code, out = run("fit", "--model", "llama3.1-8b", "--mode", "train-full", "--gpu", "h100-sxm-80gb", "--seq-len", "131072", "--cp", "4")
+    assert code == 0 and "fewest h100-sxm-80gb: 8 (dp 2 x tp 1 x pp 1 x cp 4, ZeRO-3)" in out
+
+
+def test_fp8_training_saves_the_linear_inputs_in_fp8():
+    """Transformer Engine 2.20 saves each linear's quantized input (linear.py:596-621: column-wise
+    FP8 data only), LayerNormLinear its ln_out (layernorm_linear.py:468-502) and LayerNormMLP ln_out
+    and act_out, fc2's input (layernorm_mlp.py:807-822): per Llama-3.1-8B layer and token, the QKV
+    and fc1 inputs (2 x 4096), the output projection's (32 heads x 128) and fc2's (14336) at 1 B
+    instead of 2 B."""
+    base = dict(activation_profile="megatron", recompute="none", seq_len=4096, needed=False)
+    off = vramrules.evaluate("llama3.1-8b", "train-full", **base)
+    on = vramrules.evaluate("llama3.1-8b", "train-full", fp8="te-current", **base)
+    saved = (2 - 1) * (2 * 4096 + 32 * 128 + 14336)
+    assert off.values["act_dense_layer_per_token"] - on.values["act_dense_layer_per_token"] == saved == 26_624
+    # and each linear's FP8 weight, saved from its forward to its backward (linear.py:640-664; TE's docs
+    # measure '1 MB (weight in FP8)' for a 1024 x 1024 layer): a layer's q, k, v, o, gate, up, down at 1 B
+    layer_weights = 2 * 4096 * 4096 + 2 * 4096 * 1024 + 3 * 4096 * 14336
+    assert on.values["act_fp8_saved_weights_per_layer"] == layer_weights == 218_103_808
+    assert off.values["activations_layers"] - on.values["activations_layers"] == 32 * (4096 * saved - layer_weights)
+    cached = vramrules.evaluate("llama3.1-8b", "train-full", fp8="te-current", fp8_weight_cache=True, **base)
+    assert cached.values["act_fp8_saved_weights_per_layer"] == 0                        # the cached copy is the one saved
+    fsdp = vramrules.evaluate("llama3.1-8b", "train-full", fp8="te-current", gpus=8, fsdp="full-shard", **base)
+    assert fsdp.values["act_fp8_saved_weights_per_layer"] == 0                          # FSDP2: re-quantized in backward
+    # with tensor and sequence parallelism every term is split, as the tensors are
+    tp = vramrules.evaluate("llama3.1-8b", "train-full", fp8="te-current", tp=2, sequence_parallel=True, **base)
+    assert tp.values["act_fp8_attention_saving_per_token"] + tp.values["act_fp8_mlp_saving_per_token"] == saved / 2
+    # full recompute keeps the bf16 layer inputs: FP8 changes only the one layer re-materialized
+    full = dict(base, recompute="full")
+    d_full = vramrules.evaluate("llama3.1-8b", "train-full", **full).values["activations_layers"] \
+        - vramrules.evaluate("llama3.1-8b", "train-full", fp8="te-delayed", **full).values["activations_layers"]
+    assert d_full == 4096 * saved - layer_weights
+    # torchao's Float8Linear saves the high-precision input (float8_linear.py:45): no change, no FP8 state
+    ao = vramrules.evaluate("llama3.1-8b", "train-full", fp8="torchao", **base)
+    assert ao.values["activations_layers"] == off.values["activations_layers"] and ao.values["fp8_state"] == 0
+    # the hf profile (transformers' nn.Linear) keeps them in bf16, and says so
+    hf = vramrules.evaluate("llama3.1-8b", "train-full", fp8="te-current", recompute="none", seq_len=4096, needed=False)
+    assert hf.values["act_fp8_linear_inputs"] == 1 and any("--activation-profile hf" in w for w in hf.warnings)
+    assert not any("--activation-profile hf" in w for w in off.warnings)
+    code, out = run("eval", "--model", "llama3.1-8b", "--mode", "train-lora", "--fp8", "te-delayed")
+    assert code == 0 and "--fp8 does not apply to mode 'train-lora'" in out
+
+
+# ---------------------------------------------------------------- GRPO's reference follows the framework named
+def test_grpo_reference_default_follows_the_framework():
+    """TRL 1.10.0.dev0 grpo_config.py:671-678: beta defaults to 0.0, 'the reference model is not
+    loaded'; verl b178a3c: actor.use_kl_loss false (actor.yaml:95) and use_kl_in_reward False
+    (ppo_trainer.yaml:87), need_reference_policy = either (ppo/utils.py:72-76). With no framework
+    named the mode counts DeepSeekMath's KL-regularized copy and says so."""
+    base = dict(gpu="h100-sxm-80gb", gpus=8, zero=3, needed=False)
+    plain = vramrules.evaluate("qwen2.5-7b", "train-grpo", **base)
+    assert plain.scenario.inputs["reference"] == "framework-default" and plain.values["ref_copy"]
+    assert plain.component("ref_weights").memory.bytes == QWEN_7B * 2 / 8
+    assert any("DeepSeekMath" in w and "--framework trl|verl" in w for w in plain.warnings)
+    for framework in ("trl", "verl"):
+        r = vramrules.evaluate("qwen2.5-7b", "train-grpo", framework=framework, **base)
+        assert not r.values["ref_copy"] and r.values["ref_weights"] == 0
+        assert "ref_weights" not in [c.name for c in r.components]
+        assert not any("DeepSeekMath" in w for w in r.warnings)
+    given = vramrules.evaluate("qwen2.5-7b", "train-grpo", framework="trl", reference="copy", **base)
+    assert given.values["ref_weights"] == plain.values["ref_weights"]               # a given --reference wins
+    args = ["eval", "--model", "qwen2.5-7b", "--mode", "train-grpo", "--gpu", "h100-sxm-80gb", "--gpus", "8", "--zero", "3"]
+    code, out = run(*args)
+    assert code == 0 and "reference copy (default, no --framework)" in out and "--beta 0.04" in out and "use_kl_loss=True" in out
+    code, out = run(*args, "--framework", "trl")
+    assert code == 0 and "reference none (trl default)" in out and "--beta 0.0" in out and "verl.trainer.main_ppo" not in out
+    code, out = run(*args, "--framework", "verl")
+    assert code == 0 and "reference none (verl default)" in out and "use_kl_loss=False" in out and "trl grpo" not in out
+    code, out = run(*args, "--reference", "none")
+    assert code == 0 and "reference none ·" in out
+    # the DPO and PPO modes name their reference: framework-default is refused there
+    code, out = run("eval", "--model", "llama3.1-8b", "--mode", "train-dpo-full", "--reference", "framework-default")
+    assert code == 2 and "framework-default is GRPO's" in out
+    code, out = run("eval", "--model", "qwen2.5-7b", "--mode", "train-ppo", "--reference", "framework-default")
+    assert code == 2 and "framework-default is GRPO's" in out

@@ -89,7 +89,7 @@ def document(result, unit: str = "GiB", explain: bool = False) -> dict:
         # the per-GPU breakdown by role (the mode's roles:), in the components' order; [] when it declares none
         "roles": [{"role": r, "memory": quantity(b, unit), "components": names} for r, b, names in result.roles()],
         "total": quantity(result.total.bytes, unit),
-        "layout": {k: inputs[k] for k in ("gpus", "tp", "pp", "dp", "ep", "zero", "fsdp", "sequence_parallel", "offload")},
+        "layout": {k: inputs[k] for k in ("gpus", "tp", "cp", "pp", "dp", "ep", "zero", "fsdp", "sequence_parallel", "offload")},
         "host": {"components": [{"name": h.name, "label": h.label, "memory": quantity(h.memory.bytes, unit)} for h in result.host],
                  "per_rank": quantity(sum(h.memory.bytes for h in result.host), unit), **_host_verdict(result, unit)},
         "figures": {n: plain(result.values[n], comp.dims.get(n, ""), unit, n in AVAILABLE) for n in report_names(rs, rs.modes[comp.mode])},

@@ -10,7 +10,7 @@ from ..reading.catalog import BOOL, GROUP_FIELDS, NUM, Catalog, Entry
 from ..reading.names import find
 from .engines import select as select_engine
 
-LAYOUT = ("tp", "pp", "dp")  # the layout inputs the engine reads (see _layout)
+LAYOUT = ("tp", "cp", "pp", "dp")  # the layout inputs the engine reads (see _layout)
 NATIVE = "native"  # --precision native: the precision the checkpoint ships in (models.yaml native_precision)
 
 
@@ -63,14 +63,16 @@ class Scenario:
 
 def _layout(inputs, origin):
     """--gpus N with a partial layout: the mode's `split` axis (tp for inference, dp for training)
-    takes what the given axes leave. Without --gpus, gpus = tp x pp x dp."""
+    takes what the given axes leave. Without --gpus, gpus = tp x cp x pp x dp (cp: context
+    parallelism, 1 in a rule set without it)."""
+    inputs.setdefault("cp", 1)
     given = {a for a in LAYOUT if origin.get(a) == "option"}
     if origin.get("gpus") != "option":
-        inputs["gpus"] = inputs["tp"] * inputs["pp"] * inputs["dp"]
-        origin["gpus"] = "tp x pp x dp"
+        inputs["gpus"] = inputs["tp"] * inputs["cp"] * inputs["pp"] * inputs["dp"]
+        origin["gpus"] = "tp x pp x dp" if inputs["cp"] == 1 else "tp x cp x pp x dp"
         return
-    if len(given) == len(LAYOUT):
-        return  # a full layout: the rule set's constraints check it
+    if given >= {"tp", "pp", "dp"}:
+        return  # a full layout (cp is never the split axis): the rule set's constraints check it
     axis = inputs["split"] if inputs["split"] not in given else next(a for a in ("dp", "tp", "pp") if a not in given)
     rest = 1
     for a in LAYOUT:

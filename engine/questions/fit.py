@@ -88,6 +88,8 @@ class Search:
             v = verdict_in(self.cat, self.model, self.mode, gpu=self.gpu, rules=self.rules, params=self.params, **opts)
             i = v.inputs
             layout: dict = {"gpus": int(i["gpus"]), **{a: int(i[a]) for a in LAYOUT if a in i}}
+            if i.get("cp", 1) != 1:  # context parallelism: an axis the search keeps as given
+                layout["cp"] = int(i["cp"])
             if v.groups:  # GPUs of their own besides the layout's (a rollout engine's): {name: count}
                 layout["groups"] = dict(v.groups)
             p = Probe(options, v.fits, v.needed_per_gpu, v.capacity_per_gpu, layout=layout, command=lambda o=opts: self._command(o))
@@ -140,12 +142,13 @@ def _first_fitting(search: Search, candidates: list[dict]) -> tuple[int | None, 
     return best
 
 
-def _layouts(family: list[dict], fixed: dict) -> list[dict]:
-    """A family with the user's fixed axes put back (gpus = tp x pp x dp), repeats left out."""
+def _layouts(family: list[dict], fixed: dict, cp: int = 1) -> list[dict]:
+    """A family with the user's fixed axes put back (gpus = tp x cp x pp x dp: the context-parallel
+    size stays as given), repeats left out."""
     out, seen = [], set()
     for c in family:
         c = {**c, **fixed}
-        c["gpus"] = c["tp"] * c["pp"] * c["dp"]
+        c["gpus"] = c["tp"] * cp * c["pp"] * c["dp"]
         key = tuple(sorted(c.items()))
         if key not in seen and c["gpus"] <= MAX_GPUS:
             seen.add(key)
@@ -182,7 +185,8 @@ def min_gpus(cat, model, mode, gpu, *, rules="default", params=None, base_option
             families.append([{"tp": tmax, "dp": n, "pp": 1, **sharding} for n in sizes])
     best = None
     searched: list = []
-    for fam in (_layouts(f, fixed) for f in families):
+    cp = int(base.get("cp") or 1)
+    for fam in (_layouts(f, fixed, cp) for f in families):
         if fam in searched or (best is not None and fam and fam[0]["gpus"] >= best[0]["gpus"]):
             continue  # the same layouts again, or every one needs at least as many GPUs as the answer found
         searched.append(fam)

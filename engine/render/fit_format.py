@@ -180,7 +180,9 @@ def render(out: dict, unit: str = "GiB", explain: bool = False) -> tuple[str, di
         if a is None or a.value is None:
             lines.append(f"fewest GPUs{t(with_kept)}: none found ({t(a.note) if a else ''})")
         else:
-            lay = " x ".join(f"{k} {v}" for k, v in a.options.items() if k in LAYOUT) + (f", ZeRO-{a.options['zero']}" if a.options.get("zero") else "")
+            lay = (" x ".join(f"{k} {v}" for k, v in a.options.items() if k in LAYOUT)
+                   + (f" x cp {a.layout['cp']}" if a.layout.get("cp") else "")
+                   + (f", ZeRO-{a.options['zero']}" if a.options.get("zero") else ""))
             groups = a.layout.get("groups") or {}
             if groups:  # GPUs of their own (a rollout engine's) besides the trainer's layout
                 lay = f"{a.options['gpus']} training: {lay}; " + "; ".join(f"{c} {t(name)}" for name, c in groups.items())

@@ -32,6 +32,8 @@ def _inputs_line(result) -> str:
     if any(n.startswith("adapter_precision.") for n in names):
         parts.append(f"adapters {t(sc.selections['adapter_precision'].id)}"
                      + (" under autocast" if "input.autocast" in names and i.get("autocast") else ""))
+    if "input.reference" in result.compiled.leaves:  # a mode with a reference policy: what it assumes of it
+        parts.append(_reference(result))
     parts.append(f"batch {count(i['batch'])}")
     if "input.seq_len" in names:
         parts.append(f"seq_len {count(i['seq_len'])}")
@@ -40,6 +42,18 @@ def _inputs_line(result) -> str:
     if "input.recompute" in names:
         parts.append({"full": "gradient checkpointing", "none": "no recompute", "selective": "selective recompute"}.get(i["recompute"], t(i["recompute"])))
     return " · ".join(parts)
+
+
+def _reference(result) -> str:
+    """The reference the answer counts, and whose default it is: `reference none (trl default)`,
+    `reference copy (default, no --framework)`, or as given."""
+    i, origin = result.scenario.inputs, result.scenario.origin
+    ref = i["reference"]
+    if ref == "framework-default":
+        loaded = "copy" if result.values.get("ref_copy") else "none"
+        framework = i.get("framework", "none")
+        return f"reference {loaded} ({t(framework)} default)" if framework != "none" else f"reference {loaded} (default, no --framework)"
+    return f"reference {t(ref)}" + (" (mode default)" if origin.get("reference") == "mode default" else "")
 
 
 def _pad(text: str, n: int) -> str:
@@ -204,6 +218,8 @@ def bar_lines(result, unit, cols: int = 80) -> list:
 def layout(result) -> str:
     i = result.scenario.inputs
     text = f"tp {i['tp']:g} x pp {i['pp']:g} x dp {i['dp']:g}"
+    if i.get("cp", 1) > 1:
+        text += f", cp {i['cp']:g}"
     if i["ep"] > 1:
         text += f", ep {i['ep']:g}"
     stage = result.values.get("zero_stage", 0)

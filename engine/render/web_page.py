@@ -216,7 +216,7 @@ for (const [kind, entries] of Object.entries(D.catalog)) for (const [id, e] of O
 for (const comp of Object.values(D.compiled)) for (const [n, i] of Object.entries(comp.rules)) comp.rules[n] = D.rule_table[i];
 const UNITS = {B: 1, KiB: 1024, MiB: 1048576, GiB: 1073741824, TiB: 1099511627776, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12};
 const MAX_GPUS = 4096, MAX_PROBES = 50, LIMITS = {seq_len: 1 << 24, batch: 1 << 20};
-const LAYOUT = ["tp", "pp", "dp"];
+const LAYOUT = ["tp", "pp", "dp"], AXES = ["tp", "cp", "pp", "dp"];
 const SLOT_OF_ROLE = {};
 for (const [n, s] of Object.entries(V.slots)) if (s.role) SLOT_OF_ROLE[s.role] = n;
 const SELECTIONS = Object.entries(V.slots).filter(([, s]) => !s.role);
@@ -319,13 +319,14 @@ function placement(text) {
   return [...out.values()];
 }
 function layout(inputs, origin) {
-  const given = new Set(LAYOUT.filter(a => origin[a] === "option"));
-  if (origin.gpus !== "option") { inputs.gpus = inputs.tp * inputs.pp * inputs.dp; origin.gpus = "tp x pp x dp"; return; }
-  if (given.size === LAYOUT.length) return;
+  if (inputs.cp === undefined) inputs.cp = 1;
+  const given = new Set(AXES.filter(a => origin[a] === "option"));
+  if (origin.gpus !== "option") { inputs.gpus = inputs.tp * inputs.cp * inputs.pp * inputs.dp; origin.gpus = inputs.cp === 1 ? "tp x pp x dp" : "tp x cp x pp x dp"; return; }
+  if (["tp", "pp", "dp"].every(a => given.has(a))) return;
   const axis = !given.has(inputs.split) ? inputs.split : ["dp", "tp", "pp"].find(a => !given.has(a));
   let rest = 1;
-  for (const a of LAYOUT) if (a !== axis) rest *= inputs[a];
-  if (inputs.gpus % rest) throw new UsageError(`--gpus ${g(inputs.gpus)} is not a multiple of ${LAYOUT.filter(a => a !== axis).map(a => `${a} ${g(inputs[a])}`).join(" x ")}`);
+  for (const a of AXES) if (a !== axis) rest *= inputs[a];
+  if (inputs.gpus % rest) throw new UsageError(`--gpus ${g(inputs.gpus)} is not a multiple of ${AXES.filter(a => a !== axis).map(a => `${a} ${g(inputs[a])}`).join(" x ")}`);
   inputs[axis] = inputs.gpus / rest;
   origin[axis] = `from --gpus (split over ${axis})`;
 }
@@ -506,10 +507,10 @@ function firstFitting(search, cands) {
   }
   return best;
 }
-function layoutsOf(family) {
+function layoutsOf(family, cp) {
   const out = [], seen = new Set();
   for (let c of family) {
-    c = {...c}; c.gpus = c.tp * c.pp * c.dp;
+    c = {...c}; c.gpus = c.tp * (cp || 1) * c.pp * c.dp;
     const key = JSON.stringify(Object.keys(c).sort().map(k => [k, c[k]]));
     if (!seen.has(key) && c.gpus <= MAX_GPUS) { seen.add(key); out.push(c); }
   }
@@ -540,7 +541,7 @@ function minGpus(sc) {
   }
   let best = null;
   const searched = [];
-  for (const fam of families.map(layoutsOf)) {
+  for (const fam of families.map(f => layoutsOf(f, base.cp))) {
     const key = JSON.stringify(fam);
     if (searched.includes(key) || (best !== null && fam.length && fam[0].gpus >= best[0].gpus)) continue;
     searched.push(key);
@@ -648,7 +649,7 @@ const state = {rules: "default", mode: "inference", model: "", gpu: "", units: "
 let selected = null, last = null;
 const GROUPS = [["Workload", ["seq_len", "batch", "precision", "kv_precision", "compute_precision"]],
                 ["Training and LoRA", ["optimizer", "lora_rank", "lora_targets", "adapter_precision", "recompute", "master_weights", "dropout"]],
-                ["Parallel layout", ["gpus", "tp", "pp", "dp", "ep", "zero", "fsdp", "shard_group", "sequence_parallel", "offload"]]];
+                ["Parallel layout", ["gpus", "tp", "cp", "pp", "dp", "ep", "zero", "fsdp", "shard_group", "sequence_parallel", "offload"]]];
 
 function defaultsFor() {
   const rs = D.rulesets[state.rules], m = rs.modes[state.mode] || {defaults: {}};
