@@ -554,3 +554,23 @@ def test_grpo_reference_default_follows_the_framework():
     assert code == 2 and "framework-default is GRPO's" in out
     code, out = run("eval", "--model", "qwen2.5-7b", "--mode", "train-ppo", "--reference", "framework-default")
     assert code == 2 and "framework-default is GRPO's" in out
+
+
+# ---------------------------------------------------------------- full DPO of a 70B model (NeMo-Aligner)
+def test_nemo_aligner_dpo_70b_needs_two_nodes():
+    """tests/cases/training/published.yaml nemo_aligner_dpo_70b: 'With TP=8 and PP=2, you will need
+    a minimum of 2 nodes' of 8 x 80 GB; the reference lives in host memory (cpu_weight_swap)."""
+    case = CASES["nemo_aligner_dpo_70b"]
+    opts = dict(case["options"])
+    mode, gpu = opts.pop("mode"), opts.pop("gpu")
+    for layout in case["fits"]:
+        r = vramrules.evaluate(case["model"], mode, gpu=gpu, needed=False, **{**opts, **layout})
+        assert r.fit.fits, f"{case['source']}: {layout}"
+        # the reference is host memory: one tensor-parallel x pipeline share of its bf16 weights per rank
+        assert r.values["ref_weights"] == 0
+        assert r.values["ref_weights_host"] == pytest.approx(70_553_706_496 * 40 / 80 * 2 / 8, rel=0.01)
+    for layout in case["does_not_fit"]:
+        r = vramrules.evaluate(case["model"], mode, gpu=gpu, needed=False, **{**opts, **layout})
+        assert not r.fit.fits, f"{case['source']}: {layout}"
+    code, out = run("eval", "--model", "llama3.1-8b", "--mode", "train-dpo", "--reference", "host-swap")
+    assert code == 2 and "modeled for full DPO" in out
