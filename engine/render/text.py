@@ -32,7 +32,7 @@ def _inputs_line(result) -> str:
     if any(n.startswith("adapter_precision.") for n in names):
         parts.append(f"adapters {t(sc.selections['adapter_precision'].id)}"
                      + (" under autocast" if "input.autocast" in names and i.get("autocast") else ""))
-    if "input.reference" in result.compiled.leaves:  # a mode with a reference policy: what it assumes of it
+    if "ref_weights" in result.compiled.components:  # a mode with a reference policy: what it assumes of it
         parts.append(_reference(result))
     parts.append(f"batch {count(i['batch'])}")
     if "input.seq_len" in names:
