@@ -2,11 +2,12 @@
 variables, written from the operator table's `source` column (never from the user's text). Names
 with an axis hold one value per item: they are indexed by the item (`_i`) inside a reduction over
 their axis, or everywhere in a rule that is `per` that axis (whose caller loops over the items);
-a reduction becomes a loop over the axis's range (`_gi` for groups, `_di` for devices)."""
+a reduction becomes a loop over the axis's range (`_gi` for groups, `_di` for devices), a prefix
+scan a loop over the items up to the rule's own item."""
 from __future__ import annotations
 
 from ..language.ir import to_ir, validate
-from ..language.operators import BINARY, FUNCTIONS, RANGE_OF, REDUCTIONS, UNARY, _group_range, _pow
+from ..language.operators import BINARY, FUNCTIONS, RANGE_OF, REDUCTIONS, SCANS, UNARY, _group_range, _pow, _prefix_range
 from ..language.syntax import Formula
 
 
@@ -49,6 +50,9 @@ def ir_source(ir, local_of, unit_value, per_names=None, per: str | None = None) 
             return f"({conv(n[2])} if {conv(n[1])} else {conv(n[3])})"
         if n[1] in REDUCTIONS:  # "call" of a reduction: a loop over its axis
             return f"_fn_{n[1]}([{conv(n[2][0])} for _i in {RANGE_OF[REDUCTIONS[n[1]][0]]}])"
+        if n[1] in SCANS:  # a prefix scan in a rule per its axis: the items up to this one (the
+            # inner comprehension's range is evaluated in the outer one, where _i is this item)
+            return f"_fn_{n[1]}([{conv(n[2][0])} for _i in _prefix_range(_i)])"
         return f"_fn_{n[1]}(" + ", ".join(conv(a) for a in n[2]) + ")"
 
     return conv(ir)
@@ -56,7 +60,7 @@ def ir_source(ir, local_of, unit_value, per_names=None, per: str | None = None) 
 
 def function_globals() -> dict:
     """The only globals a compiled rule function sees."""
-    g = {"__builtins__": {}, "_pow": _pow, "_group_range": _group_range}
+    g = {"__builtins__": {}, "_pow": _pow, "_group_range": _group_range, "_prefix_range": _prefix_range}
     for name, row in FUNCTIONS.items():
         g["_fn_" + name] = row.fn
     return g

@@ -6,7 +6,7 @@ code does not become an interpreter either, and evaluating re-checks nothing."""
 from __future__ import annotations
 
 from ..language.ir import validate
-from ..language.operators import AXES, BINARY, COMPARISONS, FUNCTIONS, REDUCTIONS, UNARY
+from ..language.operators import AXES, BINARY, COMPARISONS, FUNCTIONS, REDUCTIONS, SCANS, UNARY
 from ..language.syntax import FormulaError
 
 
@@ -64,4 +64,6 @@ class Interpreted:
         if n[1] in REDUCTIONS:  # "call" of a reduction: over every item of its axis
             axis, fn = REDUCTIONS[n[1]]
             return fn([self._ev(n[2][0], env, g) for g in range(len(env[AXES[axis]]))])
+        if n[1] in SCANS:  # a prefix scan: over the items up to and including this one
+            return SCANS[n[1]][1]([self._ev(n[2][0], env, g) for g in range(int(i) + 1)])
         return FUNCTIONS[n[1]].fn(*[self._ev(a, env, i) for a in n[2]])

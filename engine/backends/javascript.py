@@ -17,7 +17,7 @@ import json
 import sys
 
 from ..language.ir import to_ir, validate
-from ..language.operators import AXES, BINARY, COMPARISONS, FUNCTION_JS, FUNCTIONS, RANGE_OF, REDUCTIONS, UNARY
+from ..language.operators import AXES, BINARY, COMPARISONS, FUNCTION_JS, FUNCTIONS, RANGE_OF, REDUCTIONS, SCANS, UNARY
 from ..language.rules import TOTAL
 from ..language.syntax import Formula
 
@@ -79,6 +79,7 @@ function _fn_device_sum(v) { return _fsum(v); }
 function _fn_group_max(v) { return v.length ? _fn_max(...v) : 0.0; }
 function _fn_device_max(v) { return v.length ? _fn_max(...v) : 0.0; }
 function _fn_device_min(v) { return v.length ? _fn_min(...v) : 0.0; }
+function _fn_device_prefix_sum(v) { return _fsum(v); }
 """
 
 
@@ -136,6 +137,8 @@ def ir_js(ir, local_of, unit_value, per_names=None, per: str | None = None) -> s
             return f"({conv(n[1])} ? {conv(n[2])} : {conv(n[3])})"
         if n[1] in REDUCTIONS:  # "call" of a reduction: a loop over its axis
             return f"{FUNCTION_JS[n[1]]}(_map({RANGE_OF[REDUCTIONS[n[1]][0]]}, (_i) => {conv(n[2][0])}))"
+        if n[1] in SCANS:  # a prefix scan: the items up to this one (_map's count reads the outer _i)
+            return f"{FUNCTION_JS[n[1]]}(_map(_i + 1, (_i) => {conv(n[2][0])}))"
         return f"{FUNCTION_JS[n[1]]}(" + ", ".join(conv(a) for a in n[2]) + ")"
 
     return conv(ir)

@@ -42,8 +42,8 @@ def compile_sweep(lean: Compiled) -> Sweep:
     order, rules, deps = lean.order, lean.rules, lean.deps
     gpu_leaves = [n for n in lean.leaves if n.startswith(("gpu.", "device."))]  # what changes from one GPU row to the next
     per_gpu: set = set(gpu_leaves)
-    for name in order:
-        if any(d in per_gpu for d in deps[name]):
+    for name in order:  # a rule per device has as many values as the row has devices, whatever it reads
+        if any(d in per_gpu for d in deps[name]) or _axis_leaf(rules, name) in per_gpu:
             per_gpu.add(name)
     local = {n: f"r{i}" for i, n in enumerate(order)}
     local.update({n: f"f{i}" for i, n in enumerate(lean.leaves)})
@@ -80,8 +80,14 @@ def depths(lean, axis_leaves) -> dict:
         for leaf in leaves:
             depth[leaf] = k + 1
     for name in lean.order:
-        depth[name] = max((depth.get(d, 0) for d in lean.deps[name]), default=0)
+        depth[name] = max([depth.get(d, 0) for d in lean.deps[name]] + [depth.get(_axis_leaf(lean.rules, name), 0)])
     return depth
+
+
+def _axis_leaf(rules, name):
+    """The fact whose length is the number of items of a per-axis rule (device.count), or None."""
+    rule = rules.get(name)
+    return AXES[rule.per] if rule is not None and rule.per else None
 
 
 def compile_grid(lean, axis_leaves: list):  # noqa: C901  (one generated block per loop depth)

@@ -27,7 +27,7 @@ import sys
 import numpy as _np
 
 from ..language.ir import to_ir, validate
-from ..language.operators import AXES, RANGE_OF, REDUCTIONS, _group_range
+from ..language.operators import AXES, RANGE_OF, REDUCTIONS, SCANS, _group_range, _prefix_range
 from ..language.operators import _pow as _scalar_pow
 
 PAIR = "pair"  # a helper that returns (value, error mask)
@@ -49,7 +49,8 @@ NUMPY_COMPARISONS = {"<": "_np.less", "<=": "_np.less_equal", ">": "_np.greater"
 NUMPY_UNARY = {"-": "(-{a})", "+": "(+{a})", "not": "_np.logical_not({a})"}
 NUMPY_FUNCTIONS = {"min": ("_min", None), "max": ("_max", None), "ceil": ("_ceil", PAIR), "floor": ("_floor", PAIR),
                    "round_up": ("_round_up", PAIR), "group_sum": ("_rsum", PAIR), "group_max": ("_rmax", PAIR),
-                   "device_sum": ("_rsum", PAIR), "device_max": ("_rmax", PAIR), "device_min": ("_rmin", PAIR)}
+                   "device_sum": ("_rsum", PAIR), "device_max": ("_rmax", PAIR), "device_min": ("_rmin", PAIR),
+                   "device_prefix_sum": ("_rsum", PAIR)}
 
 
 def _any(*errs):
@@ -278,6 +279,12 @@ class _Gen:
             out.append(f"{ind}    return {v}, {e}")
             out.append(f"{ind}{t}, {t}e = {helper}({t}f, {RANGE_OF[REDUCTIONS[name][0]]})")
             return t, f"{t}e"
+        if name in SCANS:  # a prefix scan: the argument once per item up to this one (_i: the rule's item)
+            out.append(f"{ind}def {t}f(_i):")
+            v, e = self.node(n[2][0], out, ind + "    ")
+            out.append(f"{ind}    return {v}, {e}")
+            out.append(f"{ind}{t}, {t}e = {helper}({t}f, _prefix_range(_i))")
+            return t, f"{t}e"
         args = [self.node(a, out, ind) for a in n[2]]
         call = f"{helper}(" + ", ".join(a for a, _e in args) + ")"
         if kind == PAIR:
@@ -358,7 +365,8 @@ def compile_grid(lean, axis_leaves: list):  # noqa: C901  (the generated functio
     lines.append("    _status = _np.where(_bad, 2, _np.where(_C, 0, 1))")
     lines.append(f"    return Columns(_shape, _status, [{', '.join(cols)}])")
     code = compile("\n".join(lines) + "\n", f"<vramrules-numpy:{lean.ruleset}/{lean.mode}>", "exec")  # from the checked trees
-    namespace = {"__builtins__": {}, "_np": _np, "_len": len, "_group_range": _group_range, "_column": _column, "_lead": _lead, "Columns": Columns,
+    namespace = {"__builtins__": {}, "_np": _np, "_len": len, "_group_range": _group_range, "_prefix_range": _prefix_range,
+                 "_column": _column, "_lead": _lead, "Columns": Columns,
                  "_any": _any, "_truth": _truth, "_where": _where, "_pick": _pick, "_mask": _mask, "_and": _and, "_or": _or,
                  "_min": _min, "_max": _max, "_ceil": _ceil, "_floor": _floor, "_round_up": _round_up, "_pow": _pow,
                  "_items": _items, "_rsum": _rsum, "_rmax": _rmax, "_rmin": _rmin, "_finite": _finite}

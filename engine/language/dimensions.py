@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 
 from ..valuekinds import BOOL, ENUM, NUM
-from .operators import AXIS_WORDS, BINARY, FUNCTIONS, REDUCTIONS, SYNTAX_OF_BINARY, SYNTAX_OF_UNARY, UNARY, axis_of
+from .operators import AXIS_WORDS, BINARY, FUNCTIONS, REDUCTIONS, SCANS, SYNTAX_OF_BINARY, SYNTAX_OF_UNARY, UNARY, axis_of
 from .syntax import Formula, dotted, fail
 
 STR = "string"  # a quoted choice, compared with a choice-valued name
@@ -123,6 +123,15 @@ def _check(node, resolve, group=None, gnames=None):  # noqa: C901  (one branch p
             fail(node, f"{fn}() cannot be used per {group} (inside another reduction or a rule with per: {group})",
                   f"reduce once, in a rule without per: {group}")
         kind, q = _check(node.args[0], resolve, REDUCTIONS[fn][0], gnames)
+        _need_num(node.args[0], kind, f"{fn}()")
+        return NUM, q
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in SCANS:
+        fn, axis = node.func.id, SCANS[node.func.id][0]
+        if group != axis:
+            fail(node, f"{fn}() has one value per {AXIS_WORDS[axis]}", f"use it in a rule with per: {axis}")
+        if any(isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id in SCANS for c in ast.walk(node.args[0])):
+            fail(node, f"{fn}() cannot hold another prefix scan", "scan once, in a rule of its own")
+        kind, q = _check(node.args[0], resolve, group, gnames)
         _need_num(node.args[0], kind, f"{fn}()")
         return NUM, q
     if isinstance(node, ast.Call):

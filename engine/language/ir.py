@@ -4,7 +4,7 @@ stores. Node kinds, by their first item:
 
     ["c", number]  ["b", bool]  ["s", choice]  ["n", dotted.name]
     ["op", "+", a, b]  ["u", "-", a]  ["bool", "and", [a, b, ...]]  ["cmp", ["<", ...], [a, b, ...]]
-    ["if", test, then, else]  ["call", "min", [args]]
+    ["if", test, then, else]  ["call", "min", [args]]  (a reduction or a prefix scan is a "call" too)
 
 validate() checks a tree node by node against the same allow-list as the parser, because a tree
 may come from a cache file rather than from parse(): a backend is given only validated trees."""
@@ -22,6 +22,7 @@ from .operators import (
     MAX_EXPONENT,
     MAX_NODES,
     REDUCTIONS,
+    SCANS,
     SYNTAX_OF_BINARY,
     SYNTAX_OF_COMPARISON,
     SYNTAX_OF_UNARY,
@@ -76,6 +77,7 @@ def validate(ir, per_names=None, per: str | None = None) -> dict:  # noqa: C901 
     inside a reduction over their axis or in a rule that is `per` that axis; no reduction inside
     another. Raises FormulaError; returns {name: axis} of the tree's per-axis names."""
     count = [0]
+    scanning = [False]
     per_names = dict(per_names or {})
     axes: dict = {}
 
@@ -121,6 +123,12 @@ def validate(ir, per_names=None, per: str | None = None) -> dict:  # noqa: C901 
             if inside is not None:
                 bad("a reduction inside a reduction")
             walk(n[2][0], d, REDUCTIONS[n[1]][0])
+        elif tag == "call" and len(n) == 3 and isinstance(n[1], str) and n[1] in SCANS and isinstance(n[2], list) and len(n[2]) == 1:
+            if inside != SCANS[n[1]][0] or scanning[0]:
+                bad("a prefix scan outside a rule per its axis")
+            scanning[0] = True
+            walk(n[2][0], d, inside)
+            scanning[0] = False
         elif tag == "call" and len(n) == 3 and isinstance(n[1], str) and n[1] in FUNCTIONS and isinstance(n[2], list):
             lo, hi, _fn, _dims = FUNCTIONS[n[1]]
             if not lo <= len(n[2]) <= hi:

@@ -43,6 +43,11 @@ def _group_range(counts):
     return range(len(counts))
 
 
+def _prefix_range(i):
+    """The items up to and including item i: the range of a prefix scan (generated code has no builtins)."""
+    return range(int(i) + 1)
+
+
 def _group_sum(values):
     return float(sum(values))
 
@@ -64,6 +69,11 @@ AXIS_WORDS = {"group": "layer group", "device": "device of the placement"}
 # reduction -> (axis, function)
 REDUCTIONS = {"group_sum": ("group", _group_sum), "group_max": ("group", _group_max),
               "device_sum": ("device", _group_sum), "device_max": ("device", _group_max), "device_min": ("device", _group_min)}
+# prefix scan -> (axis, function): in a rule `per: AXIS`, the reduction of its argument over the
+# items up to and including this one (device_prefix_sum(device.split) is the split point of
+# this device, as llama.cpp's cumulative --tensor-split). A scan is read only in a rule per its
+# axis, and holds no reduction or scan.
+SCANS = {"device_prefix_sum": ("device", _group_sum)}
 GROUP_PREFIX = "group."
 GROUP_COUNT = AXES["group"]
 
@@ -82,7 +92,8 @@ def axis_of(name: str, per_names) -> str | None:
 class Function(NamedTuple):
     """One row of the function table: arity, what is called, and the dimension rule (same:
     the arguments share a dimension, which the result has; plain: a plain number in and out;
-    reduce: a reduction over a list axis, its argument's dimension)."""
+    reduce: a reduction over a list axis, its argument's dimension; scan: a prefix reduction, one
+    value per item of its axis, its argument's dimension)."""
 
     lo: int
     hi: int
@@ -97,6 +108,7 @@ FUNCTIONS = {
     "floor": Function(1, 1, _floor, "plain"),
     "round_up": Function(2, 2, _round_up, "same"),
     **{name: Function(1, 1, fn, "reduce") for name, (_axis, fn) in REDUCTIONS.items()},
+    **{name: Function(1, 1, fn, "scan") for name, (_axis, fn) in SCANS.items()},
 }
 # The JavaScript column of the function table (a column of its own: the rows above are unpacked
 # by arity): each function's helper in the generated page, which backends/javascript.RUNTIME
