@@ -20,6 +20,12 @@ OPTIONAL = {"params_total": PARAMS, "zero_stage": NUMBER}
 # the difference, and whether it holds it; the renderers show the host as a device of the plan
 HOST_VERDICT = {"host_needed": MEMORY, "host_usable": MEMORY, "host_headroom": MEMORY, "host_fits": BOOLEAN}
 HOST_RAM = "host_ram"  # the input that gives the host's memory (0 B: not given, not checked)
+# a per-device plan (data/rules/llamacpp.yaml: one device per GPU, split unevenly): rules `per:
+# device` for what each GPU needs, can give, and the difference; a mode component C has its
+# share on each GPU in the per-device rule DEVICE_PREFIX + C where the rule set defines one, and
+# a per-device rule the mode reports is shown per GPU
+DEVICE_PLAN = {"device_total": MEMORY, "device_usable": MEMORY, "device_headroom": MEMORY}
+DEVICE_PREFIX = "device_"
 
 # what a mode's role lets the engine assume: inference and serve grow --gpus over tensor
 # parallelism in the fewest-GPUs search, train over data parallelism

@@ -62,6 +62,8 @@ def _probe(tmp_path, page: str, script: str, name="probe", hash_="", extra=(), t
 
 
 def _close(a, b) -> bool:
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):  # a per-device input (--tensor-split)
+        return isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b) and all(map(_close, a, b))
     if isinstance(a, bool) or isinstance(b, bool) or isinstance(a, str):
         return a == b
     return a == b or abs(a - b) <= REL * max(abs(a), abs(b))
@@ -287,6 +289,32 @@ def test_page_agrees_with_the_cli_on_1000_random_scenarios(tmp_path, cat, page):
     assert not bad, bad[:3]
     assert worst <= REL
     assert evaluated >= 600 and refused >= 10  # both paths exercised: numbers, and errors refused alike
+
+
+@browser
+def test_page_splits_llama_cpp_layers_over_gpus_as_the_cli(tmp_path, cat, page):
+    """The llama.cpp profile on several GPUs (one device per GPU, --tensor-split per device, the
+    prefix scan of the split points) gives the page the CLI's numbers, and its refusals."""
+    scenarios = [{"rules": "llamacpp", "mode": "inference", "model": m, "gpu": g, "options": o} for m, g, o in [
+        ("llama3.1-70b", "rtx-4090+rtx-3090", {"precision": "Q4_K_M", "seq_len": "32768"}),
+        ("llama3.1-70b", "rtx-4090,rtx-3060-12gb", {"precision": "Q4_K_M", "seq_len": "8k", "tensor_split": "3,1", "n_gpu_layers": "70"}),
+        ("llama3.1-8b", "2xrtx-3090+rtx-4060-ti-16gb", {"seq_len": "32K", "tensor_split": "1/0/2"}),
+        ("llama3.1-8b", "rtx-3090", {"gpus": "3", "seq_len": "4096"}),
+        ("mixtral-8x7b", "rtx-4090+rtx-3090", {"precision": "Q4_K_M", "n_cpu_moe": "4"}),
+        ("llama3.1-8b", "rtx-4090+rtx-3090", {"tensor_split": "1,2,3"}),
+        ("llama3.1-8b", "rtx-4090+rtx-3090", {"tensor_split": "1,x"}),
+    ]]
+    got = _probe(tmp_path, page, f"const SCENARIOS = {json.dumps(scenarios)};" + PAGE_EVAL, "llamacpp-split")
+    for sc, js in zip(scenarios, got):
+        py = _python(cat, sc)
+        assert not js.get("js"), (sc, js)
+        if "error" in py or "error" in js:
+            assert "error" in py and "error" in js and py["exit"] == js["exit"] == 2, (sc, py, js)
+            continue
+        assert py["total_bytes"] == js["total_bytes"] and py["fit"][0] == js["fit"][0], (sc, py, js)
+        assert all(_close(a[1], b[1]) for a, b in zip(py["components"], js["components"])), (sc, py, js)
+        assert all(_close(a, b) for a, b in zip(py["fit"][1:4], js["fit"][1:4])), (sc, py, js)
+    assert sum("error" in _python(cat, sc) for sc in scenarios) == 2
 
 
 @browser

@@ -92,7 +92,8 @@ def document(result, unit: str = "GiB", explain: bool = False) -> dict:
         "layout": {k: inputs[k] for k in ("gpus", "tp", "cp", "pp", "dp", "ep", "zero", "fsdp", "sequence_parallel", "offload")},
         "host": {"components": [{"name": h.name, "label": h.label, "memory": quantity(h.memory.bytes, unit)} for h in result.host],
                  "per_rank": quantity(sum(h.memory.bytes for h in result.host), unit), **_host_verdict(result, unit)},
-        "figures": {n: plain(result.values[n], comp.dims.get(n, ""), unit, n in AVAILABLE) for n in report_names(rs, rs.modes[comp.mode])},
+        "figures": {n: plain(result.values[n], comp.dims.get(n, ""), unit, n in AVAILABLE) for n in report_names(rs, rs.modes[comp.mode])
+                    if comp.rules[n].per != "device"},  # a per-device figure is in fit.devices
         "fit": None,
         "warnings": list(result.warnings),
         "overrides": {f"assume.{n}": {"value": now, "was": was} for n, (was, now) in result.catalog.overrides.items()},
@@ -151,6 +152,14 @@ def document(result, unit: str = "GiB", explain: bool = False) -> dict:
                          "usable": quantity(u, unit, down=True) if isinstance(u, float) else None}
                         for (g, c), u in zip(sc.devices, result.values.get("usable_per_device") or [None] * len(sc.devices))],
         }
+        per_device = result.device_plan()  # several GPUs, each with its own share (llama.cpp's layer split)
+        if per_device is not None:
+            for entry, d in zip(doc["fit"]["devices"], per_device):
+                entry["plan"] = {
+                    "components": [{"name": n, "label": label, "memory": quantity(b, unit)} for n, label, b in d["components"]],
+                    "needed": quantity(d["needed"], unit), "usable": quantity(d["usable"], unit, down=True),
+                    "headroom": quantity(d["headroom"], unit, down=True), "fits": d["fits"],
+                    "figures": {n: (x if isinstance(x, bool) else plain(x, comp.dims.get(n, ""), unit)) for n, _label, x in d["figures"]}}
     if explain:
         doc["derivation"] = [
             {"rule": s.name, "label": s.label, "formula": s.formula, "location": s.where,

@@ -7,7 +7,8 @@ would too) is a llama.cpp profile, and its command is built from the scenario's 
 and those rules' values. The flags are llama-server's own spellings (llama.cpp 0c1e57098,
 common/arg.cpp: -c/--ctx-size :1639, -ub/--ubatch-size :1676, --swa-full :1690, -kvu :1724,
 -fa/--flash-attn :1754, -ctk/-ctv :2437/:2450, -np/--parallel :2544, -ngl/--gpu-layers :2789,
---no-kv-offload, -ncmoe/--n-cpu-moe :2767); the numbers and choices come from the data."""
+--no-kv-offload, -ncmoe/--n-cpu-moe :2767, -ts/--tensor-split); the numbers and choices come from
+the data."""
 from __future__ import annotations
 
 import shlex
@@ -57,7 +58,21 @@ def argv(result) -> list[str] | None:
         out.append("--no-kv-offload")
     if i.get("n_cpu_moe"):
         out += ["--n-cpu-moe", f"{int(i['n_cpu_moe'])}"]
+    split = tensor_split(result)
+    if split is not None:
+        out += ["--tensor-split", split]
     return out
+
+
+def tensor_split(result) -> str | None:
+    """--tensor-split as the plan's slots per GPU (23,10), on several GPUs: split points of
+    whole slots over their sum give every GPU exactly the slots of the plan, whatever memory is
+    free when llama.cpp starts (src/llama-model.cpp:1577-1597; split points k / n are the same
+    float on both sides of the comparison)."""
+    slots = result.values.get("device_slots")
+    if not isinstance(slots, list) or len(slots) < 2 or not result.values.get("gpu_layer_slots"):
+        return None
+    return ",".join(f"{int(s)}" for s in slots)
 
 
 def command(result) -> str | None:
@@ -86,6 +101,8 @@ def ollama(result) -> dict | None:
     sc, v = result.scenario, result.values
     i = sc.inputs
     why = [flag for name, flag in _NO_OLLAMA if i.get(name)]
+    if tensor_split(result) is not None:  # Ollama splits over its GPUs by its own estimate (llm/server.go)
+        why.append("--tensor-split")
     if not i["kv_offload"]:
         why.append("--no-kv-offload")
     ctk, ctv = cache_type(sc.selections["kv_precision"].id), cache_type(sc.selections["kv_precision_v"].id)

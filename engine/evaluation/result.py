@@ -150,6 +150,27 @@ class Result:
         return {"ram": ram, "needed": v["host_needed"], "usable": v["host_usable"], "headroom": v["host_headroom"],
                 "fits": bool(v["host_fits"])}
 
+    def device_plan(self) -> list | None:
+        """Each GPU of the placement as its own device, when the rule set gives a per-device plan
+        (contract.DEVICE_PLAN: llama.cpp's uneven split) and the placement has several: [{"gpu"
+        (entry), "components": [(name, label, bytes)], "needed", "usable", "headroom", "fits",
+        "figures": [(name, label, value)]}]; else None."""
+        from ..contract import DEVICE_PLAN, DEVICE_PREFIX
+
+        v, comp, sc = self.values, self.compiled, self.scenario
+        if len(sc.devices) < 2 or any(not isinstance(v.get(n), list) for n in DEVICE_PLAN):
+            return None
+        rs = self.catalog.rulesets[comp.ruleset]
+        figures = [n for n in list(dict.fromkeys(rs.report + rs.modes[comp.mode].report)) if isinstance(v.get(n), list)]
+        out = []
+        for k, (g, _c) in enumerate(sc.devices):
+            parts = [(c, comp.rules[DEVICE_PREFIX + c].label, v[DEVICE_PREFIX + c][k]) for c in comp.components
+                     if isinstance(v.get(DEVICE_PREFIX + c), list)]
+            out.append({"gpu": g, "components": parts, "needed": v["device_total"][k], "usable": v["device_usable"][k],
+                        "headroom": v["device_headroom"][k], "fits": v["device_headroom"][k] >= 0,
+                        "figures": [(n, comp.rules[n].label, v[n][k]) for n in figures]})
+        return out
+
     def roles(self) -> list:
         """[(role, bytes, [component names])] in the order the components come: the per-GPU
         breakdown by role (empty when the mode declares no roles)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 from ..errors import Location, UsageError, did_you_mean, unknown
 from ..reading.catalog import BOOL, GROUP_FIELDS, NUM, Catalog, Entry
 from ..reading.names import find
+from ..reading.vocabulary import PER_DEVICE
 from .engines import select as select_engine
 
 LAYOUT = ("tp", "cp", "pp", "dp")  # the layout inputs the engine reads (see _layout)
@@ -36,7 +37,13 @@ class Scenario:
         """The placement as it is written on the command line: rtx-4090+2xrtx-3090."""
         if not self.mixed:
             return self.gpu.id if self.gpu else ""
-        return "+".join(f"{c:g}x{g.id}" if c != 1 else g.id for g, c in self.devices)
+        runs: list = []  # a rule set that lists each GPU (devices: each) writes a run of one type as NxID
+        for g, c in self.devices:
+            if runs and runs[-1][0] is g:
+                runs[-1][1] += c
+            else:
+                runs.append([g, c])
+        return "+".join(f"{c:g}x{g.id}" if c != 1 else g.id for g, c in runs)
 
     def __repr__(self):
         return f"Scenario({self.ruleset}/{self.mode}, model={self.model.id}, gpu={self.gpu.id if self.gpu else None})"
@@ -54,8 +61,13 @@ class Scenario:
             elif head == "group":  # one list per field: the model's layer groups
                 out[leaf] = self.model.facts[leaf]
             elif head == "device":  # one list per field: the placement's GPU types
-                out[leaf] = [float(c if c is not None else self.inputs["gpus"]) for _g, c in self.devices] if rest == "count" \
-                    else [g.facts[rest] for g, _c in self.devices]
+                if rest == "count":
+                    out[leaf] = [float(c if c is not None else self.inputs["gpus"]) for _g, c in self.devices]
+                elif rest in self.inputs:  # a per-device input (vocabulary kind numbers): missing values are 0
+                    given = self.inputs[rest]
+                    out[leaf] = [float(given[k]) if k < len(given) else 0.0 for k in range(len(self.devices))]
+                else:
+                    out[leaf] = [g.facts[rest] for g, _c in self.devices]
             else:
                 out[leaf] = by_prefix[head].facts[rest]
         return out
@@ -114,7 +126,8 @@ def resolve(cat: Catalog, *, rules: str, mode: str, model: str | None = None, gp
     m = rs.modes.get(mode)
     if m is None:
         raise unknown("mode", mode, rs.modes)
-    devices = placement(cat, gpu) if gpu is not None else []
+    each = getattr(rs, "devices", "by-type") == "each"  # llama.cpp: one device per GPU, in the order given
+    devices = placement(cat, gpu, ordered=each) if gpu is not None else []
     if len(devices) > 1 or (devices and devices[0][1] != 1):
         total = sum(c for _g, c in devices)
         if options.get("gpus") is not None and options["gpus"] != total:
@@ -123,15 +136,31 @@ def resolve(cat: Catalog, *, rules: str, mode: str, model: str | None = None, gp
     model_entry, _ = _subjects(cat, rs, rules, model, None, params)
     gpu_entry = devices[0][0] if devices else None
     sc = _resolve(cat, rs, m, rules, mode, model_entry, gpu_entry, options)
+    if each and len(devices) == 1 and sc.inputs["gpus"] > 1:  # --gpu X --gpus N: N devices of one type
+        devices = [(gpu_entry, 1)] * int(sc.inputs["gpus"])
     if len(devices) > 1:
         sc.devices = devices
+    _per_device_inputs(cat, sc, gpu)
     return sc
 
 
-def placement(cat: Catalog, text: str) -> list:
+def _per_device_inputs(cat: Catalog, sc: Scenario, gpu: str | None) -> None:
+    """A per-device input (--tensor-split 3,1) gives at most one value per GPU of the placement."""
+    for name, spec in cat.vocabulary.inputs.items():
+        if spec.decl != PER_DEVICE or not isinstance(sc.inputs.get(name), tuple):
+            continue
+        given, n = sc.inputs[name], len(sc.devices)
+        if len(given) > n and any(given[n:]):
+            where = f"the {n} GPU{'s' if n != 1 else ''} of --gpu {gpu}" if gpu else "no GPU (give --gpu)"
+            raise UsageError(f"{spec.option} gives {len(given)} values for {where} (give one value per GPU, in the order of --gpu)")
+
+
+def placement(cat: Catalog, text: str, ordered: bool = False) -> list:
     """[(GPU entry, count)] of `rtx-4090`, `2xrtx-3090`, `rtx-4090+rtx-3090` (or with commas):
-    GPUs of one or several types. Counts of the same type add up."""
+    GPUs of one or several types. Counts of the same type add up; `ordered`: one (entry, 1) per
+    GPU instead, in the order written (llama.cpp numbers its devices so: CUDA0, CUDA1, ...)."""
     out: dict = {}
+    each: list = []
     for part in (p.strip() for p in text.replace(",", "+").split("+")):
         n, ident = 1, part
         head, sep, rest = part.partition("x")
@@ -142,6 +171,9 @@ def placement(cat: Catalog, text: str) -> list:
         entry = find("gpu", ident, cat.kind("gpu"))
         prev = out.get(entry.id)
         out[entry.id] = (entry, (prev[1] if prev else 0) + n)
+        each += [(entry, 1)] * n
+    if ordered and len(each) > 1:
+        return each
     return list(out.values())
 
 

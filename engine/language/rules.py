@@ -13,11 +13,13 @@ import re
 from .. import contract
 from ..errors import DataError, Location, Problem, coded, did_you_mean
 from ..reading.catalog import BOOL, ENUM, NUM, Catalog, FieldType
+from ..reading.vocabulary import PER_DEVICE
 from .dimensions import check
 from .syntax import Formula, FormulaError, Poisoned, fail, parse
 
 FIT_TARGETS = tuple(contract.WITH_GPU)
 DEVICE_COUNT = FieldType(NUM, description="GPUs of this type in the placement")
+DEVICE_INPUT = FieldType(NUM, description="a per-device input (vocabulary kind numbers): this device's value")
 TOTAL = contract.TOTAL
 # Plain classes, not dataclasses: a warm `eval` imports this module, and decorating its classes
 # cost more than evaluating the rules (issue 7).
@@ -65,12 +67,12 @@ class Mode:
 
 class RuleSet:
     FIELDS = ("name", "summary", "rules", "modes", "defaults", "needs_architecture", "location", "source", "report", "warnings",
-              "measures", "constraints", "suggestions", "search_defaults", "launchers")
+              "measures", "constraints", "suggestions", "search_defaults", "launchers", "devices")
 
     def __init__(self, name: str, summary: str, rules: dict, modes: dict, defaults: dict, needs_architecture: bool,
                  location: Location, source: str = "", report: list | None = None, warnings: list | None = None,
                  measures: dict | None = None, constraints: list | None = None, suggestions: list | None = None,
-                 search_defaults: dict | None = None, launchers: list | None = None):
+                 search_defaults: dict | None = None, launchers: list | None = None, devices: str = "by-type"):
         self.name, self.summary, self.rules, self.modes, self.defaults = name, summary, rules, modes, defaults
         self.needs_architecture, self.location, self.source = needs_architecture, location, source
         self.report = [] if report is None else report
@@ -80,6 +82,7 @@ class RuleSet:
         self.suggestions = [] if suggestions is None else suggestions
         self.search_defaults = {} if search_defaults is None else search_defaults  # inputs `fit` holds unless given
         self.launchers = [] if launchers is None else launchers  # framework command lines (language/launchers.py)
+        self.devices = devices  # 'by-type': a placement's devices are its GPU types with counts; 'each': one per GPU, in order
 
     def __repr__(self):
         return f"RuleSet({self.name} at {self.location})"
@@ -133,7 +136,7 @@ def build_rulesets(cat: Catalog, merged: dict, every_mode: bool = False) -> list
                      dict(m.data.get("measures") or {}),
                      _warnings(m.data.get("constraints"), m, ("constraints",), name, problems, "constraint"),
                      list(m.data.get("suggestions") or []), dict(m.data.get("search_defaults") or {}),
-                     list(m.data.get("launchers") or []))
+                     list(m.data.get("launchers") or []), str(m.data.get("devices") or "by-type"))
         cat.rulesets[name] = rs
         for mode in modes.values():
             _derive_working_set(rs, mode)
@@ -387,8 +390,9 @@ def resolver(cat: Catalog, rules: dict, known: dict):
             if ft is None:
                 fail(node, f"unknown layer-group field '{name}'", did_you_mean(rest, list(types), "group."))
             return _typed(ft, reg)
-        if head == "device":  # a field of one device of the placement: a GPU's fields and its count
-            types = {**cat.types.get("gpu", {}), "count": DEVICE_COUNT}
+        if head == "device":  # a field of one device of the placement: a GPU's fields, its count, per-device inputs
+            types = {**cat.types.get("gpu", {}), "count": DEVICE_COUNT,
+                     **{n: DEVICE_INPUT for n, spec in inputs.items() if spec.decl == PER_DEVICE}}
             ft = types.get(rest)
             if ft is None:
                 fail(node, f"unknown device field '{name}'", did_you_mean(rest, list(types), "device."))
@@ -404,6 +408,8 @@ def resolver(cat: Catalog, rules: dict, known: dict):
             ft = inputs.get(rest)
             if ft is None:
                 fail(node, f"unknown input '{name}'", did_you_mean(rest, list(inputs), "input."))
+            if ft.decl == PER_DEVICE:
+                fail(node, f"input '{name}' has one value per device of the placement", f"read it as device.{rest} in a rule with per: device")
             return _typed(ft, reg)
         if head == "assume":
             a = cat.assumptions.get(rest)
@@ -503,6 +509,7 @@ def _targets(rs: RuleSet, mode: Mode, rules: dict, with_fit: bool, vocabulary=No
                     problems.append(Problem(mode.location, f"/modes/{mode.name}/device_groups/{i}", f"device group '{g['name']}' names unknown rule '{r}'", _near(r, rules)))
                 else:
                     targets.append(r)
+        targets += device_plan_names(mode, rules)
         for t in FIT_TARGETS:
             if t not in rules:
                 problems.append(Problem(rs.location, "/rules", f"rule set '{rs.name}' must define rule '{t}' (fit verdicts need it)", "see data/rules/fit.yaml"))
@@ -557,7 +564,8 @@ def check_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool, memo: dict
     resolve = resolver(cat, rules, known)
     per_names = {n: r.per for n, r in rules.items() if r.per}
     per_key = tuple(sorted(per_names.items()))
-    for t in sorted(set(targets) & set(per_names)):  # what the engine reads is one number, not one per item
+    per_gpu = set(device_plan_names(mode, rules)) | {r for r in report_names(rs, mode) if per_names.get(r) == "device"}
+    for t in sorted(set(targets) & set(per_names) - per_gpu):  # what the engine reads is one number, not one per item (or shown per GPU)
         problems.append(Problem(rules[t].location, "", f"rule '{t}' is per {per_names[t]} but the mode reads it as one number",
                                 f"reduce it in another rule: {per_names[t]}_sum(...) or {per_names[t]}_max(...)"))
     for name in order:
@@ -611,6 +619,16 @@ def check_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool, memo: dict
     if problems:
         raise DataError(problems)
     return order, kinds, dims, deps
+
+
+def device_plan_names(mode: Mode, rules: dict) -> list:
+    """The per-device plan (contract.DEVICE_PLAN) and each component's per-device share, read
+    with a GPU when the rule set defines all of the plan; else none."""
+    plan = list(contract.DEVICE_PLAN)
+    if not all(n in rules and rules[n].per == "device" for n in plan):
+        return []
+    shares = [contract.DEVICE_PREFIX + c for c in mode.components]
+    return plan + [n for n in shares if n in rules and rules[n].per == "device"]
 
 
 def host_verdict_names(rules: dict) -> list:

@@ -87,7 +87,8 @@ class Search:
             # what the verdict reads through the branches it takes (no code generation, no Result)
             v = verdict_in(self.cat, self.model, self.mode, gpu=self.gpu, rules=self.rules, params=self.params, **opts)
             i = v.inputs
-            layout: dict = {"gpus": int(i["gpus"]), **{a: int(i[a]) for a in LAYOUT if a in i}}
+            each = getattr(self.cat.rulesets.get(self.rules), "devices", "by-type") == "each"  # llama.cpp: a layer split, no tp x pp x dp
+            layout: dict = {"gpus": int(i["gpus"]), **({} if each else {a: int(i[a]) for a in LAYOUT if a in i})}
             if i.get("cp", 1) != 1:  # context parallelism: an axis the search keeps as given
                 layout["cp"] = int(i["cp"])
             if v.groups:  # GPUs of their own besides the layout's (a rollout engine's): {name: count}

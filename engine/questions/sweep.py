@@ -215,7 +215,9 @@ def _combos(cat, rules, mode, models, precisions, resolved, points, names, grid_
                 try:
                     sc = resolve_for(cat, rules, mode, model, gpus[0], opts)
                     n = sc.inputs["gpus"]
-                    gpu_rows = rows_of.get(n) or rows_of.setdefault(n, [tuple(_gpu_fact(g, leaf, n) for leaf in loop.gpu_leaves) for g in gpu_entries])
+                    each = getattr(cat.rulesets[rules], "devices", "by-type") == "each"
+                    gpu_rows = rows_of.get(n) or rows_of.setdefault(n, [tuple(_gpu_fact(g, leaf, n, each, sc.inputs) for leaf in loop.gpu_leaves)
+                                                                        for g in gpu_entries])
                     facts = sc.facts(comp.leaves)
                     for leaf, v in facts.items():
                         if type(v) is int:
@@ -410,13 +412,20 @@ def _placements(cat, models, modes, precisions, placements, rules, options, comp
                                 yield Block(model, mode, row[5], fixed, names, values, [(OK, row[1], row[2], row[3], *row[4].values())], comps)
 
 
-def _gpu_fact(gpu, leaf: str, n: float):
+def _gpu_fact(gpu, leaf: str, n: float, each: bool = False, inputs: dict | None = None):
     """One GPU row's value of a gpu.* or device.* leaf: a sweep places the workload on n GPUs of
-    one type, a placement of one device entry."""
+    one type, a placement of one device entry (or, for a rule set that lists each GPU, n entries
+    of one; a per-device input such as --tensor-split gives each its value, 0 where it gives none)."""
     head, _, field_name = leaf.partition(".")
     if head == "gpu":
         return gpu.facts[field_name]
-    return [float(n)] if field_name == "count" else [gpu.facts[field_name]]
+    k = int(n) if each else 1
+    if field_name == "count":
+        return [1.0] * k if each else [float(n)]
+    if inputs is not None and field_name in inputs:
+        given = inputs[field_name]
+        return [float(given[i]) if i < len(given) else 0.0 for i in range(k)]
+    return [gpu.facts[field_name]] * k
 
 
 def _shown(components: dict, optional) -> dict:

@@ -15,7 +15,11 @@ from ..valuekinds import BOOL, ENUM, NUM
 RESERVED_PREFIXES = ("input", "assume")
 # keys a measurement scenario may hold besides inputs and slots: the scenario's frame
 SCENARIO_FRAME = ("mode", "rules", "params", "model_config")
-_FORMULA_KIND = {"integer": NUM, "number": NUM, "quantity": NUM, "boolean": BOOL, "choice": ENUM}
+_FORMULA_KIND = {"integer": NUM, "number": NUM, "quantity": NUM, "boolean": BOOL, "choice": ENUM, "numbers": NUM}
+# `numbers`: one number per GPU of the placement, written comma-separated (llama.cpp's
+# --tensor-split 3,1); formulas read it per device, as device.NAME. Missing trailing values are 0.
+PER_DEVICE = "numbers"
+MAX_DEVICES = 64  # llama.cpp's own limit is LLAMA_MAX_DEVICES (16, include/llama.h); a longer list is a typo
 _LIMIT = 1e12  # an integer or number input above this is refused: no scenario needs it
 
 
@@ -51,6 +55,8 @@ class Input:
     def coerce(self, value: Any, spelled: str | None = None):
         """The canonical value (float, bool or choice string), or raise ValueError saying why."""
         spelled = spelled or self.option
+        if self.decl == PER_DEVICE:
+            return self._numbers(value, spelled)
         if self.decl in ("integer", "number"):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"{spelled} must be a number, got {value!r}")
@@ -83,8 +89,33 @@ class Input:
             raise ValueError(f"{spelled} must be a quantity of dimension {self.dim}, e.g. '64 GiB', got {value!r}")
         return canonical(q)
 
+    def _numbers(self, value, spelled) -> tuple:
+        """A per-device list: '3,1', [3, 1] or one number -> (3.0, 1.0)."""
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.replace("/", ",").split(",")] if value.strip() else []
+            items = []
+            for p in parts:
+                try:
+                    items.append(float(p))
+                except ValueError:
+                    raise ValueError(f"{spelled} takes numbers separated by commas (3,1), got {value[:40]!r}") from None
+        elif isinstance(value, (list, tuple)):
+            items = list(value)
+        else:
+            items = [value]
+        if len(items) > MAX_DEVICES:
+            raise ValueError(f"{spelled} gives {len(items)} values; a placement has at most {MAX_DEVICES} GPUs")
+        out = []
+        for v in items:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v in (float("inf"), float("-inf")):
+                raise ValueError(f"{spelled} takes finite numbers, got {v!r}")
+            if self.minimum is not None and v < self.minimum or self.maximum is not None and v > self.maximum or v > _LIMIT:
+                self._range(spelled, float(v))
+            out.append(float(v))
+        return tuple(out)
+
     def _range(self, spelled, v):
-        what = "a whole number" if self.decl == "integer" else "a number"
+        what = "a whole number" if self.decl == "integer" else "a number" if self.decl == "number" else "a list of numbers each"
         if self.minimum is not None and self.maximum is not None:
             raise ValueError(f"{spelled} must be {what} from {self.minimum:g} to {self.maximum:g}, got {v:g}")
         if self.maximum is not None:
@@ -204,7 +235,7 @@ def _check_inputs(v: Vocabulary, merged, at) -> list[Problem]:
             out.append(at("inputs", name, "choices", f"input '{name}' is a {i.decl}: choices apply only to kind choice"))
         if i.decl == "quantity" and not i.dim:
             out.append(at("inputs", name, "kind", f"quantity input '{name}' needs a dimension", "dimension: '[information]' for memory"))
-        if i.decl not in ("integer", "number") and (i.minimum is not None or i.maximum is not None):
+        if i.decl not in ("integer", "number", PER_DEVICE) and (i.minimum is not None or i.maximum is not None):
             out.append(at("inputs", name, "minimum" if i.minimum is not None else "maximum", f"input '{name}' is a {i.decl}: bounds apply to numbers"))
         if i.switch and i.decl != "choice":
             out.append(at("inputs", name, "switch", f"a switch sets a choice; input '{name}' is a {i.decl}"))

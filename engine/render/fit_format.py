@@ -82,11 +82,12 @@ def _on(gpu: str, lay: dict) -> str:
     """Where an answer holds: 'one rtx-4090', '4 x rtx-4090 (tp 4 x pp 1 x dp 1)', a placement."""
     n = int(lay.get("gpus", 1) or 1)
     placed = "+" in gpu or "," in gpu or re.match(r"\d+x.", gpu) is not None  # a placement: rtx-4090+rtx-3090, 2xrtx-3090
+    axes = _layout_text(lay)  # none for a layer split (llama.cpp's: the answer's command gives its --tensor-split)
     if placed:
-        return f"{t(gpu)} ({n} GPUs, {_layout_text(lay)})" if lay else t(gpu)
+        return f"{t(gpu)} ({n} GPUs" + (f", {axes})" if axes else ")") if lay else t(gpu)
     if n == 1:
         return f"1 x {t(gpu)}"
-    return f"{n} x {t(gpu)}" + (f" ({_layout_text(lay)})" if lay else "")
+    return f"{n} x {t(gpu)}" + (f" ({axes})" if axes else "")
 
 
 def render(out: dict, unit: str = "GiB", explain: bool = False) -> tuple[str, dict]:

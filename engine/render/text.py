@@ -107,14 +107,19 @@ def table(result, unit: str = "GiB", explain: bool = False, width: int | None = 
     if spread and spread["terms"]:
         lines.append("")
         lines.extend(_spread_lines(result, spread, unit, cols))
-    lines.append("")
-    lines.extend(bar_lines(result, unit, cols))
+    plan = result.device_plan() if result.fit else None  # several GPUs split unevenly: each has its own lines
+    if plan is None:
+        lines.append("")
+        lines.extend(bar_lines(result, unit, cols))
     if result.host and any(h.memory.bytes for h in result.host):
         lines.append("")
         n = result.scenario.inputs["gpus"]
         host = needed(sum(h.memory.bytes for h in result.host))
-        lines += wrap(f"host (CPU) memory per GPU rank: {memory(host, unit)}" + (f"; {memory(host * n, unit)} for all {n:g} ranks" if n > 1 else ""),
-                      cols, "  ", "    ")
+        if plan is not None:  # one process drives every GPU: the host holds one set of buffers
+            lines += wrap(f"host (CPU) memory: {memory(host, unit)}", cols, "  ", "    ")
+        else:
+            lines += wrap(f"host (CPU) memory per GPU rank: {memory(host, unit)}" + (f"; {memory(host * n, unit)} for all {n:g} ranks" if n > 1 else ""),
+                          cols, "  ", "    ")
         for h in result.host:
             if h.memory.bytes:
                 lines += wrap(f"{t(h.label)}: {memory(needed(h.memory.bytes), unit)}", cols, "    ", "      ")
@@ -179,6 +184,8 @@ def _figures(result, unit: str = "GiB"):
     out = []
     for name in report_names(rs, rs.modes[comp.mode]):
         rule = comp.rules[name]
+        if rule.per == "device":  # shown per GPU (_device_plan_lines)
+            continue
         out.append((t(rule.label), t(value(result.values[name], comp.dims.get(name, ""), binary=binary))))
     return out
 
@@ -254,6 +261,9 @@ def _spread_lines(result, spread: dict, unit: str, cols: int = 80) -> list:
 
 
 def _fit_lines(result, unit, cols: int = 80, note: str = ""):
+    plan = result.device_plan()
+    if plan is not None:
+        return _device_plan_lines(result, plan, unit, cols)
     if result.scenario.mixed:
         return _placement_lines(result, unit, cols)
     f = result.fit
@@ -348,6 +358,33 @@ def _group_fit_lines(result, unit, cols, cap, how, marketed):
         verdict = f"DOES NOT FIT on {f.gpus_total} x {gid} ({split}), nor on any number of {gid} the rules allow"
     out += wrap(f"verdict          {verdict}", cols, "    ", VALUE_HANG)
     return out
+
+
+def _device_plan_lines(result, plan: list, unit, cols: int = 80) -> list:
+    """Several GPUs with a share each (llama.cpp's layer split): per GPU, in the order the
+    engine numbers them, its components, figures, need, usable memory and headroom; then the
+    verdict of the GPUs together (with --host-ram, the whole plan's follows the host's lines)."""
+    f, sc, comp = result.fit, result.scenario, result.compiled
+    binary = "i" in unit
+    out = wrap(f"GPUs: {t(sc.placement)} ({len(plan)} GPUs, each with its own share)", cols, "  ", "    ")
+    for k, d in enumerate(plan):
+        g = d["gpu"]
+        out += wrap(f"GPU {k}: {t(g.id)} ({t(g.name)}, {t(g.raw.get('memory'))})", cols, "    ", "      ")
+        rows = [(t(label), memory(needed(b), unit)) for _n, label, b in d["components"] if b]
+        rows += [(t(label), "yes" if x is True else "no" if x is False else t(value(x, comp.dims.get(n, ""), binary=binary)))
+                 for n, label, x in d["figures"]]
+        width = max((cells(r[0]) for r in rows), default=0)
+        for label, text in rows:
+            out += wrap(f"{_pad(label, width)}  {text}", cols, "      ", "        ")
+        verdict = "fits" if d["fits"] else f"does not fit: needs {memory(needed(-d['headroom']), unit)} more"
+        out += wrap(f"needed {memory(needed(d['needed']), unit)} of {memory(available(d['usable']), unit)} usable "
+                    f"(less the --fit margin); headroom {memory(available(d['headroom']), unit)}: {verdict}", cols, "      ", "        ")
+    ok = all(d["fits"] for d in plan)
+    if result.host_verdict() is not None:
+        row = f"GPU verdict      {'fits' if ok else 'does not fit'} on {t(sc.placement)}"
+    else:
+        row = f"verdict          {'FITS' if ok and f.fits else 'DOES NOT FIT'} on {t(sc.placement)}"
+    return out + wrap(row, cols, "    ", VALUE_HANG)
 
 
 def _placement_lines(result, unit, cols: int = 80):

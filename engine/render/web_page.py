@@ -106,7 +106,7 @@ def page_data(cat, data_label: str = "built-in data", sets=(), data_dirs=()) -> 
                 key = f"{rn}/{mn}/{'gpu' if with_gpu else 'none'}"
                 compiled[key] = _compiled(comp, rs, m, table)
                 functions.append((key, mode_js(comp)))
-        rulesets[rn] = {"defaults": dict(rs.defaults), "modes": modes, "needs_architecture": rs.needs_architecture,
+        rulesets[rn] = {"defaults": dict(rs.defaults), "modes": modes, "needs_architecture": rs.needs_architecture, "devices": rs.devices,
                         "where": data_where(rs.location), "summary": getattr(rs, "summary", "")}
     assumptions = {n: {"value": a.value, "text": a.text, "dim": a.dim, "where": data_where(a.location), "source": a.source,
                        "summary": str(a.raw.get("summary", "")) if isinstance(a.raw, dict) else "", "layer": a.layer}
@@ -262,6 +262,15 @@ function coerce(spec, value, spelled) {
     if (!spec.choices.includes(value)) throw new UsageError(`${spelled} must be one of ${spec.choices.join(", ")}, got '${value}'`);
     return value;
   }
+  if (spec.decl === "numbers") {  // one number per GPU: '3,1' (or 3/1), a list, or one number (vocabulary.Input._numbers)
+    const items = typeof value === "string" ? (value.trim() ? value.split(/[,/]/).map(p => p.trim()) : []) : Array.isArray(value) ? value : [value];
+    return items.map(x => {
+      const v = typeof x === "string" && x !== "" ? Number(x) : x;
+      if (typeof v !== "number" || !Number.isFinite(v)) throw new UsageError(`${spelled} takes numbers separated by commas (3,1), got ${JSON.stringify(value)}`);
+      if (spec.minimum != null && v < spec.minimum) throw new UsageError(`${spelled} must be a list of numbers each >= ${g(spec.minimum)}, got ${g(v)}`);
+      return v;
+    });
+  }
   throw new UsageError(`${spelled}: a quantity input is not offered by this page`, "use the CLI: vramrules eval " + spelled + " '64 GiB'");
 }
 function norm(t) { return String(t).toLowerCase().replace(/[^a-z0-9]+/g, ""); }
@@ -305,8 +314,8 @@ function find(kind, text) {
 }
 
 // ---------------------------------------------------------------- a scenario, resolved (evaluation/scenario.py)
-function placement(text) {
-  const out = new Map();
+function placement(text, ordered) {
+  const out = new Map(), each = [];
   for (const part of text.replace(/,/g, "+").split("+").map(p => p.trim())) {
     let n = 1, ident = part;
     const i = part.indexOf("x");
@@ -315,8 +324,9 @@ function placement(text) {
     const entry = find("gpu", ident);
     const prev = out.get(entry.id);
     out.set(entry.id, {entry, count: (prev ? prev.count : 0) + n});
+    for (let k = 0; k < n; k++) each.push({entry, count: 1});
   }
-  return [...out.values()];
+  return ordered && each.length > 1 ? each : [...out.values()];  // ordered: one device per GPU (rule sets with devices: each)
 }
 function layout(inputs, origin) {
   if (inputs.cp === undefined) inputs.cp = 1;
@@ -338,7 +348,8 @@ function resolve(sc) {
   if (!m) throw new UsageError(`unknown mode '${modeName}' of rule set '${rules}'`, `one of ${Object.keys(rs.modes).join(", ")}`);
   let options = {};
   for (const [k, v] of Object.entries(sc.options || {})) if (v !== null && v !== undefined && v !== "") options[k] = v;
-  const devices = sc.gpu ? placement(sc.gpu) : [];
+  const each = rs.devices === "each";  // llama.cpp: one device per GPU, in the order given (scenario.resolve)
+  let devices = sc.gpu ? placement(sc.gpu, each) : [];
   if (devices.length > 1 || (devices.length && devices[0].count !== 1)) {
     const total = devices.reduce((s, d) => s + d.count, 0);
     if (options.gpus != null && options.gpus !== total) throw new UsageError(`--gpu ${sc.gpu} places the workload on ${total} GPUs, but --gpus says ${g(options.gpus)}`);
@@ -382,6 +393,11 @@ function resolve(sc) {
     inputs[n] = coerce(spec, values[n], origin[n] === "option" ? spec.option : null);
   }
   layout(inputs, origin);
+  if (each && devices.length === 1 && inputs.gpus > 1) devices = Array.from({length: inputs.gpus}, () => ({entry: gpu, count: 1}));
+  for (const [n, spec] of Object.entries(V.inputs)) {  // a per-device input gives at most one value per GPU
+    if (spec.decl !== "numbers" || inputs[n].length <= devices.length || !inputs[n].slice(devices.length).some(x => x)) continue;
+    throw new UsageError(`${spec.option} gives ${inputs[n].length} values for ` + (sc.gpu ? `the ${devices.length} GPU${devices.length !== 1 ? "s" : ""} of --gpu ${sc.gpu}` : "no GPU (give --gpu)") + " (give one value per GPU, in the order of --gpu)");
+  }
   const bySlot = {[SLOT_OF_ROLE.model]: model, [SLOT_OF_ROLE.gpu]: gpu, ...selections};
   const byPrefix = {};
   for (const [n, s] of Object.entries(V.slots)) byPrefix[s.prefix || n] = bySlot[n];
@@ -396,7 +412,9 @@ function factsOf(r, leaves) {
     if (head === "input") out[leaf] = r.inputs[rest];
     else if (head === "assume") out[leaf] = D.assumptions[rest].value;
     else if (head === "group") out[leaf] = r.model.facts[leaf];
-    else if (head === "device") out[leaf] = rest === "count" ? r.devices.map(d => d.count !== null ? d.count : r.inputs.gpus) : r.devices.map(d => d.entry.facts[rest]);
+    else if (head === "device") out[leaf] = rest === "count" ? r.devices.map(d => d.count !== null ? d.count : r.inputs.gpus)
+      : rest in r.inputs ? r.devices.map((d, k) => k < r.inputs[rest].length ? r.inputs[rest][k] : 0)  // a per-device input
+      : r.devices.map(d => d.entry.facts[rest]);
     else out[leaf] = r.byPrefix[head].facts[rest];
   }
   return out;
