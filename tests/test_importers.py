@@ -182,15 +182,25 @@ def _fake_tool(folder: Path, name: str, output: str):
     script.chmod(0o755)
 
 
+@pytest.fixture
+def no_nvml(monkeypatch):
+    """NVML absent (a None module makes `import pynvml` fail), so --gpu auto asks the tools on PATH."""
+    monkeypatch.setitem(sys.modules, "pynvml", None)
+
+
+@pytest.mark.usefixtures("no_nvml")
 def test_gpu_auto_reads_nvidia_smi(tmp_path):
     _fake_tool(tmp_path, "nvidia-smi", "NVIDIA GeForce RTX 4090, 24564, 512\nNVIDIA GeForce RTX 4090, 24564, 300\n")
     env = {"PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}
     r = run("eval", "--model", "llama3.1-8b", "--gpu", "auto", env=env)
     assert r.exit_code == 0, r.output
-    assert "GPU: 2 x local-gpu (NVIDIA GeForce RTX 4090, 24564 MiB)" in r.output
-    assert "usable per GPU   23.99 GiB" in r.output
+    # the catalog's RTX 4090 (data/gpus.yaml: 'NVIDIA GeForce RTX 4090 24GB', 24564 MiB reported), less
+    # the most memory in use on either (512 MiB) as the default --reserve: 24,052 MiB = 23.49 GiB
+    assert "GPU: 2 x rtx-4090 (NVIDIA GeForce RTX 4090 24GB, 24 GiB)" in r.output
+    assert "usable per GPU   23.49 GiB" in r.output
 
 
+@pytest.mark.usefixtures("no_nvml")
 def test_gpu_auto_reads_rocm_smi(tmp_path):
     doc = {"card0": {"Card series": "AMD Instinct MI300X", "VRAM Total Memory (B)": "205822885888", "VRAM Total Used Memory (B)": "1000"}}
     _fake_tool(tmp_path, "rocm-smi", json.dumps(doc))
@@ -199,10 +209,12 @@ def test_gpu_auto_reads_rocm_smi(tmp_path):
     assert "AMD Instinct MI300X" in r.output and "FITS" in r.output
 
 
+@pytest.mark.usefixtures("no_nvml")
 def test_gpu_auto_without_a_tool_says_so(tmp_path):
     r = run("eval", "--model", "llama3.1-8b", "--gpu", "auto", env={"PATH": str(tmp_path)})
     assert r.exit_code == 2
     assert "neither nvidia-smi nor rocm-smi is on PATH" in r.output
+    assert "NVML is not installed (pip install 'vramrules[nvml]'" in r.output
 
 
 def test_import_prints_and_appends_keeping_comments(tmp_path):

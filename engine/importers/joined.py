@@ -61,14 +61,23 @@ def scenario_catalog(data, sets, model, model_config, gpu, gpus, options, catalo
         except DataError as exc:
             raise DataError(coded(exc.problems, "import_error")) from None
         docs.append(("models.yaml", document(model, entry, shown)))
-    if gpu == "auto":
+    if gpu == "auto":  # each GPU matched to the catalog's by name and memory, or an entry of its own
         from . import local_gpu
 
         found = local_gpu.detect()
-        docs.append(("gpus.yaml", local_gpu.document(found)))
-        gpu = local_gpu.LOCAL_ID
-        if gpus is None and not any(options.get(k) for k in ("tp", "pp", "dp")):
-            gpus = len(found)
+        base = catalog if catalog is not None else load_catalog(data, sets=sets)
+        text, own, used_mib = local_gpu.placement(found, base.kind("gpu"))
+        if own:
+            docs.append(("gpus.yaml", local_gpu.documents(own)))
+        ids = text.split("+")
+        if len(set(ids)) == 1:  # one kind: --gpu ID on as many GPUs as there are (unless a layout says how many)
+            gpu = ids[0]
+            if gpus is None and not any(options.get(k) for k in ("tp", "pp", "dp")):
+                gpus = len(found)
+        else:
+            gpu = text
+        if options.get("reserve") is None and "reserve" in base.vocabulary.inputs:  # what other programs hold already
+            options["reserve"] = f"{local_gpu._mib(used_mib)} MiB"
     if docs:
         catalog = load_catalog(data, sets=sets, docs=tuple(docs))
     return catalog or load_catalog(data, sets=sets), model, gpu, gpus
