@@ -36,12 +36,14 @@ def plain(x, dim: str, unit: str, down: bool = False):
 
 def _integers(values: dict, vocab) -> dict:
     """The inputs with those the vocabulary declares `kind: integer` as JSON integers (2048, not
-    2048.0: the engine computes on floats)."""
+    2048.0: the engine computes on floats), and a per-device input (`kind: numbers`) as a list."""
     out = dict(values)
     for name, v in values.items():
         spec = vocab.inputs.get(name)
         if spec is not None and spec.decl == "integer" and isinstance(v, float) and v == int(v):
             out[name] = int(v)
+        elif isinstance(v, tuple):
+            out[name] = list(v)
     return out
 
 

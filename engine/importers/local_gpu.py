@@ -150,6 +150,8 @@ def match(found: dict, gpus) -> str | None:
     """The catalog GPU a detected one is: its name begins with the detected name (the catalog
     adds the memory: 'NVIDIA GeForce RTX 4090 24GB') and its memory_reported is within
     MATCH_TOLERANCE of the detected total; of several, the closest in memory. None: unknown."""
+    if "\ufffd" in found["name"]:  # bytes the tool printed that are not UTF-8: shown as read, matched to nothing
+        return None
     want, total = _norm(found["name"]), found["total_mib"] * 2**20
     best = None
     for gid, e in gpus.items():
