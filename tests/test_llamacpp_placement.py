@@ -280,3 +280,24 @@ def test_the_ollama_settings_that_start_the_same_llama_server():
     r = CliRunner().invoke(main, ["eval", "--model", "llama3.1-8b", "--gpu", "rtx-3060-12gb", "--rules", "llamacpp", "--seq-len", "32768"],
                            env={"COLUMNS": "200"})
     assert "Ollama 0.33 (it starts this llama-server): OLLAMA_NUM_PARALLEL=1 ollama serve; PARAMETER num_ctx 32768, num_gpu 18, num_batch 512" in r.output
+
+
+# --- unified memory: the GPU's buffers and the host's are one pool ----------------------------
+
+def test_unified_memory_counts_each_byte_once():
+    """An M4 Max with 128 GiB (data/gpus.yaml: unified_memory, the GPU's default working set 0.75 of
+    it): the GPU's buffers come out of the same RAM as the host's, so the host's usable memory is
+    the pool less the GPU's part and the --fit margin, with or without --host-ram; a discrete GPU
+    is unchanged (--host-ram alone)."""
+    base = dict(model="llama3.1-70b", precision="Q4_K_M", seq_len=65536, gpu="apple-m4-max-128gb")
+    res = _eval(**base)
+    v = res.values
+    assert v["unified_memory"] and v["host_ram_total"] == 128 * GIB
+    assert v["host_usable"] == 128 * GIB - GIB - v["total"]
+    h = res.host_verdict()
+    assert h["ram"] == 128 * GIB and h["fits"]
+    # a context that fits the GPU's working set alone but not the pool with the host's part
+    assert _eval(**{**base, "n_gpu_layers": 40}, host_ram="64 GiB").values["host_usable"] == 64 * GIB - GIB - _eval(**{**base, "n_gpu_layers": 40}).values["total"]
+    discrete = _eval(model="llama3.1-70b", precision="Q4_K_M", seq_len=32768, gpu="rtx-4090", host_ram="64 GiB").values
+    assert not discrete["unified_memory"] and discrete["host_usable"] == 63 * GIB
+    assert _eval(model="llama3.1-70b", precision="Q4_K_M", seq_len=32768, gpu="rtx-4090").host_verdict() is None

@@ -144,7 +144,7 @@ class Result:
         from ..contract import HOST_RAM, HOST_VERDICT
 
         v = self.values
-        ram = self.scenario.inputs.get(HOST_RAM, 0.0)
+        ram = v.get("host_ram_total", self.scenario.inputs.get(HOST_RAM, 0.0))  # on unified memory the machine's, --host-ram or not
         if not ram or any(name not in v for name in HOST_VERDICT):
             return None
         return {"ram": ram, "needed": v["host_needed"], "usable": v["host_usable"], "headroom": v["host_headroom"],

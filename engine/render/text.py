@@ -312,7 +312,9 @@ def _host_lines(result, unit, cols: int = 80) -> list:
             return wrap("host RAM not checked: give --host-ram SIZE (e.g. 32GiB)", cols, "    ", "      ")
         return []
     f = result.fit
-    rows = [f"usable host RAM  {memory(available(h['usable']), unit)}  (--host-ram {memory(h['ram'], unit)} less the --fit margin)",
+    pool = (f"unified memory {memory(h['ram'], unit)} less the GPU's part and the --fit margin" if result.values.get("unified_memory")
+            else f"--host-ram {memory(h['ram'], unit)} less the --fit margin")  # unified: one pool, each byte counted once
+    rows = [f"usable host RAM  {memory(available(h['usable']), unit)}  ({pool})",
             f"needed           {memory(needed(h['needed']), unit)}" + ("" if f else "  (every buffer: no GPU)"),
             f"headroom         {memory(available(h['headroom']), unit)}"]
     if f is None:  # the CPU is the only device
