@@ -46,6 +46,11 @@ ROOT = ta.ROOT
 OUT = ROOT / "tests" / "cases" / "measured" / "activations.json"
 SCHEMA = "vramrules-measured-activations/1"
 SEQ_LENS = (13, 23, 33)      # lengths no model dimension equals; three of them fit a + b*s + c*s^2
+# an architecture whose reference path pads the sequence to whole chunks: lengths of 2, 3 and 4 chunks, so the
+# padded tensors are exact in s (below one chunk they are a constant) and a chunk count is named s/chunk. The layer
+# totals are exact; a group name may read a head dimension equal to one of the lengths (128, 256) as s, and such a
+# group's own fit mixes tensors (3, 5 and 7 chunks avoid that, at 12 minutes a regime on 2 cores)
+CHUNKED = {"qwen3_next": 64}   # torch_chunk_gated_delta_rule(chunk_size=64), modeling_qwen3_next.py:371
 VOCAB = 512
 MAX_EXPERTS = 4
 LAYERS = 2
@@ -232,12 +237,14 @@ def _layer_of(module: str) -> tuple[str, str]:
     return m.group(1), module[m.end():] if m.end() < len(module) else "(layer)"
 
 
-def _dim(d: int, n: int) -> str:
-    """A dimension in a group's name: the sequence length as s (s+1: gpt-oss's attention sinks add a column)."""
-    return "s" if d == n else "s+1" if d == n + 1 else str(d)
+def _dim(d: int, n: int, chunk: int = 0) -> str:
+    """A dimension in a group's name: the sequence length as s (s+1: gpt-oss's attention sinks add a column; s/64:
+    the chunks of a chunked reference path)."""
+    return ("s" if d == n else "s+1" if d == n + 1 else f"s/{chunk}" if chunk and d == n // chunk and d > 1
+            else str(d))
 
 
-def run_once(model, n: int, autocast: bool = False) -> tuple[dict, int]:
+def run_once(model, n: int, autocast: bool = False, chunk: int = 0) -> tuple[dict, int]:
     """One forward with labels: {bucket: {group: bytes}} and per-group tensor examples (under bf16
     autocast when `autocast`)."""
     import contextlib
@@ -266,7 +273,7 @@ def run_once(model, n: int, autocast: bool = False) -> tuple[dict, int]:
         sub = EXPERT_INDEX_RE.sub(".N", sub) if "expert" in sub else sub
         if not sub:
             sub = "(top-level forward: the loss)"
-        shape = "" if "expert" in sub else "[" + ",".join(_dim(d, n) for d in first["shape"]) + "] "
+        shape = "" if "expert" in sub else "[" + ",".join(_dim(d, n, chunk) for d in first["shape"]) + "] "
         key = f"{sub} {shape}{first['dtype']}" + (" view" if first["view"] else "") + \
             (" (checkpoint argument)" if first["how"] != "saved" else "")
         buckets[bucket][key] += st["bytes"]
@@ -276,8 +283,13 @@ def run_once(model, n: int, autocast: bool = False) -> tuple[dict, int]:
     return {b: dict(g) for b, g in buckets.items()}, examples, rec.params_saved
 
 
-def fit(values: list[int]) -> tuple[Fraction, Fraction, Fraction]:
-    (s1, s2, s3), (y1, y2, y3) = SEQ_LENS, values
+def seq_lens(stem: str) -> tuple[int, int, int]:
+    chunk = CHUNKED.get(stem)
+    return (2 * chunk, 3 * chunk, 4 * chunk) if chunk else SEQ_LENS
+
+
+def fit(values: list[int], lens: tuple[int, int, int] = SEQ_LENS) -> tuple[Fraction, Fraction, Fraction]:
+    (s1, s2, s3), (y1, y2, y3) = lens, values
     # Lagrange / divided differences
     d1 = Fraction(y2 - y1, s2 - s1)
     d2 = Fraction(y3 - y2, s3 - s2)
@@ -291,7 +303,7 @@ def _as_int(x: Fraction):
     return int(x) if x.denominator == 1 else float(x)
 
 
-def measure_regime(base_cfg, regime) -> dict:
+def measure_regime(base_cfg, regime, lens: tuple[int, int, int] = SEQ_LENS, chunk: int = 0) -> dict:
     import torch
 
     name, attn, training, adapter_dtype, dropout, checkpointing = regime
@@ -315,8 +327,8 @@ def measure_regime(base_cfg, regime) -> dict:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     runs, examples = [], {}
     params_saved = 0
-    for n in SEQ_LENS:
-        b, ex, params_saved = run_once(model, n, autocast="-autocast" in name)
+    for n in lens:
+        b, ex, params_saved = run_once(model, n, autocast="-autocast" in name, chunk=chunk)
         runs.append(b)
         examples = ex
     del model
@@ -328,18 +340,18 @@ def measure_regime(base_cfg, regime) -> dict:
         groups = sorted(set().union(*(r.get(bucket, {}) for r in runs)))
         rec = {"groups": {}}
         tot = [sum(r.get(bucket, {}).values()) for r in runs]
-        a, b, c = fit(tot)
+        a, b, c = fit(tot, lens)
         rec.update({"bytes_constant": _as_int(a), "bytes_per_token": _as_int(b),
-                    "bytes_per_token_per_context_token": _as_int(c), "bytes_at": dict(zip(map(str, SEQ_LENS), tot))})
+                    "bytes_per_token_per_context_token": _as_int(c), "bytes_at": dict(zip(map(str, lens), tot))})
         for g in groups:
             vals = [r.get(bucket, {}).get(g, 0) for r in runs]
-            ga, gb, gc_ = fit(vals)
+            ga, gb, gc_ = fit(vals, lens)
             ex = examples.get((bucket, g), {})
             if all(x.denominator == 1 for x in (ga, gb, gc_)):
                 fitted = {"bytes_constant": int(ga), "bytes_per_token": int(gb), "bytes_per_token_per_context_token": int(gc_)}
             else:   # a shape that is not polynomial in s (Qwen3-Next's chunk padding, a key seen at one length only)
-                fitted = {"bytes_at": dict(zip(map(str, SEQ_LENS), vals)), "fit_exact": False}
-            rec["groups"][g] = {**fitted, f"shape_at_{SEQ_LENS[-1]}": ex.get("shape"), "saved_as_tensors": ex.get("saved_as")}
+                fitted = {"bytes_at": dict(zip(map(str, lens), vals)), "fit_exact": False}
+            rec["groups"][g] = {**fitted, f"shape_at_{lens[-1]}": ex.get("shape"), "saved_as_tensors": ex.get("saved_as")}
         out[bucket] = rec
     layers = {k: v for k, v in out.items() if k.isdigit()}
     return {"regime": {"name": name, "attn_implementation": attn, "training": training,
@@ -400,7 +412,9 @@ def measure(stem: str, versions: dict, today: str, only_regimes=None) -> dict:
                    f"torch {versions['torch']}, peft {versions['peft']} on CPU, {today}"),
         "config_changes_for_torch": torch_changes,
         "reduced_model": {"changes": changed, "num_hidden_layers": LAYERS, "layers": _layer_info(cfg, kinds)},
-        "dtype": "bfloat16", "seq_lens": list(SEQ_LENS), "batch": 1,
+        "dtype": "bfloat16", "seq_lens": list(seq_lens(stem)), "batch": 1,
+        **({"chunked_reference_path": {"chunk_size": CHUNKED[stem], "why": "lengths of whole chunks: the reference path"
+                                       " pads the sequence to a multiple of the chunk"}} if stem in CHUNKED else {}),
         "regimes": {},
     }
     for regime in REGIMES:
@@ -408,7 +422,7 @@ def measure(stem: str, versions: dict, today: str, only_regimes=None) -> dict:
             continue
         t0 = time.time()
         try:
-            entry["regimes"][regime[0]] = measure_regime(cfg, regime)
+            entry["regimes"][regime[0]] = measure_regime(cfg, regime, seq_lens(stem), CHUNKED.get(stem, 0))
         except ValueError as exc:   # an attention implementation the model refuses (Gemma 2: no sdpa)
             entry.setdefault("regimes_refused", {})[regime[0]] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
             print(f"  {regime[0]:32s} refused: {exc}".splitlines()[0][:200], file=sys.stderr, flush=True)

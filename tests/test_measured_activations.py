@@ -5,12 +5,14 @@ activation profile that models that run (`--activation-profile hf`), in the regi
 train-full or train-lora, --attention flash (sdpa) or eager, --adapter-precision fp32 or bf16,
 --dropout (LoRA dropout 0.05), --recompute full (gradient checkpointing). The harness runs on CPU,
 where torch keeps a dropout mask in the input's dtype (assumption dropout_mask_in_input_dtype, set
-true by an overlay here; GPUs keep one byte). Compared: the per-token part (B per token per layer),
+true by an overlay here; GPUs keep one byte), and where transformers finds no mamba-ssm, causal-conv1d or
+flash-linear-attention and runs its reference PyTorch paths for the recurrent mixers of hybrid models
+(hf_recurrent_fused_kernels, set false here; the default assumes the kernels). Compared: the per-token part (B per token per layer),
 eager attention's s x s part (B per token per context token), and the non-layer part (final norm,
 lm_head input, ids, labels, the loss's fp32 log-softmax, the rotary cos/sin every layer shares).
 The errors are pinned per case (a change on either side fails) and held to the target: 5% per
 layer, 10% outside the layers, except the cases GAPS names with the reason. The megatron profile's
-error (Korthikanti's accounting, the default) is printed beside it (pytest -s). No torch needed."""
+error (Korthikanti's accounting) is printed beside it (pytest -s). No torch needed."""
 from __future__ import annotations
 
 import hashlib
@@ -38,6 +40,11 @@ CPU_OVERLAY = """assumptions:
     dimension: boolean
     summary: "harness/activations.py runs on CPU: SDPA with attention dropout or MLA's narrower value heads takes torch's math path"
     source: "PyTorch aten/src/ATen/native/transformers/attention.cpp (_scaled_dot_product_attention_math)"
+  hf_recurrent_fused_kernels:
+    value: false
+    dimension: boolean
+    summary: "harness/activations.py runs on CPU without mamba-ssm, causal-conv1d and flash-linear-attention: transformers' reference PyTorch paths"
+    source: "transformers 5.24.0, src/transformers/models/jamba/modeling_jamba.py:335 (use_kernel_func_from_hub_with_fallback)"
 """
 
 # (entry, regime, layer) -> (hf estimate - measured) / measured per token, rounded to 3 places.
@@ -74,8 +81,14 @@ PINNED: dict[tuple[str, str, str], float] = {
     ('gpt2', 'full/sdpa', '1'): 0.0,
     ('gpt2', 'lora-fp32/sdpa', '0'): -0.101,
     ('gpt2', 'lora-fp32/sdpa', '1'): -0.099,
-    ('jamba-v0.1', 'full/sdpa', '0'): -0.909,
+    ('jamba-v0.1', 'full/sdpa', '0'): 0.0,
     ('jamba-v0.1', 'full/sdpa', '1'): 0.0,
+    ('jamba-v0.1', 'lora-bf16/sdpa', '0'): 0.0,
+    ('jamba-v0.1', 'lora-bf16/sdpa', '1'): 0.0,
+    ('jamba-v0.1', 'lora-fp32-autocast/sdpa', '0'): 0.0,
+    ('jamba-v0.1', 'lora-fp32-autocast/sdpa', '1'): 0.0,
+    ('jamba-v0.1', 'lora-fp32/sdpa', '0'): 0.0,
+    ('jamba-v0.1', 'lora-fp32/sdpa', '1'): 0.0,
     ('llama3.1-8b', 'full/eager', '0'): 0.0,
     ('llama3.1-8b', 'full/eager', '1'): 0.0,
     ('llama3.1-8b', 'full/sdpa', '0'): 0.0,
@@ -146,10 +159,22 @@ PINNED: dict[tuple[str, str, str], float] = {
     ('qwen3-30b-a3b', 'lora-fp32/eager', '1'): 0.0,
     ('qwen3-30b-a3b', 'lora-fp32/sdpa', '0'): 0.0,
     ('qwen3-30b-a3b', 'lora-fp32/sdpa', '1'): 0.0,
-    ('qwen3_next', 'full/eager', '0'): -0.294,
-    ('qwen3_next', 'full/eager', '1'): -0.147,
-    ('qwen3_next', 'full/sdpa', '0'): -0.339,
-    ('qwen3_next', 'full/sdpa', '1'): -0.183,
+    ('qwen3_next', 'full/eager', '0'): -0.0,
+    ('qwen3_next', 'full/eager', '1'): -0.001,
+    ('qwen3_next', 'full/sdpa', '0'): -0.0,
+    ('qwen3_next', 'full/sdpa', '1'): -0.001,
+    ('qwen3_next', 'full/sdpa/checkpointing', '0'): 0.0,
+    ('qwen3_next', 'full/sdpa/checkpointing', '1'): 0.0,
+    ('qwen3_next', 'lora-bf16/sdpa', '0'): -0.0,
+    ('qwen3_next', 'lora-bf16/sdpa', '1'): -0.001,
+    ('qwen3_next', 'lora-fp32-autocast/sdpa', '0'): -0.081,
+    ('qwen3_next', 'lora-fp32-autocast/sdpa', '1'): -0.001,
+    ('qwen3_next', 'lora-fp32/eager', '0'): -0.0,
+    ('qwen3_next', 'lora-fp32/eager', '1'): -0.001,
+    ('qwen3_next', 'lora-fp32/sdpa', '0'): -0.0,
+    ('qwen3_next', 'lora-fp32/sdpa', '1'): -0.001,
+    ('qwen3_next', 'lora-fp32/sdpa/checkpointing', '0'): 0.0,
+    ('qwen3_next', 'lora-fp32/sdpa/checkpointing', '1'): 0.0,
 }
 # (entry, regime, layer) -> the same for the s x s part (eager only)
 PINNED_SCORES: dict[tuple[str, str, str], float] = {
@@ -196,6 +221,7 @@ PINNED_SCORES: dict[tuple[str, str, str], float] = {
     ('qwen3-30b-a3b', 'lora-fp32/eager', '0'): 0.0,
     ('qwen3-30b-a3b', 'lora-fp32/eager', '1'): 0.0,
     ('qwen3_next', 'full/eager', '1'): 0.0,
+    ('qwen3_next', 'lora-fp32/eager', '1'): 0.0,
 }
 # (entry, regime) -> the same for the non-layer part
 PINNED_OUTSIDE: dict[tuple[str, str], float] = {
@@ -216,6 +242,9 @@ PINNED_OUTSIDE: dict[tuple[str, str], float] = {
     ('gpt2', 'full/sdpa'): 0.001,
     ('gpt2', 'lora-fp32/sdpa'): 0.001,
     ('jamba-v0.1', 'full/sdpa'): 0.015,
+    ('jamba-v0.1', 'lora-bf16/sdpa'): 0.028,
+    ('jamba-v0.1', 'lora-fp32-autocast/sdpa'): 0.028,
+    ('jamba-v0.1', 'lora-fp32/sdpa'): 0.028,
     ('llama3.1-8b', 'full/eager'): 0.0,
     ('llama3.1-8b', 'full/sdpa'): 0.0,
     ('llama3.1-8b', 'full/sdpa/checkpointing'): -0.0,
@@ -251,33 +280,30 @@ PINNED_OUTSIDE: dict[tuple[str, str], float] = {
     ('qwen3-30b-a3b', 'full/sdpa'): 0.0,
     ('qwen3-30b-a3b', 'lora-fp32/eager'): 0.0,
     ('qwen3-30b-a3b', 'lora-fp32/sdpa'): 0.0,
-    ('qwen3_next', 'full/eager'): -0.136,
-    ('qwen3_next', 'full/sdpa'): -0.136,
+    ('qwen3_next', 'full/eager'): 0.045,
+    ('qwen3_next', 'full/sdpa'): 0.045,
+    ('qwen3_next', 'full/sdpa/checkpointing'): 0.033,
+    ('qwen3_next', 'lora-bf16/sdpa'): 0.1,
+    ('qwen3_next', 'lora-fp32-autocast/sdpa'): 0.1,
+    ('qwen3_next', 'lora-fp32/eager'): 0.1,
+    ('qwen3_next', 'lora-fp32/sdpa'): 0.1,
+    ('qwen3_next', 'lora-fp32/sdpa/checkpointing'): 0.072,
 }
 # cases outside the target, with why (what the hf profile does not model yet)
 WHY_LORA = ("GPT-2's config keeps its own dropouts on (attn_pdrop, resid_pdrop 0.1) under LoRA: its masks and CPU SDPA's"
             " math path (fp32 Q, K, V and s x s tensors) are there, and the scenario's one --dropout cannot say that beside"
             " lora_dropout 0")
-WHY_HYBRID = ("measured with transformers' reference PyTorch paths (flash-linear-attention and mamba-ssm are not installed"
-              " on the CPU harness): the chunked gated-DeltaNet reference keeps chunk-padded fp32 tensors, the Mamba"
-              " reference scan an [inner, s, state] fp32 tensor per layer; the CUDA kernels keep other things, and the hf"
-              " profile does not model either yet (it applies the attention formula)")
-WHY_NEXT_ATTN = ("Qwen3-Next's full-attention layer: its gated attention (q_proj twice as wide, the sigmoid output gate),"
-                 " partial rotary and zero-centred fp32 norms, and the shared expert's sigmoid gate are not modeled yet")
+WHY_REFERENCE_AUTOCAST = ("Qwen3-Next's gated DeltaNet through transformers' reference chunked path under CPU bf16 autocast:"
+                          " its fp32 matmuls and solve_triangular then run in bf16 and keep bf16 casts of their operands"
+                          " beside the fp32 tensors; the rules model that path without autocast (and the fused kernels,"
+                          " the default, under it)")
 GAPS: dict[tuple[str, str, str], str] = {
     ('gpt2', 'lora-fp32/sdpa', '0'): WHY_LORA,
     ('gpt2', 'lora-fp32/sdpa', '1'): WHY_LORA,
-    ('jamba-v0.1', 'full/sdpa', '0'): WHY_HYBRID,
-    ('qwen3_next', 'full/eager', '0'): WHY_HYBRID,
-    ('qwen3_next', 'full/sdpa', '0'): WHY_HYBRID,
-    ('qwen3_next', 'full/eager', '1'): WHY_NEXT_ATTN,
-    ('qwen3_next', 'full/sdpa', '1'): WHY_NEXT_ATTN,
+    ('qwen3_next', 'lora-fp32-autocast/sdpa', '0'): WHY_REFERENCE_AUTOCAST,
 }
 # (entry, regime) -> why the part outside the layers is outside its target
-OUTSIDE_GAPS: dict[tuple[str, str], str] = {
-    ('qwen3_next', 'full/eager'): WHY_NEXT_ATTN + " (its final norm keeps fp32 copies too)",
-    ('qwen3_next', 'full/sdpa'): WHY_NEXT_ATTN + " (its final norm keeps fp32 copies too)",
-}
+OUTSIDE_GAPS: dict[tuple[str, str], str] = {}
 
 
 def _walk(value, path=""):
@@ -365,6 +391,7 @@ def _estimate(name: str, profile: str, scenario: tuple, tmp: str) -> dict:
                            activation_profile=profile, **dict(scenario))
     values = dict(r.values)
     values["num_layers"] = r.scenario.model.raw["num_layers"]
+    values["groups"] = [(g.get("recurrent", "none"), g["mlp"]) for g in r.scenario.model.raw.get("layers") or []]
     values["vocab_size"] = r.scenario.model.raw["vocab_size"]
     return values
 
@@ -374,6 +401,9 @@ def _layer_estimate(v: dict, info: dict, layer: str, ckpt: bool) -> tuple[float,
         return (v["activations_layers"] - v["activations_per_layer"]) / v["act_tokens"] / v["num_layers"], 0.0
     est = v["act_moe_layer_per_token"] if info["mlp"] == "moe" else v["act_dense_layer_per_token"]
     scores = v["act_hf_scores_kept_per_token"] if "act_hf_scores_kept_per_token" in v else 0.0
+    if info.get("cache_kind") == "linear_attention":   # a recurrent mixer's layer: its group's own figure (no s x s part)
+        group = next(i for i, (rec, mlp) in enumerate(v["groups"]) if rec != "none" and mlp == info["mlp"])
+        est, scores = v["act_layer_per_token"][group], 0.0
     if v.get("act_first_layer_less_per_token") and layer == "0":
         est -= v["act_first_layer_less_per_token"]
     return est - scores, scores / SEQ
@@ -464,13 +494,17 @@ def test_lora_moe_layers_keep_their_folded_experts(table, tmp_path_factory):
                 continue
             v = _estimate(name, "hf", tuple(sorted(_scenario(r["regime"], entry).items())), tmp)
             for layer, m in sorted(r["layers"].items()):
-                if (name, regime, layer) in GAPS:
-                    continue
+                if (name, regime, layer) in GAPS or entry["reduced_model"]["layers"][int(layer)]["cache_kind"] == "linear_attention":
+                    continue   # a recurrent reference path keeps fixed fp32 tensors of its own (A, D, the zero state: Jamba 868,352 B)
                 moe = entry["reduced_model"]["layers"][int(layer)]["mlp"] == "moe"
                 est = v["act_hf_lora_moe_weights_per_layer"] if moe else 0
-                if est:
+                if est and r["regime"].get("autocast"):   # autocast also keeps bf16 casts of the adapters' weights
+                    assert est <= m["bytes_constant"] <= 1.02 * est, (name, regime, layer, est, m["bytes_constant"])
+                elif est:
                     seen += 1
-                    assert abs(est - m["bytes_constant"]) <= 0.001 * m["bytes_constant"], (name, regime, layer, est, m)
+                    # within 0.1%; 0.3% with bf16 adapters, where Qwen3-Next's router keeps 131,712 B of fp32 factors
+                    tol = 0.003 if r["regime"]["lora"]["adapter_dtypes"] == ["bfloat16"] else 0.001
+                    assert abs(est - m["bytes_constant"]) <= tol * m["bytes_constant"], (name, regime, layer, est, m)
                 elif not r["regime"].get("autocast"):   # a few weight-sized fp32 copies at most (Gemma's 1 + weight per norm)
                     assert m["bytes_constant"] <= 64 * 1024, (name, regime, layer, m["bytes_constant"])
                 # (under autocast each layer also keeps the bf16 casts of its adapters' weights: 2,228,224 B per
