@@ -358,3 +358,25 @@ def test_tensor_parallel_engines_charge_their_nccl_buffers():
     usable = 81920 * 2**20  # the A100 80GB's driver total
     expected = 0.85 * (usable - 500 * 2**20 - 0.13 * GiB) - c["weights"]
     assert abs(sg["figures"]["kv_cache_pool"]["bytes"] - expected) < 2
+
+
+def test_vllm_lora_slots_are_allocated_before_the_pool():
+    """vLLM --enable-lora --max-loras 4 --max-lora-rank 64 (vllm/lora/layers/base_linear.py
+    create_lora_weights): Llama-3.1-8B's 32 layers x 64 x (7 x 4096 + 2 x 4096 + 2 x 1024 +
+    3 x 14336) x 4 slots x 2 B = 1.25 GiB on one GPU, the 167,772,160 LoRA parameters of rank 64
+    four times; at tp 2 the column layers' A and the row layers' B stay whole on each rank. The
+    pool shrinks by as much, and the launch command carries the flags."""
+    h, q, kv, i, layers = 4096, 4096, 1024, 14336, 32
+    base = ["eval", "--model", "llama3.1-8b", "--gpu", "a100-80gb", "--engine", "vllm@0.15.1"]
+    plain = doc(*base)
+    d = doc(*base, "--max-loras", "4", "--max-lora-rank", "64")
+    comp = {c["name"]: c["memory"]["bytes"] for c in d["components"]}
+    assert comp["lora_slots"] == layers * 64 * (7 * h + 2 * q + 2 * kv + 3 * i) * 4 * 2 == 4 * 167_772_160 * 2
+    assert plain["figures"]["kv_cache_pool"]["bytes"] - d["figures"]["kv_cache_pool"]["bytes"] in (comp["lora_slots"], comp["lora_slots"] + 1)
+    assert d["command"].endswith("--enable-lora --max-loras 4 --max-lora-rank 64") and "lora" not in plain["command"]
+    assert "lora_slots" not in {c["name"] for c in plain["components"]}
+    two = doc(*base[:4], "2xa100-80gb", "--tp", "2", *base[5:], "--max-loras", "4", "--max-lora-rank", "64")
+    c2 = {c["name"]: c["memory"]["bytes"] for c in two["components"]}
+    assert c2["lora_slots"] == layers * 64 * (7 * h + (2 * q + 2 * kv + 3 * i) // 2) * 4 * 2
+    code, out = run("eval", "--model", "qwen3-30b-a3b", "--gpu", "a100-80gb", "--engine", "vllm", "--max-loras", "2")
+    assert code == 2 and "--max-loras is modelled for vLLM serving a dense attention model" in out

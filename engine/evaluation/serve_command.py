@@ -48,6 +48,8 @@ def fields(result) -> dict:
         "kv_precision": kv, "prefill_tokens": int(result.catalog.assumptions["prefill_chunk_tokens"].value),
         "kv_tokens": int(v["kv_token_capacity"]), "kv_blocks": int(v["kv_blocks"]), "max_concurrency": float(v["engine_max_concurrency"]),
         "pool_gib": pool / 2**30, "k_gib": pool / 2 / 2**30, "v_gib": pool / 2 / 2**30,
+        # the LoRA slots: their rank only when there are slots (a flag with omit_if "" is then left out)
+        "max_loras": int(i.get("max_loras", 0)), "max_lora_rank": int(i["max_lora_rank"]) if i.get("max_loras", 0) else "",
     }
 
 
@@ -76,7 +78,7 @@ def plan(result) -> dict | None:
         value = _fill(flag["value"], values)
         if flag.get("omit_if") is not None and value == flag["omit_if"]:
             continue
-        argv += [flag["flag"], value]
+        argv += [flag["flag"]] if flag.get("switch") else [flag["flag"], value]
     if values["model"] == PLACEHOLDER:
         notes.append(f"{PLACEHOLDER}: the path or Hub id of {result.scenario.model.id}")
     return {"argv": argv, "notes": notes, "startup": [_fill(line, values) for line in spec.get("startup") or []]}

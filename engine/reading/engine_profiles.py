@@ -146,7 +146,7 @@ def _spread_problems(item: dict, ft) -> list:
 
 # the plan's values a launch template may name (evaluation/serve_command.py fills them)
 FIELDS = ("model", "tp", "pp", "seq_len", "batch", "memory_fraction", "kv_precision", "kv_dtype", "prefill_tokens",
-          "kv_tokens", "kv_blocks", "max_concurrency", "pool_gib", "k_gib", "v_gib")
+          "kv_tokens", "kv_blocks", "max_concurrency", "pool_gib", "k_gib", "v_gib", "max_loras", "max_lora_rank")
 
 
 def template_problem(text: str) -> str | None:
