@@ -637,6 +637,30 @@ def test_lmstudio_split_gguf_counts_every_part(tmp_path, monkeypatch):
     _fails(1, "part 2 of the 2 parts", args=["lmstudio:pub/Split-GGUF"])
 
 
+def test_a_local_split_gguf_is_every_part_or_an_error(tmp_path):
+    """--model-config and import given the first part of a split read every part beside it (they
+    read only the first: 52,480 B of the tiny model's 92,416 B of tensors, with no warning); a later
+    part names the first; a missing part, or a renamed part whose split.count says 2, is an error."""
+    folder = tmp_path / "split"
+    folder.mkdir()
+    first, second = split_gguf(folder, tmp_path)
+    doc = data_of("eval", "--model-config", str(first))
+    assert weights(doc) == GGUF_STORED == 92416 and doc["model"]["id"] == "split-q8-0"
+    r = run("import", str(first))
+    assert r.exit_code == 0 and f"checkpoint_bytes: {GGUF_STORED} B" in r.output and "and its 1 other part(s)" in r.output, r.output
+    r = run("eval", "--model-config", str(second))
+    assert r.exit_code == 2 and "part 2 of a split model: give its first part" in r.output and str(first) in r.output, r.output
+    renamed = tmp_path / "renamed.gguf"
+    first.rename(renamed)
+    r = run("eval", "--model-config", str(renamed))
+    assert r.exit_code == 1 and "renamed.gguf: /split.count: the file says the model is split over 2 files, but 1 were found" in r.output, r.output
+    renamed.rename(first)
+    second.unlink()
+    r = run("eval", "--model-config", str(first))
+    assert r.exit_code == 1 and "Split-Q8_0-00002-of-00002.gguf: part 2 of the 2 parts of Split-Q8_0-00001-of-00002.gguf is missing" in r.output, r.output
+    assert "Traceback" not in r.output
+
+
 def test_hf_split_gguf_in_a_subfolder(hub, tmp_path):
     folder = tmp_path / "parts"
     folder.mkdir()

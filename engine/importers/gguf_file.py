@@ -8,6 +8,7 @@ sizes. Every tensor's data must lie inside the file, aligned, without overlappin
 every metadata value memory depends on must be a whole number of the right size."""
 from __future__ import annotations
 
+import re
 import struct
 from pathlib import Path
 from typing import NoReturn
@@ -276,13 +277,67 @@ class _Meta:
         return n
 
 
-def read(path: Path) -> dict:
-    shown = str(path)
-    meta, tensor_list = scan(path, shown)
-    return entry_of(meta, tensor_list, shown, path.stem)
-
-
 SPLIT_COUNT = "split.count"
+# llama.cpp's gguf-split names: PREFIX-00001-of-00003.gguf
+SPLIT = re.compile(r"^(?P<stem>.+)-(?P<n>\d{5})-of-(?P<total>\d{5})\.gguf$", re.IGNORECASE)
+
+
+def read(path: Path) -> dict:
+    """The entry of a local GGUF file given by its path, or of every part of the split whose first
+    part it is (name-00001-of-0000N.gguf: the other parts beside it, each one required)."""
+    m = SPLIT.match(path.name)
+    if not m:
+        return read_parts([path], [str(path)], path.stem)
+    folder = path.parent
+    try:
+        names = [str(folder / n.name) for n in folder.iterdir()]
+    except OSError as exc:
+        raise DataError([Problem(Location(str(folder)), "", f"cannot list the folder: {exc.strerror or exc}")]) from None
+    parts = split_parts(str(path), names)
+    return read_parts([Path(p) for p in parts], parts, m["stem"])
+
+
+def split_parts(name: str, names) -> list[str]:
+    """[name] for a single file; every part, in order, when `name` is the first part of a split
+    (a missing part is an error); a later part of a split is a usage error."""
+    base = name.rsplit("/", 1)[-1]
+    m = SPLIT.match(base)
+    if not m:
+        return [name]
+    folder = name[: len(name) - len(base)]
+    total = int(m["total"])
+    if int(m["n"]) != 1:
+        first = f"{folder}{m['stem']}-00001-of-{m['total']}.gguf"
+        raise UsageError(f"{name} is part {int(m['n'])} of a split model: give its first part, {first}")
+    present = {n.lower(): n for n in names}
+    parts = []
+    for i in range(1, total + 1):
+        want = f"{folder}{m['stem']}-{i:05d}-of-{m['total']}.gguf"
+        got = present.get(want.lower())
+        if got is None:
+            raise DataError([Problem(Location(want), "", f"part {i} of the {total} parts of {base} is missing",
+                                     "download every part of the split")])
+        parts.append(got)
+    return parts
+
+
+def read_parts(paths: list[Path], shown: list[str], stem: str) -> dict:
+    """gguf_file's entry of one local GGUF file, or of every part of a split, in order."""
+    quants = _quant_sizes()
+    parts = []
+    for path, label in zip(paths, shown):
+        f, size = open_regular(path, label)
+        with f:
+            meta, tensors = scan_stream(f, size, label, quants)
+        parts.append((meta, tensors, label))
+    if len(parts) == 1 and split_count(parts[0][0]) == 1:
+        return entry_of(parts[0][0], parts[0][1], shown[0], stem)
+    if split_count(parts[0][0]) != len(parts):
+        raise DataError([Problem(Location(shown[0]), "/split.count", f"the file says the model is split over {split_count(parts[0][0])} files, "
+                                 f"but {len(parts)} were found", "download every part of the split")])
+    return entry_of_parts(parts, stem)
+
+
 
 
 def split_count(meta: dict) -> int:

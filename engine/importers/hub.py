@@ -43,7 +43,8 @@ from ..errors import DataError, Location, Problem, UsageError, VramrulesError
 from ..reading import cache
 from ..version import __version__
 from . import gguf_file, hf_config, model_entry, safetensors
-from .local_models import SPLIT, pick_gguf, read_gguf
+from .gguf_file import SPLIT, read_parts
+from .local_models import pick_gguf
 from .localfile import read_limited
 
 PREFIX = "hf:"
@@ -387,7 +388,7 @@ class _Reader:
     def gguf_entry(self, parts: list[str], paths: list[str], how: str):
         shown = [self.shown(p) for p in parts]
         stem = self.stem(parts[0])
-        entry = read_gguf([Path(p) for p in paths], shown, stem)
+        entry = read_parts([Path(p) for p in paths], shown, stem)
         return self.finish_gguf(entry, parts, how)
 
     def stem(self, name: str) -> str:

@@ -22,8 +22,9 @@ import re
 from pathlib import Path
 
 from ..errors import DataError, Location, Problem, UsageError, closest
-from . import gguf_file, jsondoc
-from .localfile import open_regular, read_limited
+from . import jsondoc
+from .gguf_file import SPLIT, read_parts, split_parts
+from .localfile import read_limited
 from .model_entry import gguf_entry
 
 OLLAMA = "ollama:"
@@ -36,8 +37,6 @@ SHOWN = 12           # installed names shown in a message
 _PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$")  # one path component of a name (no '..', no '/')
 _HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?$")
 _DIGEST = re.compile(r"^sha256[:-]([0-9a-f]{64})$")
-# llama.cpp's gguf-split names: PREFIX-00001-of-00003.gguf
-SPLIT = re.compile(r"^(?P<stem>.+)-(?P<n>\d{5})-of-(?P<total>\d{5})\.gguf$", re.IGNORECASE)
 
 
 def _component(part: str, whole: str, source: str) -> str:
@@ -66,29 +65,6 @@ def _tag_matches(name: str, tag: str) -> bool:
     """QUANT names the file: 'Q4_K_M' in 'Llama-3.2-1B-Instruct-Q4_K_M.gguf' (any case), as a
     whole word: not in '...-Q4_K_M_L.gguf' or '...IQ4_K_M...'."""
     return re.search(rf"(?<![A-Za-z0-9]){re.escape(tag)}(?![A-Za-z0-9_])", name, re.IGNORECASE) is not None
-
-
-def split_parts(name: str, names) -> list[str]:
-    """[name] for a single file; every part, in order, when `name` is the first part of a split
-    (a missing part is an error); a later part of a split is a usage error."""
-    m = SPLIT.match(_base(name))
-    if not m:
-        return [name]
-    folder = name[: len(name) - len(_base(name))]
-    total = int(m["total"])
-    if int(m["n"]) != 1:
-        first = f"{folder}{m['stem']}-00001-of-{m['total']}.gguf"
-        raise UsageError(f"{name} is part {int(m['n'])} of a split model: give its first part, {first}")
-    present = {n.lower(): n for n in names}
-    parts = []
-    for i in range(1, total + 1):
-        want = f"{folder}{m['stem']}-{i:05d}-of-{m['total']}.gguf"
-        got = present.get(want.lower())
-        if got is None:
-            raise DataError([Problem(Location(want), "", f"part {i} of the {total} parts of {_base(name)} is missing",
-                                     "download every part of the split")])
-        parts.append(got)
-    return parts
 
 
 def _part_number(name: str) -> int:
@@ -137,23 +113,6 @@ def _quant_of(name: str) -> str:
 def _listing(names, label: str) -> str:
     shown = [n for n in names if not is_projector(n)][:SHOWN]
     return f"; {label} holds: {', '.join(shown)}" if shown else ""
-
-
-def read_gguf(paths: list[Path], shown: list[str], stem: str) -> dict:
-    """gguf_file's entry of one local GGUF file, or of every part of a split, in order."""
-    quants = gguf_file._quant_sizes()
-    parts = []
-    for path, label in zip(paths, shown):
-        f, size = open_regular(path, label)
-        with f:
-            meta, tensors = gguf_file.scan_stream(f, size, label, quants)
-        parts.append((meta, tensors, label))
-    if len(parts) == 1 and gguf_file.split_count(parts[0][0]) == 1:
-        return gguf_file.entry_of(parts[0][0], parts[0][1], shown[0], stem)
-    if gguf_file.split_count(parts[0][0]) != len(parts):
-        raise DataError([Problem(Location(shown[0]), "/split.count", f"the file says the model is split over {gguf_file.split_count(parts[0][0])} files, "
-                                 f"but {len(parts)} were found", "download every part of the split")])
-    return gguf_file.entry_of_parts(parts, stem)
 
 
 # --- Ollama ------------------------------------------------------------------------------------
@@ -253,7 +212,7 @@ def ollama_entry(text: str) -> tuple[str, dict, str]:
     if size != want:
         raise DataError([Problem(Location(str(blob)), "", f"the blob holds {size} bytes, the manifest says {want}",
                                  f"a partial download? pull it again: ollama pull {name}")])
-    entry = read_gguf([blob], [shown], model)
+    entry = read_parts([blob], [shown], model)
     if not entry.get("name") or entry["name"] == model:
         entry["name"] = name
     entry = gguf_entry(entry, f"{shown} (blob sha256-{digest[:12]})")
@@ -366,6 +325,6 @@ def lmstudio_entry(text: str) -> tuple[str, dict, str]:
     first = picked[0]
     m = SPLIT.match(first)
     stem = (m["stem"] if m else first[: -len(".gguf")])
-    entry = read_gguf([folder / p for p in picked], shown, stem)
+    entry = read_parts([folder / p for p in picked], shown, stem)
     entry = gguf_entry(entry, shown[0] + (f" and its {len(shown) - 1} other part(s)" if len(shown) > 1 else ""))
     return _ident("lmstudio", stem), entry, shown[0]

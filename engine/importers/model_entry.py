@@ -16,7 +16,10 @@ def _is_gguf(path: Path) -> bool:
 
 
 def ident_for(path: Path) -> str:
-    base = path.name if path.is_dir() else path.parent.name if path.name == "config.json" else path.stem
+    from .gguf_file import SPLIT
+
+    split = SPLIT.match(path.name)
+    base = path.name if path.is_dir() else path.parent.name if path.name == "config.json" else split["stem"] if split else path.stem
     ident = re.sub(r"[^a-z0-9.]+", "-", base.lower()).strip("-.") or "imported"
     return ident if ident[0].isalnum() else "m-" + ident
 
@@ -39,9 +42,11 @@ def from_path(path, ident: str | None = None, data=(), sets=(), precision_given:
         raise DataError([Problem(Location(str(p)), "", f"cannot read: {getattr(exc, 'strerror', None) or exc}")]) from None
     ident = ident or ident_for(p)
     if _is_gguf(p):  # by name: a pipe or device called x.gguf is refused by the GGUF reader, not read as JSON
-        from .gguf_file import read
+        from .gguf_file import SPLIT, read
 
-        return ident, gguf_entry(read(p), p.name), str(p)
+        m = SPLIT.match(p.name)  # the first part of a split: every part, each one required
+        more = f" and its {int(m['total']) - 1} other part(s)" if m and int(m["total"]) > 1 else ""
+        return ident, gguf_entry(read(p), p.name + more), str(p)
     cfg, shown = hf_config.read(p)
     folder = p if p.is_dir() else p.parent
     summary = safetensors.summarize(folder, hf_config.packed_bits(cfg, shown)) if folder.is_dir() else None
