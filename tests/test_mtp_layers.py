@@ -74,3 +74,44 @@ def test_import_reads_num_nextn_predict_layers(tmp_path):
     (folder / "config.json").write_text(json.dumps(cfg))
     cfg, shown = hf_config.read(folder)
     assert "mtp" not in hf_config.convert(cfg, shown)
+
+
+def _st(path: Path, tensors: dict):
+    """A safetensors file of BF16 zeros: header + data, as the format spec lays it out."""
+    import struct
+
+    header, offset = {"__metadata__": {"format": "pt"}}, 0
+    for name, shape in tensors.items():
+        n = 2 * shape[0] * (shape[1] if len(shape) > 1 else 1)
+        header[name] = {"dtype": "BF16", "shape": list(shape), "data_offsets": [offset, offset + n]}
+        offset += n
+    raw = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + bytes(offset))
+
+
+def test_a_checkpoints_mtp_tensors_are_weighed_apart(tmp_path):
+    """A GLM-4.5-style checkpoint (num_nextn_predict_layers 1) stores its NextN module as model.layers.2 after its 2
+    decoder layers: those tensors are the mtp block's checkpoint bytes, not the model's (they were counted as weights,
+    and again under --mtp); the weights are what the model's own tensors store, the MTP layers' weights what theirs do."""
+    cfg = json.loads((HF / "glm-4.5-air.json").read_text())
+    cfg.update(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16, intermediate_size=128,
+               moe_intermediate_size=32, n_routed_experts=4, num_experts_per_tok=2, vocab_size=100)
+    folder = tmp_path / "tiny-glm"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(cfg))
+    main = {"model.embed_tokens.weight": (100, 64), "model.layers.0.mlp.gate_proj.weight": (128, 64),
+            "model.layers.1.self_attn.o_proj.weight": (64, 64), "model.norm.weight": (64,), "lm_head.weight": (100, 64)}
+    mtp = {"model.layers.2.embed_tokens.weight": (100, 64), "model.layers.2.eh_proj.weight": (64, 128),
+           "model.layers.2.shared_head.head.weight": (100, 64), "model.layers.2.enorm.weight": (64,)}
+    _st(folder / "model.safetensors", {**main, **mtp})
+    main_params = 100 * 64 + 128 * 64 + 64 * 64 + 64 + 100 * 64
+    mtp_params = 100 * 64 + 64 * 128 + 100 * 64 + 64
+    r = vramrules.evaluate(mode="inference", model_config=str(folder), batch=1, seq_len=16)
+    raw = r.scenario.model.raw
+    assert raw["checkpoint_params"] == raw["params"] == main_params and raw["checkpoint_bytes"] == f"{2 * main_params} B"
+    assert raw["mtp"]["checkpoint_params"] == mtp_params and raw["mtp"]["checkpoint_bytes"] == f"{2 * mtp_params} B"
+    assert mtp_params == 21_056 and "its MTP modules' 21,056 parameters apart" in raw["params_source"]
+    assert r.component("weights").memory.bytes == 2 * main_params
+    with_mtp = vramrules.evaluate(mode="inference", model_config=str(folder), batch=1, seq_len=16, mtp=True)
+    assert with_mtp.component("weights").memory.bytes == 2 * main_params
+    assert with_mtp.values["mtp_weights"] == 2 * mtp_params

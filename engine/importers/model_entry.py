@@ -84,14 +84,21 @@ def config_entry(ident: str, cfg, shown: str, summary: dict | None, counted: str
     weigh); `counted` says where they were counted ('in FOLDER (N file(s))')."""
     from . import hf_config
 
+    from . import safetensors
+
     entry = hf_config.convert(cfg, shown, precision_given=True)  # a format the data lacks: decided below
     entry["source"] = source or f"{shown} (imported by vramrules)"
     if summary:
+        summary, mtp = safetensors.without_mtp(summary, entry.get("num_layers", 0), entry.get("mtp"))
+        if mtp:  # the NextN modules the config names, stored beside the model: weighed apart, loaded only with --mtp
+            entry["mtp"]["checkpoint_bytes"] = f"{mtp['bytes']} B"
+            entry["mtp"]["checkpoint_params"] = mtp["params"]
         entry["checkpoint_bytes"] = f"{summary['bytes']} B"
         entry["checkpoint_params"] = summary["params"]
         entry["checkpoint_dtypes"] = {k: f"{v} B" for k, v in sorted(summary["dtypes"].items())}
         entry["params"] = summary["params"]
-        entry["params_source"] = f"counted from the safetensors headers {counted}"
+        entry["params_source"] = f"counted from the safetensors headers {counted}" + (
+            f"; its MTP modules' {mtp['params']:,} parameters apart (mtp.checkpoint_params)" if mtp else "")
     else:
         if not precision_given and "native_precision" not in entry:
             hf_config.quantized_precision(hf_config.config_fields(cfg, shown))  # no tensors to weigh: an unknown format is an error

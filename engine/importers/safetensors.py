@@ -341,9 +341,11 @@ def count(shards, packed_bits: int = 4, index: dict | None = None, place=None, w
     dtypes: dict[str, int] = {}
     stored: dict[str, str] = {}
     read = []
+    parts: dict = {}  # what each decoder layer's (and the mtp.* modules') tensors hold, to set apart the ones a config names MTP
     for shown, found in shards:
         read.append(shown)
         for name, dtype, n, size in found:
+            before = params
             if name in stored:
                 raise DataError([Problem(Location(shown), _ptr(name), f"this tensor is also stored in {PurePosixPath(stored[name]).name}",
                                          "a checkpoint stores each tensor once")])
@@ -358,6 +360,12 @@ def count(shards, packed_bits: int = 4, index: dict | None = None, place=None, w
                 params += n
             nbytes += size
             dtypes[dtype] = dtypes.get(dtype, 0) + size
+            m = _PART.match(name)
+            if m:
+                part = parts.setdefault("mtp" if m["mtp"] else int(m["layer"]), {"params": 0, "bytes": 0, "dtypes": {}})
+                part["params"] += params - before
+                part["bytes"] += size
+                part["dtypes"][dtype] = part["dtypes"].get(dtype, 0) + size
     if index and place is not None:
         for tensor, shard in index["map"].items():
             if stored.get(tensor) != place(shard):
@@ -365,4 +373,29 @@ def count(shards, packed_bits: int = 4, index: dict | None = None, place=None, w
                                      "the index and the shards disagree; download them again")
     if params <= 0:
         raise DataError([Problem(Location(where), "", "the checkpoint's tensors hold no parameters")])
-    return {"params": params, "bytes": nbytes, "dtypes": dtypes, "files": read}
+    return {"params": params, "bytes": nbytes, "dtypes": dtypes, "files": read, "parts": parts}
+
+
+# a decoder layer's tensors (model.layers.N., language_model.model.layers.N., ...) and the mtp.* modules of Qwen3-Next/Qwen3.5
+_PART = re.compile(r"^(?:(?P<mtp>(?:model\.)?(?:language_model\.)?mtp\.)|(?:language_model\.)?(?:model\.)?(?:language_model\.)?layers\.(?P<layer>\d{1,6})\.)")
+
+
+def without_mtp(summary: dict, layers: int, mtp: dict | None) -> tuple[dict, dict | None]:
+    """(the summary of the model's own tensors, that of its MTP modules' or None): with `mtp` (a
+    models.yaml mtp block), a checkpoint's model.layers.N for N >= `layers` (DeepSeek-V3, GLM-4.5:
+    num_nextn_predict_layers) or its mtp.* tensors (Qwen3-Next, Qwen3.5) are the MTP modules."""
+    parts = summary.get("parts", {})
+    if not mtp or not mtp.get("layers"):
+        return summary, None
+    keys = [k for k in parts if k == "mtp" or (isinstance(k, int) and k >= layers)]
+    if not keys:
+        return summary, None
+    out = {"params": 0, "bytes": 0, "dtypes": {}}
+    for k in keys:
+        out["params"] += parts[k]["params"]
+        out["bytes"] += parts[k]["bytes"]
+        for dtype, size in parts[k]["dtypes"].items():
+            out["dtypes"][dtype] = out["dtypes"].get(dtype, 0) + size
+    left = dict(summary, params=summary["params"] - out["params"], bytes=summary["bytes"] - out["bytes"],
+                dtypes={d: b - out["dtypes"].get(d, 0) for d, b in summary["dtypes"].items() if b - out["dtypes"].get(d, 0) > 0})
+    return left, out
