@@ -78,6 +78,33 @@ GGUF_LINEAR = 2 * (64 * 64 * 2 + 32 * 64 * 2 + 3 * 128 * 64)
 GGUF_STORED = 100 * 64 * 2 + GGUF_LINEAR // 32 * 34 + (2 * 2 + 1) * 64 * 4  # f16 embedding, Q8_0 blocks, f32 norms
 
 
+def mmproj_bytes(tmp_path, name="mmproj-Tiny-F16.gguf") -> bytes:
+    """A tiny vision projector as llama.cpp's convert_hf_to_gguf.py --mmproj writes one: architecture clip,
+    clip.projector_type, a patch embedding, one encoder block's tensors and the projector (F16 and F32)."""
+    gguf = pytest.importorskip("gguf")
+    import numpy as np
+
+    path = tmp_path / name
+    w = gguf.GGUFWriter(str(path), "clip")
+    w.add_string("clip.projector_type", "gemma3")
+    w.add_bool("clip.has_vision_encoder", True)
+    w.add_uint32("clip.vision.image_size", 896)
+    w.add_uint32("clip.vision.patch_size", 14)
+    w.add_tensor("v.patch_embd.weight", np.zeros((32, 3, 14, 14), dtype=np.float16))
+    w.add_tensor("v.blk.0.attn_q.weight", np.zeros((32, 32), dtype=np.float16))
+    w.add_tensor("v.blk.0.ln1.weight", np.zeros((32,), dtype=np.float32))
+    w.add_tensor("mm.input_projection.weight", np.zeros((64, 32), dtype=np.float16))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path.read_bytes()
+
+
+MMPROJ_PARAMS = 32 * 3 * 14 * 14 + 32 * 32 + 32 + 64 * 32
+MMPROJ_STORED = (32 * 3 * 14 * 14 + 32 * 32 + 64 * 32) * 2 + 32 * 4
+
+
 # --- the fake Hub ------------------------------------------------------------------------------
 
 class FakeHub:
@@ -509,7 +536,7 @@ def test_hub_alias_needs_no_network(hub):
 
 # --- Ollama ------------------------------------------------------------------------------------
 
-def _ollama(root, name, tag, blob: bytes, ns="library", host="registry.ollama.ai", size=None):
+def _ollama(root, name, tag, blob: bytes, ns="library", host="registry.ollama.ai", size=None, projector: bytes | None = None):
     digest = hashlib.sha256(blob).hexdigest()
     (root / "blobs").mkdir(parents=True, exist_ok=True)
     (root / "blobs" / f"sha256-{digest}").write_bytes(blob)
@@ -517,6 +544,10 @@ def _ollama(root, name, tag, blob: bytes, ns="library", host="registry.ollama.ai
                 "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": "sha256:" + "0" * 64, "size": 2},
                 "layers": [{"mediaType": "application/vnd.ollama.image.model", "digest": f"sha256:{digest}", "size": size or len(blob)},
                            {"mediaType": "application/vnd.ollama.image.template", "digest": "sha256:" + "1" * 64, "size": 10}]}
+    if projector is not None:
+        pd = hashlib.sha256(projector).hexdigest()
+        (root / "blobs" / f"sha256-{pd}").write_bytes(projector)
+        manifest["layers"].append({"mediaType": "application/vnd.ollama.image.projector", "digest": f"sha256:{pd}", "size": len(projector)})
     folder = root / "manifests" / host / ns / name
     folder.mkdir(parents=True, exist_ok=True)
     (folder / tag).write_text(json.dumps(manifest))
@@ -570,7 +601,7 @@ def test_lmstudio_models_by_name(tmp_path, monkeypatch):
     one = tmp_path / ".lmstudio" / "models" / "lmstudio-community" / "Tiny-GGUF"
     one.mkdir(parents=True)
     (one / "Tiny-Q8_0.gguf").write_bytes(blob)
-    (one / "mmproj-Tiny-F16.gguf").write_bytes(b"GGUF")  # a vision projector beside it is not the model
+    (one / "mmproj-Tiny-F16.gguf").write_bytes(mmproj_bytes(tmp_path))  # a vision projector beside it is not the model
     two = tmp_path / ".cache" / "lm-studio" / "models" / "someone" / "Two-GGUF"  # the older folder
     two.mkdir(parents=True)
     (two / "Two-Q8_0.gguf").write_bytes(blob)
@@ -635,6 +666,48 @@ def test_lmstudio_split_gguf_counts_every_part(tmp_path, monkeypatch):
     _fails(2, "part 2 of a split model", "Split-Q8_0-00001-of-00002.gguf", args=["lmstudio:pub/Split-GGUF/Split-Q8_0-00002-of-00002.gguf"])
     (folder / "Split-Q8_0-00002-of-00002.gguf").unlink()
     _fails(1, "part 2 of the 2 parts", args=["lmstudio:pub/Split-GGUF"])
+
+
+def test_the_mmproj_beside_a_gguf_model_is_its_vision_tower(tmp_path, monkeypatch):
+    """A vision model's mmproj file (llama.cpp: the encoder and projector, as convert_hf_to_gguf.py --mmproj writes
+    it) beside the model is loaded with it, as llama-server -hf and LM Studio do: its tensors' bytes are a component of
+    their own, in the default and the llama.cpp rule sets; --no-mmproj leaves it out. Ollama stores it as the
+    manifest's projector layer."""
+    folder = tmp_path / "gemma-ish"
+    folder.mkdir()
+    (folder / "Tiny-Q8_0.gguf").write_bytes(gguf_bytes(tmp_path))
+    (folder / "mmproj-Tiny-F16.gguf").write_bytes(mmproj_bytes(tmp_path))
+    (folder / "mmproj-Tiny-F32.gguf").write_bytes(mmproj_bytes(tmp_path, "other.gguf"))  # two: the F16 one is picked
+    doc = data_of("eval", "--model-config", str(folder / "Tiny-Q8_0.gguf"))
+    parts = {c["name"]: c["memory"]["bytes"] for c in doc["components"]}
+    assert parts["weights"] == GGUF_STORED and parts["projector_weights"] == MMPROJ_STORED
+    r = vramrules.evaluate(mode="inference", model_config=str(folder / "Tiny-Q8_0.gguf"), needed=False)
+    block = r.scenario.model.raw["projector"]
+    assert block["checkpoint_params"] == MMPROJ_PARAMS and block["projector_type"] == "gemma3" and block["image_size"] == 896
+    assert block["source"].endswith("mmproj-Tiny-F16.gguf")
+    text_only = data_of("eval", "--model-config", str(folder / "Tiny-Q8_0.gguf"), "--no-mmproj")
+    assert "projector_weights" not in [c["name"] for c in text_only["components"]]
+    assert text_only["total"]["bytes"] < doc["total"]["bytes"]
+    llama = data_of("eval", "--model-config", str(folder / "Tiny-Q8_0.gguf"), "--rules", "llamacpp")
+    assert {c["name"]: c["memory"]["bytes"] for c in llama["components"]}["projector_weights"] == MMPROJ_STORED
+    # LM Studio: the same folder
+    monkeypatch.setenv("HOME", str(tmp_path))
+    studio = tmp_path / ".lmstudio" / "models" / "pub" / "Tiny-GGUF"
+    studio.mkdir(parents=True)
+    (studio / "Tiny-Q8_0.gguf").write_bytes(gguf_bytes(tmp_path))
+    (studio / "mmproj-Tiny-F16.gguf").write_bytes(mmproj_bytes(tmp_path))
+    assert vramrules.evaluate("lmstudio:pub/Tiny-GGUF", needed=False).component("projector_weights").memory.bytes == MMPROJ_STORED
+    # Ollama: the projector layer of the manifest
+    root = tmp_path / "ollama"
+    monkeypatch.setenv("OLLAMA_MODELS", str(root))
+    _ollama(root, "tiny-vision", "1b", gguf_bytes(tmp_path), projector=mmproj_bytes(tmp_path))
+    _ollama(root, "tiny", "1b", gguf_bytes(tmp_path))
+    assert vramrules.evaluate("ollama:tiny-vision:1b", needed=False).component("projector_weights").memory.bytes == MMPROJ_STORED
+    assert "projector_weights" not in [c.name for c in vramrules.evaluate("ollama:tiny:1b", needed=False).components]
+    # a file beside the model that calls itself mmproj but is not a projector is an error that names it
+    (folder / "mmproj-Tiny-F16.gguf").write_bytes(gguf_bytes(tmp_path))
+    r = run("eval", "--model-config", str(folder / "Tiny-Q8_0.gguf"))
+    assert r.exit_code == 1 and "mmproj-Tiny-F16.gguf: /general.architecture: is 'llama', not the 'clip' of a multimodal projector" in r.output, r.output
 
 
 def test_a_local_split_gguf_is_every_part_or_an_error(tmp_path):

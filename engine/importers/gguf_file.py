@@ -37,7 +37,7 @@ SCALARS = {0: ("B", "uint8"), 1: ("b", "int8"), 2: ("H", "uint16"), 3: ("h", "in
            6: ("f", "float32"), 7: ("?", "bool"), 10: ("Q", "uint64"), 11: ("q", "int64"), 12: ("d", "float64")}
 STRING, ARRAY = 8, 9
 INTEGERS = {0, 1, 2, 3, 4, 5, 10, 11}
-KEEP_STRINGS = ("general.architecture", "general.name")
+KEEP_STRINGS = ("general.architecture", "general.name", "clip.projector_type")
 
 
 class Array:
@@ -284,17 +284,91 @@ SPLIT = re.compile(r"^(?P<stem>.+)-(?P<n>\d{5})-of-(?P<total>\d{5})\.gguf$", re.
 
 def read(path: Path) -> dict:
     """The entry of a local GGUF file given by its path, or of every part of the split whose first
-    part it is (name-00001-of-0000N.gguf: the other parts beside it, each one required)."""
-    m = SPLIT.match(path.name)
-    if not m:
-        return read_parts([path], [str(path)], path.stem)
+    part it is (name-00001-of-0000N.gguf: the other parts beside it, each one required), with the
+    mmproj projector beside it (its `projector` block) as llama-server -hf and LM Studio load one."""
     folder = path.parent
     try:
-        names = [str(folder / n.name) for n in folder.iterdir()]
+        names = sorted(n.name for n in folder.iterdir())
     except OSError as exc:
         raise DataError([Problem(Location(str(folder)), "", f"cannot list the folder: {exc.strerror or exc}")]) from None
-    parts = split_parts(str(path), names)
-    return read_parts([Path(p) for p in parts], parts, m["stem"])
+    m = SPLIT.match(path.name)
+    if m:
+        parts = split_parts(str(path), [str(folder / n) for n in names])
+        entry = read_parts([Path(p) for p in parts], parts, m["stem"])
+    else:
+        entry = read_parts([path], [str(path)], path.stem)
+    return entry if is_projector(path.name) else with_projector(entry, folder, names)
+
+
+# --- the multimodal projector beside a model (llama.cpp's mmproj, tools/mtmd/clip.cpp) ----------
+
+PROJECTOR_ARCH = "clip"  # general.architecture of an mmproj file (tools/mtmd/clip-impl.h)
+# of several projectors beside one model, the one llama-server would be pointed at: the 16-bit file as published
+PROJECTOR_PREFERENCE = ("f16", "bf16", "f32")
+
+
+def is_projector(name: str) -> bool:
+    """A vision projector shipped beside the model (mmproj-*.gguf), not a language model."""
+    return name.rsplit("/", 1)[-1].lower().startswith("mmproj") and name.lower().endswith(".gguf")
+
+
+def pick_projector(names) -> str | None:
+    """The mmproj file among `names` (file names of the model's folder or repo), or None: the only
+    one, else the first of PROJECTOR_PREFERENCE its name ends in, else the first by name."""
+    found = sorted(n for n in names if is_projector(n))
+    if len(found) <= 1:
+        return found[0] if found else None
+    for want in PROJECTOR_PREFERENCE:
+        hit = [n for n in found if n.lower().removesuffix(".gguf").endswith(want)]
+        if hit:
+            return hit[0]
+    return found[0]
+
+
+def projector_of(meta: dict, tensor_list: list[dict], shown: str) -> dict:
+    """The models.yaml `projector` block of a scanned mmproj GGUF: what its tensors store (the
+    vision encoder and the projector into the language model), its projector type and image size."""
+    m = _Meta(meta, shown)
+    arch = m.string("general.architecture")
+    if arch != PROJECTOR_ARCH:
+        m.fail(f"is {jsondoc._short(str(arch))!r}, not the {PROJECTOR_ARCH!r} of a multimodal projector", "general.architecture",
+               "an mmproj file is written by llama.cpp's convert_hf_to_gguf.py --mmproj")
+    nbytes, params = 0, 0
+    dtypes: dict[str, int] = {}
+    for t in tensor_list:
+        nbytes += t["n_bytes"]
+        params += t["n_elements"]
+        dtypes[t["type"]] = dtypes.get(t["type"], 0) + t["n_bytes"]
+    if params <= 0:
+        m.fail("the projector's tensor table holds no parameters")
+    out: dict = {"checkpoint_bytes": f"{nbytes} B", "checkpoint_params": params,
+                 "checkpoint_dtypes": {k: f"{v} B" for k, v in sorted(dtypes.items())}}
+    kind = m.string("clip.projector_type")
+    if isinstance(kind, str) and kind.isprintable() and 0 < len(kind) <= 64:
+        out["projector_type"] = kind
+    for key, field in (("clip.vision.image_size", "image_size"), ("clip.vision.patch_size", "patch_size")):
+        value = m.number(key, 0, minimum=0, field=None)
+        if value:
+            out[field] = value
+    return out
+
+
+def read_projector(path: Path, shown: str | None = None) -> dict:
+    shown = shown or str(path)
+    meta, tensor_list = scan(path, shown)
+    block = projector_of(meta, tensor_list, shown)
+    block["source"] = f"GGUF tensor table of {shown}"
+    return block
+
+
+def with_projector(entry: dict, folder: Path, names, shown_folder: str = "") -> dict:
+    """`entry` with the projector found among `names` (files of `folder`) as its `projector`
+    block, as llama-server -hf and LM Studio load the mmproj beside a model; unchanged without one."""
+    name = pick_projector(names)
+    if name is None:
+        return entry
+    entry["projector"] = read_projector(folder / name, f"{shown_folder}{name}" if shown_folder else str(folder / name))
+    return entry
 
 
 def split_parts(name: str, names) -> list[str]:

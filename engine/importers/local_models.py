@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..errors import DataError, Location, Problem, UsageError, closest
 from . import jsondoc
-from .gguf_file import SPLIT, read_parts, split_parts
+from .gguf_file import SPLIT, is_projector, read_parts, read_projector, split_parts, with_projector
 from .localfile import read_limited
 from .model_entry import gguf_entry
 
@@ -31,6 +31,7 @@ OLLAMA = "ollama:"
 LMSTUDIO = "lmstudio:"
 REGISTRY, LIBRARY, LATEST = "registry.ollama.ai", "library", "latest"
 MODEL_LAYER = "application/vnd.ollama.image.model"
+PROJECTOR_LAYER = "application/vnd.ollama.image.projector"  # a vision model's mmproj, as `ollama create` stores it (server/images.go)
 MAX_MANIFEST = 1 << 20
 MAX_LISTED = 10_000  # entries walked while listing what is installed
 SHOWN = 12           # installed names shown in a message
@@ -54,11 +55,6 @@ def _ident(prefix: str, text: str) -> str:
 
 def _base(name: str) -> str:
     return name.rsplit("/", 1)[-1]
-
-
-def is_projector(name: str) -> bool:
-    """A vision projector shipped beside the model (mmproj-*.gguf), not a language model."""
-    return _base(name).lower().startswith("mmproj")
 
 
 def _tag_matches(name: str, tag: str) -> bool:
@@ -197,6 +193,19 @@ def ollama_entry(text: str) -> tuple[str, dict, str]:
             raise _unknown_ollama(text, name, installed, root)
     shown = f"{OLLAMA}{name}"
     digest, want = _model_layer(manifest, shown)
+    entry = read_parts([_blob(root, digest, want, manifest, name)], [shown], model)
+    if not entry.get("name") or entry["name"] == model:
+        entry["name"] = name
+    entry = gguf_entry(entry, f"{shown} (blob sha256-{digest[:12]})")
+    projector = _layer(manifest, shown, PROJECTOR_LAYER, required=False)
+    if projector is not None:  # the vision projector `ollama create` stored beside the model (an mmproj GGUF)
+        blob = _blob(root, projector[0], projector[1], manifest, name)
+        entry["projector"] = read_projector(blob, f"{shown} (projector blob sha256-{projector[0][:12]})")
+    return _ident("ollama", name), entry, shown
+
+
+def _blob(root: Path, digest: str, want: int, manifest: Path, name: str) -> Path:
+    """The blob of a layer, checked to hold the bytes the manifest says."""
     blob = None
     for candidate in (root / "blobs" / f"sha256-{digest}", root / "blobs" / f"sha256:{digest}"):
         if os.path.lexists(candidate):
@@ -212,15 +221,20 @@ def ollama_entry(text: str) -> tuple[str, dict, str]:
     if size != want:
         raise DataError([Problem(Location(str(blob)), "", f"the blob holds {size} bytes, the manifest says {want}",
                                  f"a partial download? pull it again: ollama pull {name}")])
-    entry = read_parts([blob], [shown], model)
-    if not entry.get("name") or entry["name"] == model:
-        entry["name"] = name
-    entry = gguf_entry(entry, f"{shown} (blob sha256-{digest[:12]})")
-    return _ident("ollama", name), entry, shown
+    return blob
 
 
 def _model_layer(manifest: Path, shown: str) -> tuple[str, int]:
     """(sha256 hex digest, size in bytes) of the manifest's model layer."""
+    found = _layer(manifest, shown, MODEL_LAYER)
+    if found is None:  # _layer raised already; for mypy
+        raise DataError([Problem(Location(str(manifest)), "/layers", f"no layer of type {MODEL_LAYER}")])
+    return found
+
+
+def _layer(manifest: Path, shown: str, media: str, required: bool = True) -> tuple[str, int] | None:
+    """(sha256 hex digest, size in bytes) of the manifest's one layer of type `media`; None when
+    it has none and none is required."""
     where = str(manifest)
     doc, text = jsondoc.load(read_limited(manifest, where, MAX_MANIFEST, "an Ollama manifest"), where, "the manifest")
     f = jsondoc.Fields(doc if isinstance(doc, dict) else {}, where, text, "")
@@ -229,9 +243,11 @@ def _model_layer(manifest: Path, shown: str) -> tuple[str, int]:
     layers = doc.get("layers")
     if not isinstance(layers, list):
         f.fail("layers", f"must be a list of layers, got {jsondoc.describe(layers)}")
-    models = [(i, la) for i, la in enumerate(layers) if isinstance(la, dict) and la.get("mediaType") == MODEL_LAYER]
+    models = [(i, la) for i, la in enumerate(layers) if isinstance(la, dict) and la.get("mediaType") == media]
+    if not models and not required:
+        return None
     if len(models) != 1:
-        raise DataError([Problem(Location(where), "/layers", f"{'no' if not models else len(models)} layers of type {MODEL_LAYER}; a model has one",
+        raise DataError([Problem(Location(where), "/layers", f"{'no' if not models else len(models)} layers of type {media}; a model has one",
                                  f"is {shown} a model (not only an adapter or a template)?")])
     i, layer = models[0]
     digest = layer.get("digest")
@@ -327,4 +343,6 @@ def lmstudio_entry(text: str) -> tuple[str, dict, str]:
     stem = (m["stem"] if m else first[: -len(".gguf")])
     entry = read_parts([folder / p for p in picked], shown, stem)
     entry = gguf_entry(entry, shown[0] + (f" and its {len(shown) - 1} other part(s)" if len(shown) > 1 else ""))
+    sub = picked[0].rsplit("/", 1)[0] + "/" if "/" in picked[0] else ""  # LM Studio loads the mmproj of the model's own folder
+    with_projector(entry, folder, [f for f in files if f.startswith(sub) and "/" not in f[len(sub):]], f"{label}/")
     return _ident("lmstudio", stem), entry, shown[0]

@@ -82,9 +82,7 @@ def config_entry(ident: str, cfg, shown: str, summary: dict | None, counted: str
     """The entry of a config.json (`cfg`, read from `shown`) and what safetensors.summarize or
     safetensors.count found in its checkpoint (`summary`, None when there are no tensors to
     weigh); `counted` says where they were counted ('in FOLDER (N file(s))')."""
-    from . import hf_config
-
-    from . import safetensors
+    from . import hf_config, safetensors
 
     entry = hf_config.convert(cfg, shown, precision_given=True)  # a format the data lacks: decided below
     entry["source"] = source or f"{shown} (imported by vramrules)"

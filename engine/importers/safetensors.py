@@ -390,12 +390,13 @@ def without_mtp(summary: dict, layers: int, mtp: dict | None) -> tuple[dict, dic
     keys = [k for k in parts if k == "mtp" or (isinstance(k, int) and k >= layers)]
     if not keys:
         return summary, None
-    out = {"params": 0, "bytes": 0, "dtypes": {}}
+    params, nbytes = 0, 0
+    dtypes: dict[str, int] = {}
     for k in keys:
-        out["params"] += parts[k]["params"]
-        out["bytes"] += parts[k]["bytes"]
+        params += parts[k]["params"]
+        nbytes += parts[k]["bytes"]
         for dtype, size in parts[k]["dtypes"].items():
-            out["dtypes"][dtype] = out["dtypes"].get(dtype, 0) + size
-    left = dict(summary, params=summary["params"] - out["params"], bytes=summary["bytes"] - out["bytes"],
-                dtypes={d: b - out["dtypes"].get(d, 0) for d, b in summary["dtypes"].items() if b - out["dtypes"].get(d, 0) > 0})
-    return left, out
+            dtypes[dtype] = dtypes.get(dtype, 0) + size
+    left = dict(summary, params=summary["params"] - params, bytes=summary["bytes"] - nbytes,
+                dtypes={d: b - dtypes.get(d, 0) for d, b in summary["dtypes"].items() if b - dtypes.get(d, 0) > 0})
+    return left, {"params": params, "bytes": nbytes, "dtypes": dtypes}
