@@ -14,10 +14,12 @@ import pytest
 import vramrules
 
 CASES = Path(__file__).parent / "cases"
-# the published configs (tests/cases/hf) and transformers' own default configs of the hybrid
-# families (tests/cases/hf-defaults: the published files were not found)
+# the published configs (tests/cases/hf), transformers' own default configs of the hybrid
+# families (tests/cases/hf-defaults: the published files were not found) and the fields of
+# checkpoints whose files were not found, from their publishers' code (tests/cases/hf-sourced)
 MEASURED = {f"{kind}/{name}": entry
-            for kind, file in (("hf", "transformers.json"), ("hf-defaults", "transformers-defaults.json"))
+            for kind, file in (("hf", "transformers.json"), ("hf-defaults", "transformers-defaults.json"),
+                               ("hf-sourced", "transformers-sourced.json"))
             for name, entry in json.loads((CASES / "measured" / file).read_text(encoding="utf-8"))["entries"].items()}
 # measured, but with a layer kind vramrules does not import yet
 NOT_YET: dict[str, str] = {}
@@ -157,10 +159,20 @@ def test_deepseek_v32_caches_its_indexer_key(tmp_path):
 
 def test_indexer_cache_counts_in_the_serving_pool():
     """Serving DeepSeek-V3.2: each token takes its latent and its indexer key from the pool, so the pool holds
-    (kv + indexer) per token; a model without an indexer has no such component."""
+    (kv + indexer) per token; the engines store the key as 128 fp8 values and one fp32 scale, 132 B per layer
+    (vLLM's DeepseekV32IndexerCache, SGLang's NSATokenToKVPool: data/engines.yaml), whatever the KV precision;
+    a model without an indexer has no such component."""
     r = vramrules.evaluate("deepseek-v3.2-exp", mode="serve", gpu="h200-141gb", gpus=8, tp=8, seq_len=32768)
     per_token = r.values["kv_bytes_per_token_per_gpu"] + r.values["indexer_bytes_per_token_per_gpu"]
-    assert r.values["indexer_bytes_per_token_per_gpu"] == 61 * 128 * 2
+    assert r.values["indexer_bytes_per_token_per_gpu"] == 61 * (128 + 4) == 8_052  # it was 61 x 128 x 2 B, bf16
+    assert r.values["kv_bytes_per_token_per_gpu"] == 61 * (512 + 64) * 2
+    fp8 = vramrules.evaluate("deepseek-v3.2-exp", mode="serve", gpu="h200-141gb", gpus=8, tp=8, seq_len=32768, kv_precision="fp8")
+    assert fp8.values["indexer_bytes_per_token_per_gpu"] == 8_052 and fp8.values["kv_bytes_per_token_per_gpu"] == 61 * (512 + 64)
+    sglang = vramrules.evaluate("deepseek-v3.2-exp", gpu="h200-141gb", gpus=8, tp=8, seq_len=32768, engine="sglang")
+    assert sglang.values["indexer_bytes_per_token_per_gpu"] == 8_052
+    # transformers keeps them in the cache's dtype (test_deepseek_v32_caches_its_indexer_key); so does --mtp's extra layer in serving
+    mtp = vramrules.evaluate("deepseek-v3.2-exp", mode="serve", gpu="h200-141gb", gpus=8, tp=8, seq_len=32768, mtp=True)
+    assert mtp.values["mtp_kv_bytes_per_token_per_gpu"] == (512 + 64) * 2 + 128 + 4
     block = r.scenario.selections["engine"].facts["block_size"]  # whole blocks of the engine's (vLLM: 16 tokens, data/engines.yaml)
     assert r.values["kv_token_capacity"] == int(r.values["kv_cache_pool"] // (per_token * block)) * block
     plain = vramrules.evaluate("deepseek-v3", mode="inference", batch=1, seq_len=4096)

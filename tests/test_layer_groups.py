@@ -203,6 +203,20 @@ def test_a_hybrid_model_caches_keys_only_in_its_attention_layers(tmp_path):
     assert abs(r.values["params_active"] / 12e9 - 1) < 0.01  # and 12B active
 
 
+def test_four_attention_layers_of_52_cache_13x_less_than_all_attention():
+    """Issue 14's check on the catalog's Nemotron-H-8B (NVIDIA's Megatron-Bridge provider, data/models.yaml): 4
+    attention layers of 52 hold 4 x 2 x 8 KV heads x 128 x 2 B = 16,384 B per token, 13x below 52 attention layers'
+    212,992 B; its 24 Mamba-2 layers' state is its own component, per sequence, the same at 1K and 8K tokens."""
+    short = vramrules.evaluate("nemotron-h-8b", "inference", batch=1, seq_len=1024)
+    long = vramrules.evaluate("nemotron-h-8b", "inference", batch=1, seq_len=8192)
+    assert long.values["kv_bytes_per_token"] == 4 * 2 * 8 * 128 * 2 == 16_384
+    assert 52 * 2 * 8 * 128 * 2 == 13 * long.values["kv_bytes_per_token"]
+    assert long.component("kv_cache").memory.bytes == 8192 * 16_384
+    state = long.component("recurrent_state").memory.bytes
+    conv = (4 - 1) * (8192 + 2 * 8 * 128)  # (d_conv - 1) x (inner + 2 groups x state), kept trimmed (vLLM's layout)
+    assert state == short.component("recurrent_state").memory.bytes == 24 * (conv + 128 * 64 * 128) * 2
+
+
 def test_a_classic_model_lists_no_recurrent_state():
     r = vramrules.evaluate("llama3.1-8b", "inference")
     assert "recurrent_state" not in [c.name for c in r.components]
@@ -266,6 +280,8 @@ def test_qwen3_next_counts_its_gated_deltanet_and_gated_attention_exactly(tmp_pa
     # parameters transformers 5.24 builds (tests/cases/measured/*.json) from the config the entry was written from
     ("jamba-v0.1", 51_570_323_328, "transformers.json:jamba-v0.1.json"),
     ("qwen3-next-80b-a3b", 79_674_391_296, "transformers-defaults.json:qwen3_next.json"),
+    ("nemotron-h-8b", 8_100_852_736, "transformers-sourced.json:nemotron-h-8b.json"),
+    ("nemotron-nano-9b-v2", 8_888_227_328, "transformers-sourced.json:nemotron-nano-9b-v2.json"),
 ])
 def test_catalog_hybrid_models_count_what_transformers_builds(model, measured, config):
     file, entry = config.split(":")

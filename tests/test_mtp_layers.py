@@ -115,3 +115,19 @@ def test_a_checkpoints_mtp_tensors_are_weighed_apart(tmp_path):
     with_mtp = vramrules.evaluate(mode="inference", model_config=str(folder), batch=1, seq_len=16, mtp=True)
     assert with_mtp.component("weights").memory.bytes == 2 * main_params
     assert with_mtp.values["mtp_weights"] == 2 * mtp_params
+
+
+def test_glm_catalog_models_carry_their_mtp_block():
+    """GLM-4.5-Air's and GLM-4.7's published configs say num_nextn_predict_layers 1: vLLM's Glm4MoeMultiTokenPredictorLayer
+    (glm4_moe_mtp.py) is enorm, hnorm, eh_proj (2h -> h), a Glm4MoeDecoderLayer with the MoE block and shared_head's
+    norm and head, with the predictor's own embedding: for GLM-4.5-Air 3,616,573,440 parameters (attention with q/k/v
+    biases; 128 experts of 1,408 and the shared one; the router), loaded only with --mtp."""
+    h, v = 4096, 151552
+    attention = 96 * 128 * h + 96 * 128 + 2 * (8 * 128 * h + 8 * 128) + 96 * 128 * h
+    moe = 128 * 3 * h * 1408 + 3 * h * 1408 + 128 * h
+    r, comps = _mtp("glm-4.5-air")
+    assert r.values["mtp_layer_params"] == attention + moe + 2 * h + 3 * h + 2 * h * h + 2 * v * h == 3_616_573_440
+    assert r.values["params_total"] == 106_852_245_504  # the model card's 106B leaves it out
+    assert r.values["mtp_weights"] == 3_616_573_440 * 2 and comps["mtp_layers"] > r.values["mtp_weights"]  # bf16, and its KV cache
+    glm47, _ = _mtp("glm-4.7")
+    assert glm47.values["mtp_layer_params"] > 0 and glm47.scenario.model.raw["mtp"]["layers"] == 1
