@@ -12,7 +12,6 @@ import os
 import weakref
 from collections import OrderedDict
 
-from .backends.loops import tail_function
 from .evaluation.engines import frame
 from .evaluation.evaluate import RUNNERS, _not_applied, _result, compiled_mode, compiled_sweep, evaluate_in
 from .evaluation.load import MEMO_CATALOGS, data_dirs, load_catalog
@@ -80,6 +79,8 @@ class _Prepared:
         key = ("tail", id(comp), names)  # the function depends on the mode and the names only: made once per catalog
         made = cat.functions.get(key)
         if made is None or made[0] is not comp:
+            from .backends.loops import tail_function  # a prepared call's code: not on a one-shot CLI run
+
             made = cat.functions[key] = (comp, *tail_function(comp, [leaf for _n, leaf, _s in self.specs]))
         self.tail, self.fn = made[1], made[2]
         comps = set(comp.components)

@@ -773,19 +773,29 @@ def keep_checks(cat: Catalog, disk_key: str) -> None:
         fresh.update(cat.checked)
         cat.checked = fresh
     cat.checked.kept_under = under
-    cat.on_check = lambda k, result: cache.write_json(_check_file(under, k), list(result))
+
+    def keep(k, result):
+        name, key = _check_file(under, k)
+        cache.write_json(name, {"key": key, "check": list(result)})
+
+    cat.on_check = keep
 
 
-def _check_file(under: str, k: tuple) -> str:
-    import hashlib
+def _check_file(under: str, k: tuple) -> tuple:
+    """(the file's name, the key it holds): named by a CRC of the key (zlib is loaded already;
+    hashlib would load OpenSSL, ~10 ms) and holding the key itself, so a match is exact."""
+    import zlib
 
-    return "checked-" + hashlib.sha256(f"{FORMAT}\0{under}\0{k[0]}\0{k[1]}\0{k[2]}".encode()).hexdigest()[:32]
+    key = f"{FORMAT}\0{under}\0{k[0]}\0{k[1]}\0{k[2]}"
+    return f"checked-{zlib.crc32(key.encode()):08x}{len(key):04x}", key
 
 
 def _kept_check(under: str, k: tuple):
-    """A kept check result, or None when there is none or it does not have the shape of one
-    (a damaged file is checked again, never trusted)."""
-    doc = cache.read_json(_check_file(under, k))
+    """A kept check result, or None when there is none, it is another key's, or it does not
+    have the shape of one (a damaged file is checked again, never trusted)."""
+    name, key = _check_file(under, k)
+    kept = cache.read_json(name)
+    doc = kept.get("check") if isinstance(kept, dict) and kept.get("key") == key else None
     if not (isinstance(doc, list) and len(doc) == 4 and isinstance(doc[0], list) and all(isinstance(d, dict) for d in doc[1:])):
         return None
     order, kinds, dims, deps = doc

@@ -11,8 +11,6 @@ common/arg.cpp: -c/--ctx-size :1639, -ub/--ubatch-size :1676, --swa-full :1690, 
 the data."""
 from __future__ import annotations
 
-import shlex
-
 # the rules a llama.cpp profile defines (data/rules/llamacpp.yaml): -ngl is gpu_layer_slots
 COMMAND_RULES = ("gpu_layer_slots", "ctx_seq_cells", "ubatch_tokens")
 PLACEHOLDER = "MODEL.gguf"
@@ -78,7 +76,11 @@ def tensor_split(result) -> str | None:
 def command(result) -> str | None:
     """The command as one shell-quoted line, or None."""
     args = argv(result)
-    return None if args is None else " ".join(shlex.quote(a) for a in args)
+    if args is None:
+        return None
+    import shlex  # only for a llama.cpp profile
+
+    return " ".join(shlex.quote(a) for a in args)
 
 
 # Ollama 0.33 (ollama/ollama v0.33.0-rc2, fb3076099) starts llama-server itself, from its own
@@ -128,6 +130,8 @@ def ollama_line(result) -> str | None:
         return None
     if "unavailable" in o:
         return f"Ollama {OLLAMA_VERSION}: {o['unavailable']}"
+    import shlex
+
     env = " ".join(f"{k}={shlex.quote(x)}" for k, x in o["env"].items())
     params = ", ".join(f"{k} {x}" for k, x in o["parameters"].items())
     return f"Ollama {OLLAMA_VERSION} (it starts this llama-server): {env} ollama serve; PARAMETER {params}"

@@ -14,7 +14,7 @@ from ..reading import engine_profiles as ep
 from ..reading.catalog import Entry
 from ..reading.names import find
 
-_VERSION = re.compile(r"^v?(\d+(?:\.\d+){0,3})$")
+_VERSION = r"^v?(\d+(?:\.\d+){0,3})$"  # compiled on first use (re's cache)
 
 
 def _numbers(text: str) -> tuple:
@@ -47,7 +47,7 @@ def release(entry: Entry, version: str | None) -> str:
             raise UsageError(f"unknown {entry.name} version '{version}': the profile covers {known(entry)} "
                              f"(--engine {entry.id}@{builds[0]}, or --engine {entry.id})")
         return hit
-    m = _VERSION.match(version)
+    m = re.match(_VERSION, version)
     if not m:
         raise UsageError(f"--engine {entry.id}@{version}: '{version}' is not a release number (write it as 0.10.1)")
     v = _numbers(m.group(1))

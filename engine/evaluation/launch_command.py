@@ -5,6 +5,8 @@ keeps the parts whose `when` holds and fills the placeholders from the scenario'
 slots' entries and its rules' values."""
 from __future__ import annotations
 
+import re
+
 from ..language.launchers import PLACEHOLDER, applies, parts_of
 
 
@@ -67,7 +69,7 @@ def _fill(result, text: str, fixed: dict) -> str:
         name = m.group(1)
         return fixed[name] if name in fixed else _text(_value(result, name))
 
-    return PLACEHOLDER.sub(one, text)
+    return re.sub(PLACEHOLDER, one, text)
 
 
 def launchers(result) -> list:

@@ -7,8 +7,6 @@ reading/engine_profiles.py FIELDS); a template naming any other field, or an att
 of one, is a data error at load."""
 from __future__ import annotations
 
-import shlex
-
 from ..reading import engine_profiles as ep
 from ..reading.engine_profiles import template_problem
 from ..reading.names import hub_ids
@@ -85,5 +83,7 @@ def plan(result) -> dict | None:
 
 
 def command(result) -> str | None:
+    import shlex  # only for a serving engine's answer
+
     p = plan(result)
     return None if p is None else " ".join(shlex.quote(a) for a in p["argv"])

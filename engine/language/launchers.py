@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
+PLACEHOLDER = r"\{([A-Za-z_][A-Za-z0-9_.-]*)\}"  # compiled on first use (re's cache)
 FIXED = ("model.hub", "model.id", "devices.training")  # filled by the engine, not read from the rules
 
 
@@ -40,5 +40,5 @@ def names(launcher: dict, mode: str, groups: list) -> list:
     fixed = set(FIXED) | {f"devices.{g['name']}" for g in groups}
     for _where, when, text in parts_of(launcher, mode):
         out += list(when)
-        out += [n for n in PLACEHOLDER.findall(text) if n not in fixed]
+        out += [n for n in re.findall(PLACEHOLDER, text) if n not in fixed]
     return list(dict.fromkeys(out))

@@ -6,11 +6,10 @@ reads them, reading/catalog.py _engines)."""
 from __future__ import annotations
 
 import re
-import string
 
 from ..valuekinds import BOOL, ENUM, NUM
 
-_NUMBER = re.compile(r"^v?(\d+(?:\.\d+){0,3})$")
+_NUMBER = r"^v?(\d+(?:\.\d+){0,3})$"  # compiled on first use (re's cache)
 
 
 def numbers(text: str) -> tuple:
@@ -24,7 +23,7 @@ def release_key(releases: dict, text: str):
     if builds:
         low = [b.lower() for b in builds]
         return (low.index(text.lower()),) if text.lower() in low else None
-    m = _NUMBER.match(text)
+    m = re.match(_NUMBER, text)
     return numbers(m.group(1)) if m else None
 
 
@@ -152,6 +151,8 @@ FIELDS = ("model", "tp", "pp", "seq_len", "batch", "memory_fraction", "kv_precis
 def template_problem(text: str) -> str | None:
     """Why a launch template is not one the plan fills (a field outside FIELDS, an attribute or
     an index of one, a conversion, a format other than a number's), or None."""
+    import string  # only when a launch template is checked
+
     try:
         parts = list(string.Formatter().parse(text))
     except ValueError as exc:

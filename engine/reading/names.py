@@ -16,24 +16,24 @@ import re
 
 from ..errors import UsageError, closest, unknown
 
-_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+_NOT_ALNUM = r"[^a-z0-9]+"  # patterns compiled on first use (re's cache): a warm run that finds every name by id compiles none
 # words a vendor puts before a product name (nvidia-smi: "NVIDIA GeForce RTX 4090")
-_VENDOR = re.compile(r"\b(nvidia|geforce|amd|radeon|instinct|intel|apple)\b")
+_VENDOR = r"\b(nvidia|geforce|amd|radeon|instinct|intel|apple)\b"
 # a Hugging Face repo id: ORG/NAME (huggingface_hub's validate_repo_id allows these characters)
-REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+REPO_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$"
 # models read from outside the catalog (engine/importers/joined.py): the Hub, Ollama, LM Studio
 SOURCES = ("hf:", "ollama:", "lmstudio:")
 
 
 def _norm(text: str) -> str:
-    return _NOT_ALNUM.sub("", text.lower())
+    return re.sub(_NOT_ALNUM, "", text.lower())
 
 
 def _spellings(entry) -> set:
     raw = entry.raw if isinstance(entry.raw, dict) else {}
     words = [entry.id, str(raw.get("name", ""))] + [str(a) for a in raw.get("aliases") or []]
     out = {_norm(w) for w in words if w}
-    out |= {_norm(_VENDOR.sub(" ", w.lower())) for w in words if w}
+    out |= {_norm(re.sub(_VENDOR, " ", w.lower())) for w in words if w}
     return out - {""}
 
 
@@ -64,7 +64,7 @@ def find(kind: str, text: str, entries):
                          f"this command takes {kind} names from the catalog (`vramrules list {kind}s`)")
     # the words of every entry: of a large cached kind, its names line, not every entry built
     pool = entries.light() if hasattr(entries, "light") else entries
-    if REPO_ID.match(text):
+    if re.match(REPO_ID, text):
         by_repo = _by_repo(kind, text, pool)
         if by_repo is not None:
             return entries[by_repo.id]
@@ -72,7 +72,7 @@ def find(kind: str, text: str, entries):
     if len(named) == 1:  # a repo's name without its org: Llama-3.1-8B-Instruct
         return entries[named[0]]
     want = _norm(text)
-    vendorless = _norm(_VENDOR.sub(" ", text.lower()))
+    vendorless = _norm(re.sub(_VENDOR, " ", text.lower()))
     if not want:
         raise unknown(kind, text, entries)
     spelled = {eid: _spellings(e) for eid, e in pool.items()}

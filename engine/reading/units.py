@@ -127,23 +127,29 @@ def _units_txt() -> bytes:
 @cache
 def table() -> dict:
     """{unit name: (factor to canonical, dimension text)} for every prefixed unit of units.txt."""
-    import hashlib  # only when the table is needed: a warm eval reads it from the catalog cache
+    import zlib  # (hashlib loads OpenSSL, ~10 ms: only on a cache miss)
 
     from . import cache
 
-    digest = hashlib.sha256(_units_txt()).hexdigest()[:20]
-    cached = cache.read_json(f"units-{digest}")
-    if isinstance(cached, dict) and cached:
-        return {k: (float(v[0]), v[1]) for k, v in cached.items()}
+    text = _units_txt()
+    key = f"units-c{zlib.crc32(text):08x}-{len(text)}"  # the cache line holds units.txt itself: a match is exact
+    cached = cache.read_json(key)
+    if isinstance(cached, dict) and cached.get("units_txt") == text.decode("utf-8") and isinstance(cached.get("table"), dict):
+        return {k: (float(v[0]), v[1]) for k, v in cached["table"].items()}
+    import hashlib
+
+    digest = hashlib.sha256(text).hexdigest()[:20]
     shipped = builtin_data() / "units.table.json"  # made by `python -m vramrules.reading.units`; used while it matches units.txt
     try:
         doc = json.loads(shipped.read_text(encoding="utf-8"))
         if doc.get("units_txt_sha256_20") == digest:
-            return {k: (float(v[0]), v[1]) for k, v in doc["table"].items()}
+            out = {k: (float(v[0]), v[1]) for k, v in doc["table"].items()}
+            cache.write_json(key, {"units_txt": text.decode("utf-8"), "table": out})  # the next run reads it without hashing
+            return out
     except (OSError, ValueError, AttributeError, KeyError):
         pass
     out = build_table()
-    cache.write_json(f"units-{digest}", out)
+    cache.write_json(key, {"units_txt": text.decode("utf-8"), "table": out})
     return out
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from ..evaluation.engine_command import PLACEHOLDER, command, model_path, ollama_line
 from ..evaluation.engines import label
-from ..evaluation.serve_command import command as serve_command
-from ..evaluation.serve_command import plan
+from ..evaluation.engines import of as engine_of
 
 
 def lines(result) -> list[str]:
@@ -24,6 +23,11 @@ def lines(result) -> list[str]:
 
 
 def _serving(result) -> list[str]:
+    if engine_of(result.scenario) is None:  # no serving engine's profile: nothing to import
+        return []
+    from ..evaluation.serve_command import command as serve_command
+    from ..evaluation.serve_command import plan
+
     p = plan(result)
     if p is None:
         return []

@@ -124,13 +124,7 @@ def table(result, unit: str = "GiB", explain: bool = False, width: int | None = 
             if h.memory.bytes:
                 lines += wrap(f"{t(h.label)}: {memory(needed(h.memory.bytes), unit)}", cols, "    ", "      ")
         lines += _host_lines(result, unit, cols)
-    from ..evaluation.launch_command import launchers
-
-    for launcher in launchers(result):  # the framework command lines that run the plan (TRL, verl)
-        lines.append("")
-        lines += wrap(f"run it with {t(launcher['label'])}:", cols, "  ", "    ")
-        for command in launcher["lines"]:
-            lines += _shell_lines(t(command), cols)
+    lines += _launcher_lines(result, cols)
     from .engine_command import lines as engine_command_lines
 
     command_lines = engine_command_lines(result)  # a llama.cpp profile's llama-server line (render/engine_command.py)
@@ -151,6 +145,23 @@ def table(result, unit: str = "GiB", explain: bool = False, width: int | None = 
         lines.append("")
         lines.extend(explain_lines(result, cols))
     return shown("\n".join(lines) + "\n")
+
+
+def _launcher_lines(result, cols: int) -> list:
+    """The framework command lines that run the plan (TRL, verl), when the rule set has a
+    launcher for the mode (else launch_command is not even imported)."""
+    sc = result.scenario
+    if not any(sc.mode in launcher["modes"] for launcher in result.catalog.rulesets[sc.ruleset].launchers):
+        return []
+    from ..evaluation.launch_command import launchers
+
+    out: list = []
+    for launcher in launchers(result):
+        out.append("")
+        out += wrap(f"run it with {t(launcher['label'])}:", cols, "  ", "    ")
+        for command in launcher["lines"]:
+            out += _shell_lines(t(command), cols)
+    return out
 
 
 def _shell_lines(command: str, cols: int) -> list:
