@@ -10,7 +10,7 @@ import math
 
 from ..errors import EvaluationError, Location, Problem
 from ..language.ir import to_ir
-from ..language.operators import AXES, RANGE_OF, axis_of
+from ..language.operators import AXES, RANGE_OF
 from ..language.rules import FIT_TARGETS, TOTAL, Mode, RuleSet, closure, constraint_names, mode_check, mode_rules, warning_names
 from ..reading.catalog import Catalog
 from .codegen import function_globals, to_source
@@ -109,8 +109,10 @@ def per_names(rules: dict, order) -> dict:
     out = {n: rules[n].per for n in order if n in rules and rules[n].per}
     for n in order:
         f = rules[n].formula if n in rules else None
-        if f is not None:
-            out.update((x, a) for x in f.names if (a := axis_of(x, None)))
+        for x in f.names if f is not None else ():
+            head, dot, _field = x.partition(".")  # axis_of(x, None), inline: every name of every rule, each run
+            if dot and head in AXES:
+                out[x] = head
     return out
 
 

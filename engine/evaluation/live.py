@@ -21,35 +21,34 @@ def live_names(ir, ev, items, per: str | None = None) -> set:
     from ..language.operators import REDUCTIONS
 
     out: set = set()
-
-    def walk(n, inside, items):
+    stack = [(ir, per)]  # (node, the axis it is inside): a loop, not a call per node (the header walks ~80 rules a run)
+    while stack:
+        n, inside = stack.pop()
         tag = n[0]
         if tag == "n":
             out.add(n[1])
         elif tag == "op":
-            walk(n[2], inside, items)
-            walk(n[3], inside, items)
+            stack.append((n[2], inside))
+            stack.append((n[3], inside))
         elif tag == "u":
-            walk(n[2], inside, items)
-        elif tag in ("bool", "cmp"):
+            stack.append((n[2], inside))
+        elif tag == "bool" or tag == "cmp":
             for v in n[2]:
-                walk(v, inside, items)
+                stack.append((v, inside))
         elif tag == "if":
-            walk(n[1], inside, items)
+            stack.append((n[1], inside))
             try:
                 tests = [bool(ev(n[1], i)) for i in items(inside)]
             except Exception:  # noqa: BLE001  (any failure: both branches count as taken)
                 tests = [True, False]
             if any(tests):
-                walk(n[2], inside, items)
+                stack.append((n[2], inside))
             if not all(tests):
-                walk(n[3], inside, items)
+                stack.append((n[3], inside))
         elif tag == "call":
             axis = REDUCTIONS[n[1]][0] if n[1] in REDUCTIONS else inside
             for a in n[2]:
-                walk(a, axis, items)
-
-    walk(ir, per, items)
+                stack.append((a, axis))
     return out
 
 
@@ -62,18 +61,19 @@ def header_reads(result, wanted) -> set:
     live = _LiveReads(result)
     seen: set = set()
     stack = [n for n in comp.components if n in comp.deps]
-    out: set = set()
+    reached: set = set()
+    deps = comp.deps
     while stack:
         name = stack.pop()
         if name in seen:
             continue
         seen.add(name)
-        for n in live(name):
-            if wanted(n):
-                out.add(n)
-            if n in comp.deps and n not in seen and not _is_zero(values.get(n, 1)):
+        names = live(name)
+        reached |= names
+        for n in names:
+            if n in deps and n not in seen and not _is_zero(values.get(n, 1)):
                 stack.append(n)
-    return out
+    return {n for n in reached if wanted(n)}  # each name asked once
 
 
 class _LiveReads:

@@ -15,6 +15,7 @@ import math
 import re
 
 from .operators import (
+    AXES,
     BINARY,
     COMPARISONS,
     FUNCTIONS,
@@ -27,7 +28,6 @@ from .operators import (
     SYNTAX_OF_COMPARISON,
     SYNTAX_OF_UNARY,
     UNARY,
-    axis_of,
 )
 from .syntax import Formula, FormulaError, dotted
 
@@ -75,68 +75,81 @@ def validate(ir, per_names=None, per: str | None = None) -> dict:  # noqa: C901 
     """Check a tree node by node: the allow-list's node kinds and operators, bounded constants,
     small constant exponents, choice names, and per-axis names (`per_names`, AXIS.FIELD) only
     inside a reduction over their axis or in a rule that is `per` that axis; no reduction inside
-    another. Raises FormulaError; returns {name: axis} of the tree's per-axis names."""
-    count = [0]
-    scanning = [False]
-    per_names = dict(per_names or {})
+    another, no prefix scan inside another. Raises FormulaError; returns {name: axis} of the
+    tree's per-axis names.
+
+    (Every run validates the trees it reads from the cache, ~160 a warm `eval`: the walk is a
+    loop over a stack, the checks inline, in the order a recursive walk would meet the nodes.)"""
+    per_names = per_names if isinstance(per_names, dict) else dict(per_names or {})
     axes: dict = {}
+    name_ok = NAME.match
+    count = 0
+    stack = [(ir, 0, per, False)]  # (node, depth, the axis it is inside, inside a prefix scan)
 
     def bad(what):
         raise FormulaError(f"cached formula is malformed: {what}")
 
-    def walk(n, depth, inside):
-        count[0] += 1
-        if count[0] > MAX_NODES or depth > MAX_DEPTH or not isinstance(n, list) or not n:
+    while stack:
+        n, depth, inside, scanning = stack.pop()
+        count += 1
+        if count > MAX_NODES or depth > MAX_DEPTH or type(n) is not list or not n:
             bad("shape")
         tag, d = n[0], depth + 1
-        if tag == "c" and len(n) == 2:
-            if not bounded_number(n[1]):
-                bad("number")
-        elif tag == "b" and len(n) == 2 and isinstance(n[1], bool):
-            pass
-        elif tag == "s" and len(n) == 2 and isinstance(n[1], str) and len(n[1]) <= 64 and n[1].replace("-", "").replace("_", "").isalnum():
-            pass
-        elif tag == "n" and len(n) == 2 and isinstance(n[1], str) and NAME.match(n[1]):
-            axis = axis_of(n[1], per_names)
+        size = len(n)
+        if tag == "n" and size == 2:
+            name = n[1]
+            if type(name) is not str or not name_ok(name):
+                bad(f"node {str(tag)[:10]!r}")
+            axis = per_names.get(name)
+            if not axis:
+                head, dot, _rest = name.partition(".")
+                axis = head if dot and head in AXES else None
             if axis is not None:
                 if inside != axis:
                     bad(f"a per-{axis} name outside a reduction over it")
-                axes[n[1]] = axis
-        elif tag == "op" and len(n) == 4 and n[1] in BINARY:
+                axes[name] = axis
+        elif tag == "c" and size == 2:
+            v = n[1]
+            if not ((type(v) is float or type(v) is int) and -MAX_CONSTANT <= v <= MAX_CONSTANT):  # (a NaN fails both)
+                bad("number")
+        elif tag == "op" and size == 4 and n[1] in BINARY:
             if n[1] == "**" and not small_exponent(n[3]):
                 bad("exponent")
-            walk(n[2], d, inside)
-            walk(n[3], d, inside)
-        elif tag == "u" and len(n) == 3 and n[1] in UNARY:
-            walk(n[2], d, inside)
-        elif tag == "bool" and len(n) == 3 and n[1] in ("and", "or") and isinstance(n[2], list) and len(n[2]) >= 2:
-            for v in n[2]:
-                walk(v, d, inside)
-        elif tag == "cmp" and len(n) == 3 and isinstance(n[1], list) and isinstance(n[2], list) and len(n[2]) == len(n[1]) + 1 \
-                and n[1] and all(isinstance(o, str) and o in COMPARISONS for o in n[1]):
-            for c in n[2]:
-                walk(c, d, inside)
-        elif tag == "if" and len(n) == 4:
-            for v in n[1:]:
-                walk(v, d, inside)
-        elif tag == "call" and len(n) == 3 and isinstance(n[1], str) and n[1] in REDUCTIONS and isinstance(n[2], list) and len(n[2]) == 1:
+            stack.append((n[3], d, inside, scanning))
+            stack.append((n[2], d, inside, scanning))
+        elif tag == "b" and size == 2 and isinstance(n[1], bool):
+            pass
+        elif tag == "s" and size == 2 and isinstance(n[1], str) and len(n[1]) <= 64 and n[1].replace("-", "").replace("_", "").isalnum():
+            pass
+        elif tag == "u" and size == 3 and n[1] in UNARY:
+            stack.append((n[2], d, inside, scanning))
+        elif tag == "bool" and size == 3 and n[1] in ("and", "or") and type(n[2]) is list and len(n[2]) >= 2:
+            for v in reversed(n[2]):
+                stack.append((v, d, inside, scanning))
+        elif tag == "cmp" and size == 3 and type(n[1]) is list and type(n[2]) is list and len(n[2]) == len(n[1]) + 1 and n[1]:
+            for o in n[1]:
+                if type(o) is not str or o not in COMPARISONS:
+                    bad(f"node {str(tag)[:10]!r}")
+            for c in reversed(n[2]):
+                stack.append((c, d, inside, scanning))
+        elif tag == "if" and size == 4:
+            stack.append((n[3], d, inside, scanning))
+            stack.append((n[2], d, inside, scanning))
+            stack.append((n[1], d, inside, scanning))
+        elif tag == "call" and size == 3 and isinstance(n[1], str) and n[1] in REDUCTIONS and type(n[2]) is list and len(n[2]) == 1:
             if inside is not None:
                 bad("a reduction inside a reduction")
-            walk(n[2][0], d, REDUCTIONS[n[1]][0])
-        elif tag == "call" and len(n) == 3 and isinstance(n[1], str) and n[1] in SCANS and isinstance(n[2], list) and len(n[2]) == 1:
-            if inside != SCANS[n[1]][0] or scanning[0]:
+            stack.append((n[2][0], d, REDUCTIONS[n[1]][0], scanning))
+        elif tag == "call" and size == 3 and isinstance(n[1], str) and n[1] in SCANS and type(n[2]) is list and len(n[2]) == 1:
+            if inside != SCANS[n[1]][0] or scanning:
                 bad("a prefix scan outside a rule per its axis")
-            scanning[0] = True
-            walk(n[2][0], d, inside)
-            scanning[0] = False
-        elif tag == "call" and len(n) == 3 and isinstance(n[1], str) and n[1] in FUNCTIONS and isinstance(n[2], list):
+            stack.append((n[2][0], d, inside, True))
+        elif tag == "call" and size == 3 and isinstance(n[1], str) and n[1] in FUNCTIONS and type(n[2]) is list:
             lo, hi, _fn, _dims = FUNCTIONS[n[1]]
             if not lo <= len(n[2]) <= hi:
                 bad("arguments")
-            for a in n[2]:
-                walk(a, d, inside)
+            for a in reversed(n[2]):
+                stack.append((a, d, inside, scanning))
         else:
             bad(f"node {str(tag)[:10]!r}")
-
-    walk(ir, 0, per)
     return axes

@@ -103,10 +103,20 @@ def _narrow(o: int) -> bool:
     return 0x20 <= o < 0x300 or 0x2000 <= o < 0x20d0 or 0x2190 <= o < 0x2300 or 0x2500 <= o < 0x25a0
 
 
+_ONE_COLUMN: set = set()  # the characters found narrow so far (a table's bars and dots repeat: each is tested once)
+
+
 def cells(text: str) -> int:
     """The columns `text` takes on a terminal: 2 for a wide (East Asian) character, 0 for a
     combining mark, 1 for every other."""
-    if text.isascii() or all(_narrow(ord(ch)) for ch in text):
+    if text.isascii():
+        return len(text)
+    chars = set(text)
+    if chars <= _ONE_COLUMN:
+        return len(text)
+    new = chars - _ONE_COLUMN
+    if all(_narrow(ord(ch)) for ch in new):
+        _ONE_COLUMN.update(new)
         return len(text)
     import unicodedata  # only for text beyond the blocks our own output draws from
 
