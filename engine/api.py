@@ -67,7 +67,8 @@ class _Prepared:
     the rules they reach (`tail`, in the mode's order) as one generated function over the
     facts and the other rules' values."""
 
-    __slots__ = ("catalog", "scenario", "compiled", "facts", "values", "names", "specs", "tail", "fn", "not_applied", "checks")
+    __slots__ = ("catalog", "scenario", "compiled", "facts", "values", "names", "specs", "tail", "fn", "not_applied",
+                 "scalars", "components", "lists", "constraints")
 
     def __init__(self, cat, result, names: tuple, not_applied: list):
         comp = result.compiled
@@ -83,8 +84,17 @@ class _Prepared:
 
             made = cat.functions[key] = (comp, *tail_function(comp, [leaf for _n, leaf, _s in self.specs]))
         self.tail, self.fn = made[1], made[2]
+        # what run() checks of a value, by where it is in the tail (a rule's kind is fixed: a number
+        # stays a number): the numbers (finite), the components among them (never negative), and
+        # the per-axis lists (every item finite)
+        first = self.values
+        self.scalars = [i for i, n in enumerate(self.tail) if type(first[n]) is float]
         comps = set(comp.components)
-        self.checks = [n in comps for n in self.tail]  # per tail rule: is it a component (never negative)
+        self.components = [i for i in self.scalars if self.tail[i] in comps]
+        self.lists = [i for i, n in enumerate(self.tail) if type(first[n]) is list]
+        # the constraints the numbers reach (the others held when the scenario was prepared)
+        held = set(comp.constraints)
+        self.constraints = [i for i, n in enumerate(self.tail) if n in held]
 
 
 def _fast(cat, model, mode, gpu, gpus, rules, params, options):
@@ -115,16 +125,19 @@ def _fast(cat, model, mode, gpu, gpus, rules, params, options):
     except (ArithmeticError, ValueError, TypeError):
         return None
     comp = p.compiled
+    # a non-finite value or a negative component: the full path locates it. (A sum of finite
+    # numbers is finite unless it overflows, and then the full path answers: never a wrong value.)
+    if p.scalars and not -_INF < sum([out[i] for i in p.scalars]) < _INF:
+        return None
+    if p.components and min([out[i] for i in p.components]) < 0:
+        return None
+    for i in p.lists:
+        if not all(-_INF < x < _INF for x in out[i] if type(x) is float):
+            return None
+    if p.constraints and not all([out[i] for i in p.constraints]):
+        return None
     values = dict(p.values)
     values.update(zip(p.tail, out))
-    for v, negative_too in zip(out, p.checks):
-        if type(v) is float:
-            if not -_INF < v < _INF or (negative_too and v < 0):
-                return None  # a non-finite value, a negative component: the full path locates it
-        elif type(v) is list and not all(-_INF < x < _INF for x in v if type(x) is float):
-            return None
-    if not all(values[c] for c in comp.constraints):
-        return None
     sc = object.__new__(type(p.scenario))  # the scenario as resolved, with these numbers
     sc.__dict__.update(p.scenario.__dict__)
     sc.inputs = dict(sc.inputs)

@@ -131,8 +131,11 @@ def _result(cat, sc, comp, values, later: bool = False) -> Result:
     fit = None
     if sc.gpu is not None:
         fits = bool(values["fits"])
-        marketed = min(g.facts["memory"] for g, _c in sc.devices)  # the smallest GPU bounds an even split
-        name = " + ".join(g.name for g, _c in sc.devices)
+        placed = sc.__dict__.get("_placed")  # the placement's words and smallest GPU: the same for a prepared scenario's every call
+        if placed is None:
+            placed = sc._placed = (min(g.facts["memory"] for g, _c in sc.devices),  # the smallest GPU bounds an even split
+                                   " + ".join(g.name for g, _c in sc.devices))
+        marketed, name = placed
         fit = Fit(sc.placement, name, int(sc.inputs["gpus"]), Memory(values["usable_memory_per_gpu"]),
                   Memory(marketed), Memory(values["per_gpu_total"]), Memory(values["headroom"]),
                   fits, int(sc.inputs["gpus"]) if fits else 0)
