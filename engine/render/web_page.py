@@ -512,18 +512,36 @@ function tpSizes(facts, limit = 64) {
   for (let t = 1; t <= limit; t *= 2) if (heads === 0 || (heads % t === 0 && (mla || kv % t === 0 || t % kv === 0))) out.push(t);
   return out;
 }
-function firstFitting(search, cands) {
+function firstFitting(search, cands) {  // questions/fit.py _first_fitting: a bisection guided by a + b/n
   if (!cands.length) return [null, null];
   let lo = 0, hi = cands.length - 1;
   const last = search.probe(cands[hi]);
   if (!last.fits) return [null, null];
   let best = [hi, last];
+  const seen = [[cands[hi].gpus, last.per_gpu, last.capacity]];
+  let halve = true;
   while (lo < hi) {
     const mid = Math.floor((lo + hi) / 2);
-    const p = search.probe(cands[mid]);
-    if (p.fits) { hi = mid; best = [mid, p]; } else lo = mid + 1;
+    const i = halve ? mid : guessOf(cands, seen, lo, hi);
+    const width = hi - lo;
+    const p = search.probe(cands[i]);
+    if (p.fits) { hi = i; best = [i, p]; } else lo = i + 1;
+    if (p.fits !== null && p.per_gpu > 0) seen.push([cands[i].gpus, p.per_gpu, p.capacity]);
+    halve = !halve && 2 * (hi - lo) > width;
   }
   return best;
+}
+function guessOf(cands, seen, lo, hi) {
+  const mid = Math.floor((lo + hi) / 2);
+  const cap = seen[seen.length - 1][2];
+  if (seen.length < 2 || !(cap > 0)) return mid;
+  const [[n0, m0], [n1, m1]] = seen.slice().sort((x, y) => Math.abs(x[1] - cap) - Math.abs(y[1] - cap));
+  if (n0 === n1 || m0 === m1) return mid;
+  const b = (m0 - m1) / (1 / n0 - 1 / n1), a = m0 - b / n0;
+  if (b <= 0 || cap <= a) return mid;
+  const want = b / (cap - a);
+  for (let i = lo; i < hi; i++) if (cands[i].gpus >= want) return i;
+  return hi - 1;
 }
 function layoutsOf(family, cp) {
   const out = [], seen = new Set();
