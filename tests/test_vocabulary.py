@@ -192,3 +192,16 @@ def test_an_option_no_rule_of_the_mode_reads_is_said_not_to_apply():
     assert not [w for w in lora.warnings if "does not apply" in w]
     code, out = run("eval", "--model", "llama3.1-8b", "--lora-rank", "64", "--format", "json")
     assert code == 0 and any("--lora-rank does not apply" in w for w in json.loads(out)["warnings"])
+
+
+def test_a_kept_coercion_is_kept_by_type_too():
+    """Resolving keeps each input's canonical value (evaluation/scenario._resolve: a sweep
+    resolves ~1,200 scenarios from the same defaults). True == 1 in Python, so a value kept for
+    batch=1 must not let batch=True through: a boolean is not a batch size."""
+    from vramrules.evaluation.evaluate import evaluate_in
+
+    cat = load_catalog()
+    assert evaluate_in(cat, "llama3.1-8b", "inference", batch=1).scenario.inputs["batch"] == 1.0
+    with pytest.raises(UsageError, match="--batch must be a number, got True"):
+        evaluate_in(cat, "llama3.1-8b", "inference", batch=True)
+    assert evaluate_in(cat, "llama3.1-8b", "inference", batch=1).scenario.inputs["batch"] == 1.0  # kept, and still right

@@ -194,6 +194,10 @@ def _subjects(cat: Catalog, rs, rules: str, model: str | None, gpu: str | None, 
     return model_entry, find("gpu", gpu, cat.kind("gpu")) if gpu is not None else None
 
 
+_PLAIN = (str, int, float, bool)  # values kept by their type too: True, 1 and 1.0 are equal keys otherwise
+_COERCED_MAX = 4096  # bounded: a service asked for every seq_len there is keeps at most this many
+
+
 def _resolve(cat: Catalog, rs, m, rules: str, mode: str, model_entry: Entry, gpu_entry: Entry | None, options: dict) -> Scenario:
     """Inputs and slots: vocabulary defaults, the rule set's, the mode's, then the options."""
     vocab = cat.vocabulary
@@ -234,11 +238,20 @@ def _resolve(cat: Catalog, rs, m, rules: str, mode: str, model_entry: Entry, gpu
                 raise UsageError(f"{slot.option} follows {src.option}, which is not given")
             selections[slot_name], origin[slot_name] = follows, f"same as {src.option}"
     inputs = {}
+    coerced = vocab.coerced
     for name, spec in vocab.inputs.items():
         if name not in values:
             raise UsageError(f"rule set '{rules}' mode '{mode}' gives no default for '{name}'")
+        v = values[name]
+        key = (name, type(v), v) if type(v) in _PLAIN else None
+        hit = coerced.get(key) if key is not None else None
+        if hit is not None:
+            inputs[name] = hit
+            continue
         try:
-            inputs[name] = spec.coerce(values[name], spec.option if origin.get(name) == "option" else None)
+            inputs[name] = spec.coerce(v, spec.option if origin.get(name) == "option" else None)
+            if key is not None and len(coerced) < _COERCED_MAX:
+                coerced[key] = inputs[name]
         except ValueError as exc:
             if origin.get(name) == "option":
                 raise UsageError(str(exc)) from None

@@ -155,11 +155,11 @@ class Vocabulary:
         self.raw = raw or {}  # what the catalog cache stores: {section: {name: [raw, loc, layer]}}
         self.prefixes = {s.prefix: s for s in slots.values()}   # formula prefix -> Slot
         self.by_role = {s.role: s for s in slots.values() if s.role}
-
-    @property
-    def selections(self) -> dict:
-        """The slots a scenario picks besides the model and the GPU: name -> Slot."""
-        return {n: s for n, s in self.slots.items() if not s.role}
+        # the slots a scenario picks besides the model and the GPU: name -> Slot
+        self.selections: dict[str, Slot] = {n: s for n, s in slots.items() if not s.role}
+        # (input name, type, value) -> the canonical value: a sweep resolves a thousand scenarios
+        # from the same defaults, and a search its probes (a value coerce refuses is not kept)
+        self.coerced: dict = {}
 
     def names(self) -> list:
         """Every scenario key a defaults block may set."""
