@@ -56,18 +56,10 @@ def text(imp, unit="GiB", limit=20) -> str:
         elif c.source and c.what != "removed":
             lines.append(f"      source (unchanged): {t(c.source)}")
     lines.append("")
-    lines.append(f"estimates moved: {len(imp.moves)}")
-    for m in imp.moves[:limit]:
-        lines.append(f"  {t(m.label)}: {memory(m.old, unit)} -> {memory(m.new, unit)} ({memory(m.delta, unit).replace('-', '−') if m.delta < 0 else '+' + memory(m.delta, unit)}, {m.rel:+.2%})")
-    if len(imp.moves) > limit:
-        lines.append(f"  ... and {len(imp.moves) - limit} more (--limit)")
+    lines += _moved("estimates moved", imp.moves, limit, unit, with_delta=True)
     if imp.budgets:  # only when some moved: a change of a serving engine's memory fraction
         lines.append("")
-        lines.append(f"usable memory moved: {len(imp.budgets)}")
-        for m in imp.budgets[:limit]:
-            lines.append(f"  {t(m.label)}: {memory(m.old, unit)} -> {memory(m.new, unit)} ({m.rel:+.2%})")
-        if len(imp.budgets) > limit:
-            lines.append(f"  ... and {len(imp.budgets) - limit} more (--limit)")
+        lines += _moved("usable memory moved", imp.budgets, limit, unit, with_delta=False)
     lines.append("")
     lines.append(f"fit verdicts flipped: {len(imp.flips)}")
     for f in imp.flips:
@@ -141,3 +133,14 @@ def as_json(imp, unit="GiB") -> dict:
                   + [{"scenario": l, "side": s, "message": m} for l, s, m in imp.errors],
         "not_evaluated": len(imp.failed) + len(imp.errors),
     }
+
+
+def _moved(title: str, moves: list, limit: int, unit: str, with_delta: bool) -> list:
+    """A list of moved figures, the first `limit` of them: old -> new (the change, relative)."""
+    out = [f"{title}: {len(moves)}"]
+    for m in moves[:limit]:
+        delta = (memory(m.delta, unit).replace("-", "−") if m.delta < 0 else "+" + memory(m.delta, unit)) + ", " if with_delta else ""
+        out.append(f"  {t(m.label)}: {memory(m.old, unit)} -> {memory(m.new, unit)} ({delta}{m.rel:+.2%})")
+    if len(moves) > limit:
+        out.append(f"  ... and {len(moves) - limit} more (--limit)")
+    return out
