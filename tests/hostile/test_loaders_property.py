@@ -513,13 +513,13 @@ def smi_reading(output: bytes) -> list | None:
         parts = [p.strip() for p in line.split(",")]
         if len(parts) < 3:
             return None
-        try:
-            total, _ = float(parts[-2]), float(parts[-1])  # the engine reads `used` too (for its note)
+        try:  # memory.used [N/A] (some boards, unified memory) is none in use
+            total, used = float(parts[-2]), 0.0 if parts[-1] in ("[N/A]", "N/A", "[Not Supported]") else float(parts[-1])
         except ValueError:
             return None
-        if not math.isfinite(total):  # `used` is only shown (in the entry's note)
+        if not math.isfinite(total):
             return None
-        gpus.append((",".join(parts[:-2]), total))
+        gpus.append((",".join(parts[:-2]), total, used))
     return gpus or None
 
 
@@ -542,10 +542,12 @@ def test_nvidia_smi_output_gives_its_gpus_or_a_usage_error(output):
             return
         gpus = smi_reading(output)
         assert gpus, f"--gpu auto succeeded on nvidia-smi output that lists no readable GPU: {output!r}"
-        smallest = min(total for _, total in gpus)
+        smallest = min(total for _, total, _used in gpus)
         assert smallest > 0, output
         assert doc["fit"]["gpus"] == len(gpus), (doc["fit"], output)
-        assert doc["fit"]["usable_per_gpu"]["bytes"] == pytest.approx(smallest * 2**20, abs=1), (doc["fit"], output)
+        # what the busiest GPU already holds is reserved on each (the default --reserve of --gpu auto)
+        busiest = max(used for _, _total, used in gpus)
+        assert doc["fit"]["usable_per_gpu"]["bytes"] == pytest.approx(max(0.0, smallest - busiest) * 2**20, abs=1), (doc["fit"], output)
 
 
 SYSTEM_PATH = os.pathsep.join(p for p in ("/usr/bin", "/bin") if not shutil.which("nvidia-smi", path=p))  # sh and cat, no nvidia-smi
