@@ -217,7 +217,7 @@ def _as_cli(cat, options: dict) -> dict:
     for k, v in options.items():
         spec = vocab.inputs.get(k)
         if spec is not None and spec.decl == "integer":
-            out[k] = HumanInt().convert(v, None, None)
+            out[k] = HumanInt(spec.names).convert(v, None, None)
         elif spec is not None and spec.decl == "boolean":
             out[k] = v == "true"
         else:
@@ -360,6 +360,45 @@ return out;"""
         except UsageError:
             assert fewest[0] == "error", (c, fewest)
     assert answered >= len(cases)  # most questions have an answer: the comparison is not of nothing to nothing
+
+
+@browser
+def test_page_searches_with_the_rule_sets_search_defaults(tmp_path, cat, page):
+    """`fit` holds a rule set's search_defaults unless an option gives them (llamacpp: -ngl all,
+    so that the longest context is not "any context, with layers left on the CPU"); the page's
+    searches hold the same: its answers are `vramrules fit --rules llamacpp`'s."""
+    from vramrules.errors import UsageError
+    from vramrules.questions.fit import max_value, min_gpus, with_search_defaults
+
+    assert cat.rulesets["llamacpp"].search_defaults == {"n_gpu_layers": -2}
+    cases = [{"rules": "llamacpp", "mode": "inference", "model": m, "gpu": g, "options": o} for m, g, o in [
+        ("llama3.1-8b", "rtx-3060-12gb", {}),                              # bf16 on 12 GB: no context with every layer on the GPU
+        ("llama3.1-8b", "rtx-3060-12gb", {"precision": "Q4_K_M"}),         # 48,640 tokens with every layer on the GPU
+        ("llama3.1-8b", "rtx-4090", {"n_gpu_layers": "20"}),               # a given -ngl is kept
+        ("llama3.1-8b", "rtx-3060-12gb", {"n_gpu_layers": "auto"}),        # llama.cpp's words for -ngl, as the CLI takes them
+        ("llama3.1-8b", "rtx-3060-12gb", {"n_gpu_layers": "-2"}),
+        ("llama3.1-70b", "rtx-4090", {"precision": "Q4_K_M"}),
+        ("qwen3-30b-a3b", "rtx-3090", {"precision": "Q4_K_M"}),
+    ]]
+    script = f"const CASES = {json.dumps(cases)};" + """
+return CASES.map(c => { const sc = vramrules.scenarioOf({...c});
+  const one = (f) => { try { return f().value; } catch (e) { return "error"; } };
+  return [one(() => vramrules.maxValue(sc, "seq_len")), one(() => vramrules.maxValue(sc, "batch")), one(() => vramrules.minGpus(sc))]; });"""
+    got = _probe(tmp_path, page, script, "search-defaults")
+    expected = []
+    for c in cases:
+        opts = with_search_defaults(cat, "llamacpp", _as_cli(cat, c["options"]))
+        row = []
+        for question in ("seq_len", "batch", "gpus"):
+            try:
+                a = (min_gpus(cat, c["model"], "inference", c["gpu"], rules="llamacpp", base_options=opts) if question == "gpus" else
+                     max_value(cat, c["model"], "inference", c["gpu"], question, rules="llamacpp", base_options=opts))
+                row.append(a.value)
+            except UsageError:
+                row.append("error")
+        expected.append(row)
+    assert got == expected, list(zip(cases, got, expected))
+    assert expected[0] == [None, None, 2] and expected[1][0] == 48640  # the held -ngl all decides these (with -ngl auto every context fits)
 
 
 # ---------------------------------------------------------------- the page as a page

@@ -51,6 +51,8 @@ def _entry(e) -> dict:
 def _spec(spec) -> dict:
     out = {k: getattr(spec, k) for k in ("decl", "dim", "choices", "minimum", "maximum", "default", "description", "option",
                                          "aliases", "switch", "cli") if getattr(spec, k, None) is not None}
+    if getattr(spec, "names", None):
+        out["names"] = dict(spec.names)  # an integer's named values (-ngl auto = -1, all = -2), as the CLI's HumanInt takes them
     if spec.decl == "quantity" and spec.default is not None:
         out["default"] = spec.coerce(spec.default)  # its value in base units ('0 B' -> 0): the page takes no quantity option
     return out
@@ -107,6 +109,7 @@ def page_data(cat, data_label: str = "built-in data", sets=(), data_dirs=()) -> 
                 compiled[key] = _compiled(comp, rs, m, table)
                 functions.append((key, mode_js(comp)))
         rulesets[rn] = {"defaults": dict(rs.defaults), "modes": modes, "needs_architecture": rs.needs_architecture, "devices": rs.devices,
+                        "search_defaults": dict(rs.search_defaults),
                         "where": data_where(rs.location), "summary": getattr(rs, "summary", "")}
     assumptions = {n: {"value": a.value, "text": a.text, "dim": a.dim, "where": data_where(a.location), "source": a.source,
                        "summary": str(a.raw.get("summary", "")) if isinstance(a.raw, dict) else "", "layer": a.layer}
@@ -226,9 +229,11 @@ class EvaluationError extends Error { constructor(message, where, hint) { super(
 
 // ---------------------------------------------------------------- words (as the CLI reads them)
 const MULT = {"": 1, k: 1e3, m: 1e6, g: 1e9, K: 1024, M: 1048576, G: 1073741824};
-function humanInt(text, option) {
+function humanInt(text, option, names) {  // commands/scenario_options.py HumanInt: named values, a sign (-ngl -2), 32k / 32K
   if (typeof text === "number") { if (Number.isInteger(text)) return text; throw new UsageError(`${option} ${text} is not a whole number`, "32768, 32k = 32,000, 32K = 32,768"); }
-  const m = String(text).length <= 40 ? /^\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)\s*$/.exec(String(text)) : null;
+  const named = String(text).trim().toLowerCase();
+  if (names && Object.prototype.hasOwnProperty.call(names, named)) return names[named];
+  const m = String(text).length <= 40 ? /^\s*(-?\d+(?:\.\d+)?)\s*([kKmMgG]?)\s*$/.exec(String(text)) : null;
   if (m) {
     const n = parseFloat(m[1]) * MULT[m[2]];
     if (n > 1e15) throw new UsageError(`${option} ${String(text).slice(0, 20)} is unreasonably large`);
@@ -484,6 +489,13 @@ function message(comp, name, r, facts, values) {
 }
 
 // ---------------------------------------------------------------- inverse answers (questions/fit.py)
+function searchOptions(sc) {  // questions/fit.py with_search_defaults: the rule set's search_defaults (llamacpp: -ngl all) unless given
+  const given = sc.options || {}, held = (D.rulesets[sc.rules || "default"] || {}).search_defaults || {};
+  const out = {};
+  for (const [k, v] of Object.entries(held)) if (given[k] === null || given[k] === undefined || given[k] === "") out[k] = v;
+  for (const [k, v] of Object.entries(given)) if (v !== null && v !== undefined && v !== "") out[k] = v;
+  return out;
+}
 function makeSearch(sc) {
   const devices = placement(sc.gpu);
   const model = find("model", sc.model).id;
@@ -553,7 +565,7 @@ function layoutsOf(family, cp) {
   return out;
 }
 function minGpus(sc) {
-  const base = {...(sc.options || {})};
+  const base = searchOptions(sc);
   for (const k of ["gpus", ...LAYOUT]) delete base[k];
   const search = makeSearch({...sc, options: base});
   if (search.devices.length > 1 || search.devices[0].count !== 1) return {value: null, note: "the fewest GPUs is a question about one GPU type"};
@@ -588,7 +600,7 @@ function minGpus(sc) {
   return {value: best[0].gpus, options: best[0], layout: best[1].layout, probes: search.probes.length};
 }
 function maxValue(sc, name) {
-  const base = {...(sc.options || {})};
+  const base = searchOptions(sc);
   delete base[name];
   const search = makeSearch({...sc, options: base});
   const one = {[name]: 1};
@@ -826,7 +838,7 @@ function parsedOptions(opts) {
   for (const [n, v] of Object.entries(opts)) {
     const spec = V.inputs[n];
     if (!spec) { out[n] = v; continue; }
-    if (spec.decl === "integer") out[n] = humanInt(v, spec.option);
+    if (spec.decl === "integer") out[n] = humanInt(v, spec.option, spec.names);
     else if (spec.decl === "number") { const x = Number(v); if (String(v).trim() === "" || !Number.isFinite(x)) throw new UsageError(`${spec.option} '${v}' is not a number`); out[n] = x; }
     else if (spec.decl === "boolean") out[n] = v === true || v === "true";
     else out[n] = v;
