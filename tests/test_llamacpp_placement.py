@@ -301,3 +301,18 @@ def test_unified_memory_counts_each_byte_once():
     discrete = _eval(model="llama3.1-70b", precision="Q4_K_M", seq_len=32768, gpu="rtx-4090", host_ram="64 GiB").values
     assert not discrete["unified_memory"] and discrete["host_usable"] == 63 * GIB
     assert _eval(model="llama3.1-70b", precision="Q4_K_M", seq_len=32768, gpu="rtx-4090").host_verdict() is None
+
+
+def test_jetson_orin_modules_are_one_pool_sized_as_cuda_reports_it():
+    """Jetson Orin (data/gpus.yaml: unified_memory, no working-set limit): the GPU's usable memory is
+    CUDA's total less the --fit margin, and the host's part of a plan comes out of the same pool
+    (CUDA device queries: AGX Orin 64GB 'Global memory: 61 GB', tmcdonell/cuda#77; Orin NX 16GB
+    15,189,422,080 B, atinfinity's deviceQuery gist; the Orin Nano 8GB at its marketed 8 GiB)."""
+    for gpu, total in (("jetson-agx-orin-64gb", 61 * GIB), ("jetson-orin-nx-16gb", 15_189_422_080), ("jetson-orin-nano-8gb", 8 * GIB)):
+        res = _eval(model="llama3.1-8b", precision="Q4_K_M", seq_len=8192, gpu=gpu)
+        v = res.values
+        assert v["unified_memory"] and v["host_ram_total"] == total, gpu
+        assert v["host_usable"] == total - GIB - v["total"], gpu
+        assert res.fit.fits and res.host_verdict()["fits"], gpu
+    # 8 GiB: Llama-3.1-8B at Q4_K_M fits with 8k tokens, not with 32k (the KV cache alone is 4 GiB)
+    assert not _eval(model="llama3.1-8b", precision="Q4_K_M", seq_len=32768, n_gpu_layers=-2, gpu="jetson-orin-nano-8gb").fit.fits
