@@ -483,6 +483,53 @@ def test_context_parallelism_splits_sequences_and_shards_state_over_dp_x_cp():
     assert code == 0 and "fewest h100-sxm-80gb: 8 (dp 2 x tp 1 x pp 1 x cp 4, ZeRO-3)" in out
 
 
+def test_context_parallel_divisibility_is_a_usage_error_with_a_hint():
+    """Ring attention cuts a sequence into 2 x cp chunks (Megatron arguments.py:1335-1338 asserts
+    seq_length % (2 x cp) == 0; torchtitan parallel_dims.py:664-671 seq_len_divisor = tp x 2 x cp).
+    Ulysses splits heads: verl monkey_patch.py:333-340 (heads % sp, KV heads % sp or sp % KV heads),
+    DeepSpeed sequence/layer.py:40, Transformer Engine's a2a context_parallel.py:4246-4249."""
+    code, out = run("eval", "--model", "llama3.1-8b", "--mode", "train-full", "--gpus", "8", "--dp", "4", "--cp", "2", "--seq-len", "4098")
+    assert code == 2 and "4,098-token sequence into 4 equal chunks" in out and "hint: 4,096 or 4,100 tokens" in out
+    # sequence parallelism splits each chunk over tp too: 2 x cp 2 x tp 2 = 8
+    code, out = run("eval", "--model", "llama3.1-8b", "--mode", "train-full", "--gpus", "8", "--tp", "2", "--dp", "2", "--cp", "2",
+                    "--sequence-parallel", "--activation-profile", "megatron", "--seq-len", "4100")
+    assert code == 2 and "divide by 8 (hint: 4,096 or 4,104 tokens" in out
+    # GRPO's sequence is prompt + completion (511 + 512)
+    code, out = run("eval", "--model", "qwen2.5-7b", "--mode", "train-grpo", "--gpus", "8", "--dp", "4", "--cp", "2", "--prompt-len", "511")
+    assert code == 2 and "1,023-token sequence" in out
+    # Ulysses: Llama-3.1-8B has 32 heads and 8 KV heads
+    code, out = run("eval", "--model", "llama3.1-8b", "--mode", "train-full", "--gpus", "12", "--cp", "12", "--cp-comm", "ulysses", "--seq-len", "4104")
+    assert code == 2 and "32 attention heads (32 per tensor-parallel rank) do not divide by cp = 12" in out
+    # cp 16 > 8 KV heads: verl repeats them (allowed), Transformer Engine's a2a refuses
+    ok = vramrules.evaluate("llama3.1-8b", "train-full", gpus=16, cp=16, cp_comm="ulysses", seq_len=4096, needed=False)
+    assert ok.values["cp_ulysses_kv_repeat"] == 2
+    code, out = run("eval", "--model", "llama3.1-8b", "--mode", "train-full", "--gpus", "16", "--cp", "16", "--cp-comm", "ulysses",
+                    "--activation-profile", "megatron", "--seq-len", "4096")
+    assert code == 2 and "8 KV heads per tensor-parallel rank" in out
+    # auto is Ulysses under verl: the ring's rule does not apply, the heads' does
+    g = vramrules.evaluate("qwen2.5-7b", "train-grpo", gpus=8, cp=2, framework="verl", prompt_len=511, needed=False)
+    assert g.values["cp_ulysses"] and not g.values["cp_ring"]
+
+
+def test_context_parallel_communication_buffers():
+    """One attention layer's CP buffers, on top of the saved activations. Llama-3.1-8B: K+V 2 x 1024
+    wide, Q and the output 4096 wide, bf16. Ring (Transformer Engine P2P, context_parallel.py:1685-1717
+    keeps the cp received K+V chunks until the forward returns; :2392-2401 the bf16 backward's two
+    (2, *kv) buffers and dQ): max(cp x KV, 4 x KV + Q). Ulysses: Q + K + V + O all-to-all copies."""
+    base = dict(gpu="h100-sxm-80gb", gpus=8, seq_len=32768, fsdp="full-shard", needed=False)
+    kv, q = 2 * 2048, 2 * 4096                                  # bytes per local token
+    ring = vramrules.evaluate("llama3.1-8b", "train-full", dp=1, cp=8, **base)
+    local = 32768 // 8
+    assert ring.values["act_cp_buffers"] == local * max(8 * kv, 4 * kv + q) == 128 * 2**20
+    two = vramrules.evaluate("llama3.1-8b", "train-full", dp=4, cp=2, **base)
+    assert two.values["act_cp_buffers"] == 16384 * (4 * kv + q)               # the backward's buffers are larger at cp 2
+    uly = vramrules.evaluate("llama3.1-8b", "train-full", dp=1, cp=8, cp_comm="ulysses", **base)
+    assert uly.values["act_cp_buffers"] == local * (q + kv + q) == 80 * 2**20
+    assert ring.values["activations_training"] - uly.values["activations_training"] == 48 * 2**20
+    none = vramrules.evaluate("llama3.1-8b", "train-full", dp=8, **base)
+    assert none.values["act_cp_buffers"] == 0
+
+
 def test_fp8_training_saves_the_linear_inputs_in_fp8():
     """Transformer Engine 2.20 saves each linear's quantized input (linear.py:596-621: column-wise
     FP8 data only), LayerNormLinear its ln_out (layernorm_linear.py:468-502) and LayerNormMLP ln_out
