@@ -511,6 +511,24 @@ def test_context_parallel_divisibility_is_a_usage_error_with_a_hint():
     assert g.values["cp_ulysses"] and not g.values["cp_ring"]
 
 
+def test_fit_max_seq_len_keeps_ring_attentions_grain():
+    """fit --max seq-len under ring attention searches multiples of 2 x cp (seq_len_multiple): its
+    probes never break the divisibility rule, and the answer's next check is answer + 2 x cp."""
+    code, out = run("fit", "--model", "llama3.1-8b", "--mode", "train-full", "--gpu", "h100-sxm-80gb", "--gpus", "8", "--cp", "2",
+                    "--zero", "3", "--max", "seq-len")
+    assert code == 0 and "(every seq-len a multiple of 4)" in out
+    best = int(out.split("dp 4): ", 1)[1].split(" ", 1)[0].replace(",", ""))
+    assert best % 4 == 0
+    assert f"--seq-len {best}   -> fits" in out and f"--seq-len {best + 4}   -> does not fit" in out
+    assert vramrules.evaluate("llama3.1-8b", "train-full", gpu="h100-sxm-80gb", gpus=8, cp=2, zero=3, seq_len=best).fit.fits
+    assert not vramrules.evaluate("llama3.1-8b", "train-full", gpu="h100-sxm-80gb", gpus=8, cp=2, zero=3, seq_len=best + 4,
+                                  needed=False).fit.fits
+    # capped at the model's context, a multiple of 2 x cp 8 = 16
+    code, out = run("fit", "--model", "llama3.1-8b", "--mode", "train-full", "--gpu", "h100-sxm-80gb", "--gpus", "8", "--cp", "8",
+                    "--zero", "3", "--max", "seq-len")
+    assert code == 0 and ": 131,072 (the model's context is 131,072 tokens" in out and "a multiple of 16" in out
+
+
 def test_context_parallel_communication_buffers():
     """One attention layer's CP buffers, on top of the saved activations. Llama-3.1-8B: K+V 2 x 1024
     wide, Q and the output 4096 wide, bf16. Ring (Transformer Engine P2P, context_parallel.py:1685-1717

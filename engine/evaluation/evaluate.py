@@ -103,6 +103,20 @@ def verdict_in(cat, model: str | None, mode: str, *, gpu: str, rules: str = "def
                    {name: n for name, n in groups.items() if n > 0})
 
 
+def rule_value_in(cat, model: str | None, mode: str, name: str, *, gpu: str | None = None, rules: str = "default",
+                  params: float | None = None, **options):
+    """The value of rule `name` of a mode for a scenario, its constraints unchecked (a search asks
+    what grain its probes must keep before it makes one), or None where the mode has no such rule."""
+    from ..backends.compiler import run
+    from .scenario import resolve
+
+    comp = compiled_mode(cat, rules, mode, gpu is not None, once=True)
+    if name not in comp.rules:
+        return None
+    sc = resolve(cat, rules=rules, mode=mode, model=model, gpu=gpu, params=params, **options)
+    return run(comp, sc.facts(comp.leaves))[name]
+
+
 def _not_applied(cat, sc, comp) -> list:
     """An option the user gave that no rule of this mode reads changes nothing: say so, never
     let it pass as if it had been applied (--lora-rank 64 in inference)."""

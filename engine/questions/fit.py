@@ -56,6 +56,7 @@ class Answer:
         self.note = note
         # {"gpus", "tp", "pp", "dp"}: the layout the answer holds on (a maximum is per GPU of it)
         self.layout = {} if layout is None else layout
+        self.step = 1  # a maximum's grain: the answer and its checks are multiples of it (ring attention's 2 x cp)
 
     def __repr__(self):
         return f"Answer({self.question}={self.value}, {len(self.probes)} probes)"
@@ -313,12 +314,59 @@ def max_value(cat, model, mode, gpu, name: str, *, rules="default", params=None,
     if name == "n_gpu_layers":
         return _max_layers(cat, model, mode, gpu, rules, params, base)
     search = Search(cat, model, mode, gpu, rules, params, base)
+    step = _grain(search, name)
+    if step > 1:  # every probe a multiple of the grain (ring attention's 2 x cp chunks): the search counts grains
+        return _scaled(_max_units(search, name, step), name, step, cat, model)
+    return _within_context(cat, model, name, _max_units(search, name, 1))
+
+
+def _grain(search: Search, name: str) -> int:
+    """What every value of `name` must be a multiple of: the rule set's `NAME_multiple` rule
+    (seq_len_multiple: ring attention's 2 x cp chunks), 1 without one."""
+    from ..evaluation.evaluate import rule_value_in
+
+    try:
+        v = rule_value_in(search.cat, search.model, search.mode, f"{name}_multiple", gpu=search.gpu, rules=search.rules,
+                          params=search.params, **{**search.base, name: 1})
+    except VramrulesError:
+        return 1
+    return max(int(v or 1), 1)
+
+
+def _scaled(answer: Answer, name: str, step: int, cat, model) -> Answer:
+    """An answer counted in grains, in units of `name` again, capped at the model's context."""
+    value = None if answer.value is None else answer.value * step
+    ctx = int(_model_facts(cat, model).get("max_context", 0) or 0) if name == "seq_len" else 0
+    note = answer.note.replace(f"{name} = 1 ", f"{name} = {step} ")
+    if value is not None and ctx and value > ctx:
+        note = f"the model's context is {ctx:,} tokens; memory alone would allow {value:,}"
+        value = ctx // step * step
+    options = {name: value if value is not None else step}
+    out = Answer(answer.question, value, options, answer.probes, note, layout=answer.layout, command=answer.command)
+    out.step = step
+    return out
+
+
+class _Grains:
+    """A search whose probes of `name` are counted in grains of `step` (probe(seq_len=k) asks k x step)."""
+
+    def __init__(self, search: Search, name: str, step: int):
+        self.search, self.name, self.step = search, name, step
+        self.probes = search.probes
+
+    def probe(self, **options) -> Probe:
+        return self.search.probe(**{k: (v * self.step if k == self.name else v) for k, v in options.items()})
+
+
+def _max_units(search, name: str, step: int) -> Answer:
+    if step > 1:
+        search = _Grains(search, name, step)
     lo_p = search.probe(**{name: 1})
     if lo_p.error:
         raise UsageError(lo_p.error)
     if not lo_p.fits:
         return Answer(f"max-{name}", None, {name: 1}, search.probes, f"even {name} = 1 does not fit", layout=lo_p.layout)
-    cap = LIMITS[name]
+    cap = LIMITS[name] // step
     x2 = min(1024, cap)
     p2 = search.probe(**{name: x2})
     lo, hi = 1, None  # lo fits; hi does not
@@ -350,8 +398,7 @@ def max_value(cat, model, mode, gpu, name: str, *, rules="default", params=None,
         if hi is None:
             p = search.probe(**{name: cap})
             if p.fits:
-                return _within_context(cat, model, name, Answer(f"max-{name}", cap, {name: cap}, search.probes,
-                                                                f"fits up to the search limit {cap}", layout=lo_p.layout))
+                return Answer(f"max-{name}", cap, {name: cap}, search.probes, f"fits up to the search limit {cap * step}", layout=lo_p.layout)
             hi = cap
     while hi - lo > 1:
         mid = (lo + hi) // 2
@@ -359,8 +406,7 @@ def max_value(cat, model, mode, gpu, name: str, *, rules="default", params=None,
             lo = mid
         else:
             hi = mid
-    return _within_context(cat, model, name, Answer(f"max-{name}", lo, {name: lo}, search.probes, layout=lo_p.layout,
-                                                    command=_answer_command(search, {name: lo})))
+    return Answer(f"max-{name}", lo, {name: lo}, search.probes, layout=lo_p.layout, command=_answer_command(search, {name: lo * step}))
 
 
 def _bisect(search: Search, name: str, lo: int, hi: int, fits_low: bool) -> int:

@@ -121,16 +121,19 @@ def render(out: dict, unit: str = "GiB", explain: bool = False) -> tuple[str, di
         def at(value, expect, of):  # the eval that checks `value`: an option, or (params) the model's count itself
             return _check({**out, "params": value}, {}, expect, of) if name == "params" else _check(out, {name: value}, expect, of)
 
+        step = getattr(a, "step", 1)  # the grain every value keeps (ring attention: 2 x cp)
+        grain = f"; every {flag} a multiple of {step}" if step > 1 else ""
         if a.value is None:
-            lines.append(f"nothing fits on {_on(out['gpu'], a.layout)}: {t(a.note)}")
-            checks.append(at(1, "does not fit", f"{name} 1"))
+            lines.append(f"nothing fits on {_on(out['gpu'], a.layout)}: {t(a.note)}{grain}")
+            checks.append(at(step, "does not fit", f"{name} {step}"))
             lines.append(f"  check: {t(checks[-1]['command'])}   -> does not fit")
         else:
-            lines.append(f"largest {flag} that fits on {_on(out['gpu'], a.layout)}: {a.value:,}" + (f" ({t(a.note)})" if a.note else ""))
+            note = (a.note + grain) if a.note else grain[2:]
+            lines.append(f"largest {flag} that fits on {_on(out['gpu'], a.layout)}: {a.value:,}" + (f" ({t(note)})" if note else ""))
             checks.append(at(a.value, "fits", "answer"))
             lines.append(f"  check: {t(checks[-1]['command'])}   -> fits")
             if not a.note:
-                checks.append(at(a.value + 1, "does not fit", "answer + 1"))
+                checks.append(at(a.value + step, "does not fit", "answer + 1" if step == 1 else f"answer + {step}"))
                 lines.append(f"         {t(checks[-1]['command'])}   -> does not fit")
         if a.command:
             lines.append(f"  llama.cpp: {t(a.command)}")
