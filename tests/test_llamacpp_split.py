@@ -9,7 +9,9 @@ computes it: the split points are the prefix sums of the split over their total,
 the act_gpu_layers offloaded ones (the output layer the last) goes to the first device whose
 point exceeds float(k) / act_gpu_layers (std::upper_bound). The CPU harness cannot fake several
 devices (llama.cpp gives act_gpu_layers = 0 without a GPU backend, src/llama-model.cpp:1590), so
-these tests hold the rules to that source, not to a measured multi-GPU run."""
+these tests hold the rules to that source; the split itself is also checked against published
+two-GPU logs (test_published_two_gpu_logs_split_the_slots_as_the_rules, and the per-GPU model
+buffers of data/measurements.yaml's llamacpp-llama31-70b-2x3090-* entries)."""
 from __future__ import annotations
 
 import bisect
@@ -277,3 +279,40 @@ def test_generated_javascript_computes_the_split_as_python(tmp_path):
     got = dict(zip(comp.order, json.loads(subprocess.run(["node", str(script)], capture_output=True, check=True, text=True).stdout)))
     for name in ("device_slots", "device_model_buffer", "device_total", "device_headroom", "headroom", "total", "fits"):
         assert got[name] == res.values[name], name
+
+
+MIB = 2**20
+
+
+def _q6_k(elements: int) -> int:
+    return elements // 256 * 210  # ggml's block_q6_K: 210 bytes per 256 weights (the gguf package's GGML_QUANT_SIZES)
+
+
+def test_published_two_gpu_logs_split_the_slots_as_the_rules():
+    """Two llama.cpp logs with every slot offloaded over two GPUs (the layer split has not changed
+    since llama.cpp's layer split mode, January 2024: src/llama-model.cpp:1589-1614). The logs print
+    each GPU's model buffer, not its layers; the layers follow from the buffers, since every
+    repeating layer of a file weighs the same and the last GPU also holds the output layer:
+
+    - ggml-org/llama.cpp#7217 (description, build b2849): Yi-34B IQ4_XS on an RTX 3090 + RTX 3060,
+      `-ngl 61 -ts 1,1 -nkvo -c 2048`: CUDA0 8796.98 MiB, CUDA1 8588.34 MiB. 31 layers on CUDA0
+      (283.77 MiB each) leave 358.91 MiB on CUDA1 past its 29, which is the q6_K output layer
+      (64,000 x 7,168: 358.89 MiB) and its f32 norm (28 KiB).
+    - containers/ramalama#1354 (comment by mcornea): Llama-3.x-70B Q4_K_M on 2 x RTX 3090, the split
+      by free memory: CUDA0 20038.81 MiB, CUDA1 19940.67 MiB. 41 layers on CUDA0 (488.75 MiB each);
+      CUDA1 less the q6_K output layer (128,256 x 8,192: 822.0 MiB) is 490.22 MiB for each of 39.
+      40/40 would make CUDA0's layers 500.97 MiB and CUDA1's 477.97 (2.3% apart, against 0.3%)."""
+    yi = vramrules.evaluate(model="yi-34b", rules="llamacpp", gpu="rtx-3090,rtx-3060-12gb", precision="Q4_K_M", seq_len=2048,
+                            n_gpu_layers=61, tensor_split="1,1", kv_offload=False)
+    assert yi.values["device_layers"] == [31, 29] and yi.values["device_output"] == [False, True]
+    assert yi.values["device_kv_cache"] == [0, 0]  # -nkvo: the KV cache is on the host
+    per_layer = 8796.98 / 31
+    assert abs(8588.34 - 29 * per_layer - (_q6_k(64000 * 7168) + 7168 * 4) / MIB) < 0.05
+
+    llama = vramrules.evaluate(model="llama3.1-70b", rules="llamacpp", gpu="rtx-3090,rtx-3090", precision="Q4_K_M", seq_len=2048,
+                               flash_attn="on")
+    assert llama.values["device_layers"] == [41, 39] and llama.values["device_output"] == [False, True]
+    out = (_q6_k(128256 * 8192) + 8192 * 4) / MIB
+    cuda0, cuda1 = 20038.81 / 41, (19940.67 - out) / 39
+    assert abs(cuda0 / cuda1 - 1) < 0.005
+    assert abs((20038.81 / 40) / ((19940.67 - out) / 40) - 1) > 0.02  # the other split the buffers could mean does not fit them

@@ -59,6 +59,28 @@ def test_broken_scenario_is_a_located_error(tmp_path):
     assert "measurements.yaml:4:23: /measurements/bad/scenario/model: unknown model 'llama3-7b' (did you mean: llama3-70b" in r.output
 
 
+def test_a_per_device_figure_names_its_gpu(tmp_path):
+    """engine_device_* figures are one GPU's buffer of a multi-GPU log: `device: N` picks that GPU's
+    value of the per-device rule; without it, beyond the placement, or on a whole-plan figure, the
+    entry is a located data error (exit 1) that says which."""
+    def entry(measures, device, *fmt, gpu="rtx-3090,rtx-3090"):
+        dev = "" if device is None else f"    device: {device}\n"
+        (tmp_path / "measurements.yaml").write_text(
+            f"measurements:\n  two-gpus:\n    summary: x\n    scenario: {{model: llama3.1-8b, mode: inference, rules: llamacpp, gpu: '{gpu}'}}\n"
+            f"    measures: {measures}\n{dev}    measured: 7.07 GiB\n    tolerance: 0.05\n    framework: test\n    source: test fixture\n",
+            encoding="utf-8")
+        return run("check-measurements", "--data", str(tmp_path), *fmt)
+
+    r = entry("engine_device_weights", 1, "--format", "json")
+    assert r.exit_code == 0, r.output
+    got = {m["id"]: m for m in json.loads(r.output)["measurements"]}["two-gpus"]
+    assert got["predicted"]["bytes"] == int(vramrules.evaluate(model="llama3.1-8b", rules="llamacpp", gpu="rtx-3090,rtx-3090").values["device_model_buffer"][1])
+    for measures, device, says in (("engine_device_weights", None, "a per-device rule"), ("engine_device_weights", 2, "the placement has 2 GPUs"),
+                                   ("engine_weights", 0, "one value for the whole plan")):
+        r = entry(measures, device)
+        assert r.exit_code == 1 and "measurements.yaml:" in r.output and says in r.output and "give device: N" in r.output, (measures, device, r.output)
+
+
 def test_calibrate_fits_within_bounds_and_writes_a_sourced_overlay(tmp_path):
     out = tmp_path / "cal"
     r = run("calibrate", "--fit", "allocator_fragmentation,cuda_context", "--out", str(out), "--today", "2026-11-22")

@@ -47,6 +47,7 @@ class _Problem:
         if rule not in self.comp.order:
             raise UsageError(f"measurement {mid}: no rule answers '{entry['measures']}'")
         self.index = self.comp.order.index(rule)
+        self.device = entry.get("device")  # a per-device figure: that GPU's value of the rule (measurements.device_value)
         self.facts = self.scenario.facts(self.comp.leaves)
         for k, v in (entry.get("set") or {}).items():
             if f"assume.{k}" in self.facts:
@@ -59,7 +60,9 @@ class _Problem:
         for k, v in zip(self.keys, theta):
             if k in f:
                 f[k] = v
-        return self.comp.fn(f)[self.index] / self.measured - 1
+        from .measurements import device_value
+
+        return device_value(self.comp.fn(f)[self.index], self.device)[0] / self.measured - 1
 
 
 def run(cat, names, include_gaps=False, iterations=12) -> Fit:

@@ -66,12 +66,31 @@ def run(cat, data=(), rules: str = "default") -> list[Check]:
         if rule is None or rule not in r.values:
             problems.append(Problem(where, f"/measurements/{mid}/measures", f"rule set '{ruleset}' says no rule answers '{e['measures']}'", "add it under `measures:` in the rule set"))
             continue
+        predicted, why = device_value(r.values[rule], e.get("device"))
+        if why:
+            problems.append(Problem(where, f"/measurements/{mid}/device", f"'{e['measures']}' ({rule}): {why}",
+                                    "give device: N (0 = CUDA0, in the order of --gpu) for a per-device figure, none for a whole-plan one"))
+            continue
         out.append(Check(mid, e["summary"], r.scenario.mode, e["measures"], canonical(quantity(e["measured"])), e["measured"],
-                         float(r.values[rule]), float(e["tolerance"]), e["framework"], e["source"], e.get("gap", ""), str(where),
+                         predicted, float(e["tolerance"]), e["framework"], e["source"], e.get("gap", ""), str(where),
                          _engine_of(ecat, e)))
     if problems:
         raise DataError(problems)
     return out
+
+
+def device_value(value, device) -> tuple[float, str]:
+    """A measured figure's prediction: a whole-plan rule's value, or with `device: N` the value of
+    a per-device rule (one per GPU of the placement, llama.cpp's CUDA0, CUDA1, ...) on GPU N; a
+    reason instead when the two do not go together."""
+    per_device = isinstance(value, (list, tuple))
+    if device is None:
+        return (0.0, "a per-device rule (one value per GPU of the placement)") if per_device else (float(value), "")
+    if not per_device:
+        return 0.0, f"device: {device} names a GPU, but the rule has one value for the whole plan"
+    if not 0 <= int(device) < len(value):
+        return 0.0, f"device: {device}, but the placement has {len(value)} GPU{'s' if len(value) != 1 else ''}"
+    return float(value[int(device)]), ""
 
 
 def _engine_of(cat, e: dict) -> str:
