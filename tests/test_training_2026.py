@@ -546,6 +546,14 @@ def test_context_parallel_communication_buffers():
     assert ring.values["activations_training"] - uly.values["activations_training"] == 48 * 2**20
     none = vramrules.evaluate("llama3.1-8b", "train-full", dp=8, **base)
     assert none.values["act_cp_buffers"] == 0
+    # cp 16 over 8 KV heads: verl repeats K and V to 16 heads, and the attention saves the repeated
+    # copies: one more K+V per local token in every layer (2,048 tokens x 4,096 B = 8 MiB a layer)
+    base16 = dict(base, gpus=16, recompute="none")
+    u8 = vramrules.evaluate("llama3.1-8b", "train-full", dp=2, cp=8, cp_comm="ulysses", **base16)
+    u16 = vramrules.evaluate("llama3.1-8b", "train-full", dp=1, cp=16, cp_comm="ulysses", **base16)
+    assert u8.values["act_cp_ulysses_repeated_kv_per_token"] == 0
+    assert u16.values["act_cp_ulysses_repeated_kv_per_token"] == kv
+    assert u16.values["activations_per_layer"] - u8.values["activations_per_layer"] / 2 == 2048 * kv == 8 * 2**20
 
 
 def test_fp8_training_saves_the_linear_inputs_in_fp8():
