@@ -99,7 +99,42 @@ REGIMES = [
     # fp32 adapters with the forward under bf16 autocast, as the HF Trainer runs it with bf16=True
     # (accelerate's autocast) and LLaMA-Factory with bf16: true
     ("lora-fp32-autocast/sdpa", "sdpa", "lora", "float32", 0.0, False),
+    # QLoRA (QLORA below): every linear layer of the decoder layers a bitsandbytes Linear4bit (NF4, double
+    # quantization, bf16 compute, as BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+    # bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16) loads it; lm_head stays bf16, as
+    # transformers' get_keys_to_not_convert keeps the output embedding); PEFT's fp32 adapters on top
+    ("qlora-fp32/sdpa", "sdpa", "qlora", "float32", 0.0, False),
+    # ... after peft.prepare_model_for_kbit_training (what TRL's SFTTrainer calls on a 4-bit model with a
+    # peft_config): every bf16 parameter (embeddings, norms, lm_head) cast to fp32, so the residual stream is
+    # fp32; with its default use_gradient_checkpointing=True (non-reentrant here) and without
+    ("qlora-fp32-kbit/sdpa/checkpointing", "sdpa", "qlora", "float32", 0.0, True),
+    ("qlora-fp32-kbit/sdpa", "sdpa", "qlora", "float32", 0.0, False),
 ]
+QLORA = ("llama3.1-8b",)   # the architectures the qlora regimes run on (bitsandbytes 4-bit on CPU)
+
+
+def _quantize_4bit(model) -> dict:
+    """Every nn.Linear inside a decoder layer replaced by a bitsandbytes Linear4bit holding the same weight
+    quantized (NF4, double quantization, bf16 compute); marks the model loaded in 4 bits as from_pretrained does."""
+    import bitsandbytes as bnb
+    import torch
+
+    replaced = 0
+    for name, mod in list(model.named_modules()):
+        for cname, child in list(mod.named_children()):
+            if type(child) is torch.nn.Linear and LAYER_RE.search(f"{name}.{cname}"):
+                q = bnb.nn.Linear4bit(child.in_features, child.out_features, bias=child.bias is not None,
+                                      compute_dtype=torch.bfloat16, compress_statistics=True, quant_type="nf4")
+                q.weight = bnb.nn.Params4bit(child.weight.data.contiguous(), requires_grad=False, quant_type="nf4",
+                                             compress_statistics=True)
+                if child.bias is not None:
+                    q.bias = torch.nn.Parameter(child.bias.data, requires_grad=False)
+                setattr(mod, cname, q.to("cpu"))   # Params4bit quantizes when moved to a device
+                replaced += 1
+    model.is_loaded_in_4bit = True
+    model.is_quantized = True
+    return {"linear4bit_modules": replaced, "quant_type": "nf4", "double_quantization": True, "compute_dtype": "bfloat16",
+            "bitsandbytes": bnb.__version__}
 
 
 def reduced_config(raw: dict, extra: dict) -> tuple[dict, dict]:
@@ -310,7 +345,16 @@ def measure_regime(base_cfg, regime, lens: tuple[int, int, int] = SEQ_LENS, chun
     model = _build(base_cfg, attn)
     model.train()
     lora_note = None
-    if training == "lora":
+    quant_note = None
+    if training == "qlora":
+        from peft import prepare_model_for_kbit_training
+
+        quant_note = _quantize_4bit(model)
+        if "-kbit" in name:
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=checkpointing,
+                                                    gradient_checkpointing_kwargs={"use_reentrant": False})
+            quant_note["prepare_model_for_kbit_training"] = {"use_gradient_checkpointing": checkpointing}
+    if training in ("lora", "qlora"):
         from peft import LoraConfig, get_peft_model
 
         lcfg = LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", lora_dropout=dropout, task_type="CAUSAL_LM")
@@ -323,7 +367,7 @@ def measure_regime(base_cfg, regime, lens: tuple[int, int, int] = SEQ_LENS, chun
     else:
         for p in model.parameters():
             p.requires_grad_(True)
-    if checkpointing:
+    if checkpointing and not (quant_note and "prepare_model_for_kbit_training" in quant_note):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     runs, examples = [], {}
     params_saved = 0
@@ -357,7 +401,8 @@ def measure_regime(base_cfg, regime, lens: tuple[int, int, int] = SEQ_LENS, chun
     return {"regime": {"name": name, "attn_implementation": attn, "training": training,
                        "gradient_checkpointing": {"use_reentrant": False} if checkpointing else None, "lora": lora_note,
                        "model_train_mode": True, "batch": 1, "labels": True,
-                       "autocast": "bfloat16" if "-autocast" in name else None},
+                       "autocast": "bfloat16" if "-autocast" in name else None,
+                       **({"quantization": quant_note} if quant_note else {})},
             "layers": layers, "outside_layers": out.get("outside"), "shared_by_layers": out.get("shared_by_layers"),
             "parameter_tensors_saved_not_counted": params_saved}
 
@@ -419,6 +464,8 @@ def measure(stem: str, versions: dict, today: str, only_regimes=None) -> dict:
     }
     for regime in REGIMES:
         if only_regimes and regime[0] not in only_regimes:
+            continue
+        if regime[2] == "qlora" and stem not in QLORA:
             continue
         t0 = time.time()
         try:

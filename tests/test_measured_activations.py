@@ -12,20 +12,30 @@ eager attention's s x s part (B per token per context token), and the non-layer 
 lm_head input, ids, labels, the loss's fp32 log-softmax, the rotary cos/sin every layer shares).
 The errors are pinned per case (a change on either side fails) and held to the target: 5% per
 layer, 10% outside the layers, except the cases GAPS names with the reason. The megatron profile's
-error (Korthikanti's accounting) is printed beside it (pytest -s). No torch needed."""
+error (Korthikanti's accounting) is printed beside it (pytest -s). No torch needed.
+
+The comparison is vramrules' own (`vramrules check-measurements`, vramrules.questions.activations),
+over data/activations-measured.json: the record's summary that the wheel ships, with the overrides
+above as its `set` and GAPS as its `gaps`; a test here holds it to the record."""
 from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from functools import cache
 from pathlib import Path
 
 import pytest
 
 import vramrules
+from vramrules.questions import activations as A
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "harness"))
+import activations_summary as S  # noqa: E402  (torch-free)
+
 DOC = json.loads((ROOT / "tests" / "cases" / "measured" / "activations.json").read_text(encoding="utf-8"))
+SUMMARY = json.loads((ROOT / "data" / A.FILE).read_text(encoding="utf-8"))
 ENTRIES = DOC["entries"]
 SEQ = 64   # the per-token parts do not depend on it; the s x s part is divided by it
 LAYER_TARGET, OUTSIDE_TARGET = 0.05, 0.10
@@ -289,21 +299,12 @@ PINNED_OUTSIDE: dict[tuple[str, str], float] = {
     ('qwen3_next', 'lora-fp32/sdpa'): 0.1,
     ('qwen3_next', 'lora-fp32/sdpa/checkpointing'): 0.072,
 }
-# cases outside the target, with why (what the hf profile does not model yet)
-WHY_LORA = ("GPT-2's config keeps its own dropouts on (attn_pdrop, resid_pdrop 0.1) under LoRA: its masks and CPU SDPA's"
-            " math path (fp32 Q, K, V and s x s tensors) are there, and the scenario's one --dropout cannot say that beside"
-            " lora_dropout 0")
-WHY_REFERENCE_AUTOCAST = ("Qwen3-Next's gated DeltaNet through transformers' reference chunked path under CPU bf16 autocast:"
-                          " its fp32 matmuls and solve_triangular then run in bf16 and keep bf16 casts of their operands"
-                          " beside the fp32 tensors; the rules model that path without autocast (and the fused kernels,"
-                          " the default, under it)")
-GAPS: dict[tuple[str, str, str], str] = {
-    ('gpt2', 'lora-fp32/sdpa', '0'): WHY_LORA,
-    ('gpt2', 'lora-fp32/sdpa', '1'): WHY_LORA,
-    ('qwen3_next', 'lora-fp32-autocast/sdpa', '0'): WHY_REFERENCE_AUTOCAST,
-}
+# cases outside the target, with why: data/activations-measured.json's `gaps` (check-measurements reads them)
+GAPS: dict[tuple[str, str, str], str] = {tuple(k.split(" ")): g["why"] for k, g in SUMMARY["gaps"].items()
+                                         if not k.endswith(" outside")}
 # (entry, regime) -> why the part outside the layers is outside its target
-OUTSIDE_GAPS: dict[tuple[str, str], str] = {}
+OUTSIDE_GAPS: dict[tuple[str, str], str] = {tuple(k.split(" ")[:2]): g["why"] for k, g in SUMMARY["gaps"].items()
+                                            if k.endswith(" outside")}
 
 
 def _walk(value, path=""):
@@ -317,10 +318,8 @@ def _walk(value, path=""):
         yield path, value
 
 
-def _config_text(entry: dict) -> bytes:
-    if "config_dict" in entry:   # a transformers default config, kept in the entry
-        return json.dumps(entry["config_dict"], indent=2, sort_keys=True).encode("utf-8")
-    return (ROOT / entry["config"]).read_bytes()
+_config_text = S.config_text
+_import_config = S.import_config
 
 
 def test_file_is_well_formed():
@@ -347,93 +346,27 @@ def test_file_is_well_formed():
                 assert isinstance(value, int) and not isinstance(value, bool), f"{name}{path} = {value!r}"
 
 
-def _import_config(entry: dict) -> dict:
-    config = json.loads(_config_text(entry))
-    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
-    for key, (old, new) in entry["reduced_model"]["changes"].items():
-        if old is None and text.get(key, None) is None and key != "use_cache":
-            text[key] = new   # a default config's null (DeepseekV2Config's experts per token), as the harness ran it
-        elif key in EXPERT_KEYS:
-            text[key] = new   # the router keeps a probability per expert: the reduced model's number of experts
-    return config
-
-
-EXPERT_KEYS = ("num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts")   # harness/transformers_alloc.py
-DROPOUT_KEYS = ("resid_pdrop", "attn_pdrop", "embd_pdrop", "attention_dropout", "hidden_dropout", "dropout")
-
-
-def _model_dropout(entry: dict) -> bool:
-    """The config's own dropout is on in train mode (GPT-2's 0.1; modern configs 0.0)."""
-    config = _import_config(entry)
-    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
-    return any(isinstance(text.get(k), (int, float)) and text.get(k) > 0 for k in DROPOUT_KEYS)
-
-
-def _scenario(regime: dict, entry: dict) -> dict:
-    lora = regime["lora"]
-    return {"mode": "train-lora" if regime["training"] == "lora" else "train-full",
-            "attention": "eager" if regime["attn_implementation"] == "eager" else "flash",
-            "recompute": "full" if regime["gradient_checkpointing"] else "none",
-            "adapter_precision": "bf16" if lora and lora["adapter_dtypes"] == ["bfloat16"] else "fp32",
-            "dropout": bool(lora["lora_dropout"]) if lora else _model_dropout(entry),
-            "autocast": regime.get("autocast") == "bfloat16"}
-
-
 @cache
-def _estimate(name: str, profile: str, scenario: tuple, tmp: str) -> dict:
-    folder = Path(tmp) / f"{name}-config"
-    folder.mkdir(exist_ok=True)
-    (folder / "config.json").write_text(json.dumps(_import_config(ENTRIES[name])), encoding="utf-8")
-    overlay = Path(tmp) / "cpu-overlay"
-    overlay.mkdir(exist_ok=True)
-    (overlay / "assumptions.yaml").write_text(CPU_OVERLAY, encoding="utf-8")
-    r = vramrules.evaluate(model_config=str(folder), data=[str(overlay)], batch=1, seq_len=SEQ, needed=False,
-                           activation_profile=profile, **dict(scenario))
-    values = dict(r.values)
-    values["num_layers"] = r.scenario.model.raw["num_layers"]
-    values["groups"] = [(g.get("recurrent", "none"), g["mlp"]) for g in r.scenario.model.raw.get("layers") or []]
-    values["vocab_size"] = r.scenario.model.raw["vocab_size"]
-    return values
+def _catalog(name: str):
+    return A.catalog_for(name, SUMMARY["entries"][name], (), A.assumption_sets(SUMMARY))
 
 
-def _layer_estimate(v: dict, info: dict, layer: str, ckpt: bool) -> tuple[float, float]:
-    if ckpt:   # a checkpointed layer keeps its input: activations_layers less the one re-materialized layer
-        return (v["activations_layers"] - v["activations_per_layer"]) / v["act_tokens"] / v["num_layers"], 0.0
-    est = v["act_moe_layer_per_token"] if info["mlp"] == "moe" else v["act_dense_layer_per_token"]
-    scores = v["act_hf_scores_kept_per_token"] if "act_hf_scores_kept_per_token" in v else 0.0
-    if info.get("cache_kind") == "linear_attention":   # a recurrent mixer's layer: its group's own figure (no s x s part)
-        group = next(i for i, (rec, mlp) in enumerate(v["groups"]) if rec != "none" and mlp == info["mlp"])
-        est, scores = v["act_layer_per_token"][group], 0.0
-    if v.get("act_first_layer_less_per_token") and layer == "0":
-        est -= v["act_first_layer_less_per_token"]
-    return est - scores, scores / SEQ
+def _estimate(name: str, profile: str, scenario: tuple) -> dict:
+    cat, ident = _catalog(name)
+    return A.values(cat, ident, profile, dict(scenario), SEQ)
 
 
-def _rows(tmp: str):
-    for name, entry in sorted(ENTRIES.items()):
-        for regime, r in sorted(entry["regimes"].items()):
-            sc = tuple(sorted(_scenario(r["regime"], entry).items()))
-            ckpt = r["regime"]["gradient_checkpointing"] is not None
-            hf, mg = _estimate(name, "hf", sc, tmp), _estimate(name, "megatron", sc, tmp)
-            for layer, m in sorted(r["layers"].items()):
-                info = entry["reduced_model"]["layers"][int(layer)]
-                est, scores = _layer_estimate(hf, info, layer, ckpt)
-                before = (mg["act_moe_layer_per_token"] if info["mlp"] == "moe" else mg["act_dense_layer_per_token"]) \
-                    - mg["act_scores_kept_per_token"] if not ckpt else _layer_estimate(mg, info, layer, True)[0]
-                yield {"name": name, "regime": regime, "layer": layer, "mlp": info["mlp"], "kind": info["cache_kind"],
-                       "est": est, "before": before, "meas": m["bytes_per_token"], "s_est": scores,
-                       "s_meas": m["bytes_per_token_per_context_token"]}
+def _rows():
+    layers, _ = A.run()
+    for c in layers:
+        yield {"name": c.entry, "regime": c.regime, "layer": c.layer, "mlp": c.mlp, "kind": c.kind or None,
+               "est": c.hf, "before": c.megatron, "meas": c.measured, "s_est": c.context_hf, "s_meas": c.context_measured}
 
 
-def _outside_rows(tmp: str):
-    for name, entry in sorted(ENTRIES.items()):
-        for regime, r in sorted(entry["regimes"].items()):
-            v = _estimate(name, "hf", tuple(sorted(_scenario(r["regime"], entry).items())), tmp)
-            meas = r["outside_layers"]["bytes_per_token"] + ((r["shared_by_layers"] or {}).get("bytes_per_token") or 0)
-            # the loss keeps its fp32 log-softmax: one of logits_training's fp32 copies
-            reduced_vocab = int(entry["reduced_model"]["changes"]["vocab_size"][1])
-            est = v["act_outside_layers_per_token"] + reduced_vocab * 4
-            yield name, regime, est, meas
+def _outside_rows():
+    _, outside = A.run()
+    for c in outside:
+        yield c.entry, c.regime, c.hf, c.measured
 
 
 def _err(est, meas):
@@ -441,9 +374,8 @@ def _err(est, meas):
 
 
 @pytest.fixture(scope="module")
-def table(tmp_path_factory):
-    tmp = str(tmp_path_factory.mktemp("act"))
-    rows = list(_rows(tmp))
+def table():
+    rows = list(_rows())
     print("\narchitecture        regime                         layer mlp   kind              measured B/tok"
           "  megatron   error   hf profile   error    s x s: measured  hf   error")
     for w in rows:
@@ -455,8 +387,8 @@ def table(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def outside(tmp_path_factory):
-    rows = list(_outside_rows(str(tmp_path_factory.mktemp("out"))))
+def outside():
+    rows = list(_outside_rows())
     print("\nnon-layer part: architecture, regime, measured B/tok, hf estimate, error")
     for name, regime, est, meas in rows:
         print(f"{name:19s} {regime:30s} {meas:10,d} {est:10,.0f} {_err(est, meas):+6.3f}")
@@ -482,17 +414,16 @@ def test_eager_score_errors_are_pinned(table):
                and (w["name"], w["regime"], w["layer"]) not in GAPS)
 
 
-def test_lora_moe_layers_keep_their_folded_experts(table, tmp_path_factory):
+def test_lora_moe_layers_keep_their_folded_experts(table):
     """PEFT's all-linear adapts a MoE layer's expert and router weights as parameters and folds
     W + A @ B into one tensor every forward: each MoE layer keeps the folded weights whatever its
     number of tokens (bytes_constant), while a dense layer keeps nothing of that size."""
-    tmp = str(tmp_path_factory.mktemp("fixed"))
     seen = 0
     for name, entry in sorted(ENTRIES.items()):
         for regime, r in sorted(entry["regimes"].items()):
             if r["regime"]["gradient_checkpointing"] is not None:
                 continue
-            v = _estimate(name, "hf", tuple(sorted(_scenario(r["regime"], entry).items())), tmp)
+            v = _estimate(name, "hf", tuple(sorted(SUMMARY["entries"][name]["regimes"][regime]["scenario"].items())))
             for layer, m in sorted(r["layers"].items()):
                 if (name, regime, layer) in GAPS or entry["reduced_model"]["layers"][int(layer)]["cache_kind"] == "linear_attention":
                     continue   # a recurrent reference path keeps fixed fp32 tensors of its own (A, D, the zero state: Jamba 868,352 B)
@@ -536,11 +467,11 @@ def test_the_test_can_fail(table, tmp_path):
             and not w["regime"].endswith("checkpointing") and "dropout" not in w["regime"]]
     assert len(rows) >= 4
     for w in rows:
-        sc = _scenario(ENTRIES["llama3.1-8b"]["regimes"][w["regime"]]["regime"], ENTRIES["llama3.1-8b"])
+        sc = dict(SUMMARY["entries"]["llama3.1-8b"]["regimes"][w["regime"]]["scenario"])
         v = dict(vramrules.evaluate(model_config=str(folder), data=[str(tmp_path)], batch=1, seq_len=SEQ, needed=False,
                                     activation_profile="hf", **sc).values)
         v["num_layers"] = 2
-        est, _ = _layer_estimate(v, {"mlp": "dense"}, w["layer"], False)
+        est, _ = A.layer_estimate(v, "dense", None, w["layer"], False, SEQ)
         assert abs(_err(est, w["meas"])) > LAYER_TARGET, (w["regime"], w["layer"], est, w["meas"])
 
 
@@ -557,48 +488,54 @@ def test_hf_profile_is_the_default_and_megatron_stays_korthikanti():
     assert default["act_dense_layer_per_token"] == hf["act_dense_layer_per_token"] == 200_840   # measured: llama3.1-8b full/sdpa
 
 
-README = ROOT / "README.md"
-BEGIN, END = "<!-- activations:begin -->\n", "<!-- activations:end -->"
+def test_the_shipped_summary_is_the_record():
+    """data/activations-measured.json (what check-measurements reads; the wheel ships it, not the
+    1.4 MB record) is exactly harness/activations_summary.py's summary of the record: regenerate
+    it with `python harness/activations_summary.py` after a harness run."""
+    assert SUMMARY == S.summarize(DOC, SUMMARY)
+    assert (ROOT / "data" / A.FILE).read_text(encoding="utf-8") == S.text_of(SUMMARY)
+    for name, e in SUMMARY["entries"].items():
+        assert "harness/activations.py" in e["source"] and e["versions"] == ENTRIES[name]["versions"], name
+    for key, gap in SUMMARY["gaps"].items():   # a gap names a measured case and says why, with its own tolerance
+        name, regime, layer = key.split(" ")
+        assert layer == "outside" or layer in SUMMARY["entries"][name]["regimes"][regime]["layers"], key
+        assert gap["why"] and 0 < gap["tolerance"] < 1, key
+    for name, s in SUMMARY["set"].items():
+        assert s["note"] and isinstance(s["value"], bool), name
 
 
-def _pct(e) -> str:
-    return "-" if e is None else f"{100 * e:+.1f}%".replace("+0.0%", "0.0%").replace("-0.0%", "0.0%")
+def test_check_measurements_reports_the_activations():
+    """`vramrules check-measurements` compares them (text, JSON and the README's markdown), and
+    exits 4 when a layer is beyond its tolerance: here an overlay whose summary says Llama's layer
+    1 keeps 10% less than the rules estimate."""
+    from click.testing import CliRunner
+
+    from vramrules.cli import main
+
+    r = CliRunner().invoke(main, ["check-measurements", "--format", "json"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    act = json.loads(r.output)["activations"]
+    assert len(act["layers"]) == len(PINNED) and len(act["outside_layers"]) == len(PINNED_OUTSIDE)
+    row = next(x for x in act["layers"] if (x["entry"], x["regime"], x["layer"]) == ("llama3.1-8b", "full/sdpa", "1"))
+    assert row["measured"]["bytes_per_token"] == row["predicted"]["bytes_per_token"] == 200_840 and row["ok"]
+    assert row["megatron"]["bytes_per_token"] == 168_064
+    md = CliRunner().invoke(main, ["check-measurements", "--format", "markdown"]).output
+    assert "| llama3.1-8b | full/sdpa | 0 (dense), 1 (dense) | 200,840 | 200,840 | 0.0% | 168,064 | -16.3% |" in md
 
 
-def fidelity_markdown(rows: list, outside: list) -> str:
-    """The README's table: per architecture and regime, each distinct layer's measured bytes per
-    token and both profiles' estimates with their errors; then the part outside the layers."""
-    out = ["| architecture | regime | layer (MLP) | measured, B per token | `hf` | error | `megatron` | error |",
-           "|---|---|---|---|---|---|---|---|"]
-    groups: dict = {}
-    for w in rows:
-        key = (w["name"], w["regime"], w["meas"], round(w["est"]), round(w["before"]))
-        groups.setdefault(key, []).append(f"{w['layer']} ({w['mlp']})")
-    for (name, regime, meas, est, before), layers in groups.items():
-        gap = " (gap)" if any((name, regime, lay.split()[0]) in GAPS for lay in layers) else ""
-        out.append(f"| {name} | {regime} | {', '.join(layers)} | {meas:,} | {est:,} | {_pct(_err(est, meas))}{gap}"
-                   f" | {before:,} | {_pct(_err(before, meas))} |")
-    errs = [abs(_err(est, meas)) for _, _, est, meas in outside]
-    out += ["", f"Outside the layers (final norm, lm_head input, ids, labels, rotary cos/sin, the loss's fp32"
-            f" log-softmax), `hf`: {len(outside)} regimes, largest error {_pct(max(errs))}."]
-    return "\n".join(out) + "\n"
+def test_check_measurements_fails_on_an_activation_beyond_tolerance(tmp_path):
+    from click.testing import CliRunner
 
+    from vramrules.cli import main
 
-def test_readme_table_is_generated(table, outside):
-    """README.md's activation table is this comparison's output (python tests/test_measured_activations.py rewrites it)."""
-    text = README.read_text(encoding="utf-8")
-    block = text.split(BEGIN, 1)[1].split(END, 1)[0]
-    assert block == fidelity_markdown(table, outside), \
-        "README activation table is stale: regenerate it with `python tests/test_measured_activations.py`"
-
-
-if __name__ == "__main__":   # rewrite the README's table from the comparison
-    import tempfile
-
-    from vramrules.writefile import atomic_write
-
-    tmp = tempfile.mkdtemp()
-    md = fidelity_markdown(list(_rows(tmp)), list(_outside_rows(tmp)))
-    text = README.read_text(encoding="utf-8")
-    head, rest = text.split(BEGIN, 1)
-    atomic_write(README, head + BEGIN + md + END + rest.split(END, 1)[1], force=True)
+    doc = json.loads(json.dumps(SUMMARY))
+    doc["entries"] = {"llama3.1-8b": doc["entries"]["llama3.1-8b"]}
+    doc["entries"]["llama3.1-8b"]["regimes"] = {"full/sdpa": doc["entries"]["llama3.1-8b"]["regimes"]["full/sdpa"]}
+    doc["entries"]["llama3.1-8b"]["regimes"]["full/sdpa"]["layers"]["1"]["bytes_per_token"] = 182_582   # 200,840 / 1.1
+    (tmp_path / A.FILE).write_text(json.dumps(doc), encoding="utf-8")
+    r = CliRunner().invoke(main, ["check-measurements", "--data", str(tmp_path)], catch_exceptions=False)
+    assert r.exit_code == 4
+    assert [line for line in r.output.splitlines() if line.startswith("llama3.1-8b") and "full/sdpa" in line and "FAIL" in line]
+    (tmp_path / A.FILE).write_text('{"schema": "x"}', encoding="utf-8")
+    r = CliRunner().invoke(main, ["check-measurements", "--data", str(tmp_path)], catch_exceptions=False)
+    assert r.exit_code == 1 and f"{tmp_path / A.FILE}:1:1: /schema: not a vramrules-activations-measured/1 document" in r.output

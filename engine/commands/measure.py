@@ -16,19 +16,25 @@ from .output import echo_json
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
 def check_measurements_cmd(data, rules, fmt):
     """Evaluate every measured run in measurements.yaml: predicted vs measured, signed error,
-    median and worst per mode. Exit 4 when an entry is off by more than its tolerance."""
+    median and worst per mode; then the activation rules against harness/activations.py's
+    measurement (activations-measured.json: per decoder layer per token, and outside the layers).
+    Exit 4 when an entry is off by more than its tolerance."""
     from ..api import load_catalog
+    from ..questions import activations as A
     from ..questions import measurements as M
 
     cat = load_catalog(tuple(data), full=True)
     checks = M.run(cat, tuple(data), rules)
+    layers, outside = A.run(tuple(data)) if rules == "default" else ([], [])
     if fmt == "json":
-        echo_json(M.as_json(checks), indent=2)
+        echo_json({**M.as_json(checks), "activations": A.as_json(layers, outside)}, indent=2)
     elif fmt == "markdown":
-        click.echo(shown(M.markdown(checks)), nl=False)
+        act = A.markdown(layers, outside)
+        click.echo(shown(M.markdown(checks) + (f"\nActivations per decoder layer per token (`{A.FILE}`):\n\n{act}" if act else "")), nl=False)
     else:
-        click.echo(shown(M.text(checks)), nl=False)
-    if any(not c.ok for c in checks):
+        act = A.text(layers, outside)
+        click.echo(shown(M.text(checks) + (f"\n{act}" if act else "")), nl=False)
+    if any(not c.ok for c in checks) or any(not c.ok for c in (*layers, *outside)):
         sys.exit(4)
 
 
