@@ -11,7 +11,7 @@ import math
 from ..errors import EvaluationError, Location, Problem
 from ..language.ir import to_ir
 from ..language.operators import AXES, RANGE_OF
-from ..language.rules import FIT_TARGETS, TOTAL, Mode, RuleSet, closure, constraint_names, mode_check, mode_rules, warning_names
+from ..language.rules import FIT_TARGETS, TOTAL, Mode, ModeRules, RuleSet, closure, constraint_names, mode_check, mode_rules, warning_names
 from ..reading.catalog import Catalog
 from .codegen import function_globals, to_source
 from .interpreter import Interpreted
@@ -48,7 +48,7 @@ def compile_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool, lean: bo
     compiling code (same order, same values, same failure locations). `interpreters`: {rule name:
     Interpreted} made for another view of the same mode, reused (a rule's tree is validated once)."""
     order, kinds, dims, deps = mode_check(cat, rs, mode, with_fit)
-    rules = mode_rules(rs, mode)
+    rules = ModeRules(mode_rules(rs, mode), order)
     want: set = set()
     if lean:  # and the GPU counts of the mode's device groups: the fewest-GPUs search counts them
         want = set(mode.components) | {TOTAL} | set(constraint_names(rs, mode)) | (set(FIT_TARGETS) if with_fit else set()) \
@@ -56,6 +56,7 @@ def compile_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool, lean: bo
         keep = closure(deps, want, rules)
         order = [n for n in order if n in keep]
     leaves: list = []
+    seen: set = set()
     local: dict = {}
     for name in order:
         local[name] = f"r{len(local)}"
@@ -68,7 +69,8 @@ def compile_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool, lean: bo
         names = f.names if f else []
         full_deps[name] = names
         for n in names:
-            if n not in rules and n != TOTAL and "." in n and n not in leaves:
+            if "." in n and n not in seen and n != TOTAL and n not in rules:
+                seen.add(n)
                 leaves.append(n)
     groups = per_names(rules, order)
     for axis in sorted(set(groups.values())):

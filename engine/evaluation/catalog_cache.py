@@ -9,13 +9,14 @@ import os
 import time
 import zlib
 from collections.abc import Mapping
+from typing import NoReturn
 
 from ..errors import Location
 from ..language.rules import Mode, Rule, RuleSet
 from ..reading import cache
 from ..reading.catalog import FILES, RULES_DIR, Assumption, Catalog, Entry, FieldType
 
-FORMAT = 11  # 11: entries read in parts stored apart from their file and layer (the header's "files")
+FORMAT = 12  # 12: a rule set is a region of lines, one per rule, read one rule at a time (_rules_region)
 MAX_HEADER_BYTES = 1 << 28  # the index line of a very large catalog; longer is not a header
 _ENGINE = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # the package: its sources key the cache
 MEMO = "statkeys"      # cache file: stat signature of every input -> content key
@@ -252,7 +253,7 @@ def write(key: str, cat: Catalog, context: str = "", dirs=None) -> None:
     index = {
         "entries": {kind: indexed(kind, bucket) for kind, bucket in cat.entries.items()},
         "rulesets": _kept_rulesets(cat, add) if isinstance(cat.rulesets, _KeptRuleSets) else
-        {name: record(dump(rs)) for name, rs in cat.rulesets.items()},
+        {name: add(ruleset_region(rs)) for name, rs in cat.rulesets.items()},
         "checked": _kept_checked(cat, add) if isinstance(cat.checked, _KeptChecked) else
         [[rs, mode, fit, *record([order, kinds, dims, deps])] for (rs, mode, fit), (order, kinds, dims, deps) in cat.checked.items()],
     }
@@ -659,30 +660,124 @@ class _Records:
             raise ValueError("the line's checksum does not match (the file changed after it was written)")
         return line
 
-    def build(self, span, build, *args):
+    def build(self, span, build, *args, raw: bool = False):
         import json
 
         try:
-            return build(*args, json.loads(self.line(span)))
+            line = self.line(span)
+            return build(*args, line if raw else json.loads(line))
         except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
-            from ..errors import DataError, Problem
+            self.damaged(exc)
 
-            path = os.path.join(cache.directory(), self.name)
+    def damaged(self, exc) -> NoReturn:
+        """Remove this damaged file and stop the run with a located error; the next run rebuilds it."""
+        from ..errors import DataError, Problem
+
+        path = os.path.join(cache.directory(), self.name)
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        raise DataError([Problem(Location(str(path)), "", f"the catalog cache file is damaged ({type(exc).__name__}: {exc}); it has been removed",
+                                 "run the command again: the catalog is rebuilt from the data files", "cache_error")]) from None
+
+
+def ruleset_region(rs: RuleSet) -> bytes:
+    """A rule set as a region of lines: one line per rule (of the rule set, then of each mode), then
+    the rule set's own line, whose rules are {name: [start, end]} in the region. A run reads the
+    region whole (one checksum) but parses only the rules its mode reads: ~170 of ~320."""
+    import json
+
+    lines: list = []
+    offset = 0
+
+    def spans(rules: Mapping) -> dict:
+        nonlocal offset
+        out = {}
+        for name, rule in rules.items():
+            line = json.dumps(dump(rule), separators=(",", ":")).encode() + b"\n"
+            out[name] = [offset, offset + len(line)]
+            lines.append(line)
+            offset += len(line)
+        return out
+
+    row = dump(rs)
+    fields = RuleSet.FIELDS
+    row[fields.index("rules")] = spans(rs.rules)
+    modes = row[fields.index("modes")]
+    for m, mode in zip(modes, rs.modes.values()):
+        m[Mode.FIELDS.index("rules")] = spans(mode.rules)
+    lines.append(json.dumps(row, separators=(",", ":")).encode() + b"\n")
+    return b"".join(lines)
+
+
+def _ruleset_in(region: bytes, records: _Records) -> RuleSet:
+    """The rule set of a region (ruleset_region); its rules and its modes' rules are built on request."""
+    import json
+
+    cut = region.rfind(b"\n", 0, len(region) - 1) + 1
+    row = json.loads(region[cut:])
+    fields = RuleSet.FIELDS
+    if not isinstance(row, list) or len(row) != len(fields) or not isinstance(row[fields.index("modes")], list):
+        raise ValueError("a cached rule set's line is malformed")
+    rules_at, modes_at, mode_rules_at = fields.index("rules"), fields.index("modes"), Mode.FIELDS.index("rules")
+    own = _LazyRules(region, row[rules_at], cut, records)
+    row[rules_at] = []
+    theirs = {}
+    for m in row[modes_at]:
+        if not isinstance(m, list) or len(m) != len(Mode.FIELDS):
+            raise ValueError("a cached mode is malformed")
+        theirs[m[0]] = _LazyRules(region, m[mode_rules_at], cut, records)
+        m[mode_rules_at] = []
+    rs = load(RuleSet, row)
+    rs.rules = own
+    for name, mode in rs.modes.items():
+        mode.rules = theirs[name]
+    return rs
+
+
+class _LazyRules(Mapping):
+    """A rule set's (or a mode's) rules: {name: Rule}, each parsed from its line of the rule set's
+    region the first time it is asked for. The region's checksum was checked when it was read."""
+
+    def __init__(self, region: bytes, spans, end: int, records: _Records):
+        if not isinstance(spans, dict):
+            raise ValueError("a cached rule set's rules are malformed")
+        self._region, self._spans, self._end, self._records = region, spans, end, records
+        self._done: dict = {}
+
+    def __getitem__(self, name):
+        rule = self._done.get(name)
+        if rule is None:
+            span = self._spans[name]
             try:
-                os.unlink(path)
-            except OSError:
-                pass
-            raise DataError([Problem(Location(str(path)), "", f"the catalog cache file is damaged ({type(exc).__name__}: {exc}); it has been removed",
-                                     "run the command again: the catalog is rebuilt from the data files", "cache_error")]) from None
+                a, b = span
+                if not (type(a) is int and type(b) is int and 0 <= a < b <= self._end):
+                    raise ValueError("bad rule span")
+                import json
+
+                rule = self._done[name] = load(Rule, json.loads(self._region[a:b]))
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+                self._records.damaged(exc)
+        return rule
+
+    def __contains__(self, name):
+        return name in self._spans
+
+    def __iter__(self):
+        return iter(self._spans)
+
+    def __len__(self):
+        return len(self._spans)
 
 
 class _Built(Mapping):
     """A mapping whose values are built from their cached line the first time each is asked for:
     a run that evaluates one model builds one model entry and one rule set, not the catalog."""
 
-    def __init__(self, spans, records: _Records, build):
+    def __init__(self, spans, records: _Records, build, raw: bool = False):
         self._index = spans if isinstance(spans, _Index) else _Index(spans, records)
-        self._records, self._build = records, build
+        self._records, self._build, self._raw = records, build, raw  # raw: `build` is given the line's bytes, not its JSON
         self._done: dict = {}
 
     def __getitem__(self, k):
@@ -691,7 +786,7 @@ class _Built(Mapping):
             span = self._index.get(k)
             if span is None:
                 raise KeyError(k)
-            v = self._done[k] = self._records.build(span, self._build, k, span)
+            v = self._done[k] = self._records.build(span, self._build, k, span, raw=self._raw)
         return v
 
     def __contains__(self, k):
@@ -744,7 +839,7 @@ class _KeptRuleSets(_Built):
     """The rule sets of the catalog built before, kept when nothing they depend on changed."""
 
     def __init__(self, prev: Previous):
-        super().__init__(prev.ruleset_spans, prev.records, lambda _name, _span, r: load(RuleSet, r))
+        super().__init__(prev.ruleset_spans, prev.records, lambda _name, _span, region: _ruleset_in(region, prev.records), raw=True)
         self.prev = prev
 
 
@@ -845,7 +940,7 @@ def read(key: str) -> Catalog | None:
     for kind, fields in header["types"].items():
         cat.types[kind] = {f: load(FieldType, t) for f, t in fields.items()}
     cat.assumptions = {n: load(Assumption, a) for n, a in header["assumptions"].items()}
-    cat.rulesets = _Built(index["rulesets"], records, lambda _name, _span, r: load(RuleSet, r))
+    cat.rulesets = _Built(index["rulesets"], records, lambda _name, _span, region: _ruleset_in(region, records), raw=True)
     cat.checked = _Checked({(rs, mode, fit): (a, b, c) for rs, mode, fit, a, b, c in index["checked"]}, records)
     cat.overrides = {n: tuple(v) for n, v in header["overrides"].items()}
     cat.context = header.get("context", "")

@@ -9,6 +9,7 @@ define (FIT_TARGETS).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from .. import contract
 from ..errors import DataError, Location, Problem, coded, did_you_mean
@@ -312,11 +313,79 @@ def report_names(rs: RuleSet, mode: Mode) -> list:
     return list(dict.fromkeys(rs.report + mode.report))
 
 
-def mode_rules(rs: RuleSet, mode: Mode) -> dict:
-    rules = {**rs.rules, **mode.rules}
-    for w in rs.warnings + mode.warnings + rs.constraints + mode.constraints:
-        rules[w.name] = w
-    return rules
+def mode_rules(rs: RuleSet, mode: Mode) -> Mapping:
+    """The rules a mode sees: its warnings and constraints, over its own rules, over the rule
+    set's (a view, in the order of {**rs.rules, **mode.rules, **those}: a cached rule set builds
+    only the rules that are read)."""
+    return Layered(({w.name: w for w in rs.warnings + mode.warnings + rs.constraints + mode.constraints}, mode.rules, rs.rules))
+
+
+class Layered(Mapping):
+    """Mappings looked up in turn, the first holding a name wins; iterated in the order of
+    {**maps[-1], ..., **maps[0]} (collections.ChainMap's semantics, without its KeyError per miss)."""
+
+    __slots__ = ("maps",)
+
+    def __init__(self, maps: tuple):
+        self.maps = maps
+
+    def __getitem__(self, name):
+        for m in self.maps:
+            if name in m:
+                return m[name]
+        raise KeyError(name)
+
+    def get(self, name, default=None):
+        for m in self.maps:
+            if name in m:
+                return m[name]
+        return default
+
+    def __contains__(self, name):
+        return any(name in m for m in self.maps)
+
+    def __iter__(self):
+        seen: dict = {}
+        for m in reversed(self.maps):
+            seen.update(dict.fromkeys(m))
+        return iter(seen)
+
+    def __len__(self):
+        return sum(1 for _ in self)
+
+
+class ModeRules(dict):
+    """A mode's rules (mode_rules) as a dict holding those of `names` (what an evaluation reads,
+    looked up at C speed), the others found in the view on request."""
+
+    def __init__(self, view: Mapping, names):
+        super().__init__((n, view[n]) for n in names if n in view)
+        self.view = view
+
+    def __missing__(self, name):
+        rule = self[name] = self.view[name]
+        return rule
+
+    def __contains__(self, name):
+        return dict.__contains__(self, name) or name in self.view
+
+    def get(self, name, default=None):
+        return self[name] if name in self else default
+
+    def __iter__(self):
+        return iter(self.view)
+
+    def __len__(self):
+        return len(self.view)
+
+    def items(self):
+        return self.view.items()
+
+    def values(self):
+        return self.view.values()
+
+    def keys(self):
+        return self.view.keys()
 
 
 def warning_names(rs: RuleSet, mode: Mode) -> list:
@@ -329,7 +398,7 @@ def constraint_names(rs: RuleSet, mode: Mode) -> list:
 
 # ---------------------------------------------------------------- names and checking
 
-def _check_rule(rule, resolve, per_names: dict, per_key: tuple, rules: dict, known: dict, memo: dict):
+def _check_rule(rule, resolve, per_names: dict, per_key: tuple, rules: Mapping, known: dict, memo: dict):
     """check() of one rule's formula, or its result (or error) for the same rule reading rules of
     the same kinds and dimensions in another mode."""
     key = (id(rule), rule.per, per_key, tuple(_known_key(n, rules, known) for n in rule.formula.names))
@@ -347,7 +416,7 @@ def _check_rule(rule, resolve, per_names: dict, per_key: tuple, rules: dict, kno
     return hit
 
 
-def _known_key(name: str, rules: dict, known: dict):
+def _known_key(name: str, rules: Mapping, known: dict):
     """What checking a formula learns of `name` in this mode: a rule's checked kind and
     dimension (or that it is unknown or poisoned); any other name resolves the same in every
     mode of one catalog."""
@@ -362,7 +431,7 @@ def _known_key(name: str, rules: dict, known: dict):
     return (name, kind, str(q.dimensionality) if hasattr(q, "dimensionality") else repr(q))
 
 
-def resolver(cat: Catalog, rules: dict, known: dict):
+def resolver(cat: Catalog, rules: Mapping, known: dict):
     """resolve(name, node) -> (kind, Dim | choices); `known` holds checked rules."""
     from ..reading.units import unit
 
@@ -440,7 +509,7 @@ def _typed(ft, reg):
     return NUM, _dim_quantity(ft.dim, reg)
 
 
-def _graph(rules: dict, mode: Mode):
+def _graph(rules: Mapping, mode: Mode):
     deps = {}
     for name, rule in rules.items():
         deps[name] = [n for n in (rule.formula.names if rule.formula else []) if n in rules or n == TOTAL]
@@ -448,7 +517,7 @@ def _graph(rules: dict, mode: Mode):
     return deps
 
 
-def _order(deps: dict, targets: list, rules: dict) -> tuple[list, list]:
+def _order(deps: dict, targets: list, rules: Mapping) -> tuple[list, list]:
     """Topological order of everything `targets` need; and cycles found, as name paths. An
     explicit stack, not recursion: a chain of 12,000 rules is an order, not a RecursionError."""
     order: list = []
@@ -477,7 +546,7 @@ def _order(deps: dict, targets: list, rules: dict) -> tuple[list, list]:
     return order, cycles
 
 
-def _targets(rs: RuleSet, mode: Mode, rules: dict, with_fit: bool, vocabulary=None) -> tuple[list, list]:
+def _targets(rs: RuleSet, mode: Mode, rules: Mapping, with_fit: bool, vocabulary=None) -> tuple[list, list]:
     """(every rule the engine reads of this mode, the names among them that are no rule)."""
     problems = []
     for c in mode.components:
@@ -518,7 +587,7 @@ def _targets(rs: RuleSet, mode: Mode, rules: dict, with_fit: bool, vocabulary=No
     return targets, problems
 
 
-def _launcher_targets(rs: RuleSet, mode: Mode, rules: dict, vocabulary, problems: list) -> list:
+def _launcher_targets(rs: RuleSet, mode: Mode, rules: Mapping, vocabulary, problems: list) -> list:
     """The rules the rule set's launchers read for this mode (computed with it); a name that is
     no input, slot or rule is a data error at the launcher."""
     from .launchers import names
@@ -621,7 +690,7 @@ def check_mode(cat: Catalog, rs: RuleSet, mode: Mode, with_fit: bool, memo: dict
     return order, kinds, dims, deps
 
 
-def device_plan_names(mode: Mode, rules: dict) -> list:
+def device_plan_names(mode: Mode, rules: Mapping) -> list:
     """The per-device plan (contract.DEVICE_PLAN) and each component's per-device share, read
     with a GPU when the rule set defines all of the plan; else none."""
     plan = list(contract.DEVICE_PLAN)
@@ -631,7 +700,7 @@ def device_plan_names(mode: Mode, rules: dict) -> list:
     return plan + [n for n in shares if n in rules and rules[n].per == "device"]
 
 
-def host_verdict_names(rules: dict) -> list:
+def host_verdict_names(rules: Mapping) -> list:
     """The host's verdict (contract.HOST_VERDICT), read with or without a GPU when the rule set
     defines all of it (a CPU-only plan has the host as its only device)."""
     names = list(contract.HOST_VERDICT)
@@ -649,7 +718,7 @@ def without_fit(rs: RuleSet, mode: Mode, checked):
     return [n for n in order if n in keep], kinds, dims, deps
 
 
-def launcher_rules(rs: RuleSet, mode: Mode, rules: dict) -> list:
+def launcher_rules(rs: RuleSet, mode: Mode, rules: Mapping) -> list:
     """The rules the rule set's launchers read for this mode."""
     from .launchers import names
 

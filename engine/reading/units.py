@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from functools import cache, lru_cache
 
-from .datadir import builtin_data
+from .datadir import builtin_data, builtin_data_dir
 
 # Display units the renderers may use: name -> bytes. Checked against the registry by
 # tests/test_units.py, so rendering needs no Pint import.
@@ -121,7 +122,8 @@ class Q:
 
 
 def _units_txt() -> bytes:
-    return (builtin_data() / "units.txt").read_bytes()
+    with open(os.path.join(builtin_data_dir(), "units.txt"), "rb") as f:  # a plain path: a warm run imports no pathlib
+        return f.read()
 
 
 @cache
