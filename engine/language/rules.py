@@ -361,13 +361,21 @@ class ModeRules(dict):
     def __init__(self, view: Mapping, names):
         super().__init__((n, view[n]) for n in names if n in view)
         self.view = view
+        self._absent: set = set()  # names asked for that are no rule (facts, inputs): asked again and again
 
     def __missing__(self, name):
         rule = self[name] = self.view[name]
         return rule
 
     def __contains__(self, name):
-        return dict.__contains__(self, name) or name in self.view
+        if dict.__contains__(self, name):
+            return True
+        if name in self._absent:
+            return False
+        if name in self.view:
+            return True
+        self._absent.add(name)
+        return False
 
     def get(self, name, default=None):
         return self[name] if name in self else default
