@@ -519,6 +519,24 @@ def test_hf_gguf_is_kept_for_offline_use(hub, tmp_path, monkeypatch):
     assert data_of("eval", "--model", "hf:tiny-org/Tiny-GGUF") == first and hub.requests == []
 
 
+def test_hf_gguf_loads_the_repos_mmproj_as_llama_server_does(hub, tmp_path, monkeypatch):
+    """llama-server -hf downloads a vision repo's mmproj file with the model (common/arg.cpp): its header is read by
+    range requests too, and kept for offline use; --no-mmproj leaves it out."""
+    hub.add("tiny-org/Tiny-Vision-GGUF", {"tiny-Q8_0.gguf": gguf_bytes(tmp_path), "mmproj-Tiny-F16.gguf": mmproj_bytes(tmp_path) + bytes(4 << 20),
+                                           "mmproj-Tiny-F32.gguf": mmproj_bytes(tmp_path, "f32.gguf")})
+    r = vramrules.evaluate("hf:tiny-org/Tiny-Vision-GGUF", needed=False, precision="native")
+    assert r.component("projector_weights").memory.bytes == MMPROJ_STORED
+    block = r.scenario.model.raw["projector"]
+    assert block["projector_type"] == "gemma3" and block["source"].endswith("/mmproj-Tiny-F16.gguf")
+    fetched = sum(int(b) - int(a) + 1 for _m, _p, rng in hub.ranges() for a, b in [rng[len("bytes="):].split("-")])
+    assert fetched < 4 << 20  # the headers, never the file
+    assert "projector_weights" not in [c.name for c in vramrules.evaluate("hf:tiny-org/Tiny-Vision-GGUF", needed=False, mmproj=False).components]
+    hub.requests.clear()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    again = vramrules.evaluate("hf:tiny-org/Tiny-Vision-GGUF", needed=False, precision="native")
+    assert again.component("projector_weights").memory.bytes == MMPROJ_STORED and hub.requests == []
+
+
 def test_hf_gguf_truncated(hub, tmp_path):
     whole = gguf_bytes(tmp_path)
     hub.add("tiny-org/Tiny-GGUF", {"tiny-Q8_0.gguf": whole[:200]})

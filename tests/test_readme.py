@@ -428,7 +428,7 @@ def test_error_block_is_real_output(reader):
     unit = _validate_copy(reader, [("gpus.yaml", None, r"memory: 80 GiB\n", "memory: 80 GiBB\n")])
     rules = _validate_copy(reader, [  # kv_bytes_per_token's first name misspelled; group_kv_tokens made to read kv_cache
         ("rules/default.yaml", "kv_bytes_per_token", r"formula: [\w.]+", "formula: model.num_layer"),
-        ("rules/default.yaml", "group_kv_tokens", r"(else input\.seq_len\))(\"?)\n", r"\1 + kv_cache / B\2\n")])
+        ("rules/default.yaml", "group_kv_tokens", r"(else context_tokens\))(\"?)\n", r"\1 + kv_cache / B\2\n")])
     def lineless(text):
         return re.sub(r"^(\S+?\.yaml):\d+:", r"\1:LINE:", text)
 

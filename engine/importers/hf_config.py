@@ -424,6 +424,7 @@ def _vision(top: jsondoc.Fields, family: str, entry: dict) -> dict:
                 "patch_bias": False, "norm": "rms", "mlp": "gated", "attention_bias": False, "mlp_bias": False, "pre_norm": True,
                 "projector_norm": hidden, "projector_norm_kind": "rms", "projector_in": hidden, "projector_hidden": text_hidden,
                 "projector_out": text_hidden, "projector_bias": top.bool("multimodal_projector_bias", False),
+                "token_merge": merge, "row_break_tokens": True,  # PixtralProcessor: [IMG_BREAK] ends each row of image tokens
                 "source": "transformers, src/transformers/models/pixtral/modeling_pixtral.py, src/transformers/models/mistral3/modeling_mistral3.py"}
     if family in ("qwen2_5_vl", "qwen3_5", "qwen3_5_moe", "qwen3_vl", "qwen3_vl_moe"):
         hidden, merge = v.int("hidden_size", 1280 if family == "qwen2_5_vl" else 1152), v.int("spatial_merge_size", 2)
@@ -433,7 +434,7 @@ def _vision(top: jsondoc.Fields, family: str, entry: dict) -> dict:
                  "num_heads": v.int("num_heads", 16), "patch_size": v.int("patch_size", 14 if family == "qwen2_5_vl" else 16),
                  "temporal_patch_size": v.int("temporal_patch_size", 2), "num_channels": v.int("in_channels", 3),
                  "projector_norm": hidden, "projector_in": hidden * merge * merge, "projector_hidden": hidden * merge * merge,
-                 "projector_out": out, "projector_bias": True}
+                 "projector_out": out, "projector_bias": True, "token_merge": merge}
         if family == "qwen2_5_vl":
             # Qwen2_5_VisionTransformerPretrainedModel: Conv3d patch embedding without bias, rotary positions, blocks
             # with RMSNorms, a biased fused qkv and a gated MLP with biases; the merger's ln_q (RMSNorm) and two linears
@@ -468,13 +469,22 @@ def _vision(top: jsondoc.Fields, family: str, entry: dict) -> dict:
                 "patch_bias": False, "position_embeddings": (image // patch) ** 2 + 1, "class_embedding": True,
                 "pre_norm": True, "post_norm": True, "projector_in": inner, "projector_hidden": v.int("projector_input_dim", 4096),
                 "projector_out": v.int("projector_output_dim", 4096), "projector_bias": False,
-                "text_projection": v.int("vision_output_dim", 7680),
+                "text_projection": v.int("vision_output_dim", 7680), "token_merge": _pixel_shuffle_merge(v),
                 "source": "transformers, src/transformers/models/llama4/modeling_llama4.py"}
     at = top.pointer("vision_config")
     line, col = jsondoc.position(top.text, at)
     raise Unsupported(Location(top.shown, line, col), at, f"{family}'s vision tower is not one vramrules counts; counting the language "
                       "model alone would under-count", "import the text model's config (text_config), or write the models.yaml entry by "
                       "hand with the tower's parameters as extra_params")
+
+
+def _pixel_shuffle_merge(v: jsondoc.Fields) -> int:
+    """Patches merged into one image token along each side by Llama 4's pixel shuffle (Llama4VisionPixelShuffleMLP:
+    pixel_shuffle_ratio 0.5, each side halved: 576 patches of a tile become 144 tokens)."""
+    ratio = v.data.get("pixel_shuffle_ratio", 0.5)
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio <= 1 or (1 / ratio) % 1:
+        v.fail("pixel_shuffle_ratio", f"must be 1 over a whole number of patches (0.5: 2 x 2 patches a token), got {jsondoc.describe(ratio)}")
+    return round(1 / ratio)
 
 
 def quantized_precision(f: jsondoc.Fields, strict: bool = True) -> str | None:

@@ -6,7 +6,9 @@ its weights, never the weights.
     hf:ORG/NAME@REVISION            at a branch, tag or commit
     hf:ORG/NAME:FILE.gguf           a GGUF file of the repo (a path inside it), header only
     hf:ORG/NAME:Q4_K_M              the repo's GGUF file of that quant (llama.cpp's -hf spelling);
-                                    a GGUF-only repo with one model needs no :FILE
+                                    a GGUF-only repo with one model needs no :FILE; the repo's
+                                    mmproj file (a vision model's projector), header only, is
+                                    its projector block, as llama-server -hf loads it
 
 A safetensors header is two HTTP range requests: the 8-byte length, then the JSON header of
 that length; a GGUF header is read from the start of the file in growing chunks until its tensor
@@ -245,7 +247,11 @@ class _Reader:
             parts = pick_gguf(sorted(files), spec.file, self.label, self.spell)
         except VramrulesError:
             return None  # not (all) cached: the Hub decides
-        return self.gguf_entry(parts, [files[p] for p in parts], "from the Hugging Face cache")
+        got = self.gguf_entry(parts, [files[p] for p in parts], "from the Hugging Face cache")
+        projector = None if gguf_file.is_projector(parts[0]) else gguf_file.pick_projector(files)
+        if projector is not None:  # the repo's mmproj, as llama-server -hf loads it
+            got[1]["projector"] = gguf_file.read_projector(Path(files[projector]), self.shown(projector))
+        return got
 
     def cached_files(self) -> dict | None:
         """{file: path} of the cached snapshot of this revision (scan_cache_dir), or None."""
@@ -295,7 +301,8 @@ class _Reader:
         try:
             if memo.get("kind") == "gguf":
                 parts = [str(f) for f in memo["files"]]
-                return self.remote_gguf(parts, lambda name: (head(name), None), "from vramrules' cache of its header")
+                projector = memo.get("projector") if isinstance(memo.get("projector"), str) else None
+                return self.remote_gguf(parts, lambda name: (head(name), None), "from vramrules' cache of its header", projector=projector)
             config = self.cached(CONFIG, self.commit)
             if config is None:
                 return None
@@ -332,7 +339,9 @@ class _Reader:
         if spec.file or (CONFIG not in files and ggufs):
             parts = pick_gguf(files, spec.file, self.label, self.spell)
             self.listed = True
-            return self.remote_gguf(parts, self.first_chunk, "read by HTTP range requests", keep=True)
+            # llama-server -hf loads the repo's mmproj file beside the model (common/arg.cpp): its header is read too
+            projector = None if gguf_file.is_projector(parts[0]) else gguf_file.pick_projector(files)
+            return self.remote_gguf(parts, self.first_chunk, "read by HTTP range requests", keep=True, projector=projector)
         if CONFIG not in files:
             raise UsageError(f"{self.label} has no config.json and no .gguf file: vramrules reads a model's config.json and safetensors headers, "
                              "or a GGUF file")
@@ -405,11 +414,12 @@ class _Reader:
             entry["name"] = f"{self.spec.repo}/{parts[0]}"
         return self.ident(self.stem(parts[0]) if self.spec.file else ""), entry, shown
 
-    def remote_gguf(self, parts: list[str], first, how: str, keep: bool = False):
-        """The GGUF entry of `parts` read through `first(name)` -> ((prefix bytes, file size), fetch)."""
+    def remote_gguf(self, parts: list[str], first, how: str, keep: bool = False, projector: str | None = None):
+        """The GGUF entry of `parts` read through `first(name)` -> ((prefix bytes, file size), fetch), with the
+        `projector` file's (the repo's mmproj) tensor table as its projector block."""
         quants = gguf_file._quant_sizes()
         scanned = []
-        for name in parts:
+        for name in parts + ([projector] if projector else []):
             self.doing = name
             shown = self.shown(name)
             (prefix, size), fetch = first(name)
@@ -417,6 +427,11 @@ class _Reader:
             meta, tensors = gguf_file.scan_stream(stream, size, shown, quants)
             self.memo.setdefault("heads", {})[name] = {"size": size, "bytes": base64.b64encode(bytes(stream.buf)).decode("ascii")}
             scanned.append((meta, tensors, shown))
+        block = None
+        if projector:
+            meta, tensors, shown = scanned.pop()
+            block = gguf_file.projector_of(meta, tensors, shown)
+            block["source"] = f"GGUF tensor table of {self.url(projector)}"
         stem = self.stem(parts[0])
         if len(scanned) == 1 and gguf_file.split_count(scanned[0][0]) == 1:
             entry = gguf_file.entry_of(scanned[0][0], scanned[0][1], scanned[0][2], stem)
@@ -426,8 +441,10 @@ class _Reader:
                                          f"but the repo holds {len(scanned)}")])
             entry = gguf_file.entry_of_parts(scanned, stem)
         got = self.finish_gguf(entry, parts, how)
+        if block is not None:
+            got[1]["projector"] = block
         if keep:  # what was read from the Hub, for the next time
-            self.memo.update(kind="gguf", files=parts)
+            self.memo.update(kind="gguf", files=parts, projector=projector)
             self.keep()
         return got
 

@@ -37,6 +37,8 @@ def _inputs_line(result) -> str:
     parts.append(f"batch {count(i['batch'])}")
     if "input.seq_len" in names:
         parts.append(f"seq_len {count(i['seq_len'])}")
+    if i.get("images") and result.values.get("image_tokens"):  # the images' tokens join each sequence's context
+        parts.append(f"{count(i['images'])} image{'s' if i['images'] > 1 else ''} x {count(result.values['image_tokens_per_image'])} tokens")
     if "input.activation_profile" in names:
         parts.append(f"activations {t(i['activation_profile'])}")
     if "input.recompute" in names:
