@@ -282,6 +282,13 @@ def test_qwen3_next_counts_its_gated_deltanet_and_gated_attention_exactly(tmp_pa
     ("qwen3-next-80b-a3b", 79_674_391_296, "transformers-defaults.json:qwen3_next.json"),
     ("nemotron-h-8b", 8_100_852_736, "transformers-sourced.json:nemotron-h-8b.json"),
     ("nemotron-nano-9b-v2", 8_888_227_328, "transformers-sourced.json:nemotron-nano-9b-v2.json"),
+    # Falcon-H1 from Megatron-Bridge's providers, Granite 4.0-H from IBM's model card (tests/cases/hf-sourced/README.md)
+    ("falcon-h1-1.5b-deep", 1_554_874_768, "transformers-sourced.json:falcon-h1-1.5b-deep.json"),
+    ("falcon-h1-7b", 7_585_654_880, "transformers-sourced.json:falcon-h1-7b.json"),
+    ("falcon-h1-34b", 33_642_516_224, "transformers-sourced.json:falcon-h1-34b.json"),
+    ("granite-4.0-h-micro", 3_191_396_096, "transformers-sourced.json:granite-4.0-h-micro.json"),
+    ("granite-4.0-h-tiny", 6_939_037_248, "transformers-sourced.json:granite-4.0-h-tiny.json"),
+    ("granite-4.0-h-small", 32_207_337_984, "transformers-sourced.json:granite-4.0-h-small.json"),
 ])
 def test_catalog_hybrid_models_count_what_transformers_builds(model, measured, config):
     file, entry = config.split(":")
@@ -289,4 +296,26 @@ def test_catalog_hybrid_models_count_what_transformers_builds(model, measured, c
     assert doc["entries"][entry]["params"]["total"] == measured
     r = vramrules.evaluate(model, "inference", seq_len=262144)
     assert r.values["params_total"] == measured
+    assert "recurrent_state" in [c.name for c in r.components]
+
+
+@pytest.mark.parametrize("model,attention,per_layer,state", [
+    # KV bytes per token and recurrent state per sequence transformers 5.24 allocates for the same fields
+    # (tests/cases/measured/transformers-sourced.json, with its fp32 state and whole convolution window);
+    # per_layer: K and V of every KV head in bf16 (2 x kv_heads x head_dim x 2 B)
+    ("granite-4.0-h-tiny", 4, 2 * 4 * 128 * 2, 57_581_568),
+    ("granite-4.0-h-small", 4, 2 * 8 * 128 * 2, 153_427_968),
+    ("falcon-h1-7b", 44, 2 * 2 * 128 * 2, 139_673_600),
+])
+def test_granite_and_falcon_h1_cache_what_transformers_allocates(model, attention, per_layer, state):
+    """Granite 4.0-H attends in 4 layers of 40 (a KV cache 10x below every layer attending); Falcon-H1 attends and
+    runs Mamba-2 side by side in every layer. Both keep the Mamba-2 state as its own component."""
+    doc = json.loads((Path(__file__).parent / "cases" / "measured" / "transformers-sourced.json").read_text(encoding="utf-8"))
+    measured = doc["entries"][f"{model}.json"]["cache"]
+    sets = ("assume.conv_state_trim=0", "assume.recurrent_state_bits=4 B")
+    r = vramrules.evaluate(model, "inference", batch=1, seq_len=4096, sets=sets)
+    assert r.values["attention_layers"] == attention
+    assert r.values["kv_bytes_per_token"] == attention * per_layer == measured["kv_bytes_per_token"]
+    assert r.component("kv_cache").memory.bytes == attention * per_layer * 4096  # 40 attending: 10 x more
+    assert r.values["recurrent_state"] == state == measured["state_bytes_per_sequence"]
     assert "recurrent_state" in [c.name for c in r.components]
