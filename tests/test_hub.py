@@ -708,6 +708,14 @@ def test_the_mmproj_beside_a_gguf_model_is_its_vision_tower(tmp_path, monkeypatc
     assert text_only["total"]["bytes"] < doc["total"]["bytes"]
     llama = data_of("eval", "--model-config", str(folder / "Tiny-Q8_0.gguf"), "--rules", "llamacpp")
     assert {c["name"]: c["memory"]["bytes"] for c in llama["components"]}["projector_weights"] == MMPROJ_STORED
+    # on the GPU: in the busiest GPU's need (the verdict), on the first GPU only of a split (clip.cpp: CUDA0)
+    text = vramrules.evaluate(mode="inference", model_config=str(folder / "Tiny-Q8_0.gguf"), rules="llamacpp", gpu="rtx-4090", mmproj=False)
+    one = vramrules.evaluate(mode="inference", model_config=str(folder / "Tiny-Q8_0.gguf"), rules="llamacpp", gpu="rtx-4090")
+    assert one.values["per_gpu_total"] - text.values["per_gpu_total"] == MMPROJ_STORED
+    two = vramrules.evaluate(mode="inference", model_config=str(folder / "Tiny-Q8_0.gguf"), rules="llamacpp", gpu="rtx-4090,rtx-3090")
+    assert two.values["device_projector_weights"] == [MMPROJ_STORED, 0]
+    plan = two.device_plan()
+    assert [dict((n, b) for n, _l, b in d["components"]).get("projector_weights") for d in plan] == [MMPROJ_STORED, 0]
     # LM Studio: the same folder
     monkeypatch.setenv("HOME", str(tmp_path))
     studio = tmp_path / ".lmstudio" / "models" / "pub" / "Tiny-GGUF"
