@@ -537,6 +537,22 @@ def test_hf_gguf_loads_the_repos_mmproj_as_llama_server_does(hub, tmp_path, monk
     assert again.component("projector_weights").memory.bytes == MMPROJ_STORED and hub.requests == []
 
 
+
+def test_a_gguf_repo_in_the_hugging_face_cache_brings_its_mmproj(hub, tmp_path, monkeypatch):
+    """A vision GGUF repo downloaded whole (hf download, llama-server -hf): the model and its mmproj read from disk."""
+    from huggingface_hub import hf_hub_download
+
+    hub.add("tiny-org/Tiny-Vision-GGUF", {"tiny-Q8_0.gguf": gguf_bytes(tmp_path), "mmproj-Tiny-F16.gguf": mmproj_bytes(tmp_path)})
+    for name in ("tiny-Q8_0.gguf", "mmproj-Tiny-F16.gguf"):
+        hf_hub_download("tiny-org/Tiny-Vision-GGUF", name, cache_dir=str(tmp_path / "hf-home" / "hub"), endpoint=hub.url)
+    hub.requests.clear()
+    monkeypatch.setenv("VRAMRULES_NO_CACHE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    r = vramrules.evaluate("hf:tiny-org/Tiny-Vision-GGUF", needed=False, precision="native")
+    assert r.component("projector_weights").memory.bytes == MMPROJ_STORED and hub.requests == []
+    assert r.scenario.model.raw["projector"]["source"].endswith("mmproj-Tiny-F16.gguf")
+
+
 def test_hf_gguf_truncated(hub, tmp_path):
     whole = gguf_bytes(tmp_path)
     hub.add("tiny-org/Tiny-GGUF", {"tiny-Q8_0.gguf": whole[:200]})
