@@ -69,7 +69,7 @@ def test_known_gpus_are_the_catalogs_and_unknown_ones_their_own(nvml):
                 ("NVIDIA Mystery 48GB", 48000 * MIB, 0)])
     r = vramrules.evaluate(model="llama3.1-70b", rules="llamacpp", gpu="auto", precision="Q4_K_M", seq_len=32768)
     assert [g.id for g, _c in r.scenario.devices] == ["rtx-4090", "rtx-3090", "local-gpu"]
-    assert r.scenario.inputs["reserve"] == 1200 * MIB
+    assert r.scenario.inputs["reserve"] == (1200 * MIB,)  # one size, every GPU's (vocabulary one_for_all)
     assert r.values["usable_per_device"] == [reported("rtx-4090") - 1200 * MIB, reported("rtx-3090") - 1200 * MIB, 48000 * MIB - 1200 * MIB]
     assert mod.calls == ["init", "shutdown"]
     # --reserve given: it replaces the detected use
@@ -113,7 +113,7 @@ def test_nvidia_smi_na_fields(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     _fake_tool(tmp_path, "nvidia-smi", "NVIDIA GeForce RTX 4090, 24564, [N/A]\n")
     r = vramrules.evaluate(model="llama3.1-8b", gpu="auto")
-    assert r.scenario.gpu.id == "rtx-4090" and r.scenario.inputs["reserve"] == 0
+    assert r.scenario.gpu.id == "rtx-4090" and r.scenario.inputs["reserve"] == (0,)
     _fake_tool(tmp_path, "nvidia-smi", "NVIDIA GB10, [N/A], [N/A]\n")
     with pytest.raises(UsageError, match=r"reports no memory.total for 'NVIDIA GB10' \(\[N/A\]"):
         vramrules.evaluate(model="llama3.1-8b", gpu="auto")
@@ -130,3 +130,22 @@ def test_reserve_comes_off_every_gpu():
     assert r.exit_code == 0 and "usable per GPU   22.13 GiB" in r.output, r.output
     r = CliRunner().invoke(main, ["eval", "--model", "llama3.1-8b", "--gpu", "rtx-4090", "--reserve", "2"])
     assert r.exit_code == 2 and "--reserve" in r.output
+
+
+def test_reserve_per_gpu_comes_off_each_gpu_in_the_order_of_gpu():
+    """--reserve 1.5GiB,0 on rtx-4090,rtx-3090: the desktop's 1.5 GiB off the first GPU only (GPUs past the
+    list reserve 0); llama.cpp then splits the layers by the free memory that leaves (src/llama-model.cpp:1556-1574),
+    so the first GPU takes fewer. A list longer than the placement, or a size without a unit, is a usage error
+    (exit 2) that says so."""
+    a = vramrules.evaluate(model="llama3.1-8b", rules="llamacpp", gpu="rtx-4090,rtx-3090", seq_len=32768)
+    b = vramrules.evaluate(model="llama3.1-8b", rules="llamacpp", gpu="rtx-4090,rtx-3090", seq_len=32768, reserve="1.5GiB,0")
+    assert b.values["usable_per_device"] == [a.values["usable_per_device"][0] - 1.5 * GIB, a.values["usable_per_device"][1]]
+    assert b.values["device_layers"][0] < a.values["device_layers"][0]
+    same = vramrules.evaluate(model="llama3.1-8b", rules="llamacpp", gpu="rtx-4090,rtx-3090", seq_len=32768, reserve="1.5GiB")
+    assert same.values["usable_per_device"] == [u - 1.5 * GIB for u in a.values["usable_per_device"]]  # one size: every GPU's
+    plain = vramrules.evaluate(model="llama3.1-8b", gpu="rtx-4090+rtx-3090").values["usable_per_device"]
+    d = vramrules.evaluate(model="llama3.1-8b", gpu="rtx-4090+rtx-3090", reserve="0,2GiB")  # the default rule set: one per GPU type
+    assert d.values["usable_per_device"] == [plain[0], plain[1] - 2 * GIB]
+    for bad, says in (("1GiB,1GiB,1GiB", "gives 3 values for the 2 GPUs"), ("1GiB,2", "one quantity of dimension [information] per GPU")):
+        r = CliRunner().invoke(main, ["eval", "--model", "llama3.1-8b", "--rules", "llamacpp", "--gpu", "rtx-4090,rtx-3090", "--reserve", bad])
+        assert r.exit_code == 2 and says in r.output, (bad, r.output)

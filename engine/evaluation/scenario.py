@@ -26,6 +26,7 @@ class Scenario:
         self.by_prefix = {"model": model, "gpu": gpu, **selections} if by_prefix is None else by_prefix
         self._assumptions: dict = {}
         self.devices: list = [] if gpu is None else [(gpu, None)]  # the placement: [(GPU entry, count)]
+        self.one_for_all: frozenset = frozenset()  # per-device inputs whose single value is every GPU's (vocabulary one_for_all)
 
     @property
     def mixed(self) -> bool:
@@ -65,6 +66,8 @@ class Scenario:
                     out[leaf] = [float(c if c is not None else self.inputs["gpus"]) for _g, c in self.devices]
                 elif rest in self.inputs:  # a per-device input (vocabulary kind numbers): missing values are 0
                     given = self.inputs[rest]
+                    if len(given) == 1 and rest in self.one_for_all:  # --reserve 1.5GiB: every GPU's
+                        given = given * len(self.devices)
                     out[leaf] = [float(given[k]) if k < len(given) else 0.0 for k in range(len(self.devices))]
                 else:
                     out[leaf] = [g.facts[rest] for g, _c in self.devices]
@@ -261,4 +264,5 @@ def _resolve(cat: Catalog, rs, m, rules: str, mode: str, model_entry: Entry, gpu
     sc = Scenario(rules, mode, model_entry, gpu_entry, selections, inputs, origin,
                   {s.prefix: by_slot[s.name] for s in vocab.slots.values()})
     sc._assumptions = {n: a.value for n, a in cat.assumptions.items()}
+    sc.one_for_all = vocab.one_for_all
     return sc

@@ -469,7 +469,8 @@ def resolver(cat: Catalog, rules: Mapping, known: dict):
             return _typed(ft, reg)
         if head == "device":  # a field of one device of the placement: a GPU's fields, its count, per-device inputs
             types = {**cat.types.get("gpu", {}), "count": DEVICE_COUNT,
-                     **{n: DEVICE_INPUT for n, spec in inputs.items() if spec.decl == PER_DEVICE}}
+                     **{n: (FieldType(NUM, spec.dim, description=DEVICE_INPUT.description) if spec.dim else DEVICE_INPUT)
+                        for n, spec in inputs.items() if spec.decl == PER_DEVICE}}
             ft = types.get(rest)
             if ft is None:
                 fail(node, f"unknown device field '{name}'", did_you_mean(rest, list(types), "device."))

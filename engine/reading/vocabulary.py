@@ -17,7 +17,9 @@ RESERVED_PREFIXES = ("input", "assume")
 SCENARIO_FRAME = ("mode", "rules", "params", "model_config")
 _FORMULA_KIND = {"integer": NUM, "number": NUM, "quantity": NUM, "boolean": BOOL, "choice": ENUM, "numbers": NUM}
 # `numbers`: one number per GPU of the placement, written comma-separated (llama.cpp's
-# --tensor-split 3,1); formulas read it per device, as device.NAME. Missing trailing values are 0.
+# --tensor-split 3,1); formulas read it per device, as device.NAME. Missing trailing values are 0,
+# or, for an input declared `one_for_all`, a single value is every GPU's (--reserve 1.5GiB). With a
+# `dimension` each value is a quantity ('1.5GiB,0'; a bare 0 needs no unit).
 PER_DEVICE = "numbers"
 MAX_DEVICES = 64  # llama.cpp's own limit is LLAMA_MAX_DEVICES (16, include/llama.h); a longer list is a typo
 _LIMIT = 1e12  # an integer or number input above this is refused: no scenario needs it
@@ -31,13 +33,13 @@ class Input:
     """One scenario input. `kind`, `dim`, `choices` are what the formula checker reads."""
 
     __slots__ = ("name", "decl", "kind", "dim", "choices", "minimum", "maximum", "default", "description",
-                 "option", "aliases", "switch", "cli", "names", "location", "layer")
+                 "option", "aliases", "switch", "cli", "names", "one_for_all", "location", "layer")
 
     def __init__(self, name: str, raw: dict, location: Location, layer: str):
         self.name, self.location, self.layer = name, location, layer
         self.decl = raw["kind"]
         self.kind = _FORMULA_KIND[self.decl]
-        self.dim = raw.get("dimension", "") if self.decl == "quantity" else ""
+        self.dim = raw.get("dimension", "") if self.decl in ("quantity", PER_DEVICE) else ""
         self.choices = tuple(raw.get("choices") or ())
         self.minimum = raw.get("minimum")
         self.maximum = raw.get("maximum")
@@ -48,6 +50,7 @@ class Input:
         self.switch = raw.get("switch")
         self.cli = bool(raw.get("cli", True))
         self.names = dict(raw.get("names") or {})  # an integer's named values: {"auto": -1, "all": -2}
+        self.one_for_all = bool(raw.get("one_for_all", False))  # a per-device list of one value: every GPU's
 
     def __repr__(self):
         return f"Input({self.name}: {self.decl})"
@@ -92,15 +95,17 @@ class Input:
     def _numbers(self, value, spelled) -> tuple:
         """A per-device list: '3,1', [3, 1] or one number -> (3.0, 1.0)."""
         if isinstance(value, str):
-            parts = [p.strip() for p in value.replace("/", ",").split(",")] if value.strip() else []
+            parts = [p.strip() for p in (value.split(",") if self.dim else value.replace("/", ",").split(","))] if value.strip() else []
             items = []
             for p in parts:
                 try:
-                    items.append(float(p))
+                    items.append(self._size(p, spelled) if self.dim else float(p))
                 except ValueError:
+                    if self.dim:
+                        raise
                     raise ValueError(f"{spelled} takes numbers separated by commas (3,1), got {value[:40]!r}") from None
         elif isinstance(value, (list, tuple)):
-            items = list(value)
+            items = [self._size(v, spelled) if self.dim and isinstance(v, str) else v for v in value]
         else:
             items = [value]
         if len(items) > MAX_DEVICES:
@@ -113,6 +118,19 @@ class Input:
                 self._range(spelled, float(v))
             out.append(float(v))
         return tuple(out)
+
+    def _size(self, text: str, spelled) -> float:
+        """One value of a per-device list of quantities ('1.5GiB'), in base units; a bare 0 is 0."""
+        from .units import UnitProblem, canonical, dimension_of, quantity
+
+        try:
+            q = quantity(text)
+        except UnitProblem as exc:
+            raise ValueError(f"{spelled}: {exc}") from None
+        if dimension_of(q) != self.dim and not (canonical(q) == 0 and not dimension_of(q)):
+            raise ValueError(f"{spelled} takes one quantity of dimension {self.dim} per GPU, separated by commas "
+                             f"(e.g. '1.5GiB,0'), got {text[:40]!r}")
+        return canonical(q)
 
     def _range(self, spelled, v):
         what = "a whole number" if self.decl == "integer" else "a number" if self.decl == "number" else "a list of numbers each"
@@ -155,6 +173,7 @@ class Vocabulary:
         self.raw = raw or {}  # what the catalog cache stores: {section: {name: [raw, loc, layer]}}
         self.prefixes = {s.prefix: s for s in slots.values()}   # formula prefix -> Slot
         self.by_role = {s.role: s for s in slots.values() if s.role}
+        self.one_for_all = frozenset(n for n, i in inputs.items() if i.one_for_all)  # per-device inputs a single value gives every GPU
         # the slots a scenario picks besides the model and the GPU: name -> Slot
         self.selections: dict[str, Slot] = {n: s for n, s in slots.items() if not s.role}
         # (input name, type, value) -> the canonical value: a sweep resolves a thousand scenarios
@@ -233,6 +252,8 @@ def _check_inputs(v: Vocabulary, merged, at) -> list[Problem]:
             out.append(at("inputs", name, "kind", f"input '{name}' is a choice but lists no choices", "add choices: [a, b]"))
         if i.decl != "choice" and i.choices:
             out.append(at("inputs", name, "choices", f"input '{name}' is a {i.decl}: choices apply only to kind choice"))
+        if i.one_for_all and i.decl != PER_DEVICE:
+            out.append(at("inputs", name, "one_for_all", f"input '{name}' is a {i.decl}: one_for_all applies to kind numbers (one value per GPU)"))
         if i.decl == "quantity" and not i.dim:
             out.append(at("inputs", name, "kind", f"quantity input '{name}' needs a dimension", "dimension: '[information]' for memory"))
         if i.decl not in ("integer", "number", PER_DEVICE) and (i.minimum is not None or i.maximum is not None):

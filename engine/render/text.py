@@ -287,9 +287,10 @@ def _fit_lines(result, unit, cols: int = 80, note: str = ""):
     how = f"driver reports {reported}" if reported else f"as marketed: {marketed}; no driver figure on file"
     if g.facts.get("usable_fraction", 1.0) < 1.0:
         how += f"; {g.facts['usable_fraction']:.0%} usable by the GPU"
-    reserve = result.scenario.inputs.get("reserve") or 0.0
-    if reserve:  # what other programs hold (--reserve, or the memory in use with --gpu auto)
-        how += f"; less --reserve {memory(reserve, unit)}"
+    reserve = result.scenario.inputs.get("reserve") or ()
+    reserve = reserve if isinstance(reserve, (tuple, list)) else (reserve,)  # one size per GPU (vocabulary kind numbers)
+    if any(reserve):  # what other programs hold (--reserve, or the memory in use with --gpu auto)
+        how += f"; less --reserve {', '.join(memory(x, unit) for x in reserve)}"
     gid = t(g.id)
     if f.groups:
         return _group_fit_lines(result, unit, cols, cap, how, marketed)

@@ -55,6 +55,10 @@ def _spec(spec) -> dict:
         out["names"] = dict(spec.names)  # an integer's named values (-ngl auto = -1, all = -2), as the CLI's HumanInt takes them
     if spec.decl == "quantity" and spec.default is not None:
         out["default"] = spec.coerce(spec.default)  # its value in base units ('0 B' -> 0): the page takes no quantity option
+    if spec.decl == "numbers" and spec.dim and spec.default is not None:
+        out["default"] = list(spec.coerce(spec.default))  # per-device quantities (--reserve '0 B' -> [0]), in base units
+    if getattr(spec, "one_for_all", False):
+        out["one_for_all"] = True
     return out
 
 
@@ -244,6 +248,10 @@ function humanInt(text, option, names) {  // commands/scenario_options.py HumanI
 function g(x) { return Number.isInteger(x) ? String(x) : String(+x.toPrecision(6)); }
 function coerce(spec, value, spelled) {
   if (spec.decl === "quantity" && !spelled && typeof value === "number") return value;  // a default, in base units (_spec)
+  if (spec.decl === "numbers" && spec.dim) {  // per-device quantities (--reserve 1.5GiB,0): the default only, in base units (_spec)
+    if (!spelled && Array.isArray(value)) return value;
+    throw new UsageError(`${spelled || spec.option}: a quantity input is not offered by this page`, "use the CLI: vramrules eval " + (spelled || spec.option) + " '1.5GiB,0'");
+  }
   spelled = spelled || spec.option;
   if (spec.decl === "integer" || spec.decl === "number") {
     if (typeof value !== "number") throw new UsageError(`${spelled} must be a number, got ${JSON.stringify(value)}`);
@@ -418,7 +426,8 @@ function factsOf(r, leaves) {
     else if (head === "assume") out[leaf] = D.assumptions[rest].value;
     else if (head === "group") out[leaf] = r.model.facts[leaf];
     else if (head === "device") out[leaf] = rest === "count" ? r.devices.map(d => d.count !== null ? d.count : r.inputs.gpus)
-      : rest in r.inputs ? r.devices.map((d, k) => k < r.inputs[rest].length ? r.inputs[rest][k] : 0)  // a per-device input
+      : rest in r.inputs ? r.devices.map((d, k) => (r.inputs[rest].length === 1 && V.inputs[rest].one_for_all) ? r.inputs[rest][0]  // one value: every GPU's
+                                                   : k < r.inputs[rest].length ? r.inputs[rest][k] : 0)  // a per-device input
       : r.devices.map(d => d.entry.facts[rest]);
     else out[leaf] = r.byPrefix[head].facts[rest];
   }
