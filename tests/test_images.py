@@ -91,3 +91,18 @@ def test_the_importer_reads_how_an_image_becomes_tokens(name, merge, fixed, tmp_
     vision = json.loads((CASES / name).read_text())["vision_config"]
     patch = vision.get("patch_size", 14)
     assert r.values["image_tokens_per_image"] == (fixed or round(448 / (patch * merge)) ** 2)
+
+
+def test_a_serving_engine_admits_the_images_tokens():
+    """vLLM counts an image's tokens in max_model_len: the launch command asks for the text and the images, and a
+    request of that length is what the pool's concurrency is counted in."""
+    r = CliRunner().invoke(main, ["eval", "--model", "qwen3-vl-8b", "--mode", "serve", "--gpu", "h100-sxm-80gb", "--seq-len", "8192",
+                                  "--images", "4", "--image-size", "1024"])
+    assert r.exit_code == 0, r.output
+    flat = " ".join(r.output.split())
+    assert "--max-model-len 12288" in flat and "Maximum concurrency for 12,288 tokens per request" in flat
+    text = vramrules.evaluate("qwen3-vl-8b", "serve", gpu="h100-sxm-80gb", batch=1, seq_len=8192)
+    assert "--max-model-len 8192" in " ".join(CliRunner().invoke(main, ["eval", "--model", "qwen3-vl-8b", "--mode", "serve", "--gpu",
+                                                                         "h100-sxm-80gb", "--seq-len", "8192"]).output.split())
+    images = vramrules.evaluate("qwen3-vl-8b", "serve", gpu="h100-sxm-80gb", batch=1, seq_len=8192, images=4, image_size=1024)
+    assert images.values["max_concurrent_sequences"] < text.values["max_concurrent_sequences"]

@@ -40,7 +40,8 @@ def fields(result) -> dict:
     pool = float(v["kv_cache_pool"])
     return {
         "model": ids[-1] if ids else PLACEHOLDER,  # the last listed repo id: the instruct release where the catalog lists one
-        "tp": _number(i["tp"]), "pp": _number(i["pp"]), "seq_len": int(i["seq_len"]), "batch": int(i["batch"]),
+        # the context an engine must admit: the text and, with --images, the images' tokens (vLLM counts them in max_model_len)
+        "tp": _number(i["tp"]), "pp": _number(i["pp"]), "seq_len": int(v.get("context_tokens", i["seq_len"])), "batch": int(i["batch"]),
         "memory_fraction": _number(round(float(v["engine_memory_fraction"] if sc.selections["engine"].facts["pool_rule"] != "free-fraction"
                                              else v["engine_fraction_given"]), 4)),
         "kv_precision": kv, "prefill_tokens": int(result.catalog.assumptions["prefill_chunk_tokens"].value),
