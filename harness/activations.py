@@ -134,7 +134,7 @@ def _quantize_4bit(model) -> dict:
     model.is_loaded_in_4bit = True
     model.is_quantized = True
     return {"linear4bit_modules": replaced, "quant_type": "nf4", "double_quantization": True, "compute_dtype": "bfloat16",
-            "bitsandbytes": bnb.__version__}
+            "library": f"bitsandbytes {bnb.__version__}"}
 
 
 def reduced_config(raw: dict, extra: dict) -> tuple[dict, dict]:

@@ -67,7 +67,10 @@ def scenario(regime: dict, entry: dict) -> dict:
             "recompute": "full" if regime["gradient_checkpointing"] else "none",
             "adapter_precision": "bf16" if lora and lora["adapter_dtypes"] == ["bfloat16"] else "fp32",
             "dropout": bool(lora["lora_dropout"]) if lora else model_dropout(entry),
-            "autocast": regime.get("autocast") == "bfloat16"}
+            "autocast": regime.get("autocast") == "bfloat16",
+            # peft's prepare_model_for_kbit_training casts every bf16 parameter left to fp32: the residual stream,
+            # the norms and every linear layer's output are fp32 (bitsandbytes' Linear4bit returns its input's dtype)
+            **({"compute_precision": "fp32"} if "prepare_model_for_kbit_training" in (regime.get("quantization") or {}) else {})}
 
 
 def summarize(record: dict, kept: dict | None = None) -> dict:

@@ -119,6 +119,12 @@ PINNED: dict[tuple[str, str, str], float] = {
     ('llama3.1-8b', 'lora-fp32/sdpa', '1'): 0.0,
     ('llama3.1-8b', 'lora-fp32/sdpa/checkpointing', '0'): 0.0,
     ('llama3.1-8b', 'lora-fp32/sdpa/checkpointing', '1'): 0.0,
+    ('llama3.1-8b', 'qlora-fp32-kbit/sdpa', '0'): 0.0,
+    ('llama3.1-8b', 'qlora-fp32-kbit/sdpa', '1'): 0.0,
+    ('llama3.1-8b', 'qlora-fp32-kbit/sdpa/checkpointing', '0'): 0.0,
+    ('llama3.1-8b', 'qlora-fp32-kbit/sdpa/checkpointing', '1'): 0.0,
+    ('llama3.1-8b', 'qlora-fp32/sdpa', '0'): 0.0,
+    ('llama3.1-8b', 'qlora-fp32/sdpa', '1'): 0.0,
     ('mistral', 'full/eager', '0'): 0.0,
     ('mistral', 'full/eager', '1'): 0.0,
     ('mistral', 'full/sdpa', '0'): 0.0,
@@ -265,6 +271,9 @@ PINNED_OUTSIDE: dict[tuple[str, str], float] = {
     ('llama3.1-8b', 'lora-fp32/eager'): 0.0,
     ('llama3.1-8b', 'lora-fp32/sdpa'): 0.0,
     ('llama3.1-8b', 'lora-fp32/sdpa/checkpointing'): -0.0,
+    ('llama3.1-8b', 'qlora-fp32-kbit/sdpa'): 0.0,
+    ('llama3.1-8b', 'qlora-fp32-kbit/sdpa/checkpointing'): -0.0,
+    ('llama3.1-8b', 'qlora-fp32/sdpa'): 0.0,
     ('mistral', 'full/eager'): 0.0,
     ('mistral', 'full/sdpa'): 0.0,
     ('mistral', 'full/sdpa/checkpointing'): -0.0,
@@ -464,7 +473,8 @@ def test_the_test_can_fail(table, tmp_path):
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps(_import_config(ENTRIES["llama3.1-8b"])), encoding="utf-8")
     rows = [w for w in table if w["name"] == "llama3.1-8b" and w["layer"] == "1"
-            and not w["regime"].endswith("checkpointing") and "dropout" not in w["regime"]]
+            and not w["regime"].endswith("checkpointing") and "dropout" not in w["regime"]
+            and "-kbit" not in w["regime"]]   # an fp32 residual stream (prepare_model_for_kbit_training) moves 4.9%
     assert len(rows) >= 4
     for w in rows:
         sc = dict(SUMMARY["entries"]["llama3.1-8b"]["regimes"][w["regime"]]["scenario"])
