@@ -106,3 +106,11 @@ def test_a_serving_engine_admits_the_images_tokens():
                                                                          "h100-sxm-80gb", "--seq-len", "8192"]).output.split())
     images = vramrules.evaluate("qwen3-vl-8b", "serve", gpu="h100-sxm-80gb", batch=1, seq_len=8192, images=4, image_size=1024)
     assert images.values["max_concurrent_sequences"] < text.values["max_concurrent_sequences"]
+
+
+def test_a_vision_language_fine_tune_trains_on_the_images_tokens():
+    """Training forwards the images' tokens with the text: the decoder's activations are counted over both."""
+    text = vramrules.evaluate("qwen3-vl-8b", "train-lora", batch=1, seq_len=2048)
+    images = vramrules.evaluate("qwen3-vl-8b", "train-lora", batch=1, seq_len=2048, images=2, image_size=1024)
+    assert text.values["act_tokens"] == 2048 and images.values["act_tokens"] == 2048 + 2 * 1024
+    assert images.component("activations_training").memory.bytes > text.component("activations_training").memory.bytes
