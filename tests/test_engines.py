@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
+from cli_run import doc, run, vllm_overlay
 
 import vramrules
-from vramrules.cli import main
 
 # vLLM 0.15.1 on an A100 40GB logs "GPU KV cache size: 157,936 tokens" for Llama-3.1-8B-Instruct
 # (https://github.com/ilseokoh/vllm-gce/blob/main/README.md); the vllm profile for that release
@@ -17,17 +16,6 @@ from vramrules.cli import main
 VLLM_0151_A100_TOKENS = 157_936
 LLAMA_8B_A100_TOKENS = 157_936
 GiB = 2**30
-
-
-def run(*args):
-    r = CliRunner().invoke(main, list(args))
-    return r.exit_code, r.output
-
-
-def doc(*args):
-    code, out = run(*args, "--format", "json")
-    assert code == 0, out
-    return json.loads(out)
 
 
 @pytest.mark.parametrize("spelling", ["llama.cpp", "llamacpp", "llama-cpp", "llama-server", "llama.cpp@0c1e57098"])
@@ -181,14 +169,7 @@ def test_engine_settings_are_reviewed_assumptions():
 
 
 def test_a_setting_out_of_order_is_a_located_data_error(tmp_path):
-    (tmp_path / "engines.yaml").write_text(
-        "engines:\n"
-        "  vllm:\n"
-        "    name: vLLM\n"
-        "    rules: default\n"
-        "    mode: serve\n"
-        "    releases: {first: '0.6.0', last: '0.27.1'}\n"
-        "    source: test\n"
+    vllm_overlay(tmp_path,
         "    settings:\n"
         "      memory_fraction:\n"
         "        - {since: '0.21.0', value: 0.92, source: test a, reviewed: 2026-12-02}\n"
@@ -239,14 +220,7 @@ def test_no_command_without_an_engine_frame():
 
 
 def test_a_launch_template_outside_the_fields_is_a_data_error(tmp_path):
-    (tmp_path / "engines.yaml").write_text(
-        "engines:\n"
-        "  vllm:\n"
-        "    name: vLLM\n"
-        "    rules: default\n"
-        "    mode: serve\n"
-        "    releases: {first: '0.6.0', last: '0.27.1'}\n"
-        "    source: test\n"
+    vllm_overlay(tmp_path,
         "    launch:\n"
         "      - since: '0.6.0'\n"
         "        command: [vllm, serve, '{model.__class__}']\n"

@@ -21,6 +21,7 @@ import struct
 import subprocess
 
 import pytest
+from cli_run import one_rule_overlay, run
 from click.testing import CliRunner
 
 import vramrules
@@ -217,16 +218,8 @@ def test_tensor_split_mistakes_are_usage_errors():
     ("input.tensor_split * B", "input 'input.tensor_split' has one value per device of the placement"),
 ])
 def test_scan_and_per_device_input_are_checked_when_they_load(tmp_path, formula, message):
-    d = tmp_path / "org" / "rules"
-    d.mkdir(parents=True)
-    (d / "default.yaml").write_text(f"""modes:
-  inference:
-    rules:
-      extra_check: {{formula: "{formula}", unit: B, doc: a test}}
-    report: [extra_check]
-""", encoding="utf-8")
-    r = CliRunner().invoke(main, ["validate", "--data", str(tmp_path / "org")])
-    assert r.exit_code == 1 and message in r.output, r.output
+    code, out = run("validate", "--data", one_rule_overlay(tmp_path, formula))
+    assert code == 1 and message in out, out
 
 
 def test_a_nested_scan_is_refused():

@@ -8,11 +8,10 @@ import json
 import math
 
 import pytest
-from click.testing import CliRunner
+from cli_run import one_rule_overlay, run
 
 import vramrules
 from vramrules.api import load_catalog
-from vramrules.cli import main
 from vramrules.errors import UsageError
 
 pytestmark = pytest.mark.usefixtures("runner")  # every test runs under both evaluators (conftest.runner)
@@ -23,11 +22,6 @@ CAT = load_catalog()
 def usable(gpu: str) -> float:
     g = CAT.kind("gpu")[gpu]
     return g.facts["memory_reported"] * g.facts["usable_fraction"]
-
-
-def run(*args):
-    r = CliRunner().invoke(main, [str(a) for a in args])
-    return r.exit_code, r.output
 
 
 def test_one_type_written_as_a_placement_is_the_same_scenario():
@@ -91,15 +85,7 @@ def test_placement_mistakes_are_usage_errors():
 
 
 def test_a_rule_set_that_reads_one_gpu_is_refused_on_a_mixed_placement(tmp_path):
-    d = tmp_path / "org" / "rules"
-    d.mkdir(parents=True)
-    (d / "default.yaml").write_text("""modes:
-  inference:
-    rules:
-      extra_check: {formula: gpu.memory * 1, unit: B, doc: reads one GPU's memory}
-    report: [extra_check]
-""", encoding="utf-8")
-    data = (str(tmp_path / "org"),)
+    data = (str(one_rule_overlay(tmp_path, "gpu.memory * 1", "reads one GPU's memory")),)
     assert vramrules.evaluate("llama3.1-8b", data=data, gpu="rtx-4090").values["extra_check"] == CAT.kind("gpu")["rtx-4090"].facts["memory"]
     with pytest.raises(UsageError, match="reads gpu.memory, a fact of one GPU"):
         vramrules.evaluate("llama3.1-8b", data=data, gpu="rtx-4090+rtx-3090")
@@ -111,13 +97,5 @@ def test_a_rule_set_that_reads_one_gpu_is_refused_on_a_mixed_placement(tmp_path)
     ("device_min(device.memry)", "unknown device field 'device.memry' (hint: did you mean 'device.memory'?)"),
 ])
 def test_device_rules_are_checked_when_they_load(tmp_path, formula, message):
-    d = tmp_path / "org" / "rules"
-    d.mkdir(parents=True)
-    (d / "default.yaml").write_text(f"""modes:
-  inference:
-    rules:
-      extra_check: {{formula: "{formula}", unit: B, doc: a test}}
-    report: [extra_check]
-""", encoding="utf-8")
-    code, out = run("validate", "--data", tmp_path / "org")
+    code, out = run("validate", "--data", one_rule_overlay(tmp_path, formula))
     assert code == 1 and message in out, out

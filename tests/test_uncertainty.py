@@ -4,27 +4,13 @@ saying when the answer fits at best but not at high, and the settings fitted to 
 named with them."""
 from __future__ import annotations
 
-import json
-
-from click.testing import CliRunner
+from cli_run import doc, run, vllm_overlay
 
 import vramrules
-from vramrules.cli import main
 from vramrules.evaluation.uncertainty import bounds, verdict_note
 
 MiB = 2**20
 GiB = 2**30
-
-
-def run(*args):
-    r = CliRunner().invoke(main, list(args))
-    return r.exit_code, r.output
-
-
-def doc(*args):
-    code, out = run(*args, "--format", "json")
-    assert code == 0, out
-    return json.loads(out)
 
 
 def test_vllm_0151_pool_does_not_move_with_the_context_but_with_the_drivers_reservation():
@@ -124,14 +110,7 @@ def test_calibrated_on_names_measurements_that_exist():
 
 
 def test_a_spread_that_does_not_hold_its_value_is_a_located_error(tmp_path):
-    (tmp_path / "engines.yaml").write_text(
-        "engines:\n"
-        "  vllm:\n"
-        "    name: vLLM\n"
-        "    rules: default\n"
-        "    mode: serve\n"
-        "    releases: {first: '0.6.0', last: '0.27.1'}\n"
-        "    source: test\n"
+    vllm_overlay(tmp_path,
         "    settings:\n"
         "      cuda_graph_memory:\n"
         "        - {since: '0.6.0', value: 1 GiB, source: test, reviewed: 2026-12-02, spread: {low: 0.1 GiB, high: 0.5 GiB, source: test}}\n")
