@@ -333,16 +333,9 @@ def projector_of(meta: dict, tensor_list: list[dict], shown: str) -> dict:
     if arch != PROJECTOR_ARCH:
         m.fail(f"is {jsondoc._short(str(arch))!r}, not the {PROJECTOR_ARCH!r} of a multimodal projector", "general.architecture",
                "an mmproj file is written by llama.cpp's convert_hf_to_gguf.py --mmproj")
-    nbytes, params = 0, 0
-    dtypes: dict[str, int] = {}
-    for t in tensor_list:
-        nbytes += t["n_bytes"]
-        params += t["n_elements"]
-        dtypes[t["type"]] = dtypes.get(t["type"], 0) + t["n_bytes"]
+    _nbytes, params, out = _checkpoint(tensor_list)
     if params <= 0:
         m.fail("the projector's tensor table holds no parameters")
-    out: dict = {"checkpoint_bytes": f"{nbytes} B", "checkpoint_params": params,
-                 "checkpoint_dtypes": {k: f"{v} B" for k, v in sorted(dtypes.items())}}
     kind = m.string("clip.projector_type")
     if isinstance(kind, str) and kind.isprintable() and 0 < len(kind) <= 64:
         out["projector_type"] = kind
@@ -459,18 +452,24 @@ def entry_of(meta: dict, tensor_list: list[dict], shown: str, stem: str) -> dict
     if not entry["name"]:
         entry["name"] = stem
     _experts_and_window(m, arch, family, entry)
+    nbytes, params, stored = _checkpoint(tensor_list)
+    if params <= 0 or nbytes <= 0:
+        m.fail("the tensor table holds no parameters")
+    entry.update(stored)
+    return entry
+
+
+def _checkpoint(tensor_list: list[dict]) -> tuple[int, int, dict]:
+    """What a GGUF's tensor table stores: its bytes, its parameters, and those with the bytes of
+    each tensor type as models.yaml writes them (checkpoint_bytes, _params, _dtypes)."""
     nbytes, params = 0, 0
     dtypes: dict[str, int] = {}
     for t in tensor_list:
         nbytes += t["n_bytes"]
         params += t["n_elements"]
         dtypes[t["type"]] = dtypes.get(t["type"], 0) + t["n_bytes"]
-    if params <= 0 or nbytes <= 0:
-        m.fail("the tensor table holds no parameters")
-    entry["checkpoint_bytes"] = f"{nbytes} B"
-    entry["checkpoint_params"] = params
-    entry["checkpoint_dtypes"] = {k: f"{v} B" for k, v in sorted(dtypes.items())}
-    return entry
+    return nbytes, params, {"checkpoint_bytes": f"{nbytes} B", "checkpoint_params": params,
+                            "checkpoint_dtypes": {k: f"{v} B" for k, v in sorted(dtypes.items())}}
 
 
 def _architecture(m: _Meta, arch: str, family: str, tensors: dict) -> dict:
