@@ -1,9 +1,10 @@
 """Run by bench/run with the measured environment's Python: the in-process API's cost per estimate, as JSON.
 
   prepared: vramrules.evaluate(..., catalog=cat) asked again with another seq_len and batch (a page
-            or a service, per keystroke): the scenario resolved once, only the rules the numbers
-            reach evaluated again (api._fast); needed=False (a scenario that does not fit would
-            also search the GPUs it needs). Median of the passes, microseconds per call.
+            or a service, per keystroke), reading the total and the verdict: the scenario resolved
+            once, only the rules the numbers reach evaluated again (api._fast); needed=False (a
+            scenario that does not fit would also search the GPUs it needs). Median of the passes,
+            microseconds per call.
   full:     the same calls through the full path (evaluation.evaluate.evaluate_in: resolve, every
             rule, the located checks), for comparison.
   memory:   bytes tracemalloc sees held after 10,000 such calls over 80 models beyond the warm-up."""
@@ -32,7 +33,8 @@ def main():
     out: dict = {"cases": []}
     for model, mode, gpu in CASES:
         def prepared(i, model=model, mode=mode, gpu=gpu):
-            return vramrules.evaluate(model, mode, gpu=gpu, catalog=cat, needed=False, seq_len=1000 + 37 * i, batch=1 + i % 8)
+            r = vramrules.evaluate(model, mode, gpu=gpu, catalog=cat, needed=False, seq_len=1000 + 37 * i, batch=1 + i % 8)
+            return r.total.bytes, r.fit.fits  # what a page shows per keystroke: the total and the verdict
 
         def full(i, model=model, mode=mode, gpu=gpu):
             return api.evaluate_in(cat, model, mode, gpu=gpu, seq_len=1000 + 37 * i, batch=1 + i % 8)

@@ -11,12 +11,14 @@ import math
 import os
 import weakref
 from collections import OrderedDict
+from operator import itemgetter
 
 from .evaluation.engines import frame
-from .evaluation.evaluate import RUNNERS, _not_applied, _result, compiled_mode, compiled_sweep, evaluate_in
+from .evaluation.evaluate import RUNNERS, _not_applied, _result, compiled_mode, compiled_sweep, evaluate_in, make_fit
 from .evaluation.load import MEMO_CATALOGS, data_dirs, load_catalog
 from .evaluation.result import Component, Fit, Memory, Result
 from .importers.joined import scenario_catalog
+from .reading.vocabulary import _LIMIT
 
 __all__ = ["RUNNERS", "MEMO_CATALOGS", "Component", "Fit", "Memory", "Result", "compiled_mode", "compiled_sweep",
            "data_dirs", "evaluate", "load_catalog", "scenario_catalog"]
@@ -68,7 +70,7 @@ class _Prepared:
     facts and the other rules' values."""
 
     __slots__ = ("catalog", "scenario", "compiled", "facts", "values", "names", "specs", "tail", "fn", "not_applied",
-                 "scalars", "components", "lists", "constraints")
+                 "scalars", "components", "lists", "constraints", "quick", "mode", "at", "total_at")
 
     def __init__(self, cat, result, names: tuple, not_applied: list):
         comp = result.compiled
@@ -83,18 +85,102 @@ class _Prepared:
             from .backends.loops import tail_function  # a prepared call's code: not on a one-shot CLI run
 
             made = cat.functions[key] = (comp, *tail_function(comp, [leaf for _n, leaf, _s in self.specs]))
-        self.tail, self.fn = made[1], made[2]
+        from .backends.loops import bind
+
+        self.tail = made[1]
+        self.fn = bind(made[3], tuple(self.facts[d] if d in self.facts else self.values[d] for d in made[2]))  # this scenario's fixed values
         # what run() checks of a value, by where it is in the tail (a rule's kind is fixed: a number
         # stays a number): the numbers (finite), the components among them (never negative), and
-        # the per-axis lists (every item finite)
+        # the per-axis lists (every item finite); each as a getter of those items (a tuple)
         first = self.values
-        self.scalars = [i for i, n in enumerate(self.tail) if type(first[n]) is float]
+        scalars = [i for i, n in enumerate(self.tail) if type(first[n]) is float]
         comps = set(comp.components)
-        self.components = [i for i in self.scalars if self.tail[i] in comps]
+        self.scalars = _items(scalars)
+        self.components = _items([i for i in scalars if self.tail[i] in comps])
         self.lists = [i for i, n in enumerate(self.tail) if type(first[n]) is list]
         # the constraints the numbers reach (the others held when the scenario was prepared)
         held = set(comp.constraints)
-        self.constraints = [i for i, n in enumerate(self.tail) if n in held]
+        self.constraints = _items([i for i, n in enumerate(self.tail) if n in held])
+        # an int or float already in an input's bounds is its own canonical value (as Input.coerce
+        # gives it); any other value goes through coerce, which also says what is wrong with it
+        self.quick = [(n, leaf, spec, -_INF if spec.minimum is None else spec.minimum,
+                       min(_INF if spec.maximum is None else spec.maximum, _LIMIT), spec.decl == "integer") for n, leaf, spec in self.specs]
+        self.mode = cat.rulesets[result.scenario.ruleset].modes[result.scenario.mode]
+        self.at = {n: i for i, n in enumerate(self.tail)}
+        self.total_at = self.at.get("total")
+
+    def verdict(self, out) -> dict:
+        """The fit rules' values of one call."""
+        at, base = self.at, self.values
+        return {n: out[at[n]] if n in at else base[n] for n in ("fits", "usable_memory_per_gpu", "per_gpu_total", "headroom")}
+
+
+def _items(indices: list):
+    """A function giving the items at `indices` of a tuple, as a tuple; None for no indices."""
+    if not indices:
+        return None
+    if len(indices) == 1:
+        i = indices[0]
+        return lambda t: (t[i],)
+    return itemgetter(*indices)
+
+
+class _Later(Result):
+    """A prepared call's Result: the total at once; the scenario with these numbers, every rule's
+    value and the verdict when first read; the breakdown and warnings (Result's parts) after them.
+    A caller per keystroke that reads the total and the verdict pays for nothing else."""
+
+    def __init__(self, p: _Prepared, fast: dict, out: tuple):
+        self._p, self._fast, self._out = p, fast, out
+        self.compiled, self.catalog = p.compiled, p.catalog()
+        self.total = Memory(out[p.total_at] if p.total_at is not None else p.values["total"])
+        self._components, self._warnings, self._host = [], list(p.not_applied), []
+        self._parts = self._breakdown
+        self._sc = self._vals = self._verdict = None
+
+    @property
+    def scenario(self):
+        if self._sc is None:
+            p = self._p
+            sc = object.__new__(type(p.scenario))  # the scenario as resolved, with these numbers
+            sc.__dict__.update(p.scenario.__dict__)
+            sc.inputs = dict(sc.inputs)
+            sc.inputs.update((n, self._fast[leaf]) for n, leaf, _s in p.specs)
+            self._sc = sc
+        return self._sc
+
+    @scenario.setter
+    def scenario(self, sc):
+        self._sc = sc
+
+    @property
+    def values(self):
+        if self._vals is None:
+            values = dict(self._p.values)
+            values.update(zip(self._p.tail, self._out))
+            self._vals = values
+        return self._vals
+
+    @values.setter
+    def values(self, values):
+        self._vals = values
+
+    @property
+    def fit(self):
+        if self._verdict is None:
+            p = self._p
+            self._verdict = (make_fit(p.scenario, p.mode, p.compiled, p.verdict(self._out), lambda: self.values),) \
+                if p.scenario.gpu is not None else (None,)
+        return self._verdict[0]
+
+    @fit.setter
+    def fit(self, fit):
+        self._verdict = (fit,)
+
+    def _breakdown(self):
+        made = _result(self.catalog, self.scenario, self.compiled, self.values, later=True)
+        assert made._parts is not None
+        return made._parts()
 
 
 def _fast(cat, model, mode, gpu, gpus, rules, params, options):
@@ -119,32 +205,28 @@ def _fast(cat, model, mode, gpu, gpus, rules, params, options):
     _PREPARED.move_to_end(key)
     fast = {}
     try:
-        for n, leaf, spec in p.specs:
-            fast[leaf] = spec.coerce(options[n], spec.option)
-        out = p.fn(fast, p.facts, p.values)
+        for n, leaf, spec, lo, hi, integer in p.quick:
+            v = options[n]
+            t = type(v)
+            if (t is int or t is float and (not integer or v.is_integer())) and lo <= v <= hi:
+                fast[leaf] = float(v)
+            else:
+                fast[leaf] = spec.coerce(v, spec.option)
+        out = p.fn(*fast.values())
     except (ArithmeticError, ValueError, TypeError):
         return None
-    comp = p.compiled
     # a non-finite value or a negative component: the full path locates it. (A sum of finite
     # numbers is finite unless it overflows, and then the full path answers: never a wrong value.)
-    if p.scalars and not -_INF < sum([out[i] for i in p.scalars]) < _INF:
+    if p.scalars is not None and not -_INF < sum(p.scalars(out)) < _INF:
         return None
-    if p.components and min([out[i] for i in p.components]) < 0:
+    if p.components is not None and min(p.components(out)) < 0:
         return None
     for i in p.lists:
         if not all(-_INF < x < _INF for x in out[i] if type(x) is float):
             return None
-    if p.constraints and not all([out[i] for i in p.constraints]):
+    if p.constraints is not None and not all(p.constraints(out)):
         return None
-    values = dict(p.values)
-    values.update(zip(p.tail, out))
-    sc = object.__new__(type(p.scenario))  # the scenario as resolved, with these numbers
-    sc.__dict__.update(p.scenario.__dict__)
-    sc.inputs = dict(sc.inputs)
-    sc.inputs.update((n, fast[leaf]) for n, leaf, _s in p.specs)
-    result = _result(cat, sc, comp, values, later=True)
-    result._warnings = list(p.not_applied)  # after the rule set's warnings, when they are made
-    return result
+    return _Later(p, fast, out)
 
 
 def _first(cat, key, model, mode, gpu, gpus, rules, params, options, names):

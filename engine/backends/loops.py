@@ -144,8 +144,10 @@ def compile_grid(lean, axis_leaves: list):  # noqa: C901  (one generated block p
 
 
 def tail_function(comp, fast: list) -> tuple:
-    """(the rules the leaves `fast` reach, in order; fn(fast values, facts, other rules' values) ->
-    their values), generated from the checked trees as compiler.compile_mode does."""
+    """(the rules the leaves `fast` reach, in order; the names it reads that stay fixed (facts and
+    other rules), in its parameters' order; fn(*fast values, *fixed values) -> their values),
+    generated from the checked trees as compiler.compile_mode does. A prepared scenario binds its
+    fixed values once (bind): a call passes only the numbers that change."""
     reached = set(fast)
     for name in comp.order:
         if any(d in reached for d in comp.deps[name]):
@@ -155,9 +157,9 @@ def tail_function(comp, fast: list) -> tuple:
     local = {n: f"r{i}" for i, n in enumerate(comp.order)}
     local.update({n: f"f{i}" for i, n in enumerate(comp.leaves)})
     read = {d for n in tail for d in comp.deps[n]} | {AXES[a] for a in set(groups.values()) if AXES[a] in local}
-    lines = ["def tail(fast, facts, base):"]
-    lines += [f"    {local[d]} = {'fast' if d in fast else 'facts'}[{d!r}]" for d in comp.leaves if d in read]
-    lines += [f"    {local[d]} = base[{d!r}]" for d in comp.order if d in read and d not in reached]
+    fixed = [d for d in comp.leaves if d in read and d not in fast] + [d for d in comp.order if d in read and d not in reached]
+    params = [local[d] for d in fast] + [local[d] for d in fixed]
+    lines = [f"def tail({', '.join(params)}):"]
     lines += [f"    {RANGE_OF[a]} = _group_range({local[AXES[a]]})" for a in sorted(set(groups.values())) if AXES[a] in local]
     unit_value = _unit_values(comp.rules)
     for n in tail:
@@ -165,4 +167,11 @@ def tail_function(comp, fast: list) -> tuple:
     lines.append("    return (" + "".join(f"{local[n]}, " for n in tail) + ")")
     namespace = function_globals()
     exec(compile("\n".join(lines) + "\n", f"<vramrules-tail:{comp.ruleset}/{comp.mode}>", "exec"), namespace)  # noqa: S102 - from checked trees
-    return tail, namespace["tail"]
+    return tail, fixed, namespace["tail"]
+
+
+def bind(fn, values: tuple):
+    """`fn` (tail_function's) with its trailing parameters, the fixed names, bound to `values`."""
+    import types
+
+    return types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, values)

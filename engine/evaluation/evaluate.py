@@ -142,20 +142,7 @@ def _result(cat, sc, comp, values, later: bool = False) -> Result:
     first read (api._fast, called per keystroke)."""
     total = values["total"]
     mode = cat.rulesets[sc.ruleset].modes[sc.mode]
-    fit = None
-    if sc.gpu is not None:
-        fits = bool(values["fits"])
-        placed = sc.__dict__.get("_placed")  # the placement's words and smallest GPU: the same for a prepared scenario's every call
-        if placed is None:
-            placed = sc._placed = (min(g.facts["memory"] for g, _c in sc.devices),  # the smallest GPU bounds an even split
-                                   " + ".join(g.name for g, _c in sc.devices))
-        marketed, name = placed
-        fit = Fit(sc.placement, name, int(sc.inputs["gpus"]), Memory(values["usable_memory_per_gpu"]),
-                  Memory(marketed), Memory(values["per_gpu_total"]), Memory(values["headroom"]),
-                  fits, int(sc.inputs["gpus"]) if fits else 0)
-        fit.groups = _device_groups(mode, comp, values)
-        if fits:
-            fit.gpus_needed = fit.gpus_total
+    fit = make_fit(sc, mode, comp, values, values) if sc.gpu is not None else None
 
     def parts():
         comps = []
@@ -173,6 +160,25 @@ def _result(cat, sc, comp, values, later: bool = False) -> Result:
         return Result(sc, None, Memory(total), values, fit, compiled=comp, catalog=cat, parts=parts)
     comps, warnings, host = parts()
     return Result(sc, comps, Memory(total), values, fit, warnings=warnings, host=host, compiled=comp, catalog=cat)
+
+
+def make_fit(sc, mode, comp, verdict, values) -> Fit:
+    """The verdict of a scenario on its GPUs: `verdict` gives the fit rules' values (fits,
+    usable_memory_per_gpu, per_gpu_total, headroom); `values`, every rule's, is read only when the
+    mode has device groups (a mapping, or a function that makes it)."""
+    fits = bool(verdict["fits"])
+    placed = sc.__dict__.get("_placed")  # the placement's words and smallest GPU: the same for a prepared scenario's every call
+    if placed is None:
+        placed = sc._placed = (Memory(min(g.facts["memory"] for g, _c in sc.devices)),  # the smallest GPU bounds an even split
+                               " + ".join(g.name for g, _c in sc.devices), int(sc.inputs["gpus"]))
+    marketed, name, gpus = placed
+    fit = Fit(sc.placement, name, gpus, Memory(verdict["usable_memory_per_gpu"]), marketed, Memory(verdict["per_gpu_total"]),
+              Memory(verdict["headroom"]), fits, gpus if fits else 0)
+    if mode.device_groups:
+        fit.groups = _device_groups(mode, comp, values() if callable(values) else values)
+    if fits:
+        fit.gpus_needed = fit.gpus_total
+    return fit
 
 
 def _device_groups(mode, comp, values) -> list:

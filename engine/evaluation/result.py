@@ -14,7 +14,7 @@ class Memory:
     bytes: float
 
     def __init__(self, bytes: float):
-        object.__setattr__(self, "bytes", bytes)
+        _set_bytes(self, bytes)  # the slot's own setter: __setattr__ refuses every write
 
     def __setattr__(self, name, value):
         raise AttributeError("Memory is immutable")
@@ -40,6 +40,9 @@ class Memory:
         from ..reading.units import DISPLAY_UNITS
 
         return self.bytes / DISPLAY_UNITS[unit]
+
+
+_set_bytes = Memory.__dict__["bytes"].__set__  # the slot descriptor
 
 
 class Component:
