@@ -158,7 +158,7 @@ def tail_function(comp, fast: list) -> tuple:
     local.update({n: f"f{i}" for i, n in enumerate(comp.leaves)})
     read = {d for n in tail for d in comp.deps[n]} | {AXES[a] for a in set(groups.values()) if AXES[a] in local}
     fixed = [d for d in comp.leaves if d in read and d not in fast] + [d for d in comp.order if d in read and d not in reached]
-    params = [local[d] for d in fast] + [local[d] for d in fixed]
+    params = [local.get(d) or f"_unread{i}" for i, d in enumerate(fast)] + [local[d] for d in fixed]  # an input no rule reads: a parameter all the same
     lines = [f"def tail({', '.join(params)}):"]
     lines += [f"    {RANGE_OF[a]} = _group_range({local[AXES[a]]})" for a in sorted(set(groups.values())) if AXES[a] in local]
     unit_value = _unit_values(comp.rules)
