@@ -244,7 +244,7 @@ def test_import_prints_and_appends_keeping_comments(tmp_path):
 
 def test_shell_completion_names_catalog_entries():
     env = {**os.environ, "COMP_WORDS": "vramrules eval --model llama3.1", "COMP_CWORD": "3", "_VRAMRULES_COMPLETE": "bash_complete"}
-    exe = shutil.which("vramrules")
+    exe = shutil.which("vramrules") or os.path.join(os.path.dirname(sys.executable), "vramrules")  # the environment's script, off PATH too
     out = subprocess.run([exe], env=env, capture_output=True, text=True).stdout
     assert out.split() == ["plain,llama3.1-405b", "plain,llama3.1-70b", "plain,llama3.1-8b"]
 
