@@ -91,7 +91,8 @@ def test_explain_json_has_derivation():
     steps = {s["rule"]: s for s in doc["derivation"]}
     kv = steps["kv_cache"]
     assert "kv_precision.bits" in kv["formula"]
-    tokens = steps["group_kv_tokens"]  # per layer group, summed by kv_layer_tokens
+    assert "context_tokens" in steps["group_kv_tokens"]["formula"]  # per layer group, summed by kv_layer_tokens
+    tokens = steps["context_tokens"]  # the text and any images' tokens
     assert any(i["name"] == "input.seq_len" and i["from"] == "mode default" for i in tokens["inputs"])
     assert steps["kv_layer_tokens"]["formula"] == "group_sum(group_kv_tokens)"
     bits = [i for i in kv["inputs"] if i["name"] == "kv_precision.bits"][0]

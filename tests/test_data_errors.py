@@ -112,8 +112,8 @@ def test_unknown_rule_name_suggests(data):
 
 def test_cycle_is_reported_as_a_path(data):
     rules = data / "rules" / "default.yaml"
-    edit(rules, "min(input.seq_len, group.window) if group.attention == 'window' else input.seq_len)\n",
-         "min(input.seq_len, group.window) if group.attention == 'window' else input.seq_len) + kv_cache / B\n")
+    edit(rules, "min(context_tokens, group.window) if group.attention == 'window' else context_tokens)\n",
+         "min(context_tokens, group.window) if group.attention == 'window' else context_tokens) + kv_cache / B\n")
     r = validate(data)
     assert r.exit_code == 1
     assert "rule cycle: kv_cache -> kv_layer_tokens -> group_kv_tokens -> kv_cache (hint" in r.output
@@ -121,8 +121,8 @@ def test_cycle_is_reported_as_a_path(data):
 
 def test_a_cycle_and_an_unknown_name_are_reported_together(data):
     rules = data / "rules" / "default.yaml"
-    edit(rules, "min(input.seq_len, group.window) if group.attention == 'window' else input.seq_len)\n",
-         "min(input.seq_len, group.window) if group.attention == 'window' else input.seq_len) + kv_cache / B\n")
+    edit(rules, "min(context_tokens, group.window) if group.attention == 'window' else context_tokens)\n",
+         "min(context_tokens, group.window) if group.attention == 'window' else context_tokens) + kv_cache / B\n")
     edit(rules, "formula: attention_layers * kv_values_per_token_per_layer * kv_precision.bits",
          "formula: model.num_layer * kv_values_per_token_per_layer * kv_precision.bits")
     r = validate(data)
@@ -216,8 +216,8 @@ def test_errors_as_objects_with_stable_codes(data):
     are the model); the codes name the stage, so a script can tell a typo from a cycle."""
     assert validate_json(data) == (0, [])
     edit(data / "gpus.yaml", "memory: 80 GiB", "memory: 80 GiBB")
-    edit(data / "rules" / "default.yaml", "min(input.seq_len, group.window) if group.attention == 'window' else input.seq_len)\n",
-         "min(input.seq_len, group.window) if group.attention == 'window' else input.seq_len) + kv_cache / B\n")
+    edit(data / "rules" / "default.yaml", "min(context_tokens, group.window) if group.attention == 'window' else context_tokens)\n",
+         "min(context_tokens, group.window) if group.attention == 'window' else context_tokens) + kv_cache / B\n")
     code, objs = validate_json(data)
     assert code == 1
     assert [set(o) for o in objs] == [{"code", "file", "line", "col", "pointer", "message", "hint"}] * len(objs)
@@ -231,8 +231,8 @@ def test_errors_as_objects_with_stable_codes(data):
 
 
 def test_rule_and_usage_error_codes(data, tmp_path):
-    edit(data / "rules" / "default.yaml", "min(input.seq_len, group.window) if group.attention == 'window' else input.seq_len)\n",
-         "min(input.seq_len, group.window) if group.attention == 'window' else input.seq_len) + kv_cache / B\n")
+    edit(data / "rules" / "default.yaml", "min(context_tokens, group.window) if group.attention == 'window' else context_tokens)\n",
+         "min(context_tokens, group.window) if group.attention == 'window' else context_tokens) + kv_cache / B\n")
     edit(data / "rules" / "default.yaml", "formula: attention_layers * kv_values_per_token_per_layer * kv_precision.bits",
          "formula: model.num_layer * kv_values_per_token_per_layer * kv_precision.bits")
     code, objs = validate_json(data)
